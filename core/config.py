@@ -1,0 +1,92 @@
+"""Settings, resolved in this order: command-line flag > environment variable > TOML file > default.
+
+TOML file: ``--config PATH``, else ``$SEGSTUDIO_CONFIG``, else ``./segstudio.toml`` if present.
+
+    # segstudio.toml
+    db = "data/shop.duckdb"          # the store (env: SEGSTUDIO_DB)
+    text_model = "all-MiniLM-L6-v2"  # sentence-transformers model (env: SEGSTUDIO_TEXT_MODEL)
+    device = "auto"                  # auto | cpu | cuda (env: SEGSTUDIO_DEVICE)
+    seed = 42                        # (env: SEGSTUDIO_SEED)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DB = Path("data") / "segstudio.duckdb"
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+
+_ENV = {
+    "db": "SEGSTUDIO_DB",
+    "text_model": "SEGSTUDIO_TEXT_MODEL",
+    "device": "SEGSTUDIO_DEVICE",
+    "seed": "SEGSTUDIO_SEED",
+}
+
+
+@dataclass
+class Settings:
+    db: Path = DEFAULT_DB
+    text_model: str = DEFAULT_TEXT_MODEL
+    device: str = "auto"
+    seed: int = 42
+    config_file: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def store(self):
+        from core.store import Store
+
+        return Store(self.db)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _find_config_file(explicit: str | os.PathLike | None) -> Path | None:
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise ConfigError(f"Config file {p} does not exist. Check the path given to --config.")
+        return p
+    env = os.environ.get("SEGSTUDIO_CONFIG")
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise ConfigError(f"SEGSTUDIO_CONFIG points to {p}, which does not exist.")
+        return p
+    p = Path("segstudio.toml")
+    return p if p.is_file() else None
+
+
+def load_settings(config: str | os.PathLike | None = None, **overrides: Any) -> Settings:
+    """Resolve settings. ``overrides`` are command-line values; None means 'not given'."""
+    s = Settings()
+    path = _find_config_file(config)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML ({e}). Fix the file or remove it.") from e
+        known = {f.name for f in fields(Settings)}
+        for k, v in data.items():
+            if k in known and k not in ("config_file", "extra"):
+                setattr(s, k, v)
+            else:
+                s.extra[k] = v
+        s.config_file = path
+    for key, env in _ENV.items():
+        if os.environ.get(env):
+            setattr(s, key, os.environ[env])
+    for key, v in overrides.items():
+        if v is not None:
+            setattr(s, key, v)
+    s.db = Path(s.db)
+    s.seed = int(s.seed)
+    if s.device not in ("auto", "cpu", "cuda") and not str(s.device).startswith("cuda:"):
+        raise ConfigError(f"device must be auto, cpu or cuda (got {s.device!r}).")
+    return s
