@@ -1,12 +1,13 @@
 """DuckDB store: schema, safe publishing of writes, recorded runs."""
 
-from core.store.db import Store, StoreNotFound, StoreVersion
+from core.store.db import ReadConnection, Store, StoreNotFound, StoreVersion
 from core.store.runs import finish_run, get_run, latest_run, list_runs, start_run, update_run_metrics
 from core.store.schema import EVENT_TYPES, SCHEMA_VERSION, ensure_schema
 
 __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
+    "ReadConnection",
     "Store",
     "StoreNotFound",
     "StoreVersion",

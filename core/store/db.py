@@ -68,20 +68,29 @@ class Store:
             return None
         return StoreVersion(st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def read(self) -> duckdb.DuckDBPyConnection:
-        """A read-only connection to the published store. Use ``.cursor()`` per thread."""
+    def read(self) -> "ReadConnection":
+        """A read-only connection to the store as published now.
+
+        Each call opens the file afresh (attached to a private in-memory database), so a reader
+        that calls ``read()`` after a publish sees the new state even while older connections in
+        the same process still read the previous one. (A plain ``duckdb.connect(path)`` would
+        hand back DuckDB's cached instance of the old file.) ``.cursor()`` gives a connection for
+        another thread on the same snapshot.
+        """
         if not self.exists():
             raise StoreNotFound(
                 f"No Segment Studio store at {self.path}. Create one with "
                 f"`segstudio demo` (demo shop) or `segstudio ingest FILE --format FORMAT`, "
                 f"or point to an existing one with --db / SEGSTUDIO_DB."
             )
-        con = duckdb.connect(str(self.path), read_only=True)
-        v = schema_version(con)
-        if v is None:
+        con = duckdb.connect(":memory:")
+        path = str(self.path).replace("'", "''")
+        con.execute(f"ATTACH '{path}' AS store (READ_ONLY)")
+        con.execute("USE store")
+        if schema_version(con) is None:
             con.close()
             raise StoreNotFound(f"{self.path} is a DuckDB file but not a Segment Studio store.")
-        return con
+        return ReadConnection(con)
 
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -144,6 +153,38 @@ class Store:
                 continue
             if pid == os.getpid() or not _pid_alive(pid):
                 _unlink_shadow(p)
+
+
+class ReadConnection:
+    """A read-only DuckDB connection to a store snapshot (see ``Store.read``).
+
+    Behaves like ``duckdb.DuckDBPyConnection`` (every attribute is passed through); ``cursor()``
+    returns another ``ReadConnection`` on the same snapshot, for use in another thread.
+    """
+
+    __slots__ = ("_con",)
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+
+    def cursor(self) -> "ReadConnection":
+        cur = self._con.cursor()
+        cur.execute("USE store")
+        return ReadConnection(cur)
+
+    @property
+    def raw(self) -> duckdb.DuckDBPyConnection:
+        return self._con
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._con.close()
+        return False
 
 
 def _unlink_shadow(p: Path) -> None:

@@ -1,0 +1,82 @@
+"""`segstudio status`: what is in the store, how it was loaded, and which build is serving."""
+
+from __future__ import annotations
+
+from core.cli import print_json
+from core.store import latest_run, list_runs
+
+HELP = "show what is in the store: data loaded, quarantined rows, builds"
+DESCRIPTION = """\
+Show what is in the store: how many shoppers, items and events it holds, every ingest with its
+reconciliation (rows read = loaded + quarantined + exact duplicates skipped), why rows were
+quarantined, and the builds (the latest complete one is what the dashboard shows).
+
+Example:
+  segstudio status
+  segstudio status --json > status.json
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--runs", type=int, default=5, help="how many recent builds to list (default 5)")
+
+
+def collect(store, n_runs: int = 5) -> dict:
+    from core.ingest.status import ingest_summary
+
+    con = store.read()
+    try:
+        summary = ingest_summary(con)
+        run = latest_run(con)
+        runs = list_runs(con, "build")[:n_runs]
+    finally:
+        con.close()
+    return {
+        "store": str(store.path),
+        "size_bytes": store.path.stat().st_size,
+        **summary,
+        "serving_run": run,
+        "recent_runs": runs,
+    }
+
+
+def _n(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def run(args, settings) -> int:
+    status = collect(settings.store(), args.runs)
+    if args.json:
+        print_json(status)
+        return 0
+    print(f"Store: {status['store']} ({status['size_bytes'] / 1e6:,.1f} MB)")
+    totals = status.get("totals", {})
+    if totals:
+        print("Contents: " + ", ".join(f"{_n(v)} {k}" for k, v in totals.items()))
+    ingests = status.get("ingests", [])
+    if not ingests:
+        print("No data yet: run `segstudio demo` or `segstudio ingest FILE --format FORMAT`.")
+    for ing in ingests:
+        ok = "reconciles" if ing.get("reconciles", True) else "DOES NOT RECONCILE"
+        print(
+            f"  ingest {ing['ingest_id']}: {ing['source_file']} ({ing['format']}): "
+            f"read {_n(ing['rows_read'])} = loaded {_n(ing['rows_loaded'])} + quarantined "
+            f"{_n(ing['rows_quarantined'])} + duplicates skipped {_n(ing['rows_duplicate'])} ({ok})"
+        )
+    reasons = status.get("quarantine_reasons") or {}
+    if reasons:
+        print("Quarantined rows by reason:")
+        for reason, n in reasons.items():
+            print(f"  {_n(n):>10}  {reason}")
+    run_ = status["serving_run"]
+    if run_:
+        m = run_["metrics"]
+        print(
+            f"Serving build {run_['run_id']} finished {run_['finished_at']}: "
+            f"{len(m.get('sizes', {}))} segments ({m.get('method', '?')}), "
+            f"silhouette {m.get('silhouette', float('nan')):.3f}, "
+            f"stability ARI {m.get('stability_ari', float('nan')):.3f}"
+        )
+    else:
+        print("No complete build yet: run `segstudio build`.")
+    return 0
