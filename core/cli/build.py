@@ -1,0 +1,103 @@
+"""`segstudio build`: profiles, segments, map, rules and the evaluation, recorded as one run."""
+
+from __future__ import annotations
+
+from core.cli import print_json
+
+HELP = "build shopper profiles, segments, the map, rules and recommendations (one recorded run)"
+DESCRIPTION = """\
+Turn the data in the store into what the dashboard shows, as one recorded build:
+
+  1. behaviour features per shopper (recency, frequency, spend, habits, preferences)
+  2. text embeddings of the item titles and descriptions
+  3. the profile encoder (learns each shopper's taste from their history)
+  4. segments (KMeans with the number chosen automatically, or DBSCAN), named and described
+  5. the 2-D segment map
+  6. association rules ("bought together"), for the whole shop and each segment
+  7. an offline evaluation of every recommender
+
+The dashboard keeps showing the previous build until this one has finished; if the build fails
+or is interrupted, nothing changes.
+
+Examples:
+  segstudio build                         automatic number of segments
+  segstudio build --k 6                   exactly 6 segments
+  segstudio build --method dbscan         density-based segments (some shoppers stay unassigned)
+  segstudio build --device cpu --seed 7   reproducible CPU build
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--method", choices=["kmeans", "dbscan"], default="kmeans",
+                        help="how to form segments (default kmeans)")
+    parser.add_argument("--k", type=int, default=None,
+                        help="number of segments for kmeans (default: chosen automatically)")
+    parser.add_argument("--k-min", type=int, default=2, help="smallest k tried (default 2)")
+    parser.add_argument("--k-max", type=int, default=12, help="largest k tried (default 12)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                        help="where to train the encoder (default auto: CUDA if available)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default 42)")
+    parser.add_argument("--text-model", default=None,
+                        help="sentence-transformers model for item texts "
+                             "(default all-MiniLM-L6-v2, bundled)")
+    parser.add_argument("--min-support", type=float, default=None,
+                        help="association rules: minimum support (default: automatic)")
+    parser.add_argument("--min-confidence", type=float, default=None,
+                        help="association rules: minimum confidence (default: automatic)")
+    parser.add_argument("--holdout", choices=["basket", "interaction"], default="basket",
+                        help="offline evaluation: hold out each shopper's last basket "
+                             "(default) or last interaction")
+    parser.add_argument("--no-evaluate", action="store_true",
+                        help="skip the offline evaluation of the recommenders")
+
+
+def run(args, settings) -> int:
+    from core.pipeline import BuildParams, build
+    from core.progress import TqdmProgress
+
+    params = BuildParams(
+        method=args.method, k=args.k, k_range=(args.k_min, args.k_max),
+        device=args.device or settings.device,
+        seed=args.seed if args.seed is not None else settings.seed,
+        text_model=args.text_model or settings.text_model,
+        min_support=args.min_support, min_confidence=args.min_confidence,
+        evaluate=not args.no_evaluate, eval_holdout=args.holdout,
+    )
+    store = settings.store()
+    if not store.exists():
+        from core.cli import UserError
+
+        raise UserError(
+            f"No store at {store.path}. Create one with `segstudio demo` or "
+            "`segstudio ingest FILE --format FORMAT` first (or pass --db)."
+        )
+    metrics = build(store, params, progress=TqdmProgress(enabled=not (args.quiet or args.json)))
+    names = _segment_names(store, metrics["run_id"])
+    if args.json:
+        print_json({**metrics, "segments": names})
+        return 0
+    print(f"Build {metrics['run_id']} complete in {metrics['total_seconds']:.1f} s "
+          f"({metrics['n_users']:,} shoppers, {metrics['n_items']:,} items, "
+          f"{metrics['n_events']:,} events).")
+    for name, secs in metrics["stage_seconds"].items():
+        print(f"  {name:<10} {secs:8.1f} s")
+    for name, why in metrics.get("skipped", {}).items():
+        print(f"  {name:<10}  skipped: {why}")
+    if "silhouette" in metrics:
+        print(f"Segments ({metrics.get('method')}, k={metrics.get('k')}): silhouette "
+              f"{metrics['silhouette']:.3f}, stability ARI {metrics.get('stability_ari', float('nan')):.3f}")
+    for s in names:
+        print(f"  {s['segment_id']:>3}  {s['name']:<40} {s['size']:>8,} shoppers  {s['description']}")
+    print("Open the dashboard with `segstudio serve`.")
+    return 0
+
+
+def _segment_names(store, run_id: int) -> list[dict]:
+    con = store.read()
+    try:
+        rows = con.execute(
+            "SELECT segment_id, name, size, description FROM segment_info WHERE run_id = ? "
+            "ORDER BY segment_id", [run_id]).fetchall()
+    finally:
+        con.close()
+    return [dict(zip(("segment_id", "name", "size", "description"), r)) for r in rows]

@@ -1,0 +1,130 @@
+"""`segstudio build`: every stage in order, as one recorded run.
+
+    features -> item text embeddings -> profile encoder (train + profiles) -> segments
+    -> segment descriptions -> map -> association rules -> offline evaluation
+
+All stages run inside one ``store.write()``: the run row is written with status 'running' and
+finished at the end, and the store is published only if every stage succeeded. A build that
+fails or is killed half-way therefore leaves the last complete run serving, untouched.
+
+Each stage is a plain function ``stage(con, run_id, ..., progress) -> metrics`` in its own
+package; this module only orders them, times them and records their metrics in the run.
+Stages that need shoppers (profiles, segments, map) are skipped, with a note in the run, on
+data that has none (e.g. anonymous baskets such as Groceries); rules still run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from core.config import DEFAULT_TEXT_MODEL
+from core.progress import NULL, Progress
+from core.store import Store, finish_run, start_run
+
+
+@dataclass
+class BuildParams:
+    method: str = "kmeans"              # kmeans | dbscan
+    k: int | None = None                # None: chosen automatically over k_range
+    k_range: tuple[int, int] = (2, 12)
+    device: str = "auto"                # auto | cpu | cuda
+    seed: int = 42
+    text_model: str = DEFAULT_TEXT_MODEL
+    min_support: float | None = None    # rules; None: chosen automatically
+    min_confidence: float | None = None
+    evaluate: bool = True               # run the offline evaluation of the recommenders
+    eval_holdout: str = "basket"        # basket | interaction
+    encoder: dict[str, Any] = field(default_factory=dict)  # encoder hyper-parameters
+
+    def __post_init__(self) -> None:
+        if self.method not in ("kmeans", "dbscan"):
+            raise ValueError(f"method must be 'kmeans' or 'dbscan' (got {self.method!r}).")
+        if self.k is not None and self.k < 2:
+            raise ValueError(f"k must be at least 2 (got {self.k}).")
+        if self.eval_holdout not in ("basket", "interaction"):
+            raise ValueError(f"eval_holdout must be 'basket' or 'interaction' (got {self.eval_holdout!r}).")
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def _count(con, sql: str) -> int:
+    return int(con.execute(sql).fetchone()[0])
+
+
+def build(store: Store, params: BuildParams | None = None, progress: Progress = NULL) -> dict:
+    """Run every stage on the store's data and publish the result as a complete run.
+
+    Returns the run's metrics: one entry per stage plus ``stage_seconds`` and ``total_seconds``.
+    """
+    from core.embed import embed_items
+    from core.encoder import compute_profiles, train_encoder
+    from core.evaluate import evaluate_recommenders
+    from core.features import compute_features
+    from core.maps import build_map
+    from core.rules import build_rules
+    from core.segments import describe_segments, segment_users
+
+    params = params or BuildParams()
+    t_start = time.perf_counter()
+    with store.write() as con:
+        n_events = _count(con, "SELECT count(*) FROM events")
+        if n_events == 0:
+            raise BuildError(
+                f"The store {store.path} holds no events yet, so there is nothing to build. "
+                "Load data first: `segstudio demo` for the demo shop, or "
+                "`segstudio ingest FILE --format FORMAT`."
+            )
+        run_id = start_run(con, "build", asdict(params))
+        metrics: dict[str, Any] = {"run_id": run_id, "stage_seconds": {}, "skipped": {}}
+
+        def stage(name: str, fn: Callable[[], dict | None]) -> dict:
+            t0 = time.perf_counter()
+            progress.message(f"[{name}]")
+            out = fn() or {}
+            metrics["stage_seconds"][name] = round(time.perf_counter() - t0, 3)
+            metrics[name] = out
+            return out
+
+        stage("features", lambda: compute_features(con, run_id, progress=progress))
+        n_users = _count(con, f"SELECT count(*) FROM user_features WHERE run_id = {run_id}")
+        metrics["n_users"] = n_users
+        metrics["n_events"] = n_events
+        metrics["n_items"] = _count(con, "SELECT count(*) FROM items")
+
+        stage("embed", lambda: embed_items(con, params.text_model, device=params.device,
+                                           progress=progress))
+        if n_users >= 2:
+            stage("encoder", lambda: train_encoder(
+                con, run_id, device=params.device, seed=params.seed,
+                text_model=params.text_model, params=params.encoder or None, progress=progress))
+            stage("profiles", lambda: compute_profiles(con, run_id, device=params.device,
+                                                       progress=progress))
+            seg = stage("segments", lambda: segment_users(
+                con, run_id, method=params.method, k=params.k, k_range=tuple(params.k_range),
+                seed=params.seed, progress=progress))
+            # The headline quality figures, at the top level for `segstudio status` and the UI.
+            for key in ("method", "k", "silhouette", "davies_bouldin", "stability_ari", "sizes"):
+                if key in seg:
+                    metrics[key] = seg[key]
+            stage("describe", lambda: describe_segments(con, run_id, progress=progress))
+            stage("map", lambda: build_map(con, run_id, seed=params.seed, progress=progress))
+        else:
+            why = (f"{n_users} shopper(s) with an id in the data: profiles, segments and the map "
+                   "need at least 2 (anonymous baskets still give association rules)")
+            for name in ("encoder", "profiles", "segments", "describe", "map"):
+                metrics["skipped"][name] = why
+        stage("rules", lambda: build_rules(
+            con, run_id, min_support=params.min_support, min_confidence=params.min_confidence,
+            progress=progress))
+        if params.evaluate and n_users >= 2:
+            stage("evaluate", lambda: evaluate_recommenders(
+                con, run_id, holdout=params.eval_holdout, seed=params.seed, progress=progress))
+        elif params.evaluate:
+            metrics["skipped"]["evaluate"] = "no shoppers to hold out baskets for"
+        metrics["total_seconds"] = round(time.perf_counter() - t_start, 3)
+        finish_run(con, run_id, metrics)
+    return metrics
