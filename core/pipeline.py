@@ -47,8 +47,8 @@ class BuildParams:
             raise ValueError(f"eval_holdout must be 'basket' or 'interaction' (got {self.eval_holdout!r}).")
 
 
-class BuildError(RuntimeError):
-    pass
+class BuildError(ValueError):
+    """A build that cannot start on this store; the message says how to fix it."""
 
 
 def _count(con, sql: str) -> int:

@@ -1,0 +1,115 @@
+"""`segstudio build` as a whole: one complete run with every stage's output, or nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from core.cli import main
+from core.pipeline import BuildError, BuildParams, build
+from core.store import Store, latest_run, list_runs
+
+STAGES = ["features", "embed", "encoder", "profiles", "segments", "describe", "map", "rules", "evaluate"]
+
+
+def _one(con, sql, *args):
+    return con.execute(sql, list(args)).fetchone()[0]
+
+
+def test_build_writes_every_stage_for_every_shopper(built_demo_store):
+    con = built_demo_store.read()
+    try:
+        run = latest_run(con)
+        rid = run["run_id"]
+        assert run["status"] == "complete"
+        assert list(run["metrics"]["stage_seconds"]) == STAGES
+        assert run["metrics"]["skipped"] == {}
+        n_users = _one(con, "SELECT count(*) FROM users")
+        assert n_users == 600
+        # every shopper has features, a profile, a segment and a map position in this run
+        for table in ("user_features", "profiles", "segments", "user_map"):
+            assert _one(con, f"SELECT count(DISTINCT user_id) FROM {table} WHERE run_id = ?", rid) == n_users, table
+        k = run["metrics"]["k"]
+        assert _one(con, "SELECT count(*) FROM segment_info WHERE run_id = ?", rid) == k
+        assert _one(con, "SELECT count(DISTINCT name) FROM segment_info WHERE run_id = ?", rid) == k
+        assert _one(con, "SELECT sum(size) FROM segment_info WHERE run_id = ?", rid) == n_users
+        assert _one(con, "SELECT count(*) FROM rules WHERE run_id = ? AND segment_id IS NULL", rid) > 0
+        assert _one(con, "SELECT count(*) FROM evaluations WHERE run_id = ?", rid) >= 5
+        assert _one(con, "SELECT count(*) FROM training_curve WHERE run_id = ?", rid) >= 1
+        assert _one(con, "SELECT count(*) FROM model_checkpoints WHERE run_id = ?", rid) >= 1
+        assert 0.0 < run["metrics"]["silhouette"] <= 1.0
+        assert run["params"]["seed"] == 7
+    finally:
+        con.close()
+
+
+def test_failed_build_leaves_the_last_complete_run_serving(built_demo_store, tmp_path, monkeypatch):
+    path = tmp_path / "copy.duckdb"
+    shutil.copyfile(built_demo_store.path, path)
+    store = Store(path)
+    before = store.version()
+
+    def broken(*a, **kw):
+        raise RuntimeError("map stage crashed")
+
+    import core.maps
+
+    monkeypatch.setattr(core.maps, "build_map", broken)
+    with pytest.raises(RuntimeError, match="map stage crashed"):
+        build(store, BuildParams(seed=7, evaluate=False))
+    assert store.version() == before  # nothing was published
+    con = store.read()
+    try:
+        assert [r["run_id"] for r in list_runs(con, "build")] == [1]
+        assert _one(con, "SELECT count(*) FROM runs WHERE status = 'running'") == 0
+    finally:
+        con.close()
+
+
+def test_build_on_an_empty_store_says_what_to_do(tmp_store):
+    with tmp_store.write():
+        pass
+    with pytest.raises(BuildError, match="segstudio demo"):
+        build(tmp_store)
+
+
+def test_baskets_without_shoppers_still_get_rules(tmp_store):
+    # Anonymous baskets (the Groceries layout): no profiles or segments, but rules.
+    baskets = [["milk", "bread"], ["milk", "bread", "eggs"], ["milk", "eggs"], ["bread", "eggs"],
+               ["milk", "bread"]] * 4
+    with tmp_store.write() as con:
+        items = sorted({i for b in baskets for i in b})
+        con.executemany("INSERT INTO items (item_id, title) VALUES (?, ?)", [[i, i] for i in items])
+        rows, eid = [], 0
+        for b_i, b in enumerate(baskets):
+            for item in b:
+                eid += 1
+                rows.append([eid, None, item, "purchase", None, 1.0, None, str(b_i), None, 1, eid])
+        con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    metrics = build(tmp_store, BuildParams(min_support=0.2, min_confidence=0.5))
+    assert metrics["n_users"] == 0
+    assert set(metrics["skipped"]) == {"encoder", "profiles", "segments", "describe", "map", "evaluate"}
+    con = tmp_store.read()
+    try:
+        rules = con.execute(
+            "SELECT antecedent, consequent, support, confidence FROM rules WHERE run_id = ? "
+            "ORDER BY confidence DESC, antecedent, consequent", [metrics["run_id"]]).fetchall()
+    finally:
+        con.close()
+    # milk => bread: milk in 16 of 20 baskets, milk & bread in 12 -> support 0.6, confidence 0.75
+    assert (["milk"], ["bread"], pytest.approx(0.6), pytest.approx(0.75)) in [
+        (list(a), list(c), s, cf) for a, c, s, cf in rules]
+
+
+def test_build_command_prints_the_segments_and_json(built_demo_store, tmp_path, capsys):
+    path = tmp_path / "cli.duckdb"
+    shutil.copyfile(built_demo_store.path, path)
+    assert main(["build", "--db", str(path), "--k", "4", "--seed", "7", "--no-evaluate",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["k"] == 4 and len(out["segments"]) == 4
+    assert "evaluate" not in out["stage_seconds"]
+    assert main(["build", "--db", str(path), "--k", "1"]) == 2
+    assert "k must be at least 2" in capsys.readouterr().err
