@@ -1,0 +1,423 @@
+"""Frequent itemsets and association rules over baskets, fast and exact.
+
+Algorithm
+---------
+Frequent itemsets are mined level by level with *vertical bitsets* (the Eclat representation,
+processed breadth-first so that every step is one vectorised numpy operation):
+
+1. Items are counted; frequent items are recoded 0..m-1 in order of increasing support (fewer
+   candidates further down, as in Eclat/FP-growth implementations).
+2. Frequent pairs come from one sparse product ``X.T @ X`` of the basket x item incidence
+   matrix (cost: the sum over baskets of the squared basket size, tiny next to testing all
+   pairs).
+3. Level k+1 candidates are joined from two frequent k-itemsets that share their first k-1 items
+   (prefix classes; the itemsets are kept sorted lexicographically, so classes are contiguous
+   runs of rows). Candidates are pruned with the Apriori property (every k-subset must be
+   frequent, looked up by binary search on packed row keys) and counted as
+   ``popcount(T[a] & T[b])`` on uint64 bitsets of the basket ids (``np.bitwise_count``). Only
+   itemsets that can still join keep their bitsets, and candidates are processed in chunks of
+   bounded memory.
+
+Rules have a single item on the right-hand side (the ``arules::apriori`` convention): for each
+frequent itemset S with min_len <= |S| <= max_len and each item c in S, the rule S\\{c} => {c}.
+Every subset of a frequent itemset is frequent, so all supports are already known; the rules of
+a level are computed for all itemsets at once. ``min_len=1`` allows ``{} => {item}`` (confidence
+= support of the item), as arules does.
+
+Thresholds follow arules: an itemset is frequent when ``count / n_baskets >= min_support``
+(compared on counts: ``count >= ceil(min_support * n)``, with a 1e-9 tolerance for floating-point
+representation of the product); a rule passes when ``confidence >= min_confidence`` and, if given,
+``lift >= min_lift``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+RULE_COLUMNS = ["antecedent", "consequent", "support", "confidence", "lift", "leverage",
+                "conviction", "count"]
+
+# Candidate chunk: at most this many bytes of intersected bitsets at a time.
+_CHUNK_BYTES = 32 * 1024 * 1024
+
+
+class TooManyItemsets(ValueError):
+    """The thresholds would produce more frequent itemsets than the configured limit."""
+
+
+# --------------------------------------------------------------------------- baskets
+@dataclass
+class Baskets:
+    """Baskets as an incidence structure: item codes per basket, with the code -> label map."""
+
+    basket_idx: np.ndarray   # int64, one entry per (basket, item) pair, deduplicated
+    item_idx: np.ndarray     # int64 code into labels
+    labels: np.ndarray       # object array: item label per code
+    n_baskets: int
+
+    @property
+    def n_items(self) -> int:
+        return len(self.labels)
+
+
+def to_baskets(baskets) -> Baskets:
+    """Normalise the accepted inputs: a list of iterables of item labels, a DataFrame with
+    columns (basket_id, item_id), or an existing ``Baskets``. Duplicate items in a basket count
+    once; missing item labels are dropped. With a list, every entry is a basket (an empty one
+    still counts in the number of baskets, as a transaction in arules does)."""
+    if isinstance(baskets, Baskets):
+        return baskets
+    if isinstance(baskets, pd.DataFrame):
+        missing = {"basket_id", "item_id"} - set(baskets.columns)
+        if missing:
+            raise ValueError(
+                f"baskets DataFrame lacks column(s) {sorted(missing)}: it needs basket_id and "
+                f"item_id (one row per item in a basket), e.g. from baskets_from_store(con)."
+            )
+        df = baskets[["basket_id", "item_id"]].dropna()
+        b_codes, _ = pd.factorize(df["basket_id"], sort=False)
+        i_codes, labels = pd.factorize(df["item_id"], sort=False)
+        n = int(b_codes.max()) + 1 if len(b_codes) else 0
+    else:
+        lists = [list(b) for b in baskets]
+        lengths = np.fromiter((len(b) for b in lists), dtype=np.int64, count=len(lists))
+        flat = [x for b in lists for x in b]
+        b_codes = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
+        flat_s = pd.Series(flat, dtype=object)
+        keep = flat_s.notna().to_numpy()
+        i_codes, labels = pd.factorize(flat_s[keep], sort=False)
+        b_codes = b_codes[keep]
+        n = len(lists)
+    labels = np.asarray(labels, dtype=object)
+    b_codes = np.asarray(b_codes, dtype=np.int64)
+    i_codes = np.asarray(i_codes, dtype=np.int64)
+    if len(b_codes):
+        # Deduplicate (basket, item) pairs.
+        key = np.unique(b_codes * max(len(labels), 1) + i_codes)
+        b_codes, i_codes = key // max(len(labels), 1), key % max(len(labels), 1)
+    return Baskets(b_codes, i_codes, labels, n)
+
+
+def _bitsets(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_bits: int) -> np.ndarray:
+    """uint64 bitsets (n_rows, ceil(n_bits/64)) with bit ``cols`` set in row ``rows``."""
+    words = max(1, (n_bits + 63) // 64)
+    flat = np.zeros(n_rows * words, dtype=np.uint64)
+    word = rows.astype(np.int64) * words + (cols >> 6)
+    bits = np.left_shift(np.uint64(1), (cols & 63).astype(np.uint64))
+    np.bitwise_or.at(flat, word, bits)
+    return flat.reshape(n_rows, words)
+
+
+def _popcount_rows(x: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(x).sum(axis=1, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- row keys
+def _keys(rows: np.ndarray) -> np.ndarray:
+    """Keys that sort like the rows (lexicographically) and compare equal iff the rows do:
+    the big-endian bytes of each row as one opaque (void) value."""
+    be = np.ascontiguousarray(rows, dtype=">i4")
+    return be.view(np.dtype((np.void, 4 * rows.shape[1]))).ravel()
+
+
+def _lookup(sorted_keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Index of each row in the sorted level, -1 where absent."""
+    if rows.shape[1] == 0:
+        return np.zeros(len(rows), dtype=np.int64)
+    q = _keys(rows)
+    pos = np.searchsorted(sorted_keys, q)
+    pos_c = np.minimum(pos, len(sorted_keys) - 1)
+    found = (pos < len(sorted_keys)) & (sorted_keys[pos_c] == q) if len(sorted_keys) else \
+        np.zeros(len(rows), dtype=bool)
+    return np.where(found, pos_c, -1)
+
+
+# --------------------------------------------------------------------------- itemsets
+@dataclass
+class Itemsets:
+    """Frequent itemsets by level: ``levels[k-1] = (items (n_k, k) int32 codes sorted
+    lexicographically, counts (n_k,) int64)``; codes index ``labels``."""
+
+    levels: list[tuple[np.ndarray, np.ndarray]]
+    labels: np.ndarray           # label per code (frequent items only)
+    n_baskets: int
+    min_count: int
+
+    @property
+    def total(self) -> int:
+        return sum(len(c) for _, c in self.levels)
+
+
+def min_count_for(min_support: float, n_baskets: int) -> int:
+    """Smallest basket count with count / n >= min_support (at least 1)."""
+    return max(1, int(math.ceil(min_support * n_baskets - 1e-9)))
+
+
+def _joinable(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group ends per row for prefix classes (rows sharing all but the last item)."""
+    n, k = items.shape
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    if k == 1:
+        new_group = np.zeros(n, dtype=bool)
+        new_group[0] = True
+    else:
+        new_group = np.ones(n, dtype=bool)
+        new_group[1:] = np.any(items[1:, :-1] != items[:-1, :-1], axis=1)
+    starts = np.flatnonzero(new_group)
+    ends = np.append(starts[1:], n)
+    gid = np.cumsum(new_group) - 1
+    group_end = ends[gid]
+    can_join = (ends - starts)[gid] >= 2
+    return group_end, can_join
+
+
+def mine_itemsets(baskets, *, min_support: float, max_len: int = 10,
+                  max_itemsets: int | None = 20_000_000) -> Itemsets:
+    """All itemsets with support >= min_support and at most ``max_len`` items."""
+    b = to_baskets(baskets)
+    n = b.n_baskets
+    if not 0 < min_support <= 1:
+        raise ValueError(f"min_support must be in (0, 1] (got {min_support}).")
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1 (got {max_len}).")
+    smin = min_count_for(min_support, n)
+    counts = np.bincount(b.item_idx, minlength=b.n_items).astype(np.int64)
+    freq = np.flatnonzero(counts >= smin)
+    # Recode frequent items by increasing support (ties: by label, for determinism).
+    order = freq[np.lexsort((b.labels[freq].astype(str), counts[freq]))]
+    m = len(order)
+    code = np.full(b.n_items, -1, dtype=np.int64)
+    code[order] = np.arange(m)
+    labels = b.labels[order]
+    levels: list[tuple[np.ndarray, np.ndarray]] = [
+        (np.arange(m, dtype=np.int32).reshape(m, 1), counts[order])]
+    if m == 0 or max_len < 2:
+        return Itemsets(levels, labels, n, smin)
+
+    keep = code[b.item_idx] >= 0
+    rows, cols = b.basket_idx[keep], code[b.item_idx[keep]]
+    # Level 2 from the sparse co-occurrence matrix.
+    X = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(n, m))
+    C = sparse.triu(X.T @ X, k=1).tocoo()
+    sel = C.data >= smin
+    a, c2, cnt2 = C.row[sel].astype(np.int32), C.col[sel].astype(np.int32), C.data[sel]
+    o = np.lexsort((c2, a))
+    items2 = np.stack([a[o], c2[o]], axis=1)
+    cnt2 = cnt2[o].astype(np.int64)
+    levels.append((items2, cnt2))
+    if max_itemsets is not None and m + len(cnt2) > max_itemsets:
+        raise TooManyItemsets(_too_many(max_itemsets, min_support))
+    if max_len < 3 or len(cnt2) == 0:
+        return Itemsets(levels, labels, n, smin)
+
+    item_bits = _bitsets(cols, rows, m, n)  # (m, words): bit j set when basket j holds the item
+    words = item_bits.shape[1]
+    chunk = max(1, _CHUNK_BYTES // (8 * words))
+
+    # Bitsets of the level's joinable itemsets.
+    group_end, can_join = _joinable(items2)
+    jidx = np.flatnonzero(can_join)
+    tid_pos = np.full(len(items2), -1, dtype=np.int64)
+    tid_pos[jidx] = np.arange(len(jidx))
+    T = np.empty((len(jidx), words), dtype=np.uint64)
+    for s in range(0, len(jidx), chunk):
+        r = jidx[s:s + chunk]
+        np.bitwise_and(item_bits[items2[r, 0]], item_bits[items2[r, 1]], out=T[s:s + len(r)])
+
+    items, total = items2, m + len(cnt2)
+    k = 2
+    while k < max_len:
+        keys = _keys(items)
+        n_k = len(items)
+        c = np.where(can_join, group_end - np.arange(n_k) - 1, 0)
+        new_items, new_counts, new_T = [], [], []
+        # Chunk by first-row ranges so the candidate arrays stay bounded.
+        csum = np.cumsum(c)
+        start = 0
+        while start < n_k:
+            stop = int(np.searchsorted(csum, (csum[start - 1] if start else 0) + 4 * chunk,
+                                       side="right"))
+            stop = max(stop, start + 1)
+            cc = c[start:stop]
+            tot = int(cc.sum())
+            if tot:
+                ii = np.repeat(np.arange(start, stop), cc)
+                offs = np.arange(tot) - np.repeat(np.cumsum(cc) - cc, cc)
+                jj = ii + 1 + offs
+                cand = np.concatenate([items[ii], items[jj, -1:]], axis=1)
+                ok = np.ones(tot, dtype=bool)
+                for p in range(k - 1):  # subsets without item p (the last two are ii and jj)
+                    sub = np.delete(cand[ok], p, axis=1)
+                    found = _lookup(keys, sub) >= 0
+                    idx_ok = np.flatnonzero(ok)
+                    ok[idx_ok[~found]] = False
+                ii, jj, cand = ii[ok], jj[ok], cand[ok]
+                for s in range(0, len(ii), chunk):
+                    inter = np.bitwise_and(T[tid_pos[ii[s:s + chunk]]], T[tid_pos[jj[s:s + chunk]]])
+                    cnt = _popcount_rows(inter)
+                    f = cnt >= smin
+                    if f.any():
+                        new_items.append(cand[s:s + chunk][f])
+                        new_counts.append(cnt[f])
+                        new_T.append(inter[f])
+            start = stop
+        if not new_items:
+            break
+        items = np.concatenate(new_items).astype(np.int32)
+        cnts = np.concatenate(new_counts)
+        levels.append((items, cnts))
+        total += len(cnts)
+        if max_itemsets is not None and total > max_itemsets:
+            raise TooManyItemsets(_too_many(max_itemsets, min_support))
+        k += 1
+        if k >= max_len:
+            break
+        group_end, can_join = _joinable(items)
+        allT = np.concatenate(new_T)
+        jidx = np.flatnonzero(can_join)
+        T = allT[jidx]
+        del allT, new_T
+        tid_pos = np.full(len(items), -1, dtype=np.int64)
+        tid_pos[jidx] = np.arange(len(jidx))
+        if len(jidx) == 0:
+            break
+    return Itemsets(levels, labels, n, smin)
+
+
+def _too_many(limit: int, min_support: float) -> str:
+    return (f"More than {limit:,} frequent itemsets at min_support={min_support}: raise "
+            f"min_support (or lower max_len) to get a manageable number of rules.")
+
+
+# --------------------------------------------------------------------------- rules
+def rules_from_itemsets(fi: Itemsets, *, min_confidence: float = 0.0,
+                        min_lift: float | None = None, min_len: int = 1,
+                        max_len: int = 10) -> dict[str, np.ndarray]:
+    """Single-consequent rules as arrays of codes and counts (no labels yet):
+    ``ante`` (list per level of (r, k-1) code arrays), plus flat arrays."""
+    n = fi.n_baskets
+    item_counts = fi.levels[0][1]
+    out = {"ante": [], "cons": [], "count": [], "count_a": [], "count_c": []}
+    for k in range(max(min_len, 1), min(max_len, len(fi.levels)) + 1):
+        items, cnt = fi.levels[k - 1]
+        if len(cnt) == 0:
+            continue
+        if k == 1:
+            ante_count = np.full(len(cnt), n, dtype=np.int64)
+            parts = [(np.zeros((len(cnt), 0), dtype=np.int32), items[:, 0], cnt, ante_count)]
+        else:
+            prev_items, prev_cnt = fi.levels[k - 2]
+            prev_keys = _keys(prev_items)
+            parts = []
+            for p in range(k):
+                ante = np.delete(items, p, axis=1)
+                ca = prev_cnt[_lookup(prev_keys, ante)]
+                parts.append((ante, items[:, p], cnt, ca))
+        for ante, cons, cs, ca in parts:
+            conf = cs / ca
+            ok = conf >= min_confidence - 1e-12
+            if min_lift is not None:
+                lift = conf * n / item_counts[cons]
+                ok &= lift >= min_lift - 1e-12
+            if ok.any():
+                out["ante"].append(ante[ok])
+                out["cons"].append(cons[ok])
+                out["count"].append(cs[ok])
+                out["count_a"].append(ca[ok])
+                out["count_c"].append(item_counts[cons[ok]])
+    return out
+
+
+def _metrics(count, count_a, count_c, n) -> dict[str, np.ndarray]:
+    count = np.asarray(count, dtype=np.float64)
+    count_a = np.asarray(count_a, dtype=np.float64)
+    count_c = np.asarray(count_c, dtype=np.float64)
+    support = count / n
+    confidence = count / count_a
+    supp_a, supp_c = count_a / n, count_c / n
+    lift = confidence / supp_c
+    leverage = support - supp_a * supp_c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conviction = np.where(count == count_a, np.inf, (1.0 - supp_c) / (1.0 - confidence))
+    return {"support": support, "confidence": confidence, "lift": lift, "leverage": leverage,
+            "conviction": conviction}
+
+
+def rule_metrics(count, count_a, count_c, n) -> dict[str, np.ndarray]:
+    """support, confidence, lift, leverage and conviction from basket counts of the whole rule,
+    its antecedent and its consequent (conviction is inf where confidence == 1)."""
+    return _metrics(count, count_a, count_c, n)
+
+
+def empty_rules() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object if c in ("antecedent", "consequent") else
+                                      ("int64" if c == "count" else "float64"))
+                         for c in RULE_COLUMNS})
+
+
+def mine_rules(baskets, *, min_support: float, min_confidence: float = 0.0,
+               min_lift: float | None = None, min_len: int = 1, max_len: int = 10,
+               max_itemsets: int | None = 20_000_000) -> pd.DataFrame:
+    """Association rules with a single-item consequent, sorted by lift (descending).
+
+    ``baskets``: a list of iterables of item labels, or a DataFrame (basket_id, item_id).
+    ``min_len``/``max_len`` count the items of the whole rule (antecedent + consequent), as
+    arules' minlen/maxlen: ``min_len=1`` allows ``{} => {item}``.
+
+    Returns columns antecedent (tuple of labels, sorted), consequent (1-tuple), support,
+    confidence, lift, leverage, conviction (inf where confidence == 1) and count (baskets
+    holding every item of the rule). Ties in lift are broken by confidence, support, then the
+    items, so the order is deterministic.
+    """
+    if not 0 <= min_confidence <= 1:
+        raise ValueError(f"min_confidence must be in [0, 1] (got {min_confidence}).")
+    if min_len < 1 or max_len < min_len:
+        raise ValueError(f"Need 1 <= min_len <= max_len (got min_len={min_len}, "
+                         f"max_len={max_len}).")
+    fi = mine_itemsets(baskets, min_support=min_support, max_len=max_len,
+                       max_itemsets=max_itemsets)
+    r = rules_from_itemsets(fi, min_confidence=min_confidence, min_lift=min_lift,
+                            min_len=min_len, max_len=max_len)
+    return rules_frame(fi.labels, r, fi.n_baskets)
+
+
+def rules_frame(labels: np.ndarray, r: dict, n: int) -> pd.DataFrame:
+    if not r["cons"]:
+        return empty_rules()
+    antecedents: list[tuple] = []
+    for ante in r["ante"]:
+        if ante.shape[1] == 0:
+            antecedents.extend([()] * len(ante))
+        elif ante.shape[1] == 1:
+            antecedents.extend((x,) for x in labels[ante[:, 0]].tolist())
+        else:
+            lab = labels[ante]
+            antecedents.extend(tuple(sorted(row)) for row in lab.tolist())
+    cons = np.concatenate(r["cons"])
+    count = np.concatenate(r["count"])
+    met = _metrics(count, np.concatenate(r["count_a"]), np.concatenate(r["count_c"]), n)
+    df = pd.DataFrame({
+        "antecedent": pd.Series(antecedents, dtype=object),
+        "consequent": pd.Series([(x,) for x in labels[cons].tolist()], dtype=object),
+        **met,
+        "count": count.astype(np.int64),
+    })
+    return sort_rules(df)
+
+
+def sort_rules(df: pd.DataFrame, by: Iterable[str] = ("lift",)) -> pd.DataFrame:
+    """Sort descending by ``by`` then confidence and support, ties by the items (stable)."""
+    by = list(by)
+    tie_a = df["antecedent"].map(lambda t: "\x1f".join(map(str, t)))
+    tie_c = df["consequent"].map(lambda t: str(t[0]))
+    keys = [tie_c.to_numpy(), tie_a.to_numpy(), -df["support"].to_numpy(),
+            -df["confidence"].to_numpy()] + [-df[c].to_numpy() for c in reversed(by)]
+    order = np.lexsort(keys)
+    return df.iloc[order].reset_index(drop=True)
