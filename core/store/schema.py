@@ -146,7 +146,8 @@ BASE_DDL = [
         price_sensitivity DOUBLE,     -- mean of log(price paid / category median price); <0 = cheaper
         diversity DOUBLE,             -- entropy of category shares (bits)
         n_events BIGINT,
-        n_items BIGINT
+        n_items BIGINT,
+        holiday_share DOUBLE          -- share of purchase lines in November-December
     )
     """,
     # Preference shares per user: dimension in ('category','brand','price_band','hour','weekday').

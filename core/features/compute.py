@@ -1,0 +1,236 @@
+"""Behaviour features per shopper, computed in DuckDB SQL.
+
+``compute_features`` writes one ``user_features`` row per user with a user_id (anonymous events
+count for item statistics such as median prices, not for profiles) and the preference shares in
+``user_shares``. ``feature_matrix`` turns the features into a standardised numeric matrix for
+the profile encoder and segmentation.
+
+Definitions (also in core/store/schema.py):
+
+- orders: distinct baskets with a purchase (basket_id; without baskets the session, else the
+  shopper's day, else each purchase event on its own).
+- revenue of a purchase line: quantity (1 when missing) x unit price (the item's list price when
+  missing); a return line subtracts |quantity| x unit price.
+- recency_days: from the shopper's last purchase to the store's last event (NULL: never bought).
+- frequency: orders; monetary: net revenue; avg_order_value: gross purchase revenue / orders.
+- tenure_days: first to last event; return_rate: returned units / purchased units, capped at 1.
+- views_per_purchase: view events / purchase events; NULL where the store has no views at all
+  or the shopper never bought.
+- basket_size: mean distinct items per order.
+- evening_share (18:00-23:59), weekend_share (Saturday, Sunday), mean_hour (hour + minute/60):
+  over all the shopper's timed events.
+- price_sensitivity: mean over purchase lines of ln(unit price / reference), the reference being
+  the median list price of the item's category (its full category path), or, for data without
+  categories or list prices, the median unit price paid for that item by everyone.
+- holiday_share: share of purchase lines in November-December.
+- shares (user_shares) over interaction events (every type except return): 'category' (top level
+  of category_path), 'brand', 'price_band' (budget/mid/premium/luxury by the quartiles of item
+  prices); over all timed events: 'hour' ('00'..'23') and 'weekday' ('Mon'..'Sun').
+- diversity: entropy (bits) of the 'category' shares; NULL without categories.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from core.progress import NULL, Progress
+
+FEATURE_COLUMNS = [
+    "recency_days", "frequency", "monetary", "avg_order_value", "tenure_days", "return_rate",
+    "views_per_purchase", "basket_size", "evening_share", "weekend_share", "mean_hour",
+    "price_sensitivity", "diversity", "holiday_share",
+]
+# heavy-tailed: log1p (monetary: signed) before standardising
+LOG_COLUMNS = {"frequency", "monetary", "avg_order_value", "views_per_purchase", "basket_size"}
+# a NULL here means "never": fill with the largest value seen rather than the median
+FILL_MAX = {"recency_days"}
+
+WEEKDAYS = "['Sun','Mon','Tue','Wed','Thu','Fri','Sat']"
+
+
+def _x(con, sql: str, params=None) -> None:
+    con.execute(sql, params or [])
+    con.complete()
+
+
+def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
+    """Write ``user_features`` and ``user_shares`` for ``run_id``; returns metrics."""
+    t0 = time.perf_counter()
+    _x(con, "ALTER TABLE user_features ADD COLUMN IF NOT EXISTS holiday_share DOUBLE")
+    _x(con, "DELETE FROM user_features WHERE run_id = ?", [run_id])
+    _x(con, "DELETE FROM user_shares WHERE run_id = ?", [run_id])
+    steps = 4
+    with progress.stage("Behaviour features", total=steps) as bar:
+        # one row per item (the latest ingest wins), with a reference price for comparisons
+        _x(con, """
+            CREATE OR REPLACE TEMP TABLE _fx_items AS
+            WITH it AS (
+                SELECT DISTINCT ON (item_id) item_id, category_path,
+                       nullif(trim(split_part(category_path, ' > ', 1)), '') AS category,
+                       nullif(trim(brand), '') AS brand,
+                       CASE WHEN price > 0 THEN price END AS price
+                FROM items ORDER BY item_id, ingest_id DESC NULLS LAST
+            ),
+            paid AS (
+                SELECT item_id, median(unit_price) AS median_paid
+                FROM events WHERE event_type = 'purchase' AND unit_price > 0 GROUP BY item_id
+            ),
+            cat AS (
+                SELECT category_path, median(price) AS cat_median
+                FROM it WHERE category_path IS NOT NULL AND price IS NOT NULL GROUP BY 1
+            ),
+            allitems AS (
+                SELECT item_id FROM it UNION SELECT item_id FROM paid
+            )
+            SELECT a.item_id, it.category, it.brand,
+                   coalesce(it.price, paid.median_paid) AS item_price,
+                   coalesce(cat.cat_median, paid.median_paid) AS ref_price
+            FROM allitems a LEFT JOIN it USING (item_id) LEFT JOIN paid USING (item_id)
+            LEFT JOIN cat ON cat.category_path = it.category_path
+        """)
+        _x(con, """
+            CREATE OR REPLACE TEMP TABLE _fx_bands AS
+            SELECT quantile_cont(item_price, 0.25) AS q1, quantile_cont(item_price, 0.5) AS q2,
+                   quantile_cont(item_price, 0.75) AS q3
+            FROM _fx_items WHERE item_price > 0
+        """)
+        _x(con, """
+            CREATE OR REPLACE TEMP TABLE _fx AS
+            SELECT e.user_id, e.item_id, e.event_type, e.ts,
+                   coalesce(e.quantity, 1) AS qty,
+                   coalesce(e.unit_price, i.item_price) AS price,
+                   coalesce(e.basket_id, e.session_id,
+                            'd' || strftime(e.ts, '%Y-%m-%d'), 'e' || e.event_id) AS order_key,
+                   i.category, i.brand, i.ref_price,
+                   CASE WHEN i.item_price IS NULL OR b.q1 IS NULL THEN NULL
+                        WHEN i.item_price < b.q1 THEN 'budget'
+                        WHEN i.item_price < b.q2 THEN 'mid'
+                        WHEN i.item_price < b.q3 THEN 'premium'
+                        ELSE 'luxury' END AS price_band
+            FROM events e LEFT JOIN _fx_items i USING (item_id) CROSS JOIN _fx_bands b
+            WHERE e.user_id IS NOT NULL
+        """)
+        bar.advance(1)
+
+        # preference shares
+        for dim, expr, where in [
+            ("category", "category", "event_type <> 'return' AND category IS NOT NULL"),
+            ("brand", "brand", "event_type <> 'return' AND brand IS NOT NULL"),
+            ("price_band", "price_band", "event_type <> 'return' AND price_band IS NOT NULL"),
+            ("hour", "lpad(CAST(hour(ts) AS VARCHAR), 2, '0')", "ts IS NOT NULL"),
+            ("weekday", f"{WEEKDAYS}[dayofweek(ts) + 1]", "ts IS NOT NULL"),
+        ]:
+            _x(con, f"""
+                INSERT INTO user_shares
+                SELECT ?, user_id, '{dim}', v, n / sum(n) OVER (PARTITION BY user_id)
+                FROM (SELECT user_id, {expr} AS v, count(*) AS n FROM _fx WHERE {where}
+                      GROUP BY ALL)
+            """, [run_id])
+        bar.advance(1)
+
+        has_views = con.execute(
+            "SELECT count(*) > 0 FROM (SELECT 1 FROM events WHERE event_type = 'view' LIMIT 1)"
+        ).fetchall()[0][0]
+        _x(con, f"""
+            INSERT INTO user_features BY NAME
+            WITH last AS (SELECT max(ts) AS last_ts FROM events),
+            agg AS (
+                SELECT user_id,
+                    max(ts) FILTER (event_type = 'purchase') AS last_purchase,
+                    count(DISTINCT order_key) FILTER (event_type = 'purchase') AS orders,
+                    sum(qty * price) FILTER (event_type = 'purchase') AS gross,
+                    sum(abs(qty) * price) FILTER (event_type = 'return') AS returned_value,
+                    sum(qty) FILTER (event_type = 'purchase') AS units,
+                    sum(abs(qty)) FILTER (event_type = 'return') AS returned_units,
+                    count(*) FILTER (event_type = 'view') AS views,
+                    count(*) FILTER (event_type = 'purchase') AS purchases,
+                    count(DISTINCT (order_key, item_id)) FILTER (event_type = 'purchase') AS lines,
+                    date_diff('second', min(ts), max(ts)) / 86400.0 AS tenure_days,
+                    avg(CASE WHEN hour(ts) >= 18 THEN 1.0 ELSE 0.0 END) AS evening_share,
+                    avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1.0 ELSE 0.0 END) AS weekend_share,
+                    avg(hour(ts) + minute(ts) / 60.0) AS mean_hour,
+                    avg(ln(price / ref_price)) FILTER (
+                        event_type = 'purchase' AND price > 0 AND ref_price > 0) AS price_sensitivity,
+                    avg(CASE WHEN month(ts) IN (11, 12) THEN 1.0 ELSE 0.0 END) FILTER (
+                        event_type = 'purchase') AS holiday_share,
+                    count(*) AS n_events,
+                    count(DISTINCT item_id) AS n_items
+                FROM _fx GROUP BY user_id
+            ),
+            div AS (
+                SELECT user_id, -sum(share * log2(share)) AS diversity
+                FROM user_shares WHERE run_id = ? AND dimension = 'category' GROUP BY user_id
+            )
+            SELECT ? AS run_id, a.user_id,
+                date_diff('second', a.last_purchase, last.last_ts) / 86400.0 AS recency_days,
+                CAST(a.orders AS DOUBLE) AS frequency,
+                coalesce(a.gross, 0) - coalesce(a.returned_value, 0) AS monetary,
+                a.gross / nullif(a.orders, 0) AS avg_order_value,
+                a.tenure_days,
+                CASE WHEN a.units > 0 THEN least(coalesce(a.returned_units, 0) / a.units, 1.0) END
+                    AS return_rate,
+                CASE WHEN {bool(has_views)} THEN a.views / nullif(a.purchases, 0) END
+                    AS views_per_purchase,
+                a.lines / nullif(a.orders, 0) AS basket_size,
+                a.evening_share, a.weekend_share, a.mean_hour, a.price_sensitivity,
+                CASE WHEN d.diversity IS NOT NULL THEN greatest(d.diversity, 0.0) END AS diversity,
+                a.n_events, a.n_items, a.holiday_share
+            FROM agg a CROSS JOIN last LEFT JOIN div d USING (user_id)
+            ORDER BY a.user_id
+        """, [run_id, run_id])
+        bar.advance(1)
+        stats = con.execute(
+            "SELECT count(*), " + ", ".join(f"count({c})" for c in FEATURE_COLUMNS)
+            + " FROM user_features WHERE run_id = ?", [run_id]).fetchall()[0]
+        n_shares = con.execute("SELECT count(*) FROM user_shares WHERE run_id = ?",
+                               [run_id]).fetchall()[0][0]
+        for t in ("_fx", "_fx_items", "_fx_bands"):
+            _x(con, f"DROP TABLE IF EXISTS {t}")
+        bar.advance(1)
+    n_users = int(stats[0])
+    return {
+        "n_users": n_users,
+        "n_share_rows": int(n_shares),
+        "has_views": bool(has_views),
+        "features_all_null": [c for c, n in zip(FEATURE_COLUMNS, stats[1:]) if n_users and n == 0],
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def feature_matrix(con, run_id: int, columns: list[str] | None = None):
+    """Standardised behaviour features: ``(user_ids, X float32, names)``, rows ordered by user_id.
+
+    NULLs are filled (recency with the largest value: "never bought"; others with the median),
+    heavy-tailed columns are log-transformed, then each column is standardised to mean 0 and
+    standard deviation 1. Columns without information (all NULL or constant) are dropped, so
+    ``names`` says which columns ``X`` holds.
+    """
+    cols = list(columns or FEATURE_COLUMNS)
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'user_features'"
+    ).fetchall()}
+    cols = [c for c in cols if c in have]
+    df = con.execute(
+        f"SELECT user_id, {', '.join(cols)} FROM user_features WHERE run_id = ? ORDER BY user_id",
+        [run_id],
+    ).df()
+    user_ids = [str(u) for u in df["user_id"]]
+    out, names = [], []
+    for c in cols:
+        x = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
+        ok = ~np.isnan(x)
+        if not ok.any():
+            continue
+        if c in LOG_COLUMNS:
+            x = np.sign(x) * np.log1p(np.abs(x))
+        fill = np.nanmax(x) if c in FILL_MAX else np.nanmedian(x)
+        x = np.where(ok, x, fill)
+        sd = x.std()
+        if not np.isfinite(sd) or sd < 1e-9:
+            continue
+        out.append((x - x.mean()) / sd)
+        names.append(c)
+    X = np.stack(out, axis=1).astype(np.float32) if out else np.zeros((len(user_ids), 0), np.float32)
+    return user_ids, X, names
