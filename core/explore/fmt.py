@@ -1,0 +1,86 @@
+"""Numbers formatted for people: currency, thousands separators, percentages, lifts."""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import datetime
+
+DEFAULT_CURRENCY = "£"
+
+
+def currency_symbol(settings=None) -> str:
+    """The currency shown in front of money: ``currency = "€"`` in segstudio.toml,
+    ``$SEGSTUDIO_CURRENCY``, else £ (Online Retail and the demo shop are British)."""
+    env = os.environ.get("SEGSTUDIO_CURRENCY")
+    if env:
+        return env
+    if settings is not None:
+        cur = (getattr(settings, "extra", None) or {}).get("currency")
+        if cur:
+            return str(cur)
+    return DEFAULT_CURRENCY
+
+
+def _bad(x) -> bool:
+    return x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x)))
+
+
+def fmt_int(x) -> str:
+    if _bad(x):
+        return "–"
+    return f"{int(round(float(x))):,}"
+
+
+def fmt_num(x, digits: int = 1) -> str:
+    if _bad(x):
+        return "–"
+    return f"{float(x):,.{digits}f}"
+
+
+def fmt_money(x, currency: str = DEFAULT_CURRENCY, digits: int | None = None) -> str:
+    """£1,234 for large amounts, £12.50 for small ones; -£3.20 for negatives."""
+    if _bad(x):
+        return "–"
+    x = float(x)
+    sign = "-" if x < 0 else ""
+    a = abs(x)
+    if digits is None:
+        digits = 0 if a >= 1000 else 2
+    if a >= 10_000_000:
+        return f"{sign}{currency}{a / 1e6:,.1f}m"
+    return f"{sign}{currency}{a:,.{digits}f}"
+
+
+def fmt_pct(x, digits: int = 1) -> str:
+    """0.234 -> '23.4%'."""
+    if _bad(x):
+        return "–"
+    return f"{100 * float(x):,.{digits}f}%"
+
+
+def fmt_lift(x) -> str:
+    """2.94 -> '2.9×'."""
+    if _bad(x):
+        return "–"
+    return f"{float(x):,.1f}×"
+
+
+def fmt_when(ts) -> str:
+    if ts is None:
+        return "–"
+    if isinstance(ts, str):
+        try:
+            ts = datetime.fromisoformat(ts)
+        except ValueError:
+            return ts
+    return ts.strftime("%d %b %Y, %H:%M")
+
+
+def fmt_days(x) -> str:
+    if _bad(x):
+        return "–"
+    x = float(x)
+    if x < 1:
+        return "today"
+    return f"{x:,.0f} day{'s' if round(x) != 1 else ''}"
