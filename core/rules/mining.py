@@ -260,8 +260,9 @@ def mine_itemsets(baskets, *, min_support: float, max_len: int = 10,
                     ok[idx_ok[~found]] = False
                 ii, jj, cand = ii[ok], jj[ok], cand[ok]
                 for s in range(0, len(ii), chunk):
-                    inter = np.bitwise_and(T[tid_pos[ii[s:s + chunk]]], T[tid_pos[jj[s:s + chunk]]])
-                    cnt = _popcount_rows(inter)
+                    inter = T[tid_pos[ii[s:s + chunk]]]
+                    inter &= T[tid_pos[jj[s:s + chunk]]]
+                    cnt = np.bitwise_count(inter).sum(axis=1, dtype=np.int64)
                     f = cnt >= smin
                     if f.any():
                         new_items.append(cand[s:s + chunk][f])

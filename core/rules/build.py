@@ -1,0 +1,299 @@
+"""Rules from the store: purchase baskets, automatic thresholds, the build stage.
+
+Baskets
+-------
+A basket is the set of items bought together: the events with ``event_type = 'purchase'`` (and a
+positive or missing quantity; returns and cancellations are excluded) grouped by ``basket_id``
+(invoice / order / line of a basket file), falling back to ``session_id``, and then to the
+shopper and the day of the purchase when neither is recorded. An item counts once per basket.
+
+Automatic thresholds (when the build is not given them)
+--------------------------------------------------------
+* ``min_confidence`` defaults to ``DEFAULT_MIN_CONFIDENCE`` (0.3): a rule must be right at least
+  3 times in 10 for a marketer to act on it.
+* ``min_support`` is chosen per scope (the whole shop, then each segment on its own baskets):
+  the largest value of the ladder 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, ... that yields at
+  least ``target_rules`` rules (default 300) under the other thresholds, never below
+  ``MIN_BASKETS`` (5) baskets — rules seen in fewer baskets are noise. If the next step would
+  produce more than ``max_itemsets`` frequent itemsets, the previous step is kept.
+* ``min_len`` defaults to 2 in the build (no ``{} => {item}`` rules, which only restate an
+  item's popularity), ``max_len`` to 10 (arules' default).
+
+Segment rules
+-------------
+For each segment of the run (segment_id >= 0; -1 = unassigned is skipped), rules are mined on the
+baskets of the segment's shoppers, and ``segment_ratio`` = confidence in the segment / confidence
+of the same rule over all baskets. The overall confidence is counted exactly on all baskets for
+every segment rule, also when that rule did not pass the thresholds overall. Readers rank a
+segment's rules by ``segment_ratio`` (then lift): see ``read_rules``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.progress import NULL, Progress
+from core.rules.mining import (
+    Baskets,
+    TooManyItemsets,
+    _bitsets,
+    min_count_for,
+    mine_rules,
+    sort_rules,
+    to_baskets,
+)
+
+DEFAULT_MIN_CONFIDENCE = 0.3
+DEFAULT_TARGET_RULES = 300
+MIN_BASKETS = 5
+SUPPORT_LADDER = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001,
+                  0.00005, 0.00002, 0.00001)
+
+_BASKET_KEY = ("coalesce(e.basket_id, e.session_id, "
+               "e.user_id || '@' || CAST(CAST(e.ts AS DATE) AS VARCHAR))")
+
+
+class NoBuildError(LookupError):
+    pass
+
+
+def _latest_build_id(con) -> int:
+    from core.store import latest_run
+
+    run = latest_run(con, "build")
+    if run is None:
+        raise NoBuildError("No complete build in the store yet, so there are no segments: run "
+                           "`segstudio build` first.")
+    return int(run["run_id"])
+
+
+def baskets_from_store(con, segment_id: int | None = None,
+                       run_id: int | None = None) -> pd.DataFrame:
+    """Purchase baskets as a DataFrame (basket_id, item_id), one row per distinct item in a
+    basket. With ``segment_id``: only the baskets of that segment's shoppers in ``run_id``
+    (default: the latest complete build)."""
+    where = ["e.event_type = 'purchase'", "(e.quantity IS NULL OR e.quantity > 0)",
+             f"{_BASKET_KEY} IS NOT NULL"]
+    args: list[Any] = []
+    if segment_id is not None:
+        if run_id is None:
+            run_id = _latest_build_id(con)
+        where.append("e.user_id IN (SELECT user_id FROM segments WHERE run_id = ? AND "
+                     "segment_id = ?)")
+        args += [int(run_id), int(segment_id)]
+    sql = (f"SELECT DISTINCT {_BASKET_KEY} AS basket_id, e.item_id FROM events e "
+           f"WHERE {' AND '.join(where)} ORDER BY 1, 2")
+    return con.execute(sql, args).df()
+
+
+# --------------------------------------------------------------------------- thresholds
+def auto_rules(baskets, *, min_confidence: float, min_lift: float | None = None,
+               min_len: int = 2, max_len: int = 10, target_rules: int = DEFAULT_TARGET_RULES,
+               max_itemsets: int = 2_000_000) -> tuple[pd.DataFrame, float]:
+    """Rules at the largest ladder support giving >= ``target_rules`` rules (see module doc).
+    Returns (rules, chosen min_support)."""
+    b = to_baskets(baskets)
+    n = b.n_baskets
+    if n == 0:
+        return mine_rules(b, min_support=1.0, min_confidence=min_confidence), 1.0
+    floor = min(1.0, MIN_BASKETS / n)
+    ladder = [s for s in SUPPORT_LADDER if s > floor] + [floor]
+    best: tuple[pd.DataFrame, float] | None = None
+    for s in ladder:
+        try:
+            rules = mine_rules(b, min_support=s, min_confidence=min_confidence,
+                               min_lift=min_lift, min_len=min_len, max_len=max_len,
+                               max_itemsets=max_itemsets)
+        except TooManyItemsets:
+            break
+        best = (rules, s)
+        if len(rules) >= target_rules:
+            break
+    assert best is not None or ladder
+    if best is None:  # even the largest support explodes: use it with a tighter max_len
+        s = ladder[0]
+        best = (mine_rules(b, min_support=s, min_confidence=min_confidence, min_lift=min_lift,
+                           min_len=min_len, max_len=min(max_len, 3)), s)
+    return best
+
+
+# --------------------------------------------------------------------------- exact counts
+def count_itemsets(baskets: Baskets, itemsets: list[tuple]) -> np.ndarray:
+    """Number of baskets holding every item of each itemset (labels), counted exactly with
+    bitsets of the items involved. An empty itemset is held by every basket; an unknown label
+    by none."""
+    out = np.zeros(len(itemsets), dtype=np.int64)
+    if not itemsets:
+        return out
+    index = pd.Index(baskets.labels)
+    involved = sorted({x for s in itemsets for x in s}, key=str)
+    pos = index.get_indexer(pd.Index(involved, dtype=object)) if involved else np.zeros(0, int)
+    sel = np.isin(baskets.item_idx, pos[pos >= 0])
+    remap = np.full(baskets.n_items, -1, dtype=np.int64)
+    remap[pos[pos >= 0]] = np.arange(int((pos >= 0).sum()))
+    # Local codes follow the order of `known` (involved labels present in the baskets).
+    local = {lab: i for i, lab in enumerate(l for l, p in zip(involved, pos) if p >= 0)}
+    bits = _bitsets(remap[baskets.item_idx[sel]], baskets.basket_idx[sel],
+                    max(1, len(local)), baskets.n_baskets)
+    lengths = np.array([len(s) for s in itemsets])
+    for k in np.unique(lengths):
+        rows = np.flatnonzero(lengths == k)
+        if k == 0:
+            out[rows] = baskets.n_baskets
+            continue
+        codes = np.array([[local.get(x, -1) for x in itemsets[r]] for r in rows], dtype=np.int64)
+        ok = (codes >= 0).all(axis=1)
+        rows, codes = rows[ok], codes[ok]
+        for s in range(0, len(rows), 20_000):
+            acc = bits[codes[s:s + 20_000, 0]].copy()
+            for j in range(1, k):
+                acc &= bits[codes[s:s + 20_000, j]]
+            out[rows[s:s + 20_000]] = np.bitwise_count(acc).sum(axis=1, dtype=np.int64)
+    return out
+
+
+def segment_ratios(all_baskets: Baskets, rules: pd.DataFrame) -> np.ndarray:
+    """confidence of each rule (in ``rules``) / its confidence over ``all_baskets``."""
+    if rules.empty:
+        return np.zeros(0)
+    whole = [tuple(a) + tuple(c) for a, c in zip(rules["antecedent"], rules["consequent"])]
+    ante = [tuple(a) for a in rules["antecedent"]]
+    counts = count_itemsets(all_baskets, whole + ante)
+    c_rule, c_ante = counts[:len(whole)], counts[len(whole):]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conf_all = c_rule / c_ante
+        return rules["confidence"].to_numpy() / conf_all
+
+
+# --------------------------------------------------------------------------- build stage
+def _insert(con, run_id: int, segment_id: int | None, rules: pd.DataFrame,
+            ratio: np.ndarray | None) -> None:
+    if rules.empty:
+        return
+    import pyarrow as pa
+
+    n = len(rules)
+    table = pa.table({
+        "run_id": pa.array(np.full(n, run_id, dtype=np.int32)),
+        "segment_id": pa.array([segment_id] * n, type=pa.int32()),
+        "antecedent": pa.array([[str(x) for x in a] for a in rules["antecedent"]],
+                               type=pa.list_(pa.string())),
+        "consequent": pa.array([[str(x) for x in c] for c in rules["consequent"]],
+                               type=pa.list_(pa.string())),
+        **{c: pa.array(rules[c].to_numpy(dtype=np.float64)) for c in
+           ("support", "confidence", "lift", "leverage", "conviction")},
+        "count": pa.array(rules["count"].to_numpy(dtype=np.int64)),
+        "segment_ratio": (pa.nulls(n, type=pa.float64()) if ratio is None
+                          else pa.array(np.asarray(ratio, dtype=np.float64))),
+    })
+    con.register("_rules_new", table)
+    try:
+        con.execute("INSERT INTO rules SELECT run_id, segment_id, antecedent, consequent, support, "
+                    "confidence, lift, leverage, conviction, count, segment_ratio FROM _rules_new")
+    finally:
+        con.unregister("_rules_new")
+
+
+def build_rules(con, run_id: int, *, min_support: float | None = None,
+                min_confidence: float | None = None, min_lift: float | None = None,
+                min_len: int = 2, max_len: int = 10, target_rules: int = DEFAULT_TARGET_RULES,
+                segments: bool = True, progress: Progress = NULL) -> dict:
+    """Write the ``rules`` table for ``run_id``: the whole shop (segment_id NULL) and each
+    segment of the run (segment_ratio set). Thresholds left as None are chosen automatically
+    (module doc). Returns metrics: n_baskets, n_rules, the thresholds used, and per segment
+    n_baskets / min_support / n_rules."""
+    min_conf = DEFAULT_MIN_CONFIDENCE if min_confidence is None else float(min_confidence)
+    con.execute("DELETE FROM rules WHERE run_id = ?", [run_id])
+    seg_ids = []
+    if segments:
+        seg_ids = [int(r[0]) for r in con.execute(
+            "SELECT DISTINCT segment_id FROM segments WHERE run_id = ? AND segment_id >= 0 "
+            "ORDER BY 1", [run_id]).fetchall()]
+    metrics: dict[str, Any] = {"min_confidence": min_conf, "min_lift": min_lift,
+                               "min_len": min_len, "max_len": max_len,
+                               "auto_support": min_support is None, "segments": {}}
+    with progress.stage("Association rules", total=1 + len(seg_ids)) as bar:
+        everything = to_baskets(baskets_from_store(con))
+        metrics["n_baskets"] = everything.n_baskets
+        rules, supp = _mine(everything, min_support, min_conf, min_lift, min_len, max_len,
+                            target_rules)
+        _insert(con, run_id, None, rules, None)
+        metrics.update(min_support=supp, n_rules=len(rules))
+        bar.advance(1)
+        n_seg_rules = 0
+        for sid in seg_ids:
+            seg = to_baskets(baskets_from_store(con, segment_id=sid, run_id=run_id))
+            s_rules, s_supp = _mine(seg, min_support, min_conf, min_lift, min_len, max_len,
+                                    target_rules)
+            ratio = segment_ratios(everything, s_rules)
+            if len(s_rules):
+                s_rules = s_rules.assign(segment_ratio=ratio)
+                s_rules = sort_rules(s_rules, by=("segment_ratio", "lift"))
+                ratio = s_rules["segment_ratio"].to_numpy()
+            _insert(con, run_id, sid, s_rules, ratio)
+            n_seg_rules += len(s_rules)
+            metrics["segments"][sid] = {"n_baskets": seg.n_baskets, "min_support": s_supp,
+                                        "n_rules": len(s_rules)}
+            bar.advance(1)
+    metrics["n_segment_rules"] = n_seg_rules
+    return metrics
+
+
+def _mine(b: Baskets, min_support, min_conf, min_lift, min_len, max_len, target):
+    if b.n_baskets == 0:
+        return mine_rules(b, min_support=1.0, min_confidence=min_conf), None
+    if min_support is None:
+        return auto_rules(b, min_confidence=min_conf, min_lift=min_lift, min_len=min_len,
+                          max_len=max_len, target_rules=target)
+    return mine_rules(b, min_support=float(min_support), min_confidence=min_conf,
+                      min_lift=min_lift, min_len=min_len, max_len=max_len), float(min_support)
+
+
+# --------------------------------------------------------------------------- reading
+def item_titles(con, item_ids) -> dict[str, str]:
+    """title per item_id (the item id itself where the items table has no title)."""
+    ids = sorted({str(x) for x in item_ids})
+    if not ids:
+        return {}
+    rows = con.execute(
+        "SELECT item_id, max(title) FROM items WHERE item_id IN (SELECT unnest(?)) GROUP BY 1",
+        [ids]).fetchall()
+    titles = {i: t for i, t in rows if t is not None and str(t).strip()}
+    return {i: titles.get(i, i) for i in ids}
+
+
+def with_titles(con, rules: pd.DataFrame) -> pd.DataFrame:
+    """Add antecedent_titles (tuple) and consequent_title (str) columns from ``items``."""
+    ids = {x for a in rules["antecedent"] for x in a} | {c[0] for c in rules["consequent"]}
+    t = item_titles(con, ids)
+    out = rules.copy()
+    out["antecedent_titles"] = [tuple(t[str(x)] for x in a) for a in rules["antecedent"]]
+    out["consequent_title"] = [t[str(c[0])] for c in rules["consequent"]]
+    return out
+
+
+def read_rules(con, run_id: int, segment_id: int | None = None,
+               limit: int | None = None) -> pd.DataFrame:
+    """A run's stored rules with item titles: the whole shop by lift, or a segment by
+    segment_ratio then lift (both descending)."""
+    order = "lift DESC, confidence DESC" if segment_id is None else \
+        "segment_ratio DESC, lift DESC, confidence DESC"
+    seg = "segment_id IS NULL" if segment_id is None else "segment_id = ?"
+    args: list[Any] = [run_id] + ([] if segment_id is None else [int(segment_id)])
+    sql = (f"SELECT antecedent, consequent, support, confidence, lift, leverage, conviction, "
+           f"count, segment_ratio FROM rules WHERE run_id = ? AND {seg} ORDER BY {order}, "
+           f"support DESC, antecedent, consequent")
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    df = con.execute(sql, args).df()
+    df["antecedent"] = [tuple(a) for a in df["antecedent"]]
+    df["consequent"] = [tuple(c) for c in df["consequent"]]
+    return with_titles(con, df) if len(df) else df
+
+
+__all__ = ["DEFAULT_MIN_CONFIDENCE", "DEFAULT_TARGET_RULES", "MIN_BASKETS", "NoBuildError",
+           "auto_rules", "baskets_from_store", "build_rules", "count_itemsets", "item_titles",
+           "min_count_for", "read_rules", "segment_ratios", "with_titles"]
