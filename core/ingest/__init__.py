@@ -1,0 +1,210 @@
+"""Ingestion: load CSV / TSV / Parquet files (gzip too) into the store, streamed by DuckDB.
+
+    from core.ingest import ingest_file
+    report = ingest_file(store, "online_retail.csv.gz", "online-retail")
+
+Formats (see ``core.ingest.formats`` for each one's mapping and quarantine rules): ``online-retail``,
+``clickstream``, ``baskets``, ``events`` (any table with a column mapping, ``core.ingest.mapping``).
+
+Promises
+--------
+* **Nothing is silently dropped.** Every source row is loaded, quarantined (table ``quarantine``:
+  raw row as JSON of the source columns, row_number, column_name, reason) or counted as an exact
+  duplicate of an earlier row (skipped). Each ingest records and returns
+  ``rows_read = rows_loaded + rows_quarantined + rows_duplicate``, with the loaded and quarantined
+  counts counted back from the tables, and ``reconciles`` says whether it holds (and, for formats
+  with quantity and price, whether the revenue of loaded + quarantined + duplicate rows equals
+  the file's).
+* **All or nothing.** An ingest is one ``store.write()``: a failure leaves the store as it was.
+* **Idempotent.** A file whose SHA-256 matches an earlier ingest is not loaded again; the report
+  says so (``skipped_already_ingested``) and names the earlier ingest. To reload the same file
+  with other settings, ingest into a fresh store (``--db``).
+* **Clear errors.** A missing column lists the columns found and the closest match; the error
+  names the file and says how to fix it (``IngestError``, a ``ValueError``).
+* Items and users are merged with what the store has (new ids inserted, gaps filled), so several
+  files can be ingested into one store.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from core.ingest import load
+from core.ingest.formats import FORMATS, items_file_plan, plan_for, users_file_plan
+from core.ingest.mapping import load_mapping, merge_flags, normalize
+from core.ingest.reader import IngestError, drop_staging, fingerprint
+from core.progress import NULL, Progress
+
+__all__ = ["FORMATS", "IngestError", "ingest_file", "ingest_into", "load_mapping", "merge_flags"]
+
+
+class _AlreadyIngested(Exception):
+    def __init__(self, prior: dict):
+        super().__init__("already ingested")
+        self.prior = prior
+
+
+def _prior(con, fp: str) -> dict | None:
+    row = con.execute(
+        "SELECT ingest_id, source_file, format, finished_at, rows_read, rows_loaded, "
+        "rows_quarantined, rows_duplicate FROM ingests WHERE fingerprint = ? "
+        "ORDER BY ingest_id LIMIT 1", [fp]).fetchone()
+    if row is None:
+        return None
+    keys = ("ingest_id", "source_file", "format", "finished_at", "rows_read", "rows_loaded",
+            "rows_quarantined", "rows_duplicate")
+    return dict(zip(keys, row))
+
+
+def _skipped(path: Path, fmt: str, fp: str, prior: dict) -> dict:
+    return {
+        **prior,
+        "ingest_id": prior["ingest_id"],
+        "source_file": str(path),
+        "format": fmt,
+        "fingerprint": fp,
+        "reconciles": True,
+        "skipped_already_ingested": True,
+        "message": (f"{path} was already ingested (ingest {prior['ingest_id']}, "
+                    f"{prior['source_file']}, format {prior['format']}, {prior['finished_at']}): "
+                    f"nothing changed. To load it again with other settings, use a fresh store (--db)."),
+    }
+
+
+def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = None,
+                items_path=None, users_path=None, progress: Progress = NULL) -> dict[str, Any]:
+    """Load ``path`` (format ``fmt``) into ``store`` in one all-or-nothing write; returns the report.
+
+    ``mapping``: a mapping dict (TOML layout or ``merge_flags`` output) or a TOML file path, used
+    by ``events`` (and for ``time_format`` by every format). ``items_path``/``users_path``: an item
+    catalogue and shopper attributes file loaded in the same write.
+    """
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise IngestError(f"unknown format '{fmt}'. Use one of: {', '.join(FORMATS)}.")
+    for p, what in ((path, "data file"), (items_path, "--items file"), (users_path, "--users file")):
+        if p is not None and not Path(p).is_file():
+            raise IngestError(f"{p}: no such {what}. Check the path (relative to {Path.cwd()}).")
+    if isinstance(mapping, (str, Path)):
+        opts = load_mapping(mapping)
+    else:
+        opts = normalize(mapping)
+    fp = fingerprint(path, progress)
+    if store.exists():
+        with store.read() as con:
+            prior = _prior(con, fp)
+        if prior:
+            return _skipped(path, fmt, fp, prior)
+    try:
+        with store.write() as con:
+            prior = _prior(con, fp)
+            if prior:
+                raise _AlreadyIngested(prior)
+            return ingest_into(con, path, fmt, opts=opts, items_path=items_path,
+                               users_path=users_path, fingerprint=fp, progress=progress)
+    except _AlreadyIngested as e:  # a concurrent writer loaded it while we waited for the lock
+        return _skipped(path, fmt, fp, e.prior)
+
+
+def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | None = None,
+                items_path=None, users_path=None, fingerprint: str | None = None,
+                progress: Progress = NULL) -> dict[str, Any]:
+    """The ingest itself, on a read-write connection (inside the caller's ``store.write()``)."""
+    t0 = time.perf_counter()
+    started = datetime.now().replace(microsecond=0)
+    path = Path(path)
+    opts = normalize(opts) if opts is None or "items_columns" not in opts else opts
+    con.execute("SET enable_progress_bar = false")
+    drop_staging(con)
+    ingest_id = int(con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()[0])
+    try:
+        main = load.prepare(con, path, lambda s, o: plan_for(fmt, s, o), opts, prefix="_ing_m",
+                            lines=(fmt == "baskets"), progress=progress)
+        load.write_quarantine(con, main, ingest_id)
+        loaded_rel, n_loaded = load.write_events(con, main, ingest_id, progress)
+        files = [load.counts(con, main, ingest_id, n_loaded)]
+        item_parts = [(load.items_sql(loaded_rel, main.plan), False)]
+        users_derived = load.users_sql(loaded_rel, main.plan)
+        users_from_file = None
+        if items_path is not None:
+            ip = load.prepare(con, Path(items_path), items_file_plan, opts, prefix="_ing_i",
+                              unique_key="__item_id",
+                              unique_reason="duplicate item id (the first row is kept)",
+                              progress=progress)
+            load.write_quarantine(con, ip, ingest_id)
+            con.execute(f"CREATE TEMP VIEW _ing_i_ok AS SELECT * FROM {ip.parsed} WHERE __problem IS NULL")
+            n = con.execute("SELECT count(*) FROM temp._ing_i_ok").fetchone()[0]
+            files.append(load.counts(con, ip, ingest_id, n))
+            item_parts.append((
+                "SELECT __item_id AS item_id, __title AS title, __description AS description, "
+                "__category AS category_path, __brand AS brand, __price AS price FROM temp._ing_i_ok",
+                True))
+        if users_path is not None:
+            up = load.prepare(con, Path(users_path), users_file_plan, opts, prefix="_ing_u",
+                              unique_key="__user_id",
+                              unique_reason="duplicate user id (the first row is kept)",
+                              progress=progress)
+            load.write_quarantine(con, up, ingest_id)
+            con.execute(f"CREATE TEMP VIEW _ing_u_ok AS SELECT * FROM {up.parsed} WHERE __problem IS NULL")
+            n = con.execute("SELECT count(*) FROM temp._ing_u_ok").fetchone()[0]
+            files.append(load.counts(con, up, ingest_id, n))
+            users_from_file = load.users_sql("temp._ing_u_ok", up.plan)
+        with progress.stage("Updating items and shoppers", total=2) as bar:
+            item_stats = load.merge_items(con, item_parts, ingest_id)
+            bar.advance(1)
+            user_stats = load.merge_users(con, users_derived, users_from_file, ingest_id)
+            bar.advance(1)
+        rev = load.revenue(con, main, ingest_id)
+        report, details = _report(con, ingest_id, path, fmt, main, files, rev, item_stats,
+                                  user_stats, fingerprint, t0)
+        con.execute(
+            "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [ingest_id, started, datetime.now().replace(microsecond=0), str(path), fmt,
+             fingerprint, report["rows_read"], report["rows_loaded"], report["rows_quarantined"],
+             report["rows_duplicate"], json.dumps(details, default=str)],
+        )
+        return report
+    finally:
+        drop_staging(con)
+
+
+def _report(con, ingest_id, path, fmt, main, files, rev, item_stats, user_stats, fp, t0):
+    tot = {k: sum(f[k] for f in files) for k in
+           ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}
+    identity = tot["rows_read"] == tot["rows_loaded"] + tot["rows_quarantined"] + tot["rows_duplicate"]
+    reconciles = identity and (rev is None or rev["revenue_reconciles"])
+    reasons = dict(con.execute(
+        "SELECT reason, count(*) FROM quarantine WHERE ingest_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
+        [ingest_id]).fetchall())
+    events = con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
+    totals = dict(zip(("users", "items", "events"), con.execute(
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM items), "
+        "(SELECT count(*) FROM events)").fetchone()))
+    details = {
+        "files": files,
+        "events_loaded": int(events),
+        **item_stats,
+        **user_stats,
+        "revenue": rev,
+        "quarantine_reasons": reasons,
+        "mapping": main.plan.mapping,
+        "notes": main.plan.notes,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    return {
+        "ingest_id": ingest_id,
+        "source_file": str(path),
+        "format": fmt,
+        **tot,
+        "reconciles": bool(reconciles),
+        "skipped_already_ingested": False,
+        "fingerprint": fp,
+        "totals": totals,
+        **details,
+    }, details
