@@ -124,7 +124,15 @@ def test_reconciliation_row(demo_store):
     assert (fmt, read, loaded, quarantined, dup) == ("demo", n, n, 0, 0)
     assert _q(demo_store, "SELECT count(*) FROM users WHERE ingest_id = ?", [ingest_id]) == [(600,)]
     assert _q(demo_store, "SELECT count(*) FROM items WHERE ingest_id = ?", [ingest_id]) == [(900,)]
-    assert json.loads(details)["seed"] == 7
+    details = json.loads(details)
+    assert details["seed"] == 7
+    rev = _q(demo_store, "SELECT sum(quantity * unit_price) FROM events")[0][0]
+    assert details["revenue"]["revenue_loaded"] == pytest.approx(rev, abs=0.01)
+    assert details["revenue"]["revenue_reconciles"] is True
+    # net revenue: purchases minus returns
+    gross, returned = _q(demo_store, """SELECT sum(quantity * unit_price) FILTER (event_type = 'purchase'),
+        sum(quantity * unit_price) FILTER (event_type = 'return') FROM events""")[0]
+    assert rev == pytest.approx(gross + returned) and returned < 0 < gross
     try:
         from core.ingest.status import ingest_summary
     except ImportError:  # the ingest stage reports this too once it is there
