@@ -203,7 +203,7 @@ def baskets_plan(staged: Staged, opts: dict) -> Plan:
     nothing is deduplicated. Items: item_id = title = the label.
     """
     line = ident(staged.columns[0])
-    labels = f"list_filter(list_transform(string_split(coalesce({line}, ''), ','), s -> trim(s)), s -> s <> '')"
+    labels = f"list_filter(list_transform(string_split(coalesce({line}, ''), ','), lambda s: trim(s)), lambda s: s <> '')"
     return Plan(
         fields={"__items": labels, "__type": "'purchase'"},
         checks=[("len(__items) = 0", "line", "empty basket (blank line)")],

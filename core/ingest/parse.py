@@ -55,4 +55,4 @@ def timestamp(x: str, *, epoch: str | None = None, time_format: str | None = Non
 
 def category_path(x: str, sep: str = ".") -> str:
     """'electronics.audio.headphone' -> 'electronics > audio > headphone'."""
-    return f"nullif(array_to_string(list_filter(list_transform(string_split({text(x)}, {sql_str(sep)}), s -> trim(s)), s -> s <> ''), ' > '), '')"
+    return f"nullif(array_to_string(list_filter(list_transform(string_split({text(x)}, {sql_str(sep)}), lambda s: trim(s)), lambda s: s <> ''), ' > '), '')"
