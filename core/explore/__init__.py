@@ -11,7 +11,7 @@ from core.explore.queries import (DIMENSION_LABELS, FEATURE_LABELS, MONEY_FEATUR
                                   SHARE_FEATURES, UNASSIGNED_COLOR, compare_groups, data_health,
                                   evaluations, feature_columns, feature_comparison,
                                   feature_distribution, find_users, group_summary, group_traits,
-                                  has_rows, k_scan, map_points, resolve_group, rule_graph,
+                                  has_rows, k_scan, latest_build, map_points, resolve_group, rule_graph,
                                   rules_table, run_history, segment_colors, segment_detail,
                                   segment_names, segment_traits, segment_user_ids, segments,
                                   selection_user_ids, shop_totals, table_exists, top_items,

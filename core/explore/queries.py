@@ -83,6 +83,13 @@ def feature_columns(con, run_id: int) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ overview
+def latest_build(con) -> dict | None:
+    """The run the dashboard serves: the latest complete build."""
+    from core.store import latest_run
+
+    return latest_run(con, "build")
+
+
 def shop_totals(con) -> dict:
     """Users, items, events, baskets, net revenue and the date range of the data."""
     row = con.execute(

@@ -1,0 +1,71 @@
+"""`segstudio export`: a segment's (or saved segment's) shoppers as CSV or Parquet."""
+
+from __future__ import annotations
+
+from core.cli import UserError, print_json
+
+HELP = "export a segment's shoppers as CSV or Parquet (spreadsheet-safe)"
+DESCRIPTION = """\
+Write the shoppers of a segment (from the latest build) or of a saved segment (saved on the
+dashboard's map) to a file, for a campaign tool or a spreadsheet. The format follows the
+extension: .csv, .csv.gz or .parquet. In CSV files, cells that start with = + - @ get a leading
+apostrophe so a spreadsheet shows them as text instead of running them.
+
+Column groups (--columns, any of): id, segment, rfm, attributes, behaviour (default: id segment rfm)
+
+Examples:
+  segstudio export --segment 3 --out segment3.csv
+  segstudio export --saved "Christmas lovers" --out xmas.parquet --columns id attributes
+  segstudio status            lists the segments of the latest build
+"""
+
+
+def add_arguments(parser) -> None:
+    g = parser.add_mutually_exclusive_group(required=True)
+    g.add_argument("--segment", type=int, help="segment number (from `segstudio status` or the dashboard)")
+    g.add_argument("--saved", metavar="NAME", help="name of a segment saved on the dashboard")
+    parser.add_argument("--out", required=True, help="output file: .csv, .csv.gz or .parquet")
+    parser.add_argument("--columns", nargs="+", default=None, metavar="GROUP",
+                        help="column groups: id segment rfm attributes behaviour (default id segment rfm)")
+
+
+def run(args, settings) -> int:
+    from core import explore as ex
+    from core.store import latest_run
+
+    columns = args.columns or list(ex.DEFAULT_COLUMNS)
+    unknown = [c for c in columns if c not in ex.COLUMN_GROUPS]
+    if unknown:
+        raise UserError(f"unknown column group(s) {', '.join(unknown)}; choose from "
+                        f"{', '.join(ex.COLUMN_GROUPS)}")
+    if not args.out.lower().endswith((".csv", ".csv.gz", ".parquet")):
+        raise UserError(f"--out {args.out}: use a .csv, .csv.gz or .parquet file name")
+    store = settings.store()
+    con = store.read()
+    try:
+        run_ = latest_run(con)
+        if args.segment is not None:
+            if run_ is None:
+                raise UserError("No complete build yet: run `segstudio build` first.")
+            sizes = dict(con.execute("SELECT segment_id, count(*) FROM segments WHERE run_id = ? "
+                                     "GROUP BY 1", [run_["run_id"]]).fetchall())
+            if args.segment not in sizes:
+                raise UserError(f"Segment {args.segment} is not in build {run_['run_id']}; its segments "
+                                f"are {', '.join(map(str, sorted(sizes))) or 'none'}.")
+            df = ex.segment_export(con, run_["run_id"], args.segment, columns)
+            what = f"segment {args.segment}"
+        else:
+            try:
+                df = ex.saved_export(con, run_["run_id"] if run_ else None, args.saved, columns)
+            except ex.SavedSegmentError as e:
+                raise UserError(str(e)) from e
+            what = f"saved segment '{args.saved}'"
+    finally:
+        con.close()
+    path = ex.write_export(df, args.out)
+    result = {"out": str(path), "rows": len(df), "columns": list(df.columns), "what": what}
+    if args.json:
+        print_json(result)
+    elif not args.quiet:
+        print(f"Wrote {len(df):,} shoppers of {what} to {path} ({len(df.columns)} columns).")
+    return 0

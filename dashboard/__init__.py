@@ -1,0 +1,1 @@
+"""The Segment Studio dashboard (Streamlit). Run it with `segstudio serve`."""

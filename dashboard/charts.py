@@ -1,0 +1,209 @@
+"""Plotly figures for the dashboard (rendering only; the numbers come from core.explore)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from core import explore as ex
+
+FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, sans-serif", size=13, color="#1F2430")
+GRID = "#E6E9F0"
+
+
+def _base(fig: go.Figure, height: int = 380, **layout) -> go.Figure:
+    layout.setdefault("margin", dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(height=height, font=FONT,
+                      plot_bgcolor="white", paper_bgcolor="white",
+                      hoverlabel=dict(bgcolor="white", font_size=13), **layout)
+    fig.update_xaxes(gridcolor=GRID, zeroline=False)
+    fig.update_yaxes(gridcolor=GRID, zeroline=False)
+    return fig
+
+
+def segment_map(df: pd.DataFrame, *, colors: dict[int, str], color_by: str | None,
+                currency: str, height: int = 640) -> go.Figure:
+    """The UMAP map as WebGL scatter; each point carries its user id (customdata[0])."""
+    def custom(d: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([
+            d["user_id"].astype(str), d["segment"].astype(str),
+            d["frequency"].map(ex.fmt_int), d["monetary"].map(lambda v: ex.fmt_money(v, currency)),
+            d["recency_days"].map(ex.fmt_days),
+        ])
+
+    hover = ("<b>Shopper %{customdata[0]}</b><br>%{customdata[1]}<br>"
+             "Orders: %{customdata[2]} · Spend: %{customdata[3]}<br>"
+             "Last purchase: %{customdata[4]} ago<extra></extra>")
+    fig = go.Figure()
+    size = 6 if len(df) < 5000 else 4 if len(df) < 30000 else 3
+    if color_by and "color_value" in df.columns:
+        vals = df["color_value"]
+        label = ex.FEATURE_LABELS.get(color_by, color_by)
+        fig.add_trace(go.Scattergl(
+            x=df["x"], y=df["y"], mode="markers", customdata=custom(df), hovertemplate=hover,
+            name=label, showlegend=False,
+            marker=dict(size=size, color=vals, colorscale="Viridis", opacity=0.85,
+                        cmin=float(np.nanpercentile(vals, 2)) if vals.notna().any() else None,
+                        cmax=float(np.nanpercentile(vals, 98)) if vals.notna().any() else None,
+                        colorbar=dict(title=dict(text=label, side="right"), thickness=12))))
+    else:
+        order = df.groupby("segment_id")["user_id"].count().sort_values(ascending=False).index
+        for sid in order:
+            d = df[df["segment_id"] == sid]
+            fig.add_trace(go.Scattergl(
+                x=d["x"], y=d["y"], mode="markers", name=str(d["segment"].iloc[0]),
+                customdata=custom(d), hovertemplate=hover,
+                marker=dict(size=size, color=colors.get(int(sid), ex.UNASSIGNED_COLOR), opacity=0.85,
+                            line=dict(width=0))))
+    _base(fig, height=height, dragmode="select", clickmode="event+select",
+          legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, title_text=""))
+    fig.update_xaxes(showticklabels=False, showgrid=False, title=None)
+    fig.update_yaxes(showticklabels=False, showgrid=False, title=None)
+    fig.update_layout(margin=dict(l=0, r=0, t=10, b=0))
+    return fig
+
+
+def lift_bars(traits: pd.DataFrame, *, label_col: str = "label", color: str = "#4C78A8",
+              height: int | None = None, support_col: str = "support",
+              pop_col: str = "population_support") -> go.Figure:
+    """Horizontal bars of lift (how many times more common than in the whole shop)."""
+    d = traits.sort_values("lift", ascending=True)
+    text = [f"{ex.fmt_lift(l)} · {ex.fmt_pct(s, 0)} vs {ex.fmt_pct(p, 0)}"
+            for l, s, p in zip(d["lift"], d[support_col], d[pop_col])]
+    fig = go.Figure(go.Bar(
+        x=d["lift"], y=d[label_col].astype(str).str.slice(0, 40), orientation="h", marker_color=color,
+        text=text, textposition="auto", insidetextanchor="start",
+        hovertemplate="%{y}<br>%{text}<extra></extra>"))
+    fig.add_vline(x=1, line_dash="dot", line_color="#888")
+    return _base(fig, height=height or max(180, 34 * len(d) + 60),
+                 xaxis_title="Lift (× the whole shop's share)", yaxis_title=None, showlegend=False)
+
+
+def distribution(df: pd.DataFrame, label: str, color: str) -> go.Figure:
+    fig = go.Figure()
+    for grp, c in (("Segment", color), ("Whole shop", "#9aa0a6")):
+        d = df[df["group"] == grp]
+        if d.empty:
+            continue
+        fig.add_trace(go.Box(x=d["value"], name=grp, marker_color=c, boxpoints=False,
+                             orientation="h"))
+    return _base(fig, height=220, xaxis_title=label, showlegend=False)
+
+
+def bars_by_group(df: pd.DataFrame, *, x: str, y: str, group: str, colors: dict[str, str] | None,
+                  xaxis: str = "", yaxis: str = "", percent: bool = True, height: int = 420) -> go.Figure:
+    fig = go.Figure()
+    for g, d in df.groupby(group, sort=False):
+        fig.add_trace(go.Bar(x=d[x], y=d[y], name=str(g),
+                             marker_color=(colors or {}).get(str(g)),
+                             hovertemplate="%{x}<br>" + str(g) + ": %{y:.1%}<extra></extra>"
+                             if percent else None))
+    _base(fig, height=height, barmode="group", xaxis_title=xaxis, yaxis_title=yaxis,
+          legend=dict(orientation="h", y=1.1, x=0))
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def preference_bars(df: pd.DataFrame, color: str) -> go.Figure:
+    fig = go.Figure()
+    for col, name, c in (("user", "This shopper", color), ("segment", "Their segment", "#B8C0D0"),
+                         ("shop", "Whole shop", "#E0E4EC")):
+        fig.add_trace(go.Bar(y=df["value"].astype(str).str.slice(0, 40), x=df[col], name=name,
+                             orientation="h", marker_color=c,
+                             hovertemplate="%{y}<br>" + name + ": %{x:.1%}<extra></extra>"))
+    _base(fig, height=max(220, 60 * len(df) + 60), barmode="group",
+          legend=dict(orientation="h", y=1.12, x=0), xaxis_title="Share of activity")
+    fig.update_xaxes(tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def rules_scatter(rules: pd.DataFrame) -> go.Figure:
+    fig = go.Figure(go.Scattergl(
+        x=rules["support"], y=rules["confidence"], mode="markers",
+        marker=dict(color=rules["lift"], colorscale="Plasma", size=8, opacity=0.85,
+                    colorbar=dict(title="Lift", thickness=12)),
+        customdata=np.column_stack([rules["if_bought"].str.slice(0, 60),
+                                    rules["then_buys"].str.slice(0, 60),
+                                    rules["lift"].map(ex.fmt_lift)]),
+        hovertemplate=("If bought: %{customdata[0]}<br>Then buys: %{customdata[1]}<br>"
+                       "Support %{x:.2%} · Confidence %{y:.0%} · Lift %{customdata[2]}<extra></extra>")))
+    _base(fig, height=420, xaxis_title="Support (share of baskets)",
+          yaxis_title="Confidence (chance of the second item)")
+    fig.update_xaxes(tickformat=".1%")
+    fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def rule_network(graph: dict) -> go.Figure:
+    nodes, edges = graph["nodes"], graph["edges"]
+    pos = {r.item_id: (r.x, r.y) for r in nodes.itertuples()}
+    fig = go.Figure()
+    if not edges.empty:
+        lo, hi = float(edges["lift"].min()), float(edges["lift"].max())
+        for e in edges.itertuples():
+            (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
+            w = 1 + 4 * ((float(e.lift) - lo) / (hi - lo) if hi > lo else 0.5)
+            fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="skip",
+                                     line=dict(width=w, color="rgba(76,95,213,0.35)"), showlegend=False))
+        fig.add_trace(go.Scatter(
+            x=[pos[e.source][0] + 0.85 * (pos[e.target][0] - pos[e.source][0]) for e in edges.itertuples()],
+            y=[pos[e.source][1] + 0.85 * (pos[e.target][1] - pos[e.source][1]) for e in edges.itertuples()],
+            mode="markers", marker=dict(symbol="arrow", size=10, color="rgba(76,95,213,0.7)",
+                                        angleref="previous"),
+            hoverinfo="skip", showlegend=False))
+    fig.add_trace(go.Scatter(
+        x=nodes["x"], y=nodes["y"], mode="markers+text", text=nodes["title"].str.slice(0, 24),
+        textposition="top center", textfont=dict(size=11),
+        marker=dict(size=10 + 3 * nodes["degree"].clip(upper=8), color="#F58518",
+                    line=dict(width=1, color="white")),
+        customdata=nodes[["title", "degree"]].to_numpy(),
+        hovertemplate="%{customdata[0]}<br>in %{customdata[1]} rule link(s)<extra></extra>",
+        showlegend=False))
+    _base(fig, height=560)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def k_scan(df: pd.DataFrame, chosen_k: int | None) -> go.Figure:
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    if "inertia" in df:
+        fig.add_trace(go.Scatter(x=df["k"], y=df["inertia"], name="Inertia (elbow)", mode="lines+markers",
+                                 line_color="#4C78A8"), secondary_y=False)
+    if "silhouette" in df:
+        fig.add_trace(go.Scatter(x=df["k"], y=df["silhouette"], name="Silhouette", mode="lines+markers",
+                                 line_color="#F58518"), secondary_y=True)
+    if chosen_k:
+        fig.add_vline(x=chosen_k, line_dash="dot", line_color="#54A24B",
+                      annotation_text=f"chosen k = {chosen_k}")
+    _base(fig, height=340, xaxis_title="Number of segments (k)", legend=dict(orientation="h", y=1.15))
+    fig.update_yaxes(title_text="Inertia", secondary_y=False)
+    fig.update_yaxes(title_text="Silhouette", secondary_y=True, gridcolor=GRID)
+    return fig
+
+
+def training_curve(df: pd.DataFrame) -> go.Figure:
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=df["epoch"], y=df["train_loss"], name="Training loss",
+                             mode="lines+markers", line_color="#4C78A8"), secondary_y=False)
+    if df["val_ndcg10"].notna().any():
+        fig.add_trace(go.Scatter(x=df["epoch"], y=df["val_ndcg10"], name="Validation NDCG@10",
+                                 mode="lines+markers", line_color="#F58518"), secondary_y=True)
+    _base(fig, height=340, xaxis_title="Epoch", legend=dict(orientation="h", y=1.15))
+    fig.update_yaxes(title_text="Loss", secondary_y=False)
+    fig.update_yaxes(title_text="NDCG@10", secondary_y=True, gridcolor=GRID)
+    return fig
+
+
+def share_donut(labels, values, colors, height: int = 260) -> go.Figure:
+    fig = go.Figure(go.Pie(labels=labels, values=values, hole=0.6, marker=dict(colors=colors),
+                           sort=False, textinfo="percent",
+                           hovertemplate="%{label}<br>%{value:,} shoppers (%{percent})<extra></extra>"))
+    return _base(fig, height=height, showlegend=False, margin=dict(l=0, r=0, t=10, b=0))

@@ -1,0 +1,278 @@
+"""Shared plumbing for the dashboard pages: the store, per-session read cursors, caching keyed on
+the store's version, formatting, empty states and sign-in.
+
+Pages only render: every figure comes from ``core.explore`` (and ``core.recommend``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+from pathlib import Path
+
+import streamlit as st
+
+from core import explore as ex
+from core.config import load_settings
+from core.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------ settings & store
+@st.cache_resource(show_spinner=False)
+def _settings():
+    return load_settings()
+
+
+def settings():
+    return _settings()
+
+
+def store() -> Store:
+    return settings().store()
+
+
+def currency() -> str:
+    return ex.currency_symbol(settings())
+
+
+def _vkey(store_: Store) -> str:
+    v = store_.version()
+    return "missing" if v is None else f"{v.inode}-{v.mtime_ns}-{v.size}"
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _shared_connection(path: str, version_key: str):
+    """One read-only connection per published version of the store (shared by sessions, each
+    of which reads through its own cursor). A new build changes the version, so the next
+    rerun opens the new file."""
+    return Store(path).read()
+
+
+def con():
+    """This session's read cursor on the store as currently published."""
+    s = store()
+    key = _vkey(s)
+    cur = st.session_state.get("_cursor")
+    if cur is None or cur[0] != key or cur[1] != str(s.path):
+        cur = (key, str(s.path), _shared_connection(str(s.path), key).cursor())
+        st.session_state["_cursor"] = cur
+    return cur[2]
+
+
+@st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
+def _cached(fn_name: str, path: str, version_key: str, args: tuple, kwargs: tuple):
+    fn = getattr(ex, fn_name)
+    cur = _shared_connection(path, version_key).cursor()
+    try:
+        return fn(cur, *args, **dict(kwargs))
+    finally:
+        cur.close()
+
+
+def q(fn_name: str, *args, **kwargs):
+    """Call ``core.explore.<fn_name>(con, *args, **kwargs)``, cached per store version."""
+    s = store()
+    return _cached(fn_name, str(s.path), _vkey(s), tuple(args), tuple(sorted(kwargs.items())))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _profile_index(path: str, version_key: str, run_id: int):
+    cur = _shared_connection(path, version_key).cursor()
+    try:
+        return ex.ProfileIndex.load(cur, run_id)
+    finally:
+        cur.close()
+
+
+def profile_index(run_id: int) -> ex.ProfileIndex:
+    s = store()
+    return _profile_index(str(s.path), _vkey(s), run_id)
+
+
+def version_key() -> str:
+    return _vkey(store())
+
+
+# ------------------------------------------------------------------------------ runs & empty states
+def current_run(required: bool = True) -> dict | None:
+    """The latest complete build, or an empty state (and stop) when there is none."""
+    s = store()
+    if not s.exists():
+        if required:
+            empty_state(
+                "No store yet",
+                f"Segment Studio found no data at `{s.path}`.\n\n"
+                "Create a demo shop and build it with `segstudio serve --demo`, or load your own "
+                "data with `segstudio ingest FILE --format FORMAT` and then run `segstudio build`.")
+            st.stop()
+        return None
+    run = q("latest_build")
+    if run is None and required:
+        empty_state("No build yet: run `segstudio build`",
+                    "The store has data but no complete build. `segstudio build` computes the "
+                    "shopper profiles, segments, map, rules and recommendations; this page fills in "
+                    "as soon as it finishes (the dashboard picks it up by itself).")
+        st.stop()
+    return run
+
+
+def empty_state(title: str, body: str, icon: str = ":material/info:") -> None:
+    with st.container(border=True):
+        st.markdown(f"#### {title}")
+        st.markdown(body)
+
+
+def needs(table: str, run_id: int, what: str) -> bool:
+    """True when the build wrote ``table``; otherwise show why the section is empty."""
+    if q("has_rows", table, run_id):
+        return True
+    st.info(f"{what} are not in this build yet. They appear after the next `segstudio build`.",
+            icon=":material/hourglass_empty:")
+    return False
+
+
+# ------------------------------------------------------------------------------ formatting
+def money(x, digits=None) -> str:
+    return ex.fmt_money(x, currency(), digits)
+
+
+pct, num, intf, lift, when, days = ex.fmt_pct, ex.fmt_num, ex.fmt_int, ex.fmt_lift, ex.fmt_when, ex.fmt_days
+
+
+def feature_value(feature: str, x) -> str:
+    if feature in ex.MONEY_FEATURES:
+        return money(x)
+    if feature in ex.SHARE_FEATURES:
+        return pct(x)
+    if feature in ("frequency", "n_events", "n_items"):
+        return num(x, 1) if x is not None and float(x) != int(float(x)) else intf(x)
+    if feature == "recency_days" or feature == "tenure_days":
+        return days(x)
+    return num(x, 2)
+
+
+def swatch(color: str, size: int = 12) -> str:
+    c = html.escape(color or ex.UNASSIGNED_COLOR)
+    return (f'<span style="display:inline-block;width:{size}px;height:{size}px;border-radius:3px;'
+            f'background:{c};margin-right:6px;vertical-align:middle"></span>')
+
+
+def page_header(title: str, subtitle: str = "") -> None:
+    st.title(title)
+    if subtitle:
+        st.caption(subtitle)
+
+
+def segment_options(run_id: int) -> dict[str, int]:
+    df = q("segments", run_id)
+    if df.empty:
+        return {}
+    return {f"{r.name} ({intf(r.size)} shoppers)": int(r.segment_id) for r in df.itertuples()}
+
+
+# ------------------------------------------------------------------------------ sign-in
+def _auth_config() -> dict:
+    try:
+        auth = st.secrets.get("auth")
+    except Exception:  # no secrets file: open access
+        return {}
+    try:
+        return dict(auth) if auth else {}
+    except Exception:
+        return {}
+
+
+def require_sign_in() -> None:
+    """When a password or an OIDC provider is configured in secrets ([auth]), show nothing until
+    the person has signed in. Without one, the dashboard is open."""
+    auth = _auth_config()
+    if not auth:
+        return
+    password = auth.get("password")
+    if password:
+        if st.session_state.get("_signed_in"):
+            return
+        _, mid, _ = st.columns([1, 2, 1])
+        with mid:
+            st.title("Segment Studio")
+            st.caption("Sign in to see the shop's segments.")
+            with st.form("sign_in"):
+                given = st.text_input("Password", type="password")
+                ok = st.form_submit_button("Sign in", type="primary")
+            if ok:
+                if hmac.compare_digest(str(given).encode(), str(password).encode()):
+                    st.session_state["_signed_in"] = True
+                    st.rerun()
+                st.error("That password is not right. Ask your Segment Studio administrator.")
+        st.stop()
+    oidc = "client_id" in auth or any(isinstance(v, dict) and "client_id" in v for v in auth.values())
+    if oidc:
+        if getattr(st.user, "is_logged_in", False):
+            with st.sidebar:
+                st.caption(f"Signed in as {st.user.get('name') or st.user.get('email') or 'you'}")
+                if st.button("Sign out", key="_logout"):
+                    st.logout()
+            return
+        _, mid, _ = st.columns([1, 2, 1])
+        with mid:
+            st.title("Segment Studio")
+            st.caption("Sign in with your company account to see the shop's segments.")
+            providers = [k for k, v in auth.items() if isinstance(v, dict) and "client_id" in v]
+            if st.button("Sign in", type="primary"):
+                st.login(providers[0]) if providers and "client_id" not in auth else st.login()
+        st.stop()
+
+
+def sidebar_footer() -> None:
+    s = store()
+    with st.sidebar:
+        run = current_run(required=False) if s.exists() else None
+        if run:
+            st.caption(f"Build {run['run_id']} · {when(run['finished_at'])}  \n`{s.path.name}`")
+        else:
+            st.caption(f"`{s.path.name}` · no build yet")
+
+
+
+# ------------------------------------------------------------------------------ recommendations
+@st.cache_resource(show_spinner="Preparing the recommenders (once per build)...", max_entries=2)
+def _recommenders(path: str, version_key: str, run_id: int):
+    from core.explore import recs
+
+    cur = _shared_connection(path, version_key).cursor()
+    try:
+        return recs.fit(cur, run_id)
+    finally:
+        cur.close()
+
+
+def recommenders(run_id: int) -> dict:
+    s = store()
+    return _recommenders(str(s.path), _vkey(s), run_id)
+
+
+def recommend_preview(kind: str, run_id: int, **kwargs):
+    from core.explore import recs
+
+    return recs.preview(recommenders(run_id), kind, con=con(), **kwargs)
+
+
+RECOMMENDER_LABELS = {
+    "hybrid": "Hybrid (blend)", "encoder": "Profile encoder", "item_knn": "Bought together (item kNN)",
+    "segment_popularity": "Popular in the segment", "repeat": "Buy again", "popularity": "Best sellers",
+}
+
+
+def show_recommendations(df, recommender: str | None = "hybrid", key: str = "recs") -> None:
+    """A ranked list with reasons, for one recommender (default the hybrid)."""
+    if df is None or df.empty:
+        st.info("No recommendations for this case (no history the recommenders can use).")
+        return
+    d = df[df["recommender"] == recommender] if recommender and recommender in set(df["recommender"]) else df
+    d = d[["rank", "title", "reason", "score"]]
+    st.dataframe(d, hide_index=True, width="stretch", key=key, column_config={
+        "rank": st.column_config.NumberColumn("#", width="small"), "title": "Item",
+        "reason": st.column_config.TextColumn("Why", width="large"),
+        "score": st.column_config.NumberColumn("Score", format="%.3f")})

@@ -1,0 +1,127 @@
+"""Segment map: every shopper on a 2-D map; draw a box or lasso to study, save or export a group."""
+
+import streamlit as st
+
+from core import explore as ex
+from dashboard import charts
+from dashboard import common as c
+
+MAX_POINTS = 50_000
+
+c.page_header("Segment map",
+              "Shoppers who behave alike sit close together. Drag a box (or switch to the lasso in "
+              "the chart's toolbar) to select a group and see what sets it apart.")
+run = c.current_run()
+run_id = run["run_id"]
+if not c.needs("user_map", run_id, "The segment map"):
+    st.stop()
+
+features = c.q("feature_columns", run_id)
+options = ["Segment"] + [ex.FEATURE_LABELS[f] for f in features]
+by_label = {ex.FEATURE_LABELS[f]: f for f in features}
+ctl = st.columns([2, 3])
+choice = ctl[0].selectbox("Colour by", options, key="map_color_by",
+                          help="Colour shoppers by their segment or by a behaviour")
+color_by = by_label.get(choice)
+points, total = c.q("map_points", run_id, color_by=color_by, max_points=MAX_POINTS)
+sampled = total > len(points)
+if sampled:
+    ctl[1].info(f"Showing a sample of {c.intf(len(points))} of {c.intf(total)} shoppers to keep "
+                "the map fast. Selections include every shopper inside the area you draw.",
+                icon=":material/filter_alt:")
+
+colors = c.q("segment_colors", run_id)
+map_col, side = st.columns([3, 2], gap="medium")
+with map_col:
+    fig = charts.segment_map(points, colors=colors, color_by=color_by, currency=c.currency())
+    event = st.plotly_chart(fig, key="segment_map", on_select="rerun", selection_mode=("box", "lasso"),
+                            config={"displaylogo": False, "scrollZoom": True,
+                                    "modeBarButtonsToRemove": ["autoScale2d", "toImage"]})
+    st.caption(f"{c.intf(total)} shoppers · hover a point for a summary · double-click to reset")
+
+# The selection: from the chart event, kept in session state so saving/exporting reruns keep it.
+sel = (event or {}).get("selection", {}) if event else {}
+has_event = bool(sel.get("points") or sel.get("box") or sel.get("lasso"))
+sig = repr((sel.get("box"), sel.get("lasso"), sel.get("point_indices"))) if has_event else None
+if has_event and sig != st.session_state.get("_map_sel_sig"):
+    st.session_state["selected_users"] = ex.selection_user_ids(c.con(), run_id, dict(sel),
+                                                               sampled=sampled)
+    st.session_state["selection_definition"] = {"box": sel.get("box"), "lasso": sel.get("lasso"),
+                                                "run_id": run_id, "sampled": sampled}
+    st.session_state["_map_sel_sig"] = sig
+elif not has_event and st.session_state.get("_map_sel_sig"):
+    st.session_state.pop("selected_users", None)
+    st.session_state["_map_sel_sig"] = None
+ids = st.session_state.get("selected_users") or []
+
+with side:
+    if not ids:
+        with st.container(border=True):
+            st.markdown("#### Select a group")
+            st.markdown("Drag on the map to draw a box around some shoppers (or pick the lasso in "
+                        "the chart toolbar). You'll see here how big the group is, what sets it "
+                        "apart from the whole shop, and you can save it as a segment or export it.")
+        segs = c.q("segments", run_id)
+        if not segs.empty:
+            st.markdown("**Segments on the map**")
+            st.markdown("  \n".join(f"{c.swatch(r.color)}{c.html.escape(str(r.name))} · "
+                                    f"{c.intf(r.size)}" for r in segs.itertuples()),
+                        unsafe_allow_html=True)
+    else:
+        summary = ex.group_summary(c.con(), run_id, ids)
+        st.markdown("#### Your selection")
+        m = st.columns(3)
+        m[0].metric("Shoppers", c.intf(summary["size"]))
+        m[1].metric("Of all shoppers", c.pct(summary["user_share"]))
+        m[2].metric("Revenue share", c.pct(summary["revenue_share"]))
+        mix = summary["segment_mix"]
+        st.markdown("**Segments in it:** " + " · ".join(
+            f"{c.swatch(r.color)}{c.html.escape(str(r.segment))} {c.intf(r.users)}"
+            for r in mix.head(6).itertuples()), unsafe_allow_html=True)
+        tabs = st.tabs(["What sets it apart", "Behaviour", "Save or export"])
+        with tabs[0]:
+            traits = ex.group_traits(c.con(), run_id, ids, top=5)
+            if traits.empty:
+                st.caption("No preference data for these shoppers.")
+            for dim, d in traits.groupby("dimension", sort=False):
+                st.markdown(f"**{ex.DIMENSION_LABELS.get(dim, dim)}**")
+                st.plotly_chart(charts.lift_bars(d.rename(columns={"value": "label"}),
+                                                 support_col="group_share", pop_col="population_share",
+                                                 color=mix.iloc[0]["color"]),
+                                key=f"sel_traits_{dim}", config={"displayModeBar": False})
+            st.caption("Lift: how many times more of the group's activity goes there than the "
+                       "whole shop's. Percentages: share of activity, group vs shop.")
+        with tabs[1]:
+            f = summary["features"]
+            st.dataframe(
+                {"Behaviour (median)": f["label"],
+                 "Selection": [c.feature_value(k, v) for k, v in zip(f["feature"], f["group"])],
+                 "Whole shop": [c.feature_value(k, v) for k, v in zip(f["feature"], f["population"])]},
+                hide_index=True, width="stretch")
+        with tabs[2]:
+            with st.form("save_selection", clear_on_submit=False):
+                name = st.text_input("Segment name", placeholder="e.g. Big-basket gift buyers",
+                                     key="save_name")
+                desc = st.text_input("Description (optional)", key="save_desc")
+                saved = st.form_submit_button("Save as a segment", type="primary",
+                                              icon=":material/bookmark_add:")
+            if saved:
+                try:
+                    sid = ex.save_segment(c.store(), name, ids, description=desc, source_run_id=run_id,
+                                          definition=st.session_state.get("selection_definition"))
+                    st.session_state["last_saved"] = {"saved_id": sid, "name": " ".join(name.split())}
+                    st.success(f"Saved “{' '.join(name.split())}” ({c.intf(len(ids))} shoppers). "
+                               "Find it under Compare and Export.", icon=":material/check_circle:")
+                except ex.SavedSegmentError as e:
+                    st.error(str(e))
+            frame = ex.export_frame(c.con(), run_id, ids, ex.DEFAULT_COLUMNS)
+            fname = (st.session_state.get("last_saved", {}).get("name") or "selection")
+            fname = "".join(ch if ch.isalnum() else "-" for ch in fname.lower()).strip("-") or "selection"
+            st.download_button(f"Download CSV ({c.intf(len(frame))} shoppers)", ex.to_csv_bytes(frame),
+                               file_name=f"{fname}.csv", mime="text/csv", key="download_selection_csv",
+                               icon=":material/download:")
+            st.download_button("Download Parquet", ex.to_parquet_bytes(frame),
+                               file_name=f"{fname}.parquet", mime="application/octet-stream",
+                               key="download_selection_parquet")
+            st.caption("Columns: shopper id, segment, recency, orders, spend, average order value. "
+                       "More columns on the Export page.")

@@ -1,0 +1,118 @@
+"""Shopper profile: who a shopper is, what they did, what they prefer, who is like them."""
+
+import pandas as pd
+import streamlit as st
+
+from core import explore as ex
+from core.explore import recs
+from dashboard import charts
+from dashboard import common as c
+
+c.page_header("Shopper profile", "Look up a shopper by id.")
+run = c.current_run()
+run_id = run["run_id"]
+
+default = st.session_state.get("profile_user") or st.query_params.get("user") or ""
+typed = st.text_input("Shopper id", value=default, placeholder="e.g. 17850", key="profile_query")
+matches = c.q("find_users", typed, 20) if typed else c.q("find_users", "", 20)
+if typed and typed in matches:
+    user_id = typed
+elif matches:
+    user_id = st.selectbox("Matching shoppers" if typed else "Or pick one", matches, key="profile_pick")
+else:
+    c.empty_state("No shopper matches", f"No shopper id contains “{c.html.escape(typed)}”. "
+                  "Shopper ids are shown on the map's hover cards and in exports.")
+    st.stop()
+st.session_state["profile_user"] = user_id
+
+p = c.q("user_profile", run_id, user_id)
+if p is None:
+    c.empty_state("Unknown shopper", f"There is no shopper {c.html.escape(user_id)} in the store.")
+    st.stop()
+
+color = p["segment_color"] or ex.UNASSIGNED_COLOR
+st.markdown(f"### Shopper {c.html.escape(user_id)}")
+if p["segment"]:
+    st.markdown(f'{c.swatch(color, 14)}**{c.html.escape(p["segment"])}** — '
+                f'{c.html.escape(p["segment_description"] or "")}', unsafe_allow_html=True)
+f = p["features"]
+m = st.columns(5)
+m[0].metric("Orders", c.intf(f.get("frequency")))
+m[1].metric("Net spend", c.money(f.get("monetary")))
+m[2].metric("Average order", c.money(f.get("avg_order_value")))
+m[3].metric("Last purchase", c.days(f.get("recency_days")) + (" ago" if f.get("recency_days") is not None
+                                                             and f.get("recency_days") >= 1 else ""))
+m[4].metric("Return rate", c.pct(f.get("return_rate")))
+if p["attributes"]:
+    st.caption(" · ".join(f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in p["attributes"].items()))
+
+tabs = st.tabs(["Preferences", "Timeline", "Similar shoppers", "Recommendations", "All behaviour"])
+with tabs[0]:
+    dims = ["category", "brand", "price_band", "hour", "weekday"]
+    cols = st.columns(2)
+    shown = 0
+    for dim in dims:
+        pref = c.q("user_preferences", run_id, user_id, dim, 8)
+        if pref.empty:
+            continue
+        if dim in ("hour", "weekday"):
+            pref = pref.sort_values("value", key=lambda s: pd.to_numeric(s, errors="coerce")
+                                    if dim == "hour" else s)
+        with cols[shown % 2]:
+            st.markdown(f"**{ex.DIMENSION_LABELS.get(dim, dim)}**")
+            st.plotly_chart(charts.preference_bars(pref, color), key=f"pref_{dim}",
+                            config={"displayModeBar": False})
+        shown += 1
+    if not shown:
+        st.info("No preference data for this shopper.")
+    else:
+        st.caption("Share of this shopper's activity, against the average shopper of their segment "
+                   "and of the whole shop.")
+with tabs[1]:
+    tl = c.q("user_timeline", user_id, 500)
+    if tl.empty:
+        st.info("No events for this shopper.")
+    else:
+        counts = tl["event_type"].value_counts()
+        st.caption(" · ".join(f"{c.intf(v)} {k}{'s' if v != 1 else ''}" for k, v in counts.items())
+                   + (" (latest 500 shown)" if len(tl) == 500 else ""))
+        st.dataframe(tl[["ts", "event_type", "title", "category", "quantity", "unit_price", "basket_id"]],
+                     hide_index=True, width="stretch", height=420, column_config={
+                         "ts": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+                         "event_type": "What", "title": "Item", "category": "Category",
+                         "quantity": st.column_config.NumberColumn("Qty"),
+                         "unit_price": st.column_config.NumberColumn(f"Price ({c.currency()})",
+                                                                     format="%.2f"),
+                         "basket_id": "Order"})
+with tabs[2]:
+    if not c.q("has_rows", "profiles", run_id):
+        st.info("Similar shoppers need the profile vectors of a build.")
+    else:
+        near = c.profile_index(run_id).nearest(user_id, 10)
+        if near.empty:
+            st.info("This shopper has no profile vector in this build.")
+        else:
+            info = c.q("user_summaries", run_id, tuple(near["user_id"]))
+            table = near.merge(info, on="user_id", how="left")
+            st.dataframe(table[["user_id", "similarity", "segment", "orders", "spend", "recency_days"]],
+                         hide_index=True, width="stretch", column_config={
+                             "user_id": "Shopper",
+                             "similarity": st.column_config.ProgressColumn("Similarity", min_value=0,
+                                                                           max_value=1, format="%.2f"),
+                             "segment": "Segment", "orders": st.column_config.NumberColumn("Orders"),
+                             "spend": st.column_config.NumberColumn(f"Spend ({c.currency()})",
+                                                                    format="%.2f"),
+                             "recency_days": st.column_config.NumberColumn("Days since last purchase",
+                                                                           format="%.0f")})
+            st.caption("Nearest shoppers by their learned profile (cosine similarity, 1 = identical).")
+with tabs[3]:
+    if not recs.available():
+        st.info("Recommendation previews appear here once the recommender module is installed.")
+    else:
+        with st.spinner("Asking the recommenders..."):
+            prev = c.recommend_preview("user", run_id, user_id=user_id)
+        c.show_recommendations(prev, key="profile_recs")
+with tabs[4]:
+    rows = [{"Behaviour": ex.FEATURE_LABELS[k], "This shopper": c.feature_value(k, f.get(k))}
+            for k in ex.FEATURE_LABELS if k in f]
+    st.dataframe(rows, hide_index=True, width="stretch")
