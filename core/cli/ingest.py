@@ -59,6 +59,8 @@ def add_arguments(parser) -> None:
                    help="the time column holds epoch seconds (or --epoch ms for milliseconds)")
     g.add_argument("--time-format", metavar="FMT",
                    help="strptime format of the time text, e.g. '%%d/%%m/%%Y %%H:%%M' for day-first dates")
+    parser.add_argument("--encoding", help="the CSV's text encoding if not UTF-8, e.g. latin-1 "
+                        "(utf-16 also works)")
     g.add_argument("--items", metavar="FILE", help="item catalogue: id, title, description, "
                    "category, brand, price")
     g.add_argument("--users", metavar="FILE", help="shopper attributes: id + any columns")
@@ -103,7 +105,7 @@ def run(args, settings) -> int:
         mapping = load_mapping(args.mapping) if args.mapping else None
         mapping = merge_flags(
             mapping, columns={role: getattr(args, f"{role}_col") for role in _COLS},
-            epoch=args.epoch, time_format=args.time_format,
+            epoch=args.epoch, time_format=args.time_format, encoding=args.encoding,
         )
         if args.fmt != "events" and any(getattr(args, f"{role}_col") for role in _COLS):
             raise UserError(f"--*-col flags apply to --format events only; --format {args.fmt} "

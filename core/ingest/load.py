@@ -28,6 +28,8 @@ class Prepared:
     plan: Plan
     prefix: str
     source_file: str
+    n_rows: int = 0                                  # rows after skipping exact duplicates
+    revenue_read: tuple | None = None                # (sum, rows without revenue) of the file
 
     @property
     def parsed(self) -> str:
@@ -58,19 +60,20 @@ def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, 
             lines: bool = False, unique_key: str | None = None, unique_reason: str = "",
             progress: Progress = NULL) -> Prepared:
     """Stage ``path``, skip exact duplicates, parse every row and decide its problem (if any)."""
-    staged = stage(con, path, lines=lines, view=f"{prefix}_raw", progress=progress)
+    staged = stage(con, path, lines=lines, view=f"{prefix}_raw", encoding=opts.get("encoding"),
+                   progress=progress)
     plan = plan_fn(staged, opts)
     prep = Prepared(staged, plan, prefix, str(Path(path)))
     cols = prep.raw_cols
-    with progress.stage("Skipping exact duplicates" if plan.dedup else "Numbering rows", total=1) as bar:
-        if plan.dedup:
-            con.execute(f"""CREATE TEMP TABLE {prefix}_rows AS
-                SELECT min(__rn) AS __rn, count(*) AS __copies, {cols}
-                FROM temp.{prefix}_raw GROUP BY ALL""")
-        else:
-            con.execute(f"CREATE TEMP VIEW {prefix}_rows AS "
-                        f"SELECT __rn, 1 AS __copies, {cols} FROM temp.{prefix}_raw")
-        bar.advance(1)
+    if plan.revenue:  # the file's own revenue, before anything is skipped or quarantined
+        prep.revenue_read = con.execute(
+            f"SELECT sum({plan.revenue}), count(*) FILTER (WHERE ({plan.revenue}) IS NULL) "
+            f"FROM temp.{prefix}_raw").fetchone()
+    if plan.dedup:
+        rows = (f"SELECT min(__rn) AS __rn, count(*) AS __copies, {cols} "
+                f"FROM temp.{prefix}_raw GROUP BY ALL")
+    else:
+        rows = f"SELECT __rn, 1 AS __copies, {cols} FROM temp.{prefix}_raw"
     extra = []
     for i, expr in enumerate(plan.user_attrs.values()):
         extra.append(f"{expr} AS __ua_{i}")
@@ -83,15 +86,20 @@ def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, 
         keyrank = f"row_number() OVER (PARTITION BY {unique_key} ORDER BY __rn)"
         checks.append(("__keyrank > 1", unique_key.strip("_"), unique_reason))
     reason, column = _problem_sql(checks)
-    with progress.stage("Checking rows", total=1) as bar:
+    title = ("Skipping exact duplicates and checking rows" if plan.dedup else "Checking rows")
+    with progress.stage(title, total=1) as bar:
         con.execute(f"""CREATE TEMP TABLE {prefix}_parsed AS
-            WITH p AS (
+            WITH r AS ({rows}), p AS (
                 SELECT __rn, __copies, {cols},
                 {plan.field_sql()}{extra_sql}
-                FROM temp.{prefix}_rows
+                FROM r
             ), k AS (SELECT *, {keyrank} AS __keyrank FROM p)
             SELECT *, {reason} AS __problem, {column} AS __problem_col FROM k""")
         bar.advance(1)
+    prep.n_rows = con.execute(f"SELECT count(*) FROM {prep.parsed}").fetchone()[0]
+    # the staged copy is no longer needed: free its memory / temp space before loading
+    con.execute(f"DROP VIEW IF EXISTS temp.{prefix}_raw")
+    con.execute(f"DROP TABLE IF EXISTS temp.{prefix}_raw_t")
     return prep
 
 
@@ -109,7 +117,7 @@ def write_quarantine(con, prep: Prepared, ingest_id: int) -> None:
 
 def counts(con, prep: Prepared, ingest_id: int, loaded: int) -> dict:
     """The file's accounting; quarantined is counted back from the quarantine table."""
-    n_rows = con.execute(f"SELECT count(*) FROM temp.{prep.prefix}_rows").fetchone()[0]
+    n_rows = prep.n_rows
     quarantined = con.execute(
         "SELECT count(*) FROM quarantine WHERE ingest_id = ? AND source_file = ?",
         [ingest_id, prep.source_file]).fetchone()[0]
@@ -264,9 +272,7 @@ def revenue(con, prep: Prepared, ingest_id: int) -> dict | None:
     """sum(quantity * price) of the file vs loaded + quarantined + duplicates (when both exist)."""
     if not prep.plan.revenue:
         return None
-    read, unparseable = con.execute(
-        f"SELECT sum({prep.plan.revenue}), count(*) FILTER (WHERE ({prep.plan.revenue}) IS NULL) "
-        f"FROM temp.{prep.prefix}_raw").fetchone()
+    read, unparseable = prep.revenue_read
     q, dup = con.execute(
         f"SELECT sum(__revenue) FILTER (WHERE __problem IS NOT NULL), "
         f"sum((__copies - 1) * __revenue) FROM {prep.parsed}").fetchone()

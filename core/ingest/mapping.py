@@ -12,6 +12,7 @@
 
     epoch = false                  # may also sit under [columns]
     time_format = "%d/%m/%Y %H:%M" # optional strptime format for time text
+    encoding = "latin-1"           # optional: the CSV's encoding (default UTF-8)
 
     [types]                        # source event names -> Segment Studio's (matched case-insensitively)
     buy = "purchase"
@@ -24,8 +25,9 @@
     [users]                        # the --users file's id column; every other column is an attribute
     id = "customer_id"
 
-The result is a plain dict: {"columns", "types", "epoch", "time_format", "items_columns",
-"users_columns"}. Flags override the file.
+The result is a plain dict: {"columns", "types", "epoch", "time_format", "encoding",
+"items_columns", "users_columns"}. Flags override the file. time_format and encoding apply to
+every format.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import Any
 from core.ingest.formats import ITEM_ROLES, ROLES
 from core.ingest.reader import IngestError
 
-_TOP = ("columns", "types", "epoch", "time_format", "items", "users")
+_TOP = ("columns", "types", "epoch", "time_format", "encoding", "items", "users")
 
 
 def _suggest(word: str, options) -> str:
@@ -88,11 +90,12 @@ def normalize(data: dict | None, source: str = "mapping") -> dict[str, Any]:
     if set(users) - {"id"}:
         raise IngestError(f"{source}: [users] only takes id = \"COLUMN\" (other columns become attributes).")
     return {"columns": columns, "types": types, "epoch": epoch, "time_format": time_format,
-            "items_columns": items, "users_columns": users}
+            "encoding": data.get("encoding"), "items_columns": items, "users_columns": users}
 
 
 def merge_flags(mapping: dict | None, *, columns: dict[str, str | None] | None = None,
-                epoch: bool | str | None = None, time_format: str | None = None) -> dict[str, Any]:
+                epoch: bool | str | None = None, time_format: str | None = None,
+                encoding: str | None = None) -> dict[str, Any]:
     """Apply command-line flags (non-None values) over a normalised mapping."""
     m = normalize(mapping) if mapping is not None else normalize({})
     for role, col in (columns or {}).items():
@@ -102,4 +105,6 @@ def merge_flags(mapping: dict | None, *, columns: dict[str, str | None] | None =
         m["epoch"] = epoch
     if time_format:
         m["time_format"] = time_format
+    if encoding:
+        m["encoding"] = encoding
     return m

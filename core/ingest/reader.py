@@ -132,7 +132,7 @@ def drop_staging(con: duckdb.DuckDBPyConnection, prefix: str = "_ing_") -> None:
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
-          view: str = RAW_VIEW, progress: Progress = NULL) -> Staged:
+          view: str = RAW_VIEW, encoding: str | None = None, progress: Progress = NULL) -> Staged:
     """Read ``path`` into a temporary table and expose it as ``view`` with a ``__rn`` column.
 
     ``lines=True`` reads a header-less text file as one column ``line`` (one value per line,
@@ -141,6 +141,8 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file. Check the path (it is relative to {Path.cwd()}).")
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path}: the file is empty. Check that the export finished.")
     kind = file_kind(path)
     table = view + "_t"
     rejects, scans = view + "_rejects", view + "_scans"
@@ -171,6 +173,8 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
                     opts = "header = true, all_varchar = true"
                     if kind == "tsv":
                         opts += ", delim = '\t'"
+                if encoding:
+                    opts += f", encoding = {sql_str(encoding)}"
                 opts += f", store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}'"
                 con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM read_csv({sql_str(path)}, {opts})")
                 n_rejects = con.execute(f"SELECT count(*) FROM temp.{rejects}").fetchone()[0]
@@ -209,8 +213,10 @@ def reject_rows_sql(view: str = RAW_VIEW, lines: bool = False) -> str:
     return f"""
         SELECT line - {header} AS row_number,
                any_value(column_name) AS column_name,
-               'malformed line: ' || lower(CAST(any_value(error_type) AS VARCHAR))
-                 || ' (fix the quoting or the number of fields on that line)' AS reason,
+               CASE WHEN lower(CAST(any_value(error_type) AS VARCHAR)) = 'invalid encoding'
+                    THEN 'malformed line: invalid encoding (save the file as UTF-8, or pass --encoding latin-1)'
+                    ELSE 'malformed line: ' || lower(CAST(any_value(error_type) AS VARCHAR))
+                         || ' (fix the quoting or the number of fields on that line)' END AS reason,
                json_object('line', any_value(csv_line), 'error', any_value(error_message)) AS raw
         FROM temp.{view}_rejects GROUP BY line
     """
