@@ -2,10 +2,11 @@
 
 from core.demo.generate import (
     SHOPPER_TYPES,
+    TYPE_DESCRIPTIONS,
     TYPE_NAMES,
     DemoExistsError,
     build_catalogue,
     generate_demo,
 )
 
-__all__ = ["SHOPPER_TYPES", "TYPE_NAMES", "DemoExistsError", "build_catalogue", "generate_demo"]
+__all__ = ["SHOPPER_TYPES", "TYPE_DESCRIPTIONS", "TYPE_NAMES", "DemoExistsError", "build_catalogue", "generate_demo"]

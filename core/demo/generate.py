@@ -75,6 +75,14 @@ SHOPPER_TYPES: dict[str, dict] = {
     ),
 }
 TYPE_NAMES = list(SHOPPER_TYPES)
+TYPE_DESCRIPTIONS = {
+    "bargain_hunter": "cheap items and discounts, many views per purchase, weekend shopping",
+    "loyal_high_spender": "frequent, large, premium orders all year; recent; few views per purchase",
+    "holiday_gift_buyer": "gifts and Christmas decorations, bought almost only in November-December",
+    "category_specialist": "concentrated on one category family (kitchen), low diversity",
+    "one_off_visitor": "one small order after a lot of browsing, never came back",
+    "night_owl_browser": "shops late in the evening, browses a lot, returns more than others",
+}
 
 # Share of sessions per hour: daytime shoppers (peaks late morning, lunch, after dinner) and
 # night owls (late evening).
