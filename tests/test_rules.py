@@ -101,6 +101,29 @@ def test_groceries_lengths_and_dataframe_input_agree(groceries):
     pd.testing.assert_frame_equal(again, full)
 
 
+@pytest.mark.slow
+def test_groceries_through_the_store_and_the_cli(shared_data, tmp_path, capsys, monkeypatch):
+    # The same figures end to end: ingest (baskets format) -> baskets_from_store -> rules.
+    from core.ingest import ingest_file
+    from core.store import Store
+
+    store = Store(tmp_path / "groceries.duckdb")
+    ingest_file(store, shared_data / "groceries" / "groceries.csv", "baskets")
+    with store.read() as con:
+        pairs = baskets_from_store(con)
+    assert pairs["basket_id"].nunique() == 9835
+    ref = pd.read_csv(shared_data / "groceries/reference_rules/rules_supp0.001_conf0.5.csv")
+    _compare_with_reference(mine_rules(pairs, min_support=0.001, min_confidence=0.5), ref, 9835)
+    monkeypatch.setattr("core.cli.COMMANDS", ["rules"])
+    out = tmp_path / "rules.csv"
+    assert main(["rules", "--db", str(store.path), "--min-support", "0.006", "--min-confidence",
+                 "0.25", "--min-len", "2", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rules"] == 463 and summary["by_length"] == {"2": 150, "3": 297, "4": 16}
+    top = pd.read_csv(out).iloc[0]
+    assert (top["antecedent_titles"], top["consequent_title"]) == ("herbs", "root vegetables")
+
+
 # --------------------------------------------------------------------------- small exact cases
 BASKETS = [["milk", "bread"], ["milk", "bread", "eggs"], ["milk", "bread"], ["milk", "eggs"],
            ["milk", "eggs"], ["bread", "eggs"], ["milk", "eggs"], ["milk", "bread", "milk"]]
