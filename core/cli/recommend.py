@@ -1,0 +1,106 @@
+"""`segstudio recommend`: recommendations for a shopper or a free-text persona."""
+
+from __future__ import annotations
+
+from core.cli import UserError, print_json
+
+HELP = "recommend items for a shopper (--user) or a persona (--persona TEXT)"
+DESCRIPTION = """\
+Recommend items from the latest complete build, each with the reason a marketer would give.
+
+Recommenders: hybrid (default: blend of the encoder, item co-occurrence, segment popularity and
+repeat purchase, weights tuned by the build's evaluation), encoder, item_knn, segment_popularity,
+repeat, popularity. Items the shopper already bought are left out unless --repeat; items they
+returned, and items not sold in the last 90 days, are never recommended.
+
+Examples:
+  segstudio recommend --user 17850
+  segstudio recommend --user 17850 --n 5 --recommender item_knn --json
+  segstudio recommend --user 17850 --add 22423 --remove 85123A   (what if...)
+  segstudio recommend --persona "gift shopper looking for Christmas decorations under 10 pounds"
+  segstudio recommend --segment 2
+"""
+
+
+def add_arguments(parser) -> None:
+    g = parser.add_mutually_exclusive_group(required=True)
+    g.add_argument("--user", help="shopper id (user_id)")
+    g.add_argument("--persona", metavar="TEXT", help="free-text description of a shopper")
+    g.add_argument("--segment", type=int, help="segment id: what this segment buys")
+    parser.add_argument("--n", type=int, default=10, help="how many items (default 10)")
+    parser.add_argument("--recommender", default="hybrid",
+                        choices=["hybrid", "encoder", "item_knn", "segment_popularity", "repeat",
+                                 "popularity"], help="which recommender (default hybrid)")
+    parser.add_argument("--repeat", action="store_true",
+                        help="allow items the shopper already bought")
+    parser.add_argument("--add", nargs="*", default=[], metavar="ITEM",
+                        help="with --user: what if they also bought these items")
+    parser.add_argument("--remove", nargs="*", default=[], metavar="ITEM",
+                        help="with --user: what if they had not bought these items")
+    parser.add_argument("--max-price", type=float, default=None,
+                        help="with --persona: price cap (also read from the text, e.g. 'under £10')")
+
+
+def _print_recs(recs: list[dict]) -> None:
+    if not recs:
+        print("  (nothing to recommend)")
+    for i, r in enumerate(recs, 1):
+        price = f"  £{r['price']:.2f}" if r.get("price") is not None else ""
+        print(f"  {i:>2}. {r['title']} [{r['item_id']}]{price}")
+        print(f"      {r['reason']}")
+
+
+def run(args, settings) -> int:
+    from core.recommend.previews import (PreviewError, preview_history, preview_persona,
+                                         preview_segment, preview_user)
+    from core.store import latest_run
+
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1 (got {args.n}).")
+    con = settings.store().read()
+    try:
+        run_ = latest_run(con)
+        if run_ is None:
+            raise UserError(f"No complete build in {settings.db}: run `segstudio build` first.")
+        rid = run_["run_id"]
+        try:
+            if args.persona is not None:
+                out = preview_persona(con, rid, args.persona, n=args.n, max_price=args.max_price)
+            elif args.segment is not None:
+                out = preview_segment(con, rid, args.segment, n=args.n)
+            elif args.add or args.remove:
+                out = preview_history(con, rid, user_id=args.user, add=args.add,
+                                      remove=args.remove, n=args.n, recommender=args.recommender,
+                                      repeat=args.repeat)
+            else:
+                out = preview_user(con, rid, args.user, n=args.n, recommender=args.recommender,
+                                   repeat=args.repeat)
+        except PreviewError as e:
+            raise UserError(str(e)) from e
+    finally:
+        con.close()
+    out["run_id"] = rid
+    if args.json:
+        print_json(out)
+        return 0
+    if args.persona is not None:
+        cap = f" (price cap £{out['price_cap']:.2f})" if out["price_cap"] is not None else ""
+        print(f"Persona: {out['query']!r}{cap}")
+        if out["nearest_segment"]:
+            s = out["nearest_segment"]
+            print(f"Nearest segment: {s['segment_name']} (id {s['segment_id']}, "
+                  f"similarity {s['similarity']:.2f})")
+        _print_recs(out["recommendations"])
+    elif args.segment is not None:
+        print(f"Segment {out['segment_id']}: {out['segment_name']} ({out['size']:,} shoppers)")
+        _print_recs(out["recommendations"])
+    elif args.add or args.remove:
+        print(f"Shopper {args.user}, {args.recommender}: before the edit")
+        _print_recs(out["before"])
+        print(f"after adding {out['added'] or '-'} and removing {out['removed'] or '-'}:")
+        _print_recs(out["after"])
+    else:
+        seg = f", segment {out['segment_name']}" if out["segment_name"] else ""
+        print(f"Shopper {out['user_id']}{seg} -- {out['recommender']} recommendations:")
+        _print_recs(out["recommendations"])
+    return 0

@@ -1,0 +1,224 @@
+"""What the recommenders are fitted on: the shop's purchases as sparse matrices, read once.
+
+``ShopData.load(con, run_id)`` reads the store with a handful of DuckDB aggregations and keeps:
+
+* the catalogue (``items``; one row per item_id, the most recently ingested one) with titles and
+  prices (``items.price``, else the median unit price paid);
+* which catalogue items are *available* (see the rule below);
+* ``user_counts`` (users x items, CSR): in how many distinct baskets the user bought the item,
+  with ``user_days`` on the same pattern: days from the user's last purchase of it to the
+  reference time (the data's last event);
+* ``user_returned_only`` (users x items, CSR bool): items the user returned and kept none of
+  (returned units >= bought units) -- never recommended to that user;
+* ``baskets`` (baskets x items, CSR binary): every purchase basket, anonymous ones included
+  (basket = ``basket_id``, else ``session_id``, else user + day);
+* segment membership (``segments``) and names (``segment_info``) of the run.
+
+Availability rule (documented for marketers): an item can be recommended only if it is in the
+catalogue (``items``) **and** was bought at least once in the last ``active_days`` days (default
+90) before the data's last event. Events for item_ids missing from ``items`` are ignored. Data
+without timestamps: every catalogue item bought at least once is available.
+
+``events_sql`` lets the offline evaluation fit on a filtered view of ``events`` (the held-out
+baskets removed) without copying anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+DEFAULT_ACTIVE_DAYS = 90
+
+# SQL for a basket key: the basket id, else the session, else the user's day.
+BASKET_KEY_SQL = (
+    "coalesce(basket_id, 's:' || session_id, "
+    "'u:' || user_id || ':' || coalesce(CAST(CAST(ts AS DATE) AS VARCHAR), ''))"
+)
+
+
+def nice_title(title: str | None, item_id: str) -> str:
+    """Readable title: ALL-CAPS source titles become sentence case; missing -> the item id."""
+    t = (title or "").strip()
+    if not t:
+        return f"item {item_id}"
+    if t.isupper():
+        t = t.capitalize()
+    return t
+
+
+@dataclass
+class ShopData:
+    item_ids: list[str]
+    titles: list[str]
+    prices: np.ndarray                 # float64, NaN where unknown
+    active: np.ndarray                 # bool (n_items,)
+    user_ids: list[str]
+    user_counts: sp.csr_matrix         # float32 (n_users, n_items): baskets with the item
+    user_days: sp.csr_matrix           # float32, same pattern: days since last bought
+    user_returned_only: sp.csr_matrix  # bool (n_users, n_items)
+    baskets: sp.csr_matrix             # float32 binary (n_baskets, n_items)
+    user_segment: np.ndarray           # int64 (n_users,), -1 = none
+    segment_names: dict[int, str]
+    ref_time: datetime | None
+    active_days: int = DEFAULT_ACTIVE_DAYS
+    events_sql: str = "events"
+    item_index: dict[str, int] = field(default_factory=dict)
+    user_index: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.item_index = {it: i for i, it in enumerate(self.item_ids)}
+        self.user_index = {u: i for i, u in enumerate(self.user_ids)}
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, con, run_id: int | None = None, *, events_sql: str = "events",
+             active_days: int = DEFAULT_ACTIVE_DAYS) -> "ShopData":
+        ev = events_sql if events_sql == "events" else f"({events_sql})"
+        cat = con.execute(
+            f"""
+            WITH it AS (
+                SELECT item_id, title, price FROM items
+                QUALIFY row_number() OVER (PARTITION BY item_id
+                                           ORDER BY ingest_id DESC NULLS LAST) = 1),
+            paid AS (
+                SELECT item_id, median(unit_price) AS p FROM {ev} e
+                WHERE event_type = 'purchase' AND unit_price > 0 GROUP BY item_id)
+            SELECT it.item_id, it.title, coalesce(it.price, paid.p) AS price
+            FROM it LEFT JOIN paid USING (item_id) ORDER BY it.item_id
+            """
+        ).df()
+        item_ids = cat["item_id"].astype(str).tolist()
+        titles = [nice_title(t if isinstance(t, str) else None, i)
+                  for t, i in zip(cat["title"].tolist(), item_ids)]
+        prices = cat["price"].to_numpy(dtype=np.float64, na_value=np.nan)
+        item_pos = pd.Index(item_ids)
+
+        ref = con.execute(f"SELECT max(ts) FROM {ev} e").fetchone()[0]
+        if ref is not None:
+            act = con.execute(
+                f"SELECT DISTINCT item_id FROM {ev} e WHERE event_type = 'purchase' "
+                f"AND ts >= ? - INTERVAL (?) DAY", [ref, int(active_days)]
+            ).df()
+        else:
+            act = con.execute(
+                f"SELECT DISTINCT item_id FROM {ev} e WHERE event_type = 'purchase'").df()
+        active = np.zeros(len(item_ids), dtype=bool)
+        ai = item_pos.get_indexer(act["item_id"].astype(str))
+        active[ai[ai >= 0]] = True
+
+        # Per user and item: baskets bought in, last purchase, units bought and returned.
+        ui = con.execute(
+            f"""
+            SELECT user_id, item_id,
+                   count(DISTINCT {BASKET_KEY_SQL}) FILTER (event_type = 'purchase') AS n,
+                   max(ts) FILTER (event_type = 'purchase') AS last_ts,
+                   sum(abs(coalesce(quantity, 1))) FILTER (event_type = 'purchase') AS bought,
+                   sum(abs(coalesce(quantity, 1))) FILTER (event_type = 'return') AS returned
+            FROM {ev} e
+            WHERE user_id IS NOT NULL AND event_type IN ('purchase', 'return')
+            GROUP BY user_id, item_id
+            """
+        ).df()
+        ui = ui[item_pos.get_indexer(ui["item_id"].astype(str)) >= 0]
+        user_ids = sorted(ui["user_id"].astype(str).unique().tolist())
+        user_pos = pd.Index(user_ids)
+        r = user_pos.get_indexer(ui["user_id"].astype(str))
+        c = item_pos.get_indexer(ui["item_id"].astype(str))
+        n = ui["n"].to_numpy(dtype=np.float32, na_value=0)
+        shape = (len(user_ids), len(item_ids))
+        bought_mask = n > 0
+        counts = sp.csr_matrix((n[bought_mask], (r[bought_mask], c[bought_mask])), shape=shape)
+        if ref is not None:
+            last = pd.to_datetime(ui["last_ts"])
+            days = ((pd.Timestamp(ref) - last).dt.total_seconds() / 86400.0)
+            days = days.to_numpy(dtype=np.float32, na_value=0.0)
+        else:
+            days = np.zeros(len(ui), dtype=np.float32)
+        # +1e-3 keeps explicit zeros (bought on the last day) in the sparsity pattern
+        udays = sp.csr_matrix((days[bought_mask] + 1e-3, (r[bought_mask], c[bought_mask])),
+                              shape=shape)
+        bq = ui["bought"].to_numpy(dtype=np.float64, na_value=0)
+        rq = ui["returned"].to_numpy(dtype=np.float64, na_value=0)
+        ro = (rq > 0) & (rq >= bq)
+        returned_only = sp.csr_matrix((np.ones(int(ro.sum()), dtype=bool), (r[ro], c[ro])),
+                                      shape=shape)
+
+        bk = con.execute(
+            f"""
+            SELECT DISTINCT {BASKET_KEY_SQL} AS basket, item_id FROM {ev} e
+            WHERE event_type = 'purchase'
+            """
+        ).df()
+        bc = item_pos.get_indexer(bk["item_id"].astype(str))
+        keep = bc >= 0
+        codes, _ = pd.factorize(bk["basket"][keep])
+        baskets = sp.csr_matrix(
+            (np.ones(int(keep.sum()), dtype=np.float32), (codes, bc[keep])),
+            shape=(int(codes.max()) + 1 if len(codes) else 0, len(item_ids)),
+        )
+
+        user_segment = np.full(len(user_ids), -1, dtype=np.int64)
+        segment_names: dict[int, str] = {}
+        if run_id is not None:
+            seg = con.execute(
+                "SELECT user_id, segment_id FROM segments WHERE run_id = ?", [int(run_id)]
+            ).df()
+            if len(seg):
+                si = user_pos.get_indexer(seg["user_id"].astype(str))
+                ok = si >= 0
+                user_segment[si[ok]] = seg["segment_id"].to_numpy()[ok]
+            segment_names = {
+                int(s): str(nm) for s, nm in con.execute(
+                    "SELECT segment_id, name FROM segment_info WHERE run_id = ?", [int(run_id)]
+                ).fetchall()
+            }
+        return cls(
+            item_ids=item_ids, titles=titles, prices=prices, active=active, user_ids=user_ids,
+            user_counts=counts, user_days=udays, user_returned_only=returned_only,
+            baskets=baskets, user_segment=user_segment, segment_names=segment_names,
+            ref_time=ref, active_days=int(active_days), events_sql=events_sql,
+        )
+
+    # ------------------------------------------------------------------ histories
+    def _ev(self) -> str:
+        return "events" if self.events_sql == "events" else f"({self.events_sql})"
+
+    def user_history(self, con, user_id: str) -> list[tuple[str, str, datetime | None]]:
+        """The user's events (item_id, event_type, ts) in time order, from the fitted view."""
+        return [
+            (str(i), str(t), ts) for i, t, ts in con.execute(
+                f"SELECT item_id, event_type, ts FROM {self._ev()} e WHERE user_id = ? "
+                "ORDER BY ts NULLS FIRST, event_id", [str(user_id)]
+            ).fetchall()
+        ]
+
+    def histories(self, con, user_ids: list[str]) -> dict[str, list[tuple]]:
+        """Histories of many users in one query (for the evaluation)."""
+        want = pd.DataFrame({"user_id": list(map(str, user_ids))})
+        con.register("_rec_hist_users", want)
+        try:
+            df = con.execute(
+                f"""
+                SELECT e.user_id, e.item_id, e.event_type, e.ts
+                FROM {self._ev()} e JOIN _rec_hist_users w USING (user_id)
+                ORDER BY e.user_id, e.ts NULLS FIRST, e.event_id
+                """
+            ).df()
+        finally:
+            con.unregister("_rec_hist_users")
+        out: dict[str, list[tuple]] = {u: [] for u in want["user_id"]}
+        if len(df):
+            ts = df["ts"].dt.to_pydatetime() if hasattr(df["ts"], "dt") else df["ts"]
+            for u, i, t, s in zip(df["user_id"].tolist(), df["item_id"].tolist(),
+                                  df["event_type"].tolist(), list(ts)):
+                out[u].append((i, t, None if pd.isna(s) else s))
+        return out

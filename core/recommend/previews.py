@@ -1,0 +1,302 @@
+"""Recommendation previews for the dashboard and the CLI: a shopper, a segment, an edited
+history ("what if they also bought X / without Y") and a free-text persona.
+
+Everything fitted is kept in an ``Engine`` (one per store file, run and publish), built once by
+``get_engine(con, run_id)`` and cached in the process (the dashboard also keeps it in
+``st.cache_resource``); a preview then costs a few milliseconds.
+
+Persona matching: the text is embedded with the run's text model (``core.embed.TextEmbedder``),
+items are ranked by cosine similarity of their text vectors (``item_vectors``) among available
+items; a price cap written in the text ("under 10 pounds", "under £10", "below 5 GBP",
+"less than £7.50", "max 20 quid") keeps only items whose price is at most the cap (items without
+a known price are left out when a cap is given). The phrase with the cap is removed from the text
+before embedding. The nearest segment is the one whose mean item-text vector (over its shoppers'
+purchases, weighted by times bought) is most similar to the persona.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from core.recommend.data import ShopData
+from core.recommend.recommenders import (
+    RECOMMENDERS,
+    Batch,
+    Recommendation,
+    batch_for_history,
+    fit_recommenders,
+)
+
+
+class PreviewError(ValueError):
+    pass
+
+
+@dataclass
+class Engine:
+    run_id: int | None
+    data: ShopData
+    recs: dict
+    text_model: str | None
+    encoder_error: str | None = None
+    _vectors: np.ndarray | None = None
+    _seg_vectors: dict | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def recommender(self, name: str):
+        if name not in self.recs:
+            why = f" ({self.encoder_error})" if name == "encoder" and self.encoder_error else ""
+            raise PreviewError(
+                f"Unknown or unavailable recommender {name!r}{why}. Available: "
+                f"{', '.join(n for n in RECOMMENDERS if n in self.recs)}.")
+        return self.recs[name]
+
+    def item_vectors(self, con) -> np.ndarray:
+        """Catalogue-aligned item text vectors (zero rows for items without text)."""
+        with self._lock:
+            if self._vectors is None:
+                from core.embed import item_vectors
+
+                ids, V = item_vectors(con, self.text_model) if self.text_model else item_vectors(con)
+                idx = pd.Index(ids).get_indexer(pd.Index(self.data.item_ids))
+                out = np.zeros((self.data.n_items, V.shape[1]), dtype=np.float32)
+                out[idx >= 0] = V[idx[idx >= 0]]
+                self._vectors = out
+            return self._vectors
+
+    def segment_vectors(self, con) -> tuple[list[int], np.ndarray]:
+        """Unit mean item-text vector per segment (purchases weighted by times bought)."""
+        V = self.item_vectors(con)
+        with self._lock:
+            if self._seg_vectors is None:
+                d = self.data
+                segs = sorted(set(int(s) for s in d.user_segment if s >= 0))
+                M = np.zeros((len(segs), V.shape[1]), dtype=np.float32)
+                for i, s in enumerate(segs):
+                    w = np.asarray(d.user_counts[np.flatnonzero(d.user_segment == s)].sum(axis=0)).ravel()
+                    v = w @ V
+                    nrm = np.linalg.norm(v)
+                    M[i] = v / nrm if nrm > 0 else v
+                self._seg_vectors = {"ids": segs, "M": M}
+            return self._seg_vectors["ids"], self._seg_vectors["M"]
+
+
+_ENGINES: "OrderedDict[tuple, Engine]" = OrderedDict()
+_ENGINES_LOCK = threading.Lock()
+_MAX_ENGINES = 4
+
+
+def _engine_key(con, run_id):
+    try:
+        path = con.execute("SELECT path FROM duckdb_databases() "
+                           "WHERE database_name = current_database()").fetchone()[0]
+    except Exception:
+        path = None
+    row = con.execute("SELECT started_at, data_fingerprint FROM runs WHERE run_id = ?",
+                      [int(run_id)]).fetchone() if run_id is not None else None
+    return (path, run_id, tuple(row) if row else None)
+
+
+def get_engine(con, run_id: int | None, *, refresh: bool = False) -> Engine:
+    """The fitted recommenders for ``run_id``, cached per store file and run."""
+    key = _engine_key(con, run_id)
+    with _ENGINES_LOCK:
+        if not refresh and key in _ENGINES:
+            _ENGINES.move_to_end(key)
+            return _ENGINES[key]
+    text_model = None
+    if run_id is not None:
+        row = con.execute("SELECT params FROM runs WHERE run_id = ?", [int(run_id)]).fetchone()
+        text_model = (json.loads(row[0]) if row and row[0] else {}).get("text_model")
+    data = ShopData.load(con, run_id)
+    recs = fit_recommenders(con, run_id, data, text_model=text_model)
+    eng = Engine(run_id, data, recs, text_model, fit_recommenders.last_error)
+    with _ENGINES_LOCK:
+        _ENGINES[key] = eng
+        while len(_ENGINES) > _MAX_ENGINES:
+            _ENGINES.popitem(last=False)
+    return eng
+
+
+def _recs(rs: list[Recommendation], data: ShopData) -> list[dict]:
+    out = []
+    for r in rs:
+        d = r.to_dict()
+        p = data.prices[data.item_index[r.item_id]]
+        d["price"] = None if not np.isfinite(p) else float(p)
+        out.append(d)
+    return out
+
+
+def _segment_name(data: ShopData, seg: int | None) -> str | None:
+    if seg is None or seg < 0:
+        return None
+    return data.segment_names.get(int(seg), f"segment {seg}")
+
+
+def _history_summary(data: ShopData, b: Batch, limit: int = 20) -> list[dict]:
+    c, d = b.counts, b.days
+    order = np.argsort(d.data, kind="stable")[:limit]
+    out = []
+    for k in order:
+        j = int(c.indices[k])
+        last = None
+        if data.ref_time is not None:
+            last = (pd.Timestamp(data.ref_time) - pd.Timedelta(days=float(d.data[k]))).date()
+        out.append({"item_id": data.item_ids[j], "title": data.titles[j],
+                    "times": int(c.data[k]), "last": str(last) if last else None})
+    return out
+
+
+# ---------------------------------------------------------------------------- previews
+def preview_user(con, run_id: int, user_id: str, *, n: int = 10, recommender: str = "hybrid",
+                 repeat: bool = False, exclude=(), engine: Engine | None = None) -> dict:
+    """Top ``n`` for a known shopper, with their segment and recent purchases."""
+    eng = engine or get_engine(con, run_id)
+    data = eng.data
+    user_id = str(user_id)
+    if user_id not in data.user_index:
+        raise PreviewError(
+            f"Shopper {user_id!r} has no purchases or returns in this store, so there is nothing "
+            f"to base recommendations on. Check the id (e.g. `segstudio export`) or preview a "
+            f"persona instead (--persona TEXT).")
+    hist = data.user_history(con, user_id)
+    b = batch_for_history(data, hist, user_id=user_id)
+    rs = eng.recommender(recommender).recommend(n=n, exclude=exclude, repeat=repeat, batch=b)
+    seg = int(b.segment[0])
+    return {
+        "user_id": user_id, "recommender": recommender, "repeat": repeat,
+        "segment_id": seg if seg >= 0 else None, "segment_name": _segment_name(data, seg),
+        "history": _history_summary(data, b),
+        "recommendations": _recs(rs, data),
+    }
+
+
+def preview_segment(con, run_id: int, segment_id: int, *, n: int = 10,
+                    engine: Engine | None = None) -> dict:
+    """What a segment buys more than anyone: items by share of the segment's shoppers."""
+    eng = engine or get_engine(con, run_id)
+    data = eng.data
+    seg = int(segment_id)
+    sp_rec = eng.recs["segment_popularity"]
+    if seg not in sp_rec.seg_row:
+        known = ", ".join(str(s) for s in sorted(sp_rec.seg_row)) or "none"
+        raise PreviewError(f"Segment {seg} has no shoppers with purchases in run {run_id} "
+                           f"(segments: {known}).")
+    b = batch_for_history(data, [], segment_id=seg)
+    rs = sp_rec.recommend(n=n, batch=b)
+    return {"segment_id": seg, "segment_name": _segment_name(data, seg),
+            "size": int(sp_rec.seg_users[sp_rec.seg_row[seg]]),
+            "recommendations": _recs(rs, data)}
+
+
+def preview_history(con, run_id: int, *, user_id: str | None = None, history: list | None = None,
+                    add=(), remove=(), n: int = 10, recommender: str = "hybrid",
+                    repeat: bool = False, engine: Engine | None = None) -> dict:
+    """Recommendations for an edited history: the shopper's (or the given) history plus
+    purchases of ``add`` now, minus every event of the items in ``remove``. Returns the lists
+    before and after and what entered/left the top ``n``."""
+    eng = engine or get_engine(con, run_id)
+    data = eng.data
+    if history is None:
+        if user_id is None:
+            history = []
+        elif str(user_id) in data.user_index:
+            history = data.user_history(con, str(user_id))
+        else:
+            raise PreviewError(f"Shopper {user_id!r} is not in this store; pass history=... instead.")
+    unknown = [x for x in list(add) + list(remove) if str(x) not in data.item_index]
+    if unknown:
+        raise PreviewError(f"Item(s) {', '.join(map(repr, unknown))} are not in the catalogue "
+                           "(`items` table). Use item ids such as "
+                           f"{data.item_ids[0]!r}.")
+    rm = {str(x) for x in remove}
+    now = data.ref_time
+    edited = [e for e in history if str(e[0]) not in rm] + [(str(x), "purchase", now) for x in add]
+    rec = eng.recommender(recommender)
+    b0 = batch_for_history(data, list(history), user_id=user_id)
+    b1 = batch_for_history(data, edited, user_id=user_id)
+    before = rec.recommend(n=n, repeat=repeat, batch=b0)
+    after = rec.recommend(n=n, repeat=repeat, batch=b1)
+    ids0, ids1 = [r.item_id for r in before], [r.item_id for r in after]
+    return {
+        "user_id": user_id, "recommender": recommender, "added": [str(x) for x in add],
+        "removed": sorted(rm), "before": _recs(before, data), "after": _recs(after, data),
+        "entered": [i for i in ids1 if i not in ids0], "left": [i for i in ids0 if i not in ids1],
+    }
+
+
+_CUR = r"(?:£|\$|€|gbp|eur|usd)"
+_UNIT = r"(?:pounds?|quid|gbp|£|euros?|eur|dollars?|usd|bucks)"
+_CAP_RE = re.compile(
+    rf"\b(?:under|below|less\s+than|cheaper\s+than|at\s+most|max(?:imum)?|up\s+to|no\s+more\s+than)"
+    rf"\s*{_CUR}?\s*(\d+(?:[.,]\d{{1,2}})?)\s*{_UNIT}?", re.IGNORECASE)
+_CAP_SYM_RE = re.compile(rf"(?:<|<=)\s*{_CUR}?\s*(\d+(?:[.,]\d{{1,2}})?)\s*{_UNIT}?", re.IGNORECASE)
+
+
+def parse_price_cap(text: str) -> tuple[float | None, str]:
+    """(cap, text without the cap phrase). "gift under £10" -> (10.0, "gift")."""
+    for rx in (_CAP_RE, _CAP_SYM_RE):
+        m = rx.search(text)
+        if m:
+            cap = float(m.group(1).replace(",", "."))
+            rest = (text[:m.start()] + " " + text[m.end():]).strip()
+            rest = re.sub(r"\s+", " ", rest)
+            return cap, rest or text
+    return None, text
+
+
+def preview_persona(con, run_id: int, text: str, *, n: int = 10, max_price: float | None = None,
+                    engine: Engine | None = None, embedder=None) -> dict:
+    """Items (and the nearest segments) for a free-text persona, e.g. "gift shopper looking for
+    Christmas decorations under 10 pounds"."""
+    if not text or not text.strip():
+        raise PreviewError("The persona text is empty: describe the shopper, e.g. "
+                           "'gift shopper looking for Christmas decorations under 10 pounds'.")
+    eng = engine or get_engine(con, run_id)
+    data = eng.data
+    cap, query = parse_price_cap(text)
+    if max_price is not None:
+        cap = float(max_price) if cap is None else min(cap, float(max_price))
+    V = eng.item_vectors(con)
+    if embedder is None:
+        from core.embed import TextEmbedder
+
+        embedder = TextEmbedder(eng.text_model, device="cpu") if eng.text_model \
+            else TextEmbedder(device="cpu")
+    q = np.asarray(embedder.encode([query])[0], dtype=np.float32)
+    sim = V @ q
+    ok = data.active & (np.linalg.norm(V, axis=1) > 0)
+    if cap is not None:
+        ok &= np.isfinite(data.prices) & (data.prices <= cap + 1e-9)
+    key = np.where(ok, sim, -np.inf)
+    k = min(n, int(ok.sum()))
+    top = np.argsort(-key, kind="stable")[:k] if k else np.array([], dtype=int)
+    recs = []
+    for j in top:
+        p = data.prices[j]
+        price = f", £{p:.2f}" if np.isfinite(p) else ""
+        recs.append(Recommendation(
+            data.item_ids[j], data.titles[j], float(sim[j]),
+            f"matches “{query}” (text similarity {sim[j]:.2f}){price}", "persona"))
+    segs, M = eng.segment_vectors(con)
+    nearest = []
+    if len(segs):
+        ss = M @ q
+        for i in np.argsort(-ss)[:3]:
+            nearest.append({"segment_id": segs[i], "segment_name": _segment_name(data, segs[i]),
+                            "similarity": float(ss[i])})
+    return {"text": text, "query": query, "price_cap": cap,
+            "nearest_segment": nearest[0] if nearest else None, "segments": nearest,
+            "recommendations": _recs(recs, data)}
+
+
+__all__ = ["Engine", "PreviewError", "get_engine", "parse_price_cap", "preview_history",
+           "preview_persona", "preview_segment", "preview_user"]

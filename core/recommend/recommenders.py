@@ -1,0 +1,499 @@
+"""The recommenders: one interface, each item with a score and a reason a marketer understands.
+
+Every recommender is fitted once from the store (``fit(con, run_id, data=None)``; pass a shared
+``ShopData`` to fit several on one read) and then answers
+
+    recommend(history, n=10, exclude=(), *, user_id=None, segment_id=None, repeat=False)
+        -> list[Recommendation]
+
+``history`` is a list of ``(item_id, event_type, ts)`` (the encoder's format). With
+``history=None`` and a known ``user_id`` the user's fitted purchases are used. Internally all
+recommenders score a *batch* of shoppers at once into a dense (shoppers x catalogue) matrix, so
+the offline evaluation and a single preview share one code path.
+
+Filtering (``rank``): unavailable items (see ``core.recommend.data``), items the shopper returned
+and kept none of, items in ``exclude`` and -- unless ``repeat=True`` -- items the shopper already
+bought are never recommended. Ties (including items a recommender gives no score) are broken by
+overall popularity, so every recommender yields a full ranking of the catalogue.
+
+Recommenders
+------------
+* ``popularity``: baskets containing the item (whole shop).
+* ``segment_popularity``: share of the shopper's segment who bought the item (shoppers without a
+  segment: share of all shoppers).
+* ``repeat``: the shopper's own purchases, times bought x 0.5^(days since last / 365).
+* ``item_knn``: item-to-item co-occurrence over baskets: score(j) = sum over the shopper's items i
+  of w_i * P(j in basket | i in basket), w_i = 0.5^(days since i was last bought / 30). The reason
+  quotes the conditional probability of the strongest contributor.
+* ``encoder``: ``core.encoder.load_encoder(con, run_id).next_item_scores(history)``.
+* ``hybrid``: weighted sum of the components' per-shopper normalised scores (each divided by
+  the shopper's maximum; the encoder's as exp(score - max)). The weights are tuned by the offline
+  evaluation on a validation split (each user's last *training* basket) and stored with the
+  run's ``evaluations`` row; without one, ``DEFAULT_WEIGHTS``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from core.recommend.data import ShopData
+
+REPEAT_HALF_LIFE_DAYS = 365.0
+KNN_HALF_LIFE_DAYS = 30.0
+DEFAULT_WEIGHTS = {"encoder": 1.0, "item_knn": 1.0, "segment_popularity": 0.25, "repeat": 1.0}
+
+
+@dataclass
+class Recommendation:
+    item_id: str
+    title: str
+    score: float
+    reason: str
+    source: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Batch:
+    """Shoppers to score: their purchases (counts, days since last), returned-only items,
+    segment, and (for the encoder) event histories."""
+    counts: sp.csr_matrix
+    days: sp.csr_matrix
+    returned_only: sp.csr_matrix
+    segment: np.ndarray
+    histories: list | None = None
+    users: list | None = None
+
+    def __len__(self) -> int:
+        return self.counts.shape[0]
+
+
+def batch_for_users(data: ShopData, rows: np.ndarray, histories: list | None = None) -> Batch:
+    rows = np.asarray(rows, dtype=np.int64)
+    return Batch(
+        counts=data.user_counts[rows], days=data.user_days[rows],
+        returned_only=data.user_returned_only[rows], segment=data.user_segment[rows],
+        histories=histories, users=[data.user_ids[r] for r in rows],
+    )
+
+
+def _pseudo_history(data: ShopData, counts: sp.csr_matrix, days: sp.csr_matrix) -> list:
+    """A history from fitted counts (oldest first), for the encoder when none was given."""
+    ref = pd.Timestamp(data.ref_time) if data.ref_time is not None else None
+    hist = []
+    for j, d in sorted(zip(days.indices.tolist(), days.data.tolist()), key=lambda x: -x[1]):
+        ts = (ref - pd.Timedelta(seconds=round(float(d) * 86400))).to_pydatetime() \
+            if ref is not None else None
+        hist.append((data.item_ids[j], "purchase", ts))
+    return hist
+
+
+def batch_for_history(data: ShopData, history: list | None, *, user_id: str | None = None,
+                      segment_id: int | None = None) -> Batch:
+    """A batch of one shopper from an explicit history, or from the fitted data of ``user_id``."""
+    n = data.n_items
+    seg = -1 if segment_id is None else int(segment_id)
+    u = data.user_index.get(str(user_id)) if user_id is not None else None
+    if history is None:
+        if u is None:
+            history = []
+        else:
+            b = batch_for_users(data, np.array([u]))
+            if segment_id is not None:
+                b.segment = np.array([seg])
+            b.histories = [_pseudo_history(data, b.counts, b.days)]
+            return b
+    if segment_id is None and u is not None:
+        seg = int(data.user_segment[u])
+    ref = pd.Timestamp(data.ref_time) if data.ref_time is not None else None
+    times: dict[int, set] = {}
+    events: dict[int, int] = {}
+    last: dict[int, object] = {}
+    returns: dict[int, int] = {}
+    for ev in history:
+        item, etype = str(ev[0]), str(ev[1])
+        ts = ev[2] if len(ev) > 2 else None
+        j = data.item_index.get(item)
+        if j is None:
+            continue
+        if etype == "purchase":
+            times.setdefault(j, set()).add(ts)
+            events[j] = events.get(j, 0) + 1
+            if ts is not None and (last.get(j) is None or ts > last[j]):
+                last[j] = ts
+            else:
+                last.setdefault(j, None)
+        elif etype == "return":
+            returns[j] = returns.get(j, 0) + 1
+    cols = sorted(times)
+    cnt = [float(len(times[j])) if None not in times[j] else float(events[j]) for j in cols]
+    dd = []
+    for j in cols:
+        t = last.get(j)
+        dd.append(max(0.0, (ref - pd.Timestamp(t)).total_seconds() / 86400.0)
+                  if (t is not None and ref is not None) else 0.0)
+    counts = sp.csr_matrix((np.array(cnt, np.float32), (np.zeros(len(cols), int), cols)),
+                           shape=(1, n))
+    days = sp.csr_matrix((np.array(dd, np.float32) + 1e-3, (np.zeros(len(cols), int), cols)),
+                         shape=(1, n))
+    ro = [j for j, k in returns.items() if k >= events.get(j, 0)]
+    returned = sp.csr_matrix((np.ones(len(ro), bool), (np.zeros(len(ro), int), ro)), shape=(1, n))
+    return Batch(counts=counts, days=days, returned_only=returned, segment=np.array([seg]),
+                 histories=[list(history)], users=[user_id])
+
+
+def _times(k: float) -> str:
+    k = int(round(k))
+    return "once" if k == 1 else ("twice" if k == 2 else f"{k} times")
+
+
+class Recommender:
+    name = "base"
+    keeps_zero = False  # whether items with score 0 are still real recommendations
+
+    def fit(self, con, run_id: int | None, data: ShopData | None = None) -> "Recommender":
+        self.data = data if data is not None else ShopData.load(con, run_id)
+        pop = np.asarray(self.data.baskets.sum(axis=0)).ravel().astype(np.float64)
+        self.basket_counts = pop
+        # popularity rank in [0, 1) used only to break ties
+        order = np.lexsort((-np.arange(len(pop)), pop))
+        tb = np.empty(len(pop))
+        tb[order] = np.arange(len(pop)) / max(len(pop), 1)
+        self.tiebreak = tb
+        self._fit(con, run_id)
+        return self
+
+    def _fit(self, con, run_id) -> None:
+        pass
+
+    def scores(self, batch: Batch) -> np.ndarray:
+        raise NotImplementedError
+
+    def reason(self, batch: Batch, row: int, j: int, score: float) -> str:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- ranking
+    def mask(self, batch: Batch, repeat: bool = False, exclude=()) -> np.ndarray:
+        """Boolean (m, n_items): True where the item may not be recommended."""
+        m = len(batch)
+        bad = np.broadcast_to(~self.data.active, (m, self.data.n_items)).copy()
+        ro = batch.returned_only.tocoo()
+        bad[ro.row, ro.col] = True
+        if not repeat:
+            bc = batch.counts.tocoo()
+            bad[bc.row, bc.col] = True
+        ex = [self.data.item_index[x] for x in exclude if x in self.data.item_index]
+        if ex:
+            bad[:, ex] = True
+        return bad
+
+    def ranked(self, scores: np.ndarray, bad: np.ndarray, k: int) -> np.ndarray:
+        """Top-k item indices per row (best first); excluded items never appear (-1 pads)."""
+        key = scores.astype(np.float64) + 1e-9 * self.tiebreak
+        key[bad] = -np.inf
+        k = min(k, key.shape[1])
+        part = np.argpartition(-key, k - 1, axis=1)[:, :k]
+        pv = np.take_along_axis(key, part, axis=1)
+        order = np.argsort(-pv, axis=1, kind="stable")
+        top = np.take_along_axis(part, order, axis=1)
+        top[np.take_along_axis(pv, order, axis=1) == -np.inf] = -1
+        return top
+
+    def recommend(self, history=None, n: int = 10, exclude=(), *, user_id: str | None = None,
+                  segment_id: int | None = None, repeat: bool = False,
+                  batch: Batch | None = None) -> list[Recommendation]:
+        b = batch if batch is not None else batch_for_history(
+            self.data, history, user_id=user_id, segment_id=segment_id)
+        s = self.scores(b)
+        bad = self.mask(b, repeat=repeat, exclude=exclude)
+        if not self.keeps_zero:
+            bad |= ~(s > 0)
+        top = self.ranked(s, bad, n)[0]
+        return [
+            Recommendation(self.data.item_ids[j], self.data.titles[j], float(s[0, j]),
+                           self.reason(b, 0, int(j), float(s[0, j])), self.name)
+            for j in top if j >= 0
+        ]
+
+
+class PopularityRecommender(Recommender):
+    name = "popularity"
+
+    def _fit(self, con, run_id):
+        pop = self.basket_counts
+        self.rank = np.empty(len(pop), dtype=np.int64)
+        self.rank[np.argsort(-pop, kind="stable")] = np.arange(1, len(pop) + 1)
+        self.n_baskets = self.data.baskets.shape[0]
+
+    def scores(self, batch):
+        return np.broadcast_to(self.basket_counts, (len(batch), self.data.n_items))
+
+    def reason(self, batch, row, j, score):
+        return (f"a shop best seller: in {int(self.basket_counts[j]):,} baskets "
+                f"(#{int(self.rank[j])} in the shop)")
+
+
+class SegmentPopularityRecommender(Recommender):
+    name = "segment_popularity"
+
+    def _fit(self, con, run_id):
+        d = self.data
+        bought = d.user_counts.copy()
+        bought.data[:] = 1.0
+        segs = sorted(set(int(s) for s in d.user_segment if s >= 0))
+        self.seg_row = {s: i + 1 for i, s in enumerate(segs)}
+        shares = np.zeros((len(segs) + 1, d.n_items), dtype=np.float64)
+        nusers = np.zeros(len(segs) + 1)
+        shares[0] = np.asarray(bought.sum(axis=0)).ravel()
+        nusers[0] = bought.shape[0]
+        for s, i in self.seg_row.items():
+            rows = np.flatnonzero(d.user_segment == s)
+            shares[i] = np.asarray(bought[rows].sum(axis=0)).ravel()
+            nusers[i] = len(rows)
+        self.seg_buyers = shares.copy()
+        self.seg_users = nusers
+        self.shares = shares / np.maximum(nusers, 1)[:, None]
+
+    def _rows(self, batch):
+        return np.array([self.seg_row.get(int(s), 0) for s in batch.segment], dtype=np.int64)
+
+    def scores(self, batch):
+        return self.shares[self._rows(batch)]
+
+    def reason(self, batch, row, j, score):
+        r = self.seg_row.get(int(batch.segment[row]), 0)
+        pct = 100.0 * self.shares[r, j]
+        if r == 0:
+            return f"popular with shoppers: bought by {pct:.0f}% of them"
+        name = self.data.segment_names.get(int(batch.segment[row]),
+                                           f"segment {int(batch.segment[row])}")
+        lift = self.shares[r, j] / self.shares[0, j] if self.shares[0, j] > 0 else 0.0
+        extra = f", {lift:.1f}x the shop average" if lift >= 1.2 else ""
+        return f"popular in {name}: bought by {pct:.0f}% of them{extra}"
+
+
+class RepeatRecommender(Recommender):
+    name = "repeat"
+
+    def scores(self, batch):
+        c, d = batch.counts, batch.days
+        assert np.array_equal(c.indptr, d.indptr) and np.array_equal(c.indices, d.indices)
+        s = c.copy()
+        s.data = c.data * np.power(0.5, d.data / REPEAT_HALF_LIFE_DAYS)
+        return s.toarray()
+
+    def reason(self, batch, row, j, score):
+        k = batch.counts[row, j]
+        days = batch.days[row, j]
+        when = ""
+        if self.data.ref_time is not None:
+            last = pd.Timestamp(self.data.ref_time) - pd.Timedelta(days=float(days))
+            when = f", last on {last:%d %b %Y}"
+        return f"you bought this {_times(k)}{when}"
+
+    def recommend(self, history=None, n=10, exclude=(), *, repeat=True, **kw):
+        # Repeat purchase is the point of this recommender: bought items are allowed.
+        return super().recommend(history, n, exclude, repeat=True, **kw)
+
+
+class ItemKNNRecommender(Recommender):
+    """Item-to-item co-occurrence over baskets (conditional probabilities)."""
+    name = "item_knn"
+
+    def __init__(self, min_count: int = 1):
+        self.min_count = min_count
+
+    def _fit(self, con, run_id):
+        B = self.data.baskets
+        C = (B.T @ B).tocsr()
+        C.sum_duplicates()
+        d = C.diagonal().astype(np.float64)
+        C.setdiag(0)
+        if self.min_count > 1:
+            C.data[C.data < self.min_count] = 0
+        C.eliminate_zeros()
+        inv = np.divide(1.0, d, out=np.zeros_like(d), where=d > 0)
+        self.P = sp.diags(inv.astype(np.float32)) @ C   # P[i, j] = P(j | i)
+        self.P = self.P.tocsr().astype(np.float32)
+        self.co_counts = C
+        self.item_baskets = d
+
+    def weights(self, batch) -> sp.csr_matrix:
+        w = batch.days.copy()
+        w.data = np.power(0.5, w.data / KNN_HALF_LIFE_DAYS).astype(np.float32)
+        return w
+
+    def scores(self, batch):
+        return np.asarray((self.weights(batch) @ self.P).toarray())
+
+    def reason(self, batch, row, j, score):
+        w = self.weights(batch)[row]
+        hist = w.indices
+        if len(hist) == 0:
+            return "bought together with items like yours"
+        col = self.P[hist][:, [j]].toarray().ravel()
+        k = int(np.argmax(col * w.data))
+        i = int(hist[k])
+        pct = 100.0 * col[k]
+        return f"bought with {self.data.titles[i]} in {pct:.0f}% of baskets"
+
+
+class EncoderRecommender(Recommender):
+    """The profile encoder's next-item scores (core.encoder, trained by the build)."""
+    name = "encoder"
+    keeps_zero = True
+
+    def __init__(self, text_model: str | None = None):
+        self.text_model = text_model
+
+    def _fit(self, con, run_id):
+        from core.encoder import load_encoder
+
+        self.model = load_encoder(con, run_id, device="cpu")
+        vocab = pd.Index([str(x) for x in self.model.item_ids])
+        self.cat_to_vocab = vocab.get_indexer(pd.Index(self.data.item_ids))
+        self.vectors = None
+        try:
+            from core.embed import item_vectors
+
+            model = self.text_model
+            if model is None and run_id is not None:
+                row = con.execute("SELECT params FROM runs WHERE run_id = ?", [int(run_id)]).fetchone()
+                model = (json.loads(row[0]) if row and row[0] else {}).get("text_model")
+            ids, V = item_vectors(con, model) if model else item_vectors(con)
+            idx = pd.Index(ids).get_indexer(pd.Index(self.data.item_ids))
+            self.vectors = np.where((idx >= 0)[:, None], V[np.maximum(idx, 0)], 0.0).astype(np.float32)
+        except Exception:  # reasons fall back to a generic sentence
+            self.vectors = None
+
+    def scores(self, batch):
+        out = np.full((len(batch), self.data.n_items), -np.inf)
+        hists = batch.histories or [_pseudo_history(self.data, batch.counts[i], batch.days[i])
+                                    for i in range(len(batch))]
+        known = self.cat_to_vocab >= 0
+        for r, h in enumerate(hists):
+            s = np.asarray(self.model.next_item_scores(list(h)), dtype=np.float64)
+            out[r, known] = s[self.cat_to_vocab[known]]
+        return out
+
+    def reason(self, batch, row, j, score):
+        hist = (batch.histories or [[]])[row] if batch.histories else []
+        if self.vectors is not None and hist:
+            kinds: dict[int, str] = {}
+            for ev in hist:
+                i = self.data.item_index.get(str(ev[0]))
+                if i is not None and i != j and str(ev[1]) != "return":
+                    kinds[i] = str(ev[1])
+            if kinds:
+                ids = np.fromiter(kinds, dtype=np.int64)
+                sim = self.vectors[ids] @ self.vectors[j]
+                k = int(np.argmax(sim))
+                if sim[k] > 0.3:
+                    verb = {"purchase": "bought", "view": "viewed", "click": "viewed",
+                            "cart": "put in your basket", "favorite": "liked"}.get(
+                        kinds[int(ids[k])], "looked at")
+                    return f"similar to what you {verb}: {self.data.titles[int(ids[k])]}"
+        return "fits the pattern of your recent shopping"
+
+
+def normalise(name: str, s: np.ndarray) -> np.ndarray:
+    """Per-shopper scale to [0, 1]: divide by the row maximum (encoder: exp(score - max))."""
+    s = np.asarray(s, dtype=np.float64)
+    if name == "encoder":
+        mx = np.max(np.where(np.isfinite(s), s, -np.inf), axis=1, keepdims=True)
+        mx = np.where(np.isfinite(mx), mx, 0.0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = np.exp(np.where(np.isfinite(s), s, -np.inf) - mx)
+        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    mx = s.max(axis=1, keepdims=True)
+    return np.divide(s, mx, out=np.zeros_like(s), where=mx > 0)
+
+
+class HybridRecommender(Recommender):
+    """Weighted blend of the components' normalised scores; reason of the largest share."""
+    name = "hybrid"
+
+    def __init__(self, components: dict[str, Recommender], weights: dict[str, float] | None = None):
+        self.components = components
+        self.weights = dict(weights) if weights else None
+
+    def _fit(self, con, run_id):
+        if self.weights is None and run_id is not None:
+            try:
+                row = con.execute(
+                    "SELECT params FROM evaluations WHERE run_id = ? AND recommender = 'hybrid' "
+                    "ORDER BY users_evaluated DESC LIMIT 1", [int(run_id)]).fetchone()
+                w = (json.loads(row[0]) if row and row[0] else {}).get("weights")
+                self.weights = {k: float(v) for k, v in w.items()} if w else None
+            except Exception:
+                self.weights = None
+        if self.weights is None:
+            self.weights = dict(DEFAULT_WEIGHTS)
+        self.weights = {k: v for k, v in self.weights.items() if k in self.components}
+
+    def raw_scores(self, batch) -> dict[str, np.ndarray]:
+        return {k: self.components[k].scores(batch) for k, w in self.weights.items() if w > 0}
+
+    def component_scores(self, batch) -> dict[str, np.ndarray]:
+        return {k: normalise(k, v) for k, v in self.raw_scores(batch).items()}
+
+    @staticmethod
+    def combine(norm: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+        out = None
+        for k, w in weights.items():
+            if w > 0 and k in norm:
+                out = w * norm[k] if out is None else out + w * norm[k]
+        return out
+
+    def scores(self, batch):
+        raw = self.raw_scores(batch)
+        norm = {k: normalise(k, v) for k, v in raw.items()}
+        self._last = (batch, raw, norm)
+        out = self.combine(norm, self.weights)
+        return out if out is not None else np.zeros((len(batch), self.data.n_items))
+
+    def reason(self, batch, row, j, score):
+        last = getattr(self, "_last", None)
+        if last is None or last[0] is not batch:
+            self.scores(batch)
+        _, raw, norm = self._last
+        best = max(norm, key=lambda k: self.weights[k] * norm[k][row, j])
+        return self.components[best].reason(batch, row, j, float(raw[best][row, j]))
+
+
+def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
+                     weights: dict[str, float] | None = None, encoder: bool = True,
+                     text_model: str | None = None) -> dict[str, Recommender]:
+    """All recommenders fitted on one read of the store. ``encoder`` is left out (with the
+    reason in ``fit_recommenders.last_error``) when the run has no trained encoder."""
+    data = data if data is not None else ShopData.load(con, run_id)
+    recs: dict[str, Recommender] = {
+        "popularity": PopularityRecommender().fit(con, run_id, data),
+        "segment_popularity": SegmentPopularityRecommender().fit(con, run_id, data),
+        "repeat": RepeatRecommender().fit(con, run_id, data),
+        "item_knn": ItemKNNRecommender().fit(con, run_id, data),
+    }
+    fit_recommenders.last_error = None
+    if encoder:
+        try:
+            recs["encoder"] = EncoderRecommender(text_model).fit(con, run_id, data)
+        except Exception as e:  # no encoder module yet, or no checkpoint for this run
+            fit_recommenders.last_error = f"{type(e).__name__}: {e}"
+    comps = {k: v for k, v in recs.items() if k in ("encoder", "item_knn", "segment_popularity",
+                                                     "repeat", "popularity")}
+    recs["hybrid"] = HybridRecommender(comps, weights).fit(con, run_id, data)
+    return recs
+
+
+fit_recommenders.last_error = None
+
+RECOMMENDERS = ("hybrid", "encoder", "item_knn", "segment_popularity", "repeat", "popularity")

@@ -1,0 +1,253 @@
+"""Recommenders and previews on a tiny hand-made store with known co-occurrences."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.recommend import (
+    HybridRecommender,
+    ItemKNNRecommender,
+    PopularityRecommender,
+    RepeatRecommender,
+    SegmentPopularityRecommender,
+    ShopData,
+    fit_recommenders,
+)
+from core.recommend.previews import (
+    PreviewError,
+    get_engine,
+    parse_price_cap,
+    preview_history,
+    preview_persona,
+    preview_segment,
+    preview_user,
+)
+from core.store import Store, finish_run, start_run
+
+T0 = datetime(2024, 1, 1, 10, 0)
+ITEMS = [  # item_id, title, price, fake text vector
+    ("A", "WHITE HANGING HEART T-LIGHT HOLDER", 2.5, [1.0, 0.0, 0.0]),
+    ("B", "Red retrospot cake stand", 12.0, [0.95, 0.31, 0.0]),
+    ("C", "Christmas candle set", 4.0, [0.8, 0.6, 0.0]),
+    ("D", "Garden spade", 8.0, [0.0, 0.0, 1.0]),
+    ("E", "Paper napkins", 1.5, [0.0, 1.0, 0.0]),
+    ("F", "Discontinued mug", 3.0, [0.99, 0.14, 0.0]),
+]
+# basket, user, day, items
+BASKETS = [
+    ("b1", "u1", 1, ["A", "B"]),
+    ("b2", "u2", 2, ["A", "B", "C"]),
+    ("b3", "u3", 3, ["A", "C"]),
+    ("b4", None, 4, ["A", "D", "X"]),   # X: not in the catalogue
+    ("b6", "u1", 8, ["A"]),
+    ("b5", "u1", 10, ["C", "E"]),
+    ("b7", None, -200, ["F"]),          # F: last sold long ago -> not available
+]
+
+
+def make_store(tmp_path, name="tiny.duckdb"):
+    """Co-occurrences: A is in 5 baskets (b1 b2 b3 b4 b6), C in 3 (b2 b3 b5), B in 2 (b1 b2),
+    so P(B|A) = 40%, P(C|A) = 40%, P(D|A) = 20%, P(B|C) = P(E|C) = 33%, P(A|C) = 67%.
+    u2 returned E without buying it."""
+    store = Store(tmp_path / name)
+    rows = []
+    eid = 0
+    for b, u, day, items in BASKETS:
+        for it in items:
+            eid += 1
+            rows.append((eid, u, it, "purchase", T0 + timedelta(days=day), 1.0, 1.0, b))
+    eid += 1
+    rows.append((eid, "u2", "E", "return", T0 + timedelta(days=5), -1.0, 1.5, "C1"))
+    ev = pd.DataFrame(rows, columns=["event_id", "user_id", "item_id", "event_type", "ts",
+                                     "quantity", "unit_price", "basket_id"])
+    it = pd.DataFrame([(i, t, p) for i, t, p, _ in ITEMS], columns=["item_id", "title", "price"])
+    vec = pd.DataFrame({"item_id": [i for i, *_ in ITEMS],
+                        "v": [list(np.array(v) / np.linalg.norm(v)) for *_, v in ITEMS]})
+    from core.embed import ITEM_TEXT_SQL
+
+    with store.write() as con:
+        con.register("ev", ev)
+        con.register("it", it)
+        con.register("vec", vec)
+        con.execute("INSERT INTO events SELECT event_id, user_id, item_id, event_type, ts, "
+                    "quantity, unit_price, basket_id, NULL, 1, NULL FROM ev")
+        con.execute("INSERT INTO items SELECT item_id, title, NULL, NULL, NULL, price, 1 FROM it")
+        con.execute("INSERT INTO users SELECT DISTINCT user_id, NULL, NULL, 1 FROM ev "
+                    "WHERE user_id IS NOT NULL")
+        con.execute(f"INSERT INTO item_embeddings SELECT 'fake', sha256({ITEM_TEXT_SQL}), "
+                    "CAST(v.v AS FLOAT[]) FROM items i JOIN vec v USING (item_id)")
+        run_id = start_run(con, "build", {"text_model": "fake"})
+        con.execute(f"INSERT INTO segments VALUES ({run_id}, 'u1', 0, 0), ({run_id}, 'u2', 0, 0),"
+                    f" ({run_id}, 'u3', 1, 0)")
+        con.execute(f"INSERT INTO segment_info (run_id, segment_id, name, size) VALUES "
+                    f"({run_id}, 0, 'Holiday gift buyers', 2), ({run_id}, 1, 'Candle lovers', 1)")
+        finish_run(con, run_id, {})
+    return store, run_id
+
+
+@pytest.fixture()
+def shop(tmp_path):
+    store, run_id = make_store(tmp_path)
+    con = store.read()
+    data = ShopData.load(con, run_id)
+    yield con, run_id, data
+    con.close()
+
+
+def ids(recs):
+    return [r.item_id for r in recs]
+
+
+def test_data_catalogue_availability_and_returns(shop):
+    con, run_id, data = shop
+    assert data.item_ids == ["A", "B", "C", "D", "E", "F"]   # X is not in the catalogue
+    assert data.active.tolist() == [True, True, True, True, True, False]
+    assert data.titles[0] == "White hanging heart t-light holder"
+    u2 = data.user_index["u2"]
+    assert data.user_returned_only[u2, data.item_index["E"]]
+    assert data.user_counts[data.user_index["u1"], 0] == 2     # A in b1 and b6
+
+
+def test_popularity_order_and_reason(shop):
+    con, run_id, data = shop
+    pop = PopularityRecommender().fit(con, run_id, data)
+    recs = pop.recommend([], n=10)
+    assert ids(recs) == ["A", "C", "B", "D", "E"]             # F unavailable, X not sold here
+    assert recs[0].reason == "a shop best seller: in 5 baskets (#1 in the shop)"
+    assert [r.score for r in recs] == [5, 3, 2, 1, 1]
+
+
+def test_exclusion_of_bought_and_returned_and_repeat_option(shop):
+    con, run_id, data = shop
+    pop = PopularityRecommender().fit(con, run_id, data)
+    # u2 bought A, B, C and returned E (never bought): only D is left
+    assert ids(pop.recommend(None, user_id="u2")) == ["D"]
+    assert ids(pop.recommend(None, user_id="u2", repeat=True)) == ["A", "C", "B", "D"]
+    assert ids(pop.recommend(None, user_id="u2", exclude=["D"])) == []
+    # an explicit history works the same way
+    hist = [("A", "purchase", T0), ("E", "return", T0)]
+    assert ids(pop.recommend(hist)) == ["C", "B", "D"]
+
+
+def test_item_knn_conditional_probability_reasons(shop):
+    con, run_id, data = shop
+    knn = ItemKNNRecommender().fit(con, run_id, data)
+    A, B, C, E = (data.item_index[x] for x in "ABCE")
+    assert knn.P[A, B] == pytest.approx(2 / 5)
+    assert knn.P[C, E] == pytest.approx(1 / 3)
+    assert knn.P[C, A] == pytest.approx(2 / 3)
+    recs = knn.recommend(None, user_id="u3")                  # u3 bought A and C on day 3
+    assert ids(recs) == ["B", "E", "D"]
+    assert recs[0].reason == "bought with White hanging heart t-light holder in 40% of baskets"
+    assert recs[1].reason == "bought with Christmas candle set in 33% of baskets"
+    assert recs[2].reason == "bought with White hanging heart t-light holder in 20% of baskets"
+    # the two contributions add up: 0.4 + 1/3 for B, scaled by the recency weight
+    w = 0.5 ** (7 / 30)
+    assert recs[0].score == pytest.approx(w * (0.4 + 1 / 3), rel=1e-4)
+
+
+def test_repeat_purchase(shop):
+    con, run_id, data = shop
+    rep = RepeatRecommender().fit(con, run_id, data)
+    recs = rep.recommend(None, user_id="u1")
+    assert ids(recs) == ["A", "C", "E", "B"]
+    assert recs[0].reason == "you bought this twice, last on 09 Jan 2024"
+    assert recs[3].reason == "you bought this once, last on 02 Jan 2024"
+
+
+def test_segment_popularity(shop):
+    con, run_id, data = shop
+    seg = SegmentPopularityRecommender().fit(con, run_id, data)
+    recs = seg.recommend([], segment_id=0)
+    assert ids(recs) == ["A", "C", "B", "E"]
+    assert recs[3].reason == "popular in Holiday gift buyers: bought by 50% of them, 1.5x the shop average"
+    assert recs[0].reason == "popular in Holiday gift buyers: bought by 100% of them"
+
+
+def test_hybrid_and_all_recommenders(shop):
+    con, run_id, data = shop
+    recs = fit_recommenders(con, run_id, data)
+    assert "encoder" not in recs                           # no checkpoint in this store
+    hy = recs["hybrid"]
+    assert isinstance(hy, HybridRecommender)
+    out = hy.recommend(None, user_id="u3", n=3)
+    assert ids(out)[0] == "B"
+    assert out[0].reason.startswith("bought with ")
+    assert all(r.item_id not in ("A", "C", "F", "X") for r in out)
+
+
+def test_previews(tmp_path):
+    store, run_id = make_store(tmp_path)
+    con = store.read()
+    p = preview_user(con, run_id, "u3", recommender="item_knn")
+    assert p["segment_name"] == "Candle lovers"
+    assert [r["item_id"] for r in p["recommendations"]] == ["B", "E", "D"]
+    assert p["recommendations"][0]["price"] == 12.0
+    with pytest.raises(PreviewError, match="no purchases"):
+        preview_user(con, run_id, "nobody")
+    s = preview_segment(con, run_id, 0, n=2)
+    assert s["segment_name"] == "Holiday gift buyers" and s["size"] == 2
+    assert [r["item_id"] for r in s["recommendations"]] == ["A", "C"]
+    h = preview_history(con, run_id, user_id="u3", remove=["C"], add=["D"],
+                        recommender="item_knn")
+    assert "C" in h["entered"]                             # no longer bought -> recommendable
+    assert all(r["item_id"] != "D" for r in h["after"])    # now bought -> excluded
+    with pytest.raises(PreviewError, match="not in the catalogue"):
+        preview_history(con, run_id, user_id="u3", add=["X"])
+    # the engine is cached per store and run
+    assert get_engine(con, run_id) is get_engine(con, run_id)
+    con.close()
+
+
+class FakeEmbedder:
+    def encode(self, texts):
+        return np.array([[1.0, 0.0, 0.0]] * len(texts), dtype=np.float32)
+
+
+def test_persona_price_cap_and_nearest_segment(tmp_path):
+    store, run_id = make_store(tmp_path)
+    con = store.read()
+    out = preview_persona(con, run_id, "gift shopper looking for Christmas candles under 5 pounds",
+                          embedder=FakeEmbedder())
+    assert out["price_cap"] == 5.0
+    assert out["query"] == "gift shopper looking for Christmas candles"
+    got = [r["item_id"] for r in out["recommendations"]]
+    assert got == ["A", "C", "E"]              # B (12.0) and D (8.0) cost more; F unavailable
+    assert all(r["price"] <= 5.0 for r in out["recommendations"])
+    assert out["recommendations"][0]["reason"].startswith("matches")
+    # segment 0 (u1 u2: A B C E) vs 1 (u3: A C); both lean to [1, 0, 0]
+    assert out["nearest_segment"]["segment_id"] in (0, 1)
+    no_cap = preview_persona(con, run_id, "candles", embedder=FakeEmbedder())
+    assert no_cap["price_cap"] is None
+    assert [r["item_id"] for r in no_cap["recommendations"]][:2] == ["A", "B"]
+    con.close()
+
+
+@pytest.mark.parametrize("text,cap", [
+    ("gift shopper under 10 pounds", 10.0), ("decorations under £10", 10.0),
+    ("mugs below 7.50 GBP", 7.5), ("less than £7.50 please", 7.5), ("max 20 quid", 20.0),
+    ("presents < £3", 3.0), ("christmas 2011 decorations", None),
+])
+def test_parse_price_cap(text, cap):
+    assert parse_price_cap(text)[0] == cap
+
+
+def test_cli_recommend(tmp_path, capsys):
+    import json
+
+    from core.cli import main
+
+    store, run_id = make_store(tmp_path)
+    assert main(["recommend", "--db", str(store.path), "--user", "u3", "--recommender",
+                 "item_knn", "--json"]) == 0
+    js = json.loads(capsys.readouterr().out)
+    assert [r["item_id"] for r in js["recommendations"]] == ["B", "E", "D"]
+    assert main(["recommend", "--db", str(store.path), "--user", "u3", "--recommender",
+                 "item_knn"]) == 0
+    assert "bought with" in capsys.readouterr().out
+    assert main(["recommend", "--db", str(store.path), "--user", "nobody"]) == 2
+    assert "no purchases" in capsys.readouterr().err
