@@ -168,8 +168,7 @@ def run(args, settings) -> int:
         if args.segment is not None and len(rules):
             rules = rules.assign(segment_ratio=segment_ratios(everything, rules))
             rules = sort_rules(rules, by=("segment_ratio", "lift"))
-        rules = with_titles(con, rules) if len(rules) else rules.assign(
-            antecedent_titles=[], consequent_title=[])
+        rules = with_titles(con, rules)
     finally:
         con.close()
 

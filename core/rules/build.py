@@ -112,7 +112,6 @@ def auto_rules(baskets, *, min_confidence: float, min_lift: float | None = None,
         best = (rules, s)
         if len(rules) >= target_rules:
             break
-    assert best is not None or ladder
     if best is None:  # even the largest support explodes: use it with a tighter max_len
         s = ladder[0]
         best = (mine_rules(b, min_support=s, min_confidence=min_confidence, min_lift=min_lift,
@@ -134,7 +133,7 @@ def count_itemsets(baskets: Baskets, itemsets: list[tuple]) -> np.ndarray:
     sel = np.isin(baskets.item_idx, pos[pos >= 0])
     remap = np.full(baskets.n_items, -1, dtype=np.int64)
     remap[pos[pos >= 0]] = np.arange(int((pos >= 0).sum()))
-    # Local codes follow the order of `known` (involved labels present in the baskets).
+    # Local codes: rank among the involved labels present in the baskets, in `involved` order.
     local = {lab: i for i, lab in enumerate(l for l, p in zip(involved, pos) if p >= 0)}
     bits = _bitsets(remap[baskets.item_idx[sel]], baskets.basket_idx[sel],
                     max(1, len(local)), baskets.n_baskets)
@@ -147,11 +146,12 @@ def count_itemsets(baskets: Baskets, itemsets: list[tuple]) -> np.ndarray:
         codes = np.array([[local.get(x, -1) for x in itemsets[r]] for r in rows], dtype=np.int64)
         ok = (codes >= 0).all(axis=1)
         rows, codes = rows[ok], codes[ok]
-        for s in range(0, len(rows), 20_000):
-            acc = bits[codes[s:s + 20_000, 0]].copy()
+        step = max(1, (1 << 20) // (8 * bits.shape[1]))  # ~1 MB of bitsets at a time
+        for s in range(0, len(rows), step):
+            acc = bits[codes[s:s + step, 0]]
             for j in range(1, k):
-                acc &= bits[codes[s:s + 20_000, j]]
-            out[rows[s:s + 20_000]] = np.bitwise_count(acc).sum(axis=1, dtype=np.int64)
+                acc &= bits[codes[s:s + step, j]]
+            out[rows[s:s + step]] = np.bitwise_count(acc).sum(axis=1, dtype=np.int64)
     return out
 
 
@@ -270,8 +270,10 @@ def with_titles(con, rules: pd.DataFrame) -> pd.DataFrame:
     ids = {x for a in rules["antecedent"] for x in a} | {c[0] for c in rules["consequent"]}
     t = item_titles(con, ids)
     out = rules.copy()
-    out["antecedent_titles"] = [tuple(t[str(x)] for x in a) for a in rules["antecedent"]]
-    out["consequent_title"] = [t[str(c[0])] for c in rules["consequent"]]
+    out["antecedent_titles"] = pd.Series([tuple(t[str(x)] for x in a) for a in rules["antecedent"]],
+                                         index=rules.index, dtype=object)
+    out["consequent_title"] = pd.Series([t[str(c[0])] for c in rules["consequent"]],
+                                        index=rules.index, dtype=object)
     return out
 
 
@@ -291,7 +293,7 @@ def read_rules(con, run_id: int, segment_id: int | None = None,
     df = con.execute(sql, args).df()
     df["antecedent"] = [tuple(a) for a in df["antecedent"]]
     df["consequent"] = [tuple(c) for c in df["consequent"]]
-    return with_titles(con, df) if len(df) else df
+    return with_titles(con, df)
 
 
 __all__ = ["DEFAULT_MIN_CONFIDENCE", "DEFAULT_TARGET_RULES", "MIN_BASKETS", "NoBuildError",

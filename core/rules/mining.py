@@ -119,10 +119,6 @@ def _bitsets(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_bits: int) -> np
     return flat.reshape(n_rows, words)
 
 
-def _popcount_rows(x: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(x).sum(axis=1, dtype=np.int64)
-
-
 # --------------------------------------------------------------------------- row keys
 def _keys(rows: np.ndarray) -> np.ndarray:
     """Keys that sort like the rows (lexicographically) and compare equal iff the rows do:
