@@ -86,6 +86,7 @@ def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = No
     catalogue and shopper attributes file loaded in the same write.
     """
     path = Path(path)
+    fmt = str(fmt).strip().lower().replace("_", "-")
     if fmt not in FORMATS:
         raise IngestError(f"unknown format '{fmt}'. Use one of: {', '.join(FORMATS)}.")
     for p, what in ((path, "data file"), (items_path, "--items file"), (users_path, "--users file")):
@@ -120,7 +121,9 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
     started = datetime.now().replace(microsecond=0)
     path = Path(path)
     opts = normalize(opts) if opts is None or "items_columns" not in opts else opts
-    con.execute("SET enable_progress_bar = false")
+    # DuckDB tracks progress (read by our bars) but prints nothing itself
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
     drop_staging(con)
     ingest_id = int(con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()[0])
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from core.ingest.formats import Plan
-from core.ingest.reader import Staged, ident, reject_rows_sql, sql_str, stage
+from core.ingest.reader import Staged, execute_with_progress, ident, reject_rows_sql, sql_str, stage
 from core.progress import NULL, Progress
 
 
@@ -87,15 +87,14 @@ def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, 
         checks.append(("__keyrank > 1", unique_key.strip("_"), unique_reason))
     reason, column = _problem_sql(checks)
     title = ("Skipping exact duplicates and checking rows" if plan.dedup else "Checking rows")
-    with progress.stage(title, total=1) as bar:
-        con.execute(f"""CREATE TEMP TABLE {prefix}_parsed AS
+    with progress.stage(title, total=100) as bar:
+        execute_with_progress(con, f"""CREATE TEMP TABLE {prefix}_parsed AS
             WITH r AS ({rows}), p AS (
                 SELECT __rn, __copies, {cols},
                 {plan.field_sql()}{extra_sql}
                 FROM r
             ), k AS (SELECT *, {keyrank} AS __keyrank FROM p)
-            SELECT *, {reason} AS __problem, {column} AS __problem_col FROM k""")
-        bar.advance(1)
+            SELECT *, {reason} AS __problem, {column} AS __problem_col FROM k""", bar=bar)
     prep.n_rows = con.execute(f"SELECT count(*) FROM {prep.parsed}").fetchone()[0]
     # the staged copy is no longer needed: free its memory / temp space before loading
     con.execute(f"DROP VIEW IF EXISTS temp.{prefix}_raw")
@@ -155,15 +154,16 @@ def _loaded_view(con, prep: Prepared) -> str:
 
 def write_events(con, prep: Prepared, ingest_id: int, progress: Progress = NULL) -> tuple[str, int]:
     """Insert the loaded rows as events; returns (loaded relation, source rows loaded)."""
-    with progress.stage("Loading events", total=1) as bar:
+    with progress.stage("Loading events", total=100) as bar:
         loaded = _loaded_view(con, prep)
-        base = con.execute("SELECT coalesce(max(event_id), 0) FROM events").fetchone()[0]
-        con.execute(f"""INSERT INTO events
-            SELECT {int(base)} + row_number() OVER (ORDER BY __rn, __item_id),
-                   __user_id, __item_id, __type, __ts, __qty, __price, __basket, __session,
-                   {int(ingest_id)}, __hash
-            FROM {loaded} ORDER BY __rn, __item_id""")
-        bar.advance(1)
+        base = int(con.execute("SELECT coalesce(max(event_id), 0) FROM events").fetchone()[0])
+        # one event per source row: event_id = base + row number; baskets: numbered in order
+        event_id = (f"{base} + row_number() OVER (ORDER BY __rn, __item_id)" if prep.plan.baskets
+                    else f"{base} + __rn")
+        execute_with_progress(con, f"""INSERT INTO events
+            SELECT {event_id}, __user_id, __item_id, __type, __ts, __qty, __price, __basket,
+                   __session, {int(ingest_id)}, __hash
+            FROM {loaded} ORDER BY __rn, __item_id""", bar=bar)
     if prep.plan.baskets:
         n = con.execute("SELECT count(DISTINCT basket_id) FROM events WHERE ingest_id = ?",
                         [ingest_id]).fetchone()[0]

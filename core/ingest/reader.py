@@ -33,6 +33,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -60,6 +61,39 @@ def sql_str(s: str) -> str:
 def ident(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + str(name).replace('"', '""') + '"'
+
+
+def execute_with_progress(con: duckdb.DuckDBPyConnection, sql: str, params=None,
+                          bar=None, poll_seconds: float = 0.2):
+    """Run one statement, moving ``bar`` (a stage with total=100) with DuckDB's own progress.
+
+    ``con.query_progress()`` is read from a helper thread while the statement runs (DuckDB's
+    progress tracking is on, its printing off), so a long read of a big file shows a moving bar.
+    """
+    if bar is None:
+        return con.execute(sql, params or [])
+    done = threading.Event()
+    shown = [0]
+
+    def poll():
+        while not done.wait(poll_seconds):
+            try:
+                pct = con.query_progress()
+            except Exception:  # noqa: BLE001 - progress is best effort
+                return
+            pct = int(max(0.0, min(99.0, pct)))
+            if pct > shown[0]:
+                bar.advance(pct - shown[0])
+                shown[0] = pct
+
+    t = threading.Thread(target=poll, daemon=True)
+    t.start()
+    try:
+        return con.execute(sql, params or [])
+    finally:
+        done.set()
+        t.join()
+        bar.advance(100 - shown[0])
 
 
 def fingerprint(path: Path, progress: Progress = NULL) -> str:
@@ -151,7 +185,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
     con.execute(f"DROP VIEW IF EXISTS temp.{view}")
     con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     n_rejects = 0
-    with progress.stage(f"Reading {path.name}", total=1) as bar:
+    with progress.stage(f"Reading {path.name}", total=100) as bar:
         try:
             if kind.startswith("parquet"):
                 if lines:
@@ -163,8 +197,8 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
                     cols = [r[0] for r in con.execute(
                         f"DESCRIBE SELECT * FROM read_parquet({sql_str(src)})").fetchall()]
                     sel = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in cols)
-                    con.execute(f"CREATE TEMP TABLE {table} AS SELECT {sel} "
-                                f"FROM read_parquet({sql_str(src)})")
+                    execute_with_progress(con, f"CREATE TEMP TABLE {table} AS SELECT {sel} "
+                                          f"FROM read_parquet({sql_str(src)})", bar=bar)
             else:
                 if lines:
                     opts = ("header = false, auto_detect = false, columns = {'line': 'VARCHAR'}, "
@@ -176,14 +210,15 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
                 if encoding:
                     opts += f", encoding = {sql_str(encoding)}"
                 opts += f", store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}'"
-                con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM read_csv({sql_str(path)}, {opts})")
+                execute_with_progress(
+                    con, f"CREATE TEMP TABLE {table} AS SELECT * FROM read_csv({sql_str(path)}, {opts})",
+                    bar=bar)
                 n_rejects = con.execute(f"SELECT count(*) FROM temp.{rejects}").fetchone()[0]
         except duckdb.Error as e:
             raise IngestError(
                 f"{path}: DuckDB could not read the file as {kind.upper()}: {str(e).splitlines()[0]}. "
                 f"Check that it is a UTF-8 CSV/TSV (with a header row) or a Parquet file."
             ) from e
-        bar.advance(1)
     cols = [r[0] for r in con.execute(f"DESCRIBE temp.{table}").fetchall()]
     n = con.execute(f"SELECT count(*) FROM temp.{table}").fetchone()[0]
     if n_rejects:
