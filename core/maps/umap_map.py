@@ -1,0 +1,111 @@
+"""2-D map of the shoppers: UMAP of the profile vectors, written to ``user_map``.
+
+Up to ``sample_threshold`` users UMAP is fitted on everyone ("umap-all"). Above it, UMAP is
+fitted on a seeded sample of ``sample_threshold`` users and every other user is placed with
+``UMAP.transform`` in batches ("umap-sample+transform"), so a million shoppers stays feasible
+(the cost of the fit is bounded; transform is linear in the users). The layout is seeded
+(``random_state``; UMAP then runs single-threaded, which is also what 2 shared cores want).
+Fewer than 10 users: the first two principal components ("pca"), UMAP needs a neighbourhood.
+
+UMAP's numba functions are compiled on first use in a process (a one-off ~10-30 s).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyarrow as pa
+from threadpoolctl import threadpool_limits
+
+from core.progress import NULL, Progress
+from core.segments.profiles import load_profiles
+
+
+def embed_2d(
+    X: np.ndarray,
+    *,
+    seed: int = 42,
+    sample_threshold: int = 50_000,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    n_epochs: int = 200,
+    batch_size: int = 50_000,
+    progress: Progress = NULL,
+) -> tuple[np.ndarray, dict]:
+    """``(coords (n, 2) float64, info)``; info = {map_method, map_fit_size}."""
+    n = len(X)
+    X = np.asarray(X, dtype=np.float32)
+    if n < 10:
+        from sklearn.decomposition import PCA
+
+        k = min(2, n, X.shape[1])
+        coords = np.zeros((n, 2))
+        if n >= 2 and k >= 1:
+            coords[:, :k] = PCA(k, random_state=seed).fit_transform(X)
+        return coords, {"map_method": "pca", "map_fit_size": n}
+
+    import umap  # heavy import (numba); only when a map is built
+
+    fit_all = n <= sample_threshold
+    if fit_all:
+        fit_idx = np.arange(n)
+    else:
+        fit_idx = np.sort(np.random.default_rng(seed).choice(n, int(sample_threshold), replace=False))
+    reducer = umap.UMAP(
+        n_neighbors=min(n_neighbors, len(fit_idx) - 1),
+        n_components=2,
+        min_dist=min_dist,
+        n_epochs=n_epochs,
+        random_state=seed,
+        transform_seed=seed,
+        n_jobs=1,
+    )
+    coords = np.zeros((n, 2))
+    # one BLAS/OpenMP thread: the seeded layout is single-threaded anyway, and extra threads
+    # only oversubscribe a shared machine
+    with threadpool_limits(limits=1):
+        with progress.stage("Fitting the segment map (UMAP)", total=1) as bar:
+            coords[fit_idx] = reducer.fit_transform(X[fit_idx])
+            bar.advance(1)
+        if not fit_all:
+            rest = np.setdiff1d(np.arange(n), fit_idx)
+            with progress.stage("Placing the other shoppers on the map", total=len(rest)) as bar:
+                for start in range(0, len(rest), batch_size):
+                    chunk = rest[start:start + batch_size]
+                    coords[chunk] = reducer.transform(X[chunk])
+                    bar.advance(len(chunk))
+    method = "umap-all" if fit_all else "umap-sample+transform"
+    return coords, {"map_method": method, "map_fit_size": int(len(fit_idx))}
+
+
+def build_map(
+    con,
+    run_id: int,
+    *,
+    seed: int = 42,
+    sample_threshold: int = 50_000,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    n_epochs: int = 200,
+    progress: Progress = NULL,
+) -> dict:
+    """Write ``user_map`` (x, y per user) for run ``run_id``; return
+    {map_method: "umap-all" | "umap-sample+transform" | "pca", map_fit_size, n_users, seconds}."""
+    t0 = time.perf_counter()
+    user_ids, X = load_profiles(con, run_id)
+    coords, info = embed_2d(X, seed=seed, sample_threshold=sample_threshold,
+                            n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs,
+                            progress=progress)
+    tbl = pa.table({
+        "user_id": pa.array(user_ids, pa.string()),
+        "x": pa.array(coords[:, 0].astype(np.float64)),
+        "y": pa.array(coords[:, 1].astype(np.float64)),
+    })
+    con.execute("DELETE FROM user_map WHERE run_id = ?", [int(run_id)])
+    con.register("_user_map_new", tbl)
+    try:
+        con.execute(f"INSERT INTO user_map SELECT {int(run_id)}, user_id, x, y FROM _user_map_new")
+    finally:
+        con.unregister("_user_map_new")
+    return {**info, "n_users": len(user_ids), "seconds": round(time.perf_counter() - t0, 3)}

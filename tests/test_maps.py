@@ -1,0 +1,63 @@
+"""The segment map: seeded UMAP of the profiles, sample + transform above a threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from core.maps import build_map
+from core.segments import NoProfilesError
+
+
+def _put_profiles(con, X, run_id: int = 1) -> None:
+    ids = [f"u{i:04d}" for i in range(len(X))]
+    con.register("_p", pa.table({"user_id": ids, "vector": [list(map(float, x)) for x in X]}))
+    con.execute(f"INSERT INTO profiles SELECT {run_id}, user_id, vector::FLOAT[] FROM _p")
+    con.unregister("_p")
+
+
+def _coords(con, run_id: int = 1) -> np.ndarray:
+    return np.array(con.execute("SELECT x, y FROM user_map WHERE run_id = ? ORDER BY user_id",
+                                [run_id]).fetchall())
+
+
+def _separates(coords, y) -> float:
+    k = len(set(y))
+    return adjusted_rand_score(y, KMeans(k, n_init=4, random_state=0).fit_predict(coords))
+
+
+@pytest.mark.slow  # numba compiles UMAP on first use
+def test_map_of_all_users_and_sample_plus_transform(tmp_store):
+    X, y = make_blobs(n_samples=400, centers=3, n_features=12, cluster_std=1.0, random_state=5)
+    with tmp_store.write() as con:
+        _put_profiles(con, X)
+        m = build_map(con, 1, seed=3, n_epochs=60)
+        a = _coords(con)
+        build_map(con, 1, seed=3, n_epochs=60)
+        b = _coords(con)
+        m2 = build_map(con, 1, seed=3, n_epochs=60, sample_threshold=250)
+        c = _coords(con)
+        n_rows = con.execute("SELECT count(*) FROM user_map WHERE run_id = 1").fetchone()[0]
+    assert m["map_method"] == "umap-all" and m["map_fit_size"] == 400 and m["n_users"] == 400
+    assert m["seconds"] > 0
+    assert a.shape == (400, 2) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)  # seeded: the same map every time
+    assert _separates(a, y) == 1.0  # the planted groups stay apart on the map
+    assert m2["map_method"] == "umap-sample+transform" and m2["map_fit_size"] == 250
+    assert n_rows == 400 and np.isfinite(c).all()
+    assert _separates(c, y) == 1.0  # users placed by transform land with their group
+
+
+def test_tiny_stores_get_a_pca_map_and_missing_profiles_are_explained(tmp_store):
+    with tmp_store.write() as con:
+        with pytest.raises(NoProfilesError, match="profiles"):
+            build_map(con, 1)
+        _put_profiles(con, np.array([[0, 0, 1], [1, 0, 0], [0, 2, 0], [3, 3, 3]], float))
+        m = build_map(con, 1)
+        c = _coords(con)
+    assert m == {**m, "map_method": "pca", "map_fit_size": 4, "n_users": 4}
+    assert c.shape == (4, 2) and np.isfinite(c).all() and np.abs(c).sum() > 0
