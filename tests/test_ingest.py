@@ -415,3 +415,20 @@ def test_cli_json_report_and_status(tmp_path, capsys):
 
     st = collect(Store(db))
     assert st["ingests"][0]["rows_read"] == 10 and st["quarantine_reasons"]
+
+
+def test_row_numbers_stay_right_after_malformed_lines(tmp_store, tmp_path):
+    p = _write(tmp_path / "e.csv", "user_id,item_id,ts\n"
+               "u1,a,2024-01-01\n"        # row 1
+               "u1,a,2024-01-02,extra\n"  # row 2: malformed
+               "u1,a\n"                   # row 3: malformed (a field missing)
+               "u2,b,2024-01-04\n"        # row 4
+               "u2,b,someday\n"           # row 5: bad date
+               "u3,c,2024-01-06\n")       # row 6
+    r = ingest_file(tmp_store, p, "events")
+    assert (r["rows_read"], r["rows_loaded"], r["rows_quarantined"]) == (6, 3, 3) and r["reconciles"]
+    with tmp_store.read() as con:
+        q = con.execute("SELECT row_number, reason LIKE 'malformed%' FROM quarantine ORDER BY 1").fetchall()
+        assert q == [(2, True), (3, True), (5, False)]
+        assert con.execute("SELECT event_id, item_id FROM events ORDER BY 1").fetchall() == [
+            (1, "a"), (4, "b"), (6, "c")]

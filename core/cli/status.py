@@ -63,6 +63,12 @@ def run(args, settings) -> int:
             f"read {_n(ing['rows_read'])} = loaded {_n(ing['rows_loaded'])} + quarantined "
             f"{_n(ing['rows_quarantined'])} + duplicates skipped {_n(ing['rows_duplicate'])} ({ok})"
         )
+        rev = ing.get("revenue")
+        if rev:
+            print(
+                f"    revenue {rev['revenue_read']:,.2f} = loaded {rev['revenue_loaded']:,.2f} + "
+                f"quarantined {rev['revenue_quarantined']:,.2f} + duplicates {rev['revenue_duplicate']:,.2f}"
+            )
     reasons = status.get("quarantine_reasons") or {}
     if reasons:
         print("Quarantined rows by reason:")

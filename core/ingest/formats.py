@@ -44,8 +44,9 @@ class Plan:
 def _col(staged: Staged, name: str, fmt: str, fix: str | None = None) -> str:
     found = resolve_column(
         name, staged.columns, staged.path, purpose=f"required by --format {fmt}",
-        fix=fix or (f"Rename the column in the file, or load it with --format events and say "
-                    f"which column is which (--item-col, --user-col, ...)."),
+        fix=fix or (f"Check that the file really is in the {fmt} layout; if it is, rename the "
+                    f"column in the file, otherwise load it with --format events and say which "
+                    f"column is which (--item-col, --user-col, ...)."),
     )
     return ident(found)
 
@@ -245,7 +246,9 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
 
     Quarantined: a missing item id; a time that is missing or does not parse (when mapped); an
     unknown or missing event type; a quantity or price that is present but not a number; a
-    negative price. A missing user id loads as an anonymous row (user_id NULL).
+    negative price. A missing user id loads as an anonymous row (user_id NULL); an id written as
+    a decimal (17850.0) becomes 17850. Timezone offsets in time text are dropped (times are kept
+    as written).
     """
     columns = opts.get("columns") or {}
     types = {str(k).strip().lower(): v for k, v in (opts.get("types") or {}).items()}
