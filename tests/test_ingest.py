@@ -248,7 +248,7 @@ def test_events_with_toml_mapping_items_and_users(tmp_store, tmp_path):
 
 
 def test_events_flags_epoch_tsv_and_types(tmp_store, tmp_path):
-    from core.ingest import merge_flags
+    from core.ingest import load_mapping, merge_flags
 
     p = tmp_path / "clicks.tsv.gz"
     with gzip.open(p, "wt") as f:
@@ -258,9 +258,10 @@ def test_events_flags_epoch_tsv_and_types(tmp_store, tmp_path):
                 "v2\ti1\t1700000120\tview\n"
                 "v2\ti1\tyesterday\tview\n"
                 "v2\ti3\t1700000180\tshare\n")
-    mapping = merge_flags({"types": {"buy": "purchase", "add_to_cart": "cart"}},
-                          columns={"user": "visitor", "item": "thing", "time": "when", "type": "action"},
-                          epoch="s")
+    toml = _write(tmp_path / "m.toml", '[columns]\nuser = "customer"\nitem = "thing"\ntime = "when"\n'
+                  'type = "action"\nepoch = true\n\n[types]\nbuy = "purchase"\nadd_to_cart = "cart"\n')
+    # flags override the file: the user column is "visitor", not "customer"
+    mapping = merge_flags(load_mapping(toml), columns={"user": "visitor", "item": None})
     r = ingest_file(tmp_store, p, "events", mapping=mapping)
     assert (r["rows_read"], r["rows_loaded"], r["rows_quarantined"]) == (5, 3, 2) and r["reconciles"]
     assert set(r["quarantine_reasons"]) == {
@@ -355,6 +356,20 @@ def test_missing_column_names_the_closest_match(tmp_store, tmp_path):
     with pytest.raises(IngestError, match="closest match is 'sku_code'"):
         ingest_file(tmp_store, _write(tmp_path / "e.csv", "sku_code,ts\na,2024-01-01\n"), "events",
                     mapping={"columns": {"item": "sku"}})
+
+
+def test_mapping_mistakes_are_explained(tmp_path):
+    from core.ingest.mapping import load_mapping, normalize
+
+    with pytest.raises(IngestError, match="unknown role 'usr'. Did you mean 'user'"):
+        normalize({"columns": {"usr": "customer_id"}})
+    with pytest.raises(IngestError, match="not an event type"):
+        from core.ingest.formats import events_plan
+        from core.ingest.reader import Staged
+
+        events_plan(Staged(tmp_path / "x.csv", "csv", ["item"], 0), normalize({"types": {"buy": "bought"}}))
+    with pytest.raises(IngestError, match="not valid TOML"):
+        load_mapping(_write(tmp_path / "bad.toml", "[columns\nuser = "))
 
 
 def _write(p: Path, text: str) -> Path:
