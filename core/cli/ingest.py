@@ -59,8 +59,7 @@ def add_arguments(parser) -> None:
                    help="the time column holds epoch seconds (or --epoch ms for milliseconds)")
     g.add_argument("--time-format", metavar="FMT",
                    help="strptime format of the time text, e.g. '%%d/%%m/%%Y %%H:%%M' for day-first dates")
-    parser.add_argument("--encoding", help="the CSV's text encoding if not UTF-8, e.g. latin-1 "
-                        "(utf-16 also works)")
+    parser.add_argument("--encoding", help="the CSV's text encoding if not UTF-8, e.g. latin-1")
     g.add_argument("--items", metavar="FILE", help="item catalogue: id, title, description, "
                    "category, brand, price")
     g.add_argument("--users", metavar="FILE", help="shopper attributes: id + any columns")
