@@ -214,14 +214,15 @@ def test_events_with_toml_mapping_items_and_users(tmp_store, tmp_path):
         "o6,c3,A,2024-01-09,1,-1\n")
     (tmp_path / "mapping.toml").write_text(MAPPING + '\n[items]\nid = "sku"\ntitle = "name"\n')
     (tmp_path / "items.csv").write_text("sku,name,category,brand,price\nA,Red mug,Home > Kitchen,Acme,3.5\n"
-                                        "B,Blue bowl,Home > Kitchen,,12\nC,Green cup,Home,Acme,x\n,No id,,,\n")
+                                        "B,Blue bowl,Home > Kitchen,,12\nC,Green cup,Home,Acme,x\n,No id,,,\n"
+                                        "C,Green cup,Home,Acme,4\n")  # C's first row is bad: the second loads
     (tmp_path / "users.csv").write_text("customer_id,age_band,city\nc1,25-34,Leeds\nc2,35-44,York\nc1,45-54,Hull\n")
     r = ingest_file(tmp_store, tmp_path / "orders.csv", "events", mapping=tmp_path / "mapping.toml",
                     items_path=tmp_path / "items.csv", users_path=tmp_path / "users.csv")
     assert r["reconciles"] and _identity(r)
     main, items, users = r["files"]
     assert (main["rows_read"], main["rows_loaded"], main["rows_quarantined"]) == (7, 4, 3)
-    assert (items["rows_read"], items["rows_loaded"], items["rows_quarantined"]) == (4, 2, 2)
+    assert (items["rows_read"], items["rows_loaded"], items["rows_quarantined"]) == (5, 3, 2)
     assert (users["rows_read"], users["rows_loaded"], users["rows_quarantined"]) == (3, 2, 1)
     assert r["revenue"]["revenue_reconciles"] and r["revenue"]["rows_without_revenue"] == 1
     assert r["quarantine_reasons"] == {
@@ -239,9 +240,12 @@ def test_events_with_toml_mapping_items_and_users(tmp_store, tmp_path):
             "SELECT item_id, title, category_path, brand, price FROM items").fetchall()}
         # the catalogue's values win; B's price comes from the catalogue (12) not the events (10)
         assert it == {"A": ("Red mug", "Home > Kitchen", "Acme", 3.5),
-                      "B": ("Blue bowl", "Home > Kitchen", None, 12.0)}
+                      "B": ("Blue bowl", "Home > Kitchen", None, 12.0),
+                      "C": ("Green cup", "Home", "Acme", 4.0)}  # a catalogue item without events
         us = {u: json.loads(a) for u, a in con.execute("SELECT user_id, attributes FROM users").fetchall()}
         assert us == {"c1": {"age_band": "25-34", "city": "Leeds"}, "c2": {"age_band": "35-44", "city": "York"}}
+        assert con.execute("SELECT row_number, column_name FROM quarantine "
+                           "WHERE reason LIKE 'duplicate user id%'").fetchall() == [(3, "customer_id")]
         q = con.execute("SELECT row_number, column_name, raw->>'qty' FROM quarantine "
                         "WHERE reason = 'qty is not a number'").fetchone()
         assert q == (5, "qty", "two")

@@ -13,7 +13,6 @@ Exact duplicates (every source column equal) are skipped and counted for every f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from core.ingest import parse
 from core.ingest.reader import IngestError, Staged, find_column, ident, resolve_column, sql_str

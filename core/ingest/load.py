@@ -80,12 +80,14 @@ def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, 
     if plan.revenue:
         extra.append(f"{plan.revenue} AS __revenue")
     extra_sql = "".join(",\n" + e for e in extra)
-    checks = list(plan.checks)
-    keyrank = "1"
-    if unique_key:
-        keyrank = f"row_number() OVER (PARTITION BY {unique_key} ORDER BY __rn)"
-        checks.append(("__keyrank > 1", unique_key.strip("_"), unique_reason))
-    reason, column = _problem_sql(checks)
+    reason, column = _problem_sql(plan.checks)
+    final = "SELECT * FROM k"
+    if unique_key:  # a second good row for the same id (side files): the first one is kept
+        final = f"""SELECT * REPLACE (
+                coalesce(__problem, CASE WHEN __keyrank > 1 THEN {sql_str(unique_reason)} END) AS __problem,
+                coalesce(__problem_col, CASE WHEN __keyrank > 1 THEN {sql_str(plan.mapping.get('id', unique_key))} END) AS __problem_col)
+            FROM (SELECT *, row_number() OVER (PARTITION BY {unique_key}, __problem IS NULL
+                                               ORDER BY __rn) AS __keyrank FROM k)"""
     title = ("Skipping exact duplicates and checking rows" if plan.dedup else "Checking rows")
     with progress.stage(title, total=100) as bar:
         execute_with_progress(con, f"""CREATE TEMP TABLE {prefix}_parsed AS
@@ -93,8 +95,8 @@ def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, 
                 SELECT __rn, __copies, {cols},
                 {plan.field_sql()}{extra_sql}
                 FROM r
-            ), k AS (SELECT *, {keyrank} AS __keyrank FROM p)
-            SELECT *, {reason} AS __problem, {column} AS __problem_col FROM k""", bar=bar)
+            ), k AS (SELECT *, {reason} AS __problem, {column} AS __problem_col FROM p)
+            {final}""", bar=bar)
     prep.n_rows = con.execute(f"SELECT count(*) FROM {prep.parsed}").fetchone()[0]
     # the staged copy is no longer needed: free its memory / temp space before loading
     con.execute(f"DROP VIEW IF EXISTS temp.{prefix}_raw")

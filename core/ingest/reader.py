@@ -30,11 +30,10 @@ import contextlib
 import difflib
 import gzip
 import hashlib
-import os
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -48,9 +47,6 @@ class IngestError(ValueError):
 
 
 RAW_VIEW = "_ing_raw"  # staging view: __rn (row number) + the source columns as VARCHAR
-_RAW_TABLE = "_ing_raw_t"
-_REJECTS = "_ing_rejects"
-_REJECT_SCANS = "_ing_reject_scans"
 
 
 def sql_str(s: str) -> str:
@@ -139,7 +135,6 @@ class Staged:
     columns: list[str]
     rows: int                        # rows staged (good rows)
     rejects: int = 0                 # malformed CSV lines (quarantined separately)
-    notes: list[str] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -279,7 +274,3 @@ def find_column(candidates: list[str], columns: list[str]) -> str | None:
         if cand.lower() in folded:
             return folded[cand.lower()]
     return None
-
-
-def file_size(path: Path) -> int:
-    return os.stat(path).st_size
