@@ -404,6 +404,12 @@ def test_reingest_is_a_noop_and_failed_ingest_changes_nothing(tmp_store, tmp_pat
         assert _one(con, "SELECT count(*) FROM events") == first["rows_loaded"]
         assert _one(con, "SELECT count(*) FROM quarantine") == first["rows_quarantined"]
         assert _one(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_ing_%'") == 0
+    # the same rows in another file (different bytes) load, with a warning that they overlap
+    monkeypatch.undo()
+    r = ingest_file(tmp_store, _write(tmp_path / "same_rows.csv", OR_SMALL.replace("\n", "\r\n")),
+                    "online-retail")
+    assert not r["skipped_already_ingested"] and r["rows_already_in_store"] == first["rows_loaded"]
+    assert any(n.startswith("warning") and "fresh store" in n for n in r["notes"])
 
 
 def _cli(argv: list[str]) -> int:

@@ -89,7 +89,7 @@ def _print_report(r: dict) -> None:
           f"{n(r['users_new'])} new shoppers. Store now: " +
           ", ".join(f"{n(v)} {k}" for k, v in r["totals"].items()))
     for note in r.get("notes", []):
-        print(f"  note: {note}")
+        print(f"  {note}" if note.startswith("warning") else f"  note: {note}")
     if r["quarantine_reasons"]:
         print("  quarantined rows by reason (see the quarantine table; `segstudio status`):")
         for reason, k in r["quarantine_reasons"].items():

@@ -164,8 +164,15 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
             user_stats = load.merge_users(con, users_derived, users_from_file, ingest_id)
             bar.advance(1)
         rev = load.revenue(con, main, ingest_id)
+        overlap = load.overlap_with_earlier(con, main, ingest_id, fmt)
         report, details = _report(con, ingest_id, path, fmt, main, files, rev, item_stats,
                                   user_stats, fingerprint, t0)
+        details["rows_already_in_store"] = report["rows_already_in_store"] = overlap
+        if overlap:
+            note = (f"warning: {overlap:,} loaded rows are exact copies of rows loaded by an earlier "
+                    f"ingest (the same data in another file?). If so, revenue and counts are now "
+                    f"doubled: ingest into a fresh store (--db) instead.")
+            report["notes"] = details["notes"] = [*details["notes"], note]
         con.execute(
             "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [ingest_id, started, datetime.now().replace(microsecond=0), str(path), fmt,
@@ -197,7 +204,7 @@ def _report(con, ingest_id, path, fmt, main, files, rev, item_stats, user_stats,
         "revenue": rev,
         "quarantine_reasons": reasons,
         "mapping": main.plan.mapping,
-        "notes": main.plan.notes,
+        "notes": list(main.plan.notes),
         "seconds": round(time.perf_counter() - t0, 2),
     }
     return {

@@ -269,6 +269,18 @@ def merge_users(con, derived: str | None, from_file: str | None, ingest_id: int)
     return {"users_in_file": int(seen), "users_new": int(new)}
 
 
+def overlap_with_earlier(con, prep: Prepared, ingest_id: int, fmt: str) -> int:
+    """Loaded rows whose raw-row hash matches an event of an earlier ingest of the same format
+    (a warning sign that the same data came in twice under another file). Not for baskets,
+    where identical lines are different shoppers' baskets."""
+    if prep.plan.baskets:
+        return 0
+    return int(con.execute("""
+        SELECT count(*) FROM events e WHERE e.ingest_id = ? AND e.row_hash IN (
+            SELECT x.row_hash FROM events x JOIN ingests i ON i.ingest_id = x.ingest_id
+            WHERE i.format = ?)""", [ingest_id, fmt]).fetchone()[0])
+
+
 # ------------------------------------------------------------------ revenue reconciliation
 def revenue(con, prep: Prepared, ingest_id: int) -> dict | None:
     """sum(quantity * price) of the file vs loaded + quarantined + duplicates (when both exist)."""
