@@ -175,7 +175,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
             report["notes"] = details["notes"] = [*details["notes"], note]
         con.execute(
             "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [ingest_id, started, datetime.now().replace(microsecond=0), str(path), fmt,
+            [ingest_id, started, datetime.now().replace(microsecond=0), str(path.resolve()), fmt,
              fingerprint, report["rows_read"], report["rows_loaded"], report["rows_quarantined"],
              report["rows_duplicate"], json.dumps(details, default=str)],
         )
@@ -209,7 +209,7 @@ def _report(con, ingest_id, path, fmt, main, files, rev, item_stats, user_stats,
     }
     return {
         "ingest_id": ingest_id,
-        "source_file": str(path),
+        "source_file": str(path.resolve()),
         "format": fmt,
         **tot,
         "reconciles": bool(reconciles),

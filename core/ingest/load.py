@@ -63,7 +63,7 @@ def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, 
     staged = stage(con, path, lines=lines, view=f"{prefix}_raw", encoding=opts.get("encoding"),
                    progress=progress)
     plan = plan_fn(staged, opts)
-    prep = Prepared(staged, plan, prefix, str(Path(path)))
+    prep = Prepared(staged, plan, prefix, str(Path(path).resolve()))
     cols = prep.raw_cols
     if plan.revenue:  # the file's own revenue, before anything is skipped or quarantined
         prep.revenue_read = con.execute(
