@@ -96,21 +96,30 @@ def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
                    quantile_cont(item_price, 0.75) AS q3
             FROM _fx_items WHERE item_price > 0
         """)
+        # shoppers get a small integer key: grouping on it is much faster than on strings
+        _x(con, """
+            CREATE OR REPLACE TEMP TABLE _fx_users AS
+            SELECT user_id, CAST(row_number() OVER (ORDER BY user_id) AS INTEGER) AS uk
+            FROM (SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL)
+        """)
         _x(con, """
             CREATE OR REPLACE TEMP TABLE _fx AS
-            SELECT e.user_id, e.item_id, e.event_type, e.ts,
+            SELECT u.uk, e.item_id, e.event_type, e.ts,
+                   CAST(hour(e.ts) AS TINYINT) AS hr, CAST(minute(e.ts) AS TINYINT) AS mi,
+                   CAST(dayofweek(e.ts) AS TINYINT) AS dow, CAST(month(e.ts) AS TINYINT) AS mon,
                    coalesce(e.quantity, 1) AS qty,
                    coalesce(e.unit_price, i.item_price) AS price,
-                   coalesce(e.basket_id, e.session_id,
-                            'd' || strftime(e.ts, '%Y-%m-%d'), 'e' || e.event_id) AS order_key,
+                   CASE WHEN e.event_type = 'purchase' THEN
+                       coalesce(e.basket_id, e.session_id, 'd' || strftime(e.ts, '%Y-%m-%d'),
+                                'e' || e.event_id) END AS order_key,
                    i.category, i.brand, i.ref_price,
                    CASE WHEN i.item_price IS NULL OR b.q1 IS NULL THEN NULL
                         WHEN i.item_price < b.q1 THEN 'budget'
                         WHEN i.item_price < b.q2 THEN 'mid'
                         WHEN i.item_price < b.q3 THEN 'premium'
                         ELSE 'luxury' END AS price_band
-            FROM events e LEFT JOIN _fx_items i USING (item_id) CROSS JOIN _fx_bands b
-            WHERE e.user_id IS NOT NULL
+            FROM events e JOIN _fx_users u USING (user_id)
+            LEFT JOIN _fx_items i USING (item_id) CROSS JOIN _fx_bands b
         """)
         bar.advance(1)
 
@@ -119,14 +128,17 @@ def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
             ("category", "category", "event_type <> 'return' AND category IS NOT NULL"),
             ("brand", "brand", "event_type <> 'return' AND brand IS NOT NULL"),
             ("price_band", "price_band", "event_type <> 'return' AND price_band IS NOT NULL"),
-            ("hour", "lpad(CAST(hour(ts) AS VARCHAR), 2, '0')", "ts IS NOT NULL"),
-            ("weekday", f"{WEEKDAYS}[dayofweek(ts) + 1]", "ts IS NOT NULL"),
+            ("hour", "hr", "hr IS NOT NULL"),
+            ("weekday", "dow", "dow IS NOT NULL"),
         ]:
+            label = {"hour": "lpad(CAST(v AS VARCHAR), 2, '0')",
+                     "weekday": f"{WEEKDAYS}[v + 1]"}.get(dim, "v")
             _x(con, f"""
                 INSERT INTO user_shares
-                SELECT ?, user_id, '{dim}', v, n / sum(n) OVER (PARTITION BY user_id)
-                FROM (SELECT user_id, {expr} AS v, count(*) AS n FROM _fx WHERE {where}
-                      GROUP BY ALL)
+                SELECT ?, u.user_id, '{dim}', {label}, s.n / t.total
+                FROM (SELECT uk, {expr} AS v, count(*) AS n FROM _fx WHERE {where} GROUP BY ALL) s
+                JOIN (SELECT uk, count(*) AS total FROM _fx WHERE {where} GROUP BY uk) t USING (uk)
+                JOIN _fx_users u USING (uk)
             """, [run_id])
         bar.advance(1)
 
@@ -137,48 +149,55 @@ def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
             INSERT INTO user_features BY NAME
             WITH last AS (SELECT max(ts) AS last_ts FROM events),
             agg AS (
-                SELECT user_id,
+                SELECT uk,
                     max(ts) FILTER (event_type = 'purchase') AS last_purchase,
-                    count(DISTINCT order_key) FILTER (event_type = 'purchase') AS orders,
                     sum(qty * price) FILTER (event_type = 'purchase') AS gross,
                     sum(abs(qty) * price) FILTER (event_type = 'return') AS returned_value,
                     sum(qty) FILTER (event_type = 'purchase') AS units,
                     sum(abs(qty)) FILTER (event_type = 'return') AS returned_units,
                     count(*) FILTER (event_type = 'view') AS views,
                     count(*) FILTER (event_type = 'purchase') AS purchases,
-                    count(DISTINCT (order_key, item_id)) FILTER (event_type = 'purchase') AS lines,
                     date_diff('second', min(ts), max(ts)) / 86400.0 AS tenure_days,
-                    avg(CASE WHEN hour(ts) >= 18 THEN 1.0 ELSE 0.0 END) AS evening_share,
-                    avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1.0 ELSE 0.0 END) AS weekend_share,
-                    avg(hour(ts) + minute(ts) / 60.0) AS mean_hour,
+                    avg(CASE WHEN hr >= 18 THEN 1.0 ELSE 0.0 END) AS evening_share,
+                    avg(CASE WHEN dow IN (0, 6) THEN 1.0 ELSE 0.0 END) AS weekend_share,
+                    avg(hr + mi / 60.0) AS mean_hour,
                     avg(ln(price / ref_price)) FILTER (
                         event_type = 'purchase' AND price > 0 AND ref_price > 0) AS price_sensitivity,
-                    avg(CASE WHEN month(ts) IN (11, 12) THEN 1.0 ELSE 0.0 END) FILTER (
+                    avg(CASE WHEN mon IN (11, 12) THEN 1.0 ELSE 0.0 END) FILTER (
                         event_type = 'purchase') AS holiday_share,
                     count(*) AS n_events,
                     count(DISTINCT item_id) AS n_items
-                FROM _fx GROUP BY user_id
+                FROM _fx GROUP BY uk
+            ),
+            lines AS (  -- distinct (order, item) purchase lines
+                SELECT uk, order_key FROM _fx WHERE event_type = 'purchase'
+                GROUP BY uk, order_key, item_id
+            ),
+            orders AS (
+                SELECT uk, count(DISTINCT order_key) AS orders, count(*) AS lines
+                FROM lines GROUP BY uk
             ),
             div AS (
                 SELECT user_id, -sum(share * log2(share)) AS diversity
                 FROM user_shares WHERE run_id = ? AND dimension = 'category' GROUP BY user_id
             )
-            SELECT ? AS run_id, a.user_id,
+            SELECT ? AS run_id, u.user_id,
                 date_diff('second', a.last_purchase, last.last_ts) / 86400.0 AS recency_days,
-                CAST(a.orders AS DOUBLE) AS frequency,
+                CAST(coalesce(o.orders, 0) AS DOUBLE) AS frequency,
                 coalesce(a.gross, 0) - coalesce(a.returned_value, 0) AS monetary,
-                a.gross / nullif(a.orders, 0) AS avg_order_value,
+                a.gross / nullif(o.orders, 0) AS avg_order_value,
                 a.tenure_days,
                 CASE WHEN a.units > 0 THEN least(coalesce(a.returned_units, 0) / a.units, 1.0) END
                     AS return_rate,
                 CASE WHEN {bool(has_views)} THEN a.views / nullif(a.purchases, 0) END
                     AS views_per_purchase,
-                a.lines / nullif(a.orders, 0) AS basket_size,
+                o.lines / nullif(o.orders, 0) AS basket_size,
                 a.evening_share, a.weekend_share, a.mean_hour, a.price_sensitivity,
                 CASE WHEN d.diversity IS NOT NULL THEN greatest(d.diversity, 0.0) END AS diversity,
                 a.n_events, a.n_items, a.holiday_share
-            FROM agg a CROSS JOIN last LEFT JOIN div d USING (user_id)
-            ORDER BY a.user_id
+            FROM agg a JOIN _fx_users u USING (uk) CROSS JOIN last
+            LEFT JOIN orders o USING (uk) LEFT JOIN div d ON d.user_id = u.user_id
+            ORDER BY u.user_id
         """, [run_id, run_id])
         bar.advance(1)
         stats = con.execute(
@@ -186,7 +205,7 @@ def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
             + " FROM user_features WHERE run_id = ?", [run_id]).fetchall()[0]
         n_shares = con.execute("SELECT count(*) FROM user_shares WHERE run_id = ?",
                                [run_id]).fetchall()[0][0]
-        for t in ("_fx", "_fx_items", "_fx_bands"):
+        for t in ("_fx", "_fx_items", "_fx_bands", "_fx_users"):
             _x(con, f"DROP TABLE IF EXISTS {t}")
         bar.advance(1)
     n_users = int(stats[0])
