@@ -239,3 +239,40 @@ def test_kmeans_on_behaviour_features_recovers_the_planted_types(demo_features):
     y = [truth[u] for u in user_ids]
     labels = KMeans(len(set(y)), n_init=10, random_state=0).fit_predict(X)
     assert adjusted_rand_score(y, labels) >= 0.85
+
+
+@pytest.mark.slow
+def test_online_retail_features_are_fast_and_match_known_customers(shared_data, tmp_store):
+    import time
+
+    from core.ingest import ingest_file
+
+    ingest_file(tmp_store, shared_data / "online_retail" / "online_retail.parquet", "online-retail")
+    t0 = time.perf_counter()
+    run_id, metrics, f, shares, con = _features(tmp_store)
+    seconds = time.perf_counter() - t0
+    n = con.execute("SELECT count(DISTINCT user_id) FROM events").fetchall()[0][0]
+    assert metrics["n_users"] == n > 4300
+    assert set(metrics["features_all_null"]) == {"views_per_purchase", "diversity"}
+    assert seconds < 30  # about a second on a quiet laptop core
+    # 12346 bought 74,215 units once and returned them all
+    c = f["12346"]
+    assert (c["frequency"], c["monetary"], c["return_rate"]) == (1, 0, 1)
+    # 12347: seven invoices, 4,310.00 in all, last one 2011-12-07 15:52 (data ends 12-09 12:50)
+    c = f["12347"]
+    assert c["frequency"] == 7 and c["monetary"] == pytest.approx(4310.00)
+    assert c["recency_days"] == pytest.approx(1 + 20 / 24 + 58 / 1440)
+    assert c["views_per_purchase"] is None and c["diversity"] is None
+    user_ids, X, names = feature_matrix(con, run_id)
+    assert len(user_ids) == n and np.isfinite(X).all()
+    assert "price_sensitivity" in names and "return_rate" in names
+
+
+@pytest.mark.slow
+def test_groceries_has_no_shoppers_and_no_crash(shared_data, tmp_store):
+    from core.ingest import ingest_file
+
+    ingest_file(tmp_store, shared_data / "groceries" / "groceries.csv", "baskets")
+    run_id, metrics, f, shares, con = _features(tmp_store)
+    assert metrics["n_users"] == 0 and f == {} and shares == {}
+    assert feature_matrix(con, run_id)[1].shape[0] == 0
