@@ -30,6 +30,7 @@ def embed_2d(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     n_epochs: int = 200,
+    transform_epochs: int = 30,
     batch_size: int = 50_000,
     progress: Progress = NULL,
 ) -> tuple[np.ndarray, dict]:
@@ -70,6 +71,11 @@ def embed_2d(
             bar.advance(1)
         if not fit_all:
             rest = np.setdiff1d(np.arange(n), fit_idx)
+            # UMAP.transform optimises each placed point for n_epochs // 3 epochs (its own
+            # rule); set n_epochs so that is ``transform_epochs``: the points start at the
+            # weighted mean of their fitted neighbours, a few epochs settle them, and the
+            # placement stays linear and affordable for a million users.
+            reducer.n_epochs = 3 * int(transform_epochs)
             with progress.stage("Placing the other shoppers on the map", total=len(rest)) as bar:
                 for start in range(0, len(rest), batch_size):
                     chunk = rest[start:start + batch_size]
