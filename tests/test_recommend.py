@@ -212,7 +212,7 @@ def test_persona_price_cap_and_nearest_segment(tmp_path):
     store, run_id = make_store(tmp_path)
     con = store.read()
     out = preview_persona(con, run_id, "gift shopper looking for Christmas candles under 5 pounds",
-                          embedder=FakeEmbedder())
+                          embedder=FakeEmbedder()).to_dict()
     assert out["price_cap"] == 5.0
     assert out["query"] == "gift shopper looking for Christmas candles"
     got = [r["item_id"] for r in out["recommendations"]]
@@ -221,9 +221,9 @@ def test_persona_price_cap_and_nearest_segment(tmp_path):
     assert out["recommendations"][0]["reason"].startswith("matches")
     # segment 0 (u1 u2: A B C E) vs 1 (u3: A C); both lean to [1, 0, 0]
     assert out["nearest_segment"]["segment_id"] in (0, 1)
-    no_cap = preview_persona(con, run_id, "candles", embedder=FakeEmbedder())
-    assert no_cap["price_cap"] is None
-    assert [r["item_id"] for r in no_cap["recommendations"]][:2] == ["A", "B"]
+    no_cap = preview_persona(con, None, "candles", embedder=FakeEmbedder())  # latest build
+    assert no_cap.price_cap is None
+    assert [r["item_id"] for r in no_cap][:2] == ["A", "B"]
     con.close()
 
 

@@ -25,13 +25,17 @@ Protocol (``evaluate_recommenders``)
   held-out target events inside the encoder's training part) in the encoder and hybrid rows.
 * **Ranking.** Full ranking over the catalogue (no sampled negatives). Items that can never be
   recommended (not in the catalogue / not sold in the last ``active_days`` days of the training
-  data, returned-only for that shopper) are removed from every list; already-bought items are
-  allowed (``repeat=True``, the next-basket task: repeat purchase is most of a shop's baskets).
+  data, returned-only for that shopper) are removed from every list. Two tasks:
+  the reported figures are the *next-basket* task (already-bought items allowed, targets = the
+  whole held-out basket: repeat purchase is most of a shop's baskets); ``params.new_items``
+  holds the same metrics for the *new-items* task (bought items excluded, as the previews do by
+  default; targets = held-out items the shopper had not bought before; shoppers with none are
+  left out of it). Each task has its own tuned hybrid weights.
   Ties (including items a recommender does not score) are broken by overall popularity.
 * **Metrics** (``core.evaluate.metrics``): Recall@10, NDCG@10, HitRate@10, MRR@10 (means over
   shoppers) and catalogue coverage (share of catalogue items in at least one top-10 list).
 * **Sampling.** ``max_users`` (default 2,000) evaluated shoppers are drawn with ``seed`` when
-  more are eligible; ``tune_users`` (default 1,000) for the validation split. Documented in the
+  more are eligible; ``tune_users`` (default 600) for the validation split. Documented in the
   stored params.
 """
 
@@ -56,8 +60,8 @@ from core.recommend.recommenders import (
 
 K = 10
 DEFAULT_MAX_USERS = 2000
-DEFAULT_TUNE_USERS = 1000
-WEIGHT_GRID = (0.0, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+DEFAULT_TUNE_USERS = 600
+WEIGHT_GRID = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 CHUNK = 256
 
 
@@ -85,28 +89,33 @@ def _purchases_with_pos(con) -> pd.DataFrame:
 
 def holdout_split(pur: pd.DataFrame, holdout: str) -> pd.DataFrame:
     """Per eligible shopper: test_cut / val_cut (first position held out), and the targets
-    (lists of item_ids) of the test and validation hold-outs."""
+    (sorted lists of item_ids) of the test and validation hold-outs."""
     if holdout == "basket":
-        b = pur.groupby(["user_id", "bk"], sort=False).agg(
-            first=("pos", "min"), items=("item_id", lambda s: sorted(set(s)))).reset_index()
-        b = b.sort_values(["user_id", "first"], ascending=[True, False])
-        b["k"] = b.groupby("user_id").cumcount()
-        nb = b.groupby("user_id").size()
+        b = pur.groupby(["user_id", "bk"], sort=False, observed=True)["pos"].min().reset_index()
     elif holdout == "interaction":
-        b = pur[["user_id", "pos", "item_id"]].rename(columns={"pos": "first"})
-        b = b.assign(items=b["item_id"].map(lambda x: [x]))
-        b = b.sort_values(["user_id", "first"], ascending=[True, False])
-        b["k"] = b.groupby("user_id").cumcount()
-        nb = b.groupby("user_id").size()
+        b = pur[["user_id", "bk", "pos"]].copy()
     else:
         raise ValueError(f"holdout must be 'basket' or 'interaction' (got {holdout!r}).")
-    elig = nb[nb >= 2].index
-    t = b[(b["k"] == 0) & b["user_id"].isin(elig)].set_index("user_id")
-    v = b[(b["k"] == 1) & b["user_id"].isin(nb[nb >= 3].index)].set_index("user_id")
-    out = pd.DataFrame({"test_cut": t["first"], "test_items": t["items"]})
-    out["val_cut"] = v["first"].reindex(out.index)
-    out["val_items"] = v["items"].reindex(out.index)
-    n_ev = pur.groupby("user_id")["n_events"].first()
+    b = b.sort_values(["user_id", "pos"], ascending=[True, False], kind="stable")
+    b["k"] = b.groupby("user_id", sort=False).cumcount()
+    nb = b.groupby("user_id", sort=False).size()
+    sel = b[b["k"] <= 1].copy()
+    sel["n"] = nb.reindex(sel["user_id"]).to_numpy()
+    sel = sel[(sel["n"] >= 2) & ((sel["k"] == 0) | (sel["n"] >= 3))]
+    if holdout == "basket":
+        items = pur.merge(sel[["user_id", "bk", "k"]], on=["user_id", "bk"])
+    else:
+        items = pur.merge(sel[["user_id", "pos", "k"]], on=["user_id", "pos"])
+    items = items.drop_duplicates(["user_id", "k", "item_id"]).sort_values(
+        ["user_id", "k", "item_id"])
+    lists = items.groupby(["user_id", "k"], sort=False)["item_id"].agg(list)
+    t = sel[sel["k"] == 0].set_index("user_id")
+    v = sel[sel["k"] == 1].set_index("user_id")
+    out = pd.DataFrame({"test_cut": t["pos"]})
+    out["test_items"] = [lists.get((u, 0), []) for u in out.index]
+    out["val_cut"] = v["pos"].reindex(out.index)
+    out["val_items"] = [lists.get((u, 1)) for u in out.index]
+    n_ev = pur.groupby("user_id", sort=False)["n_events"].first()
     out["n_events"] = n_ev.reindex(out.index)
     return out.sort_index()
 
@@ -178,46 +187,73 @@ def training_data(con, run_id: int | None, holdout: str = "basket", *,
 
 
 # ---------------------------------------------------------------------------- scoring
+MODES = {"next_basket": True, "new_items": False}  # mode -> repeat allowed
+
+
 def _component_topk(recs: dict, data: ShopData, rows: np.ndarray, hists: list | None,
-                    names: list[str], k: int, weights: dict | None, repeat: bool):
-    """Top-k per component (and the hybrid when ``weights``) for shopper rows, in chunks."""
-    tops = {n: [] for n in names}
-    if weights is not None:
-        tops["hybrid"] = []
-    norm_keep: dict[str, list] = {n: [] for n in names}
+                    names: list[str], k: int, weights: dict[str, dict]):
+    """Top-k per mode (next_basket: bought items allowed; new_items: excluded) per component
+    and for the hybrid with ``weights[mode]``, for shopper rows, in chunks."""
+    tops = {m: {n: [] for n in list(names) + ["hybrid"]} for m in MODES}
     ref = recs["popularity"]
     for s in range(0, len(rows), CHUNK):
         r = rows[s:s + CHUNK]
         b = batch_for_users(data, r, histories=hists[s:s + CHUNK] if hists is not None else None)
-        bad = ref.mask(b, repeat=repeat)
+        bads = {m: ref.mask(b, repeat=rep) for m, rep in MODES.items()}
         norm = {}
         for n in names:
             sc = recs[n].scores(b)
-            if weights is not None:
-                tops[n].append(ref.ranked(sc, bad, k))
+            for m in MODES:
+                tops[m][n].append(ref.ranked(sc, bads[m], k))
             norm[n] = normalise(n, sc).astype(np.float32)
-        if weights is not None:
-            hy = HybridRecommender.combine(norm, weights)
-            tops["hybrid"].append(ref.ranked(hy, bad, k))
-        yield_norm = weights is None
-        if yield_norm:
-            for n in names:
-                norm_keep[n].append(norm[n])
-    tops = {n: np.vstack(v) for n, v in tops.items() if v}
-    norms = {n: np.vstack(v) for n, v in norm_keep.items() if v}
-    return tops, norms
+        for m in MODES:
+            hy = HybridRecommender.combine(norm, weights[m])
+            hy = np.zeros((len(r), data.n_items)) if hy is None else hy
+            tops[m]["hybrid"].append(ref.ranked(hy, bads[m], k))
+    return {m: {n: np.vstack(v) for n, v in t.items() if v} for m, t in tops.items()}
+
+
+def _component_norms(recs: dict, data: ShopData, rows: np.ndarray, hists: list | None,
+                     names: list[str]) -> dict[str, np.ndarray]:
+    out: dict[str, list] = {n: [] for n in names}
+    for s in range(0, len(rows), CHUNK):
+        b = batch_for_users(data, rows[s:s + CHUNK],
+                            histories=hists[s:s + CHUNK] if hists is not None else None)
+        for n in names:
+            out[n].append(normalise(n, recs[n].scores(b)).astype(np.float32))
+    return {n: np.vstack(v) for n, v in out.items() if v}
+
+
+def _new_only(targets: sp.csr_matrix, counts: sp.csr_matrix) -> sp.csr_matrix:
+    """Targets the shopper had not bought before."""
+    seen = counts.copy()
+    seen.data[:] = 1
+    out = (targets - targets.multiply(seen)).tocsr()
+    out.eliminate_zeros()
+    return out
 
 
 def tune_weights(norm: dict[str, np.ndarray], bad: np.ndarray, targets: sp.csr_matrix,
                  ranker, k: int = K, grid=WEIGHT_GRID, passes: int = 2) -> tuple[dict, float]:
-    """Coordinate ascent over ``grid`` for each component weight, maximising mean NDCG@k."""
+    """Coordinate ascent over ``grid`` for each component weight, maximising mean NDCG@k.
+    (float32 scores with the popularity tie-break folded in: fast, ranking as in ``ranked``.)"""
     names = list(norm)
+    tb = (1e-6 * ranker.tiebreak).astype(np.float32)
+    comp = {n: np.where(bad, np.float32(0), v.astype(np.float32)) for n, v in norm.items()}
+    base = np.where(bad, np.float32(-np.inf), tb[None, :]).astype(np.float32)
+    kk = min(k, base.shape[1])
 
     def ndcg(w):
-        s = HybridRecommender.combine(norm, w)
-        if s is None:
-            return -1.0
-        return float(per_user_metrics(ranker.ranked(s, bad, k), targets, k)["ndcg"].mean())
+        s = base.copy()
+        for n in names:
+            if w[n] > 0:
+                s += np.float32(w[n]) * comp[n]
+        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+        pv = np.take_along_axis(s, part, axis=1)
+        order = np.argsort(-pv, axis=1, kind="stable")
+        top = np.take_along_axis(part, order, axis=1)
+        top[np.take_along_axis(pv, order, axis=1) == -np.inf] = -1
+        return float(per_user_metrics(top, targets, k)["ndcg"].mean())
 
     w = {n: 1.0 for n in names}
     best = ndcg(w)
@@ -228,6 +264,8 @@ def tune_weights(norm: dict[str, np.ndarray], bad: np.ndarray, targets: sp.csr_m
                 if g == w[n]:
                     continue
                 cand = {**w, n: g}
+                if not any(cand.values()):
+                    continue
                 v = ndcg(cand)
                 if v > best + 1e-9:
                     best, w, improved = v, cand, True
@@ -240,7 +278,7 @@ def tune_weights(norm: dict[str, np.ndarray], bad: np.ndarray, targets: sp.csr_m
 def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
                           max_users: int | None = DEFAULT_MAX_USERS,
                           tune_users: int | None = DEFAULT_TUNE_USERS, seed: int = 42,
-                          repeat: bool = True, active_days: int = DEFAULT_ACTIVE_DAYS,
+                          active_days: int = DEFAULT_ACTIVE_DAYS,
                           k: int = K, write: bool = True, progress: Progress = NULL) -> dict:
     """Evaluate every recommender on a chronological hold-out (see module doc); write one row
     per recommender to ``evaluations`` (replacing this run's rows for the same hold-out) and
@@ -271,7 +309,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
                                              replace=False))]
         cuts_val = split["test_cut"].copy()
         cuts_val.loc[val.index] = val["val_cut"].astype(np.int64)
-        weights, val_ndcg, enc_note = None, None, None
+        weights: dict[str, dict] = {}
+        val_ndcg: dict[str, float] = {}
         names_all = ["popularity", "segment_popularity", "repeat", "item_knn", "encoder"]
         try:
             view = _register_cut_view(con, "_eval_excl_val", cuts_val)
@@ -279,58 +318,75 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
             rval = fit_recommenders(con, run_id, dval)
             enc_note = fit_recommenders.last_error
             comps = [n for n in names_all if n in rval and n != "popularity"]
-            if len(val):
-                vrows = np.array([dval.user_index[u] for u in val.index if u in dval.user_index])
+            vrows = np.array([dval.user_index[u] for u in val.index if u in dval.user_index],
+                             dtype=np.int64)
+            if len(vrows):
                 vusers = [dval.user_ids[r] for r in vrows]
                 hv = dval.histories(con, vusers) if "encoder" in rval else None
                 hv = [hv[u] for u in vusers] if hv is not None else None
-                _, norms = _component_topk(rval, dval, vrows, hv, comps, k, None, repeat)
+                norms = _component_norms(rval, dval, vrows, hv, comps)
                 b = batch_for_users(dval, vrows)
-                bad = rval["popularity"].mask(b, repeat=repeat)
                 tv = _targets(dval, val.loc[vusers, "val_items"].tolist())
-                weights, val_ndcg = tune_weights(norms, bad, tv, rval["popularity"], k)
+                tv_new = _new_only(tv, b.counts)
+                for mode, rep in MODES.items():
+                    t = tv if rep else tv_new
+                    keep_v = np.asarray(t.sum(axis=1)).ravel() > 0
+                    if not keep_v.any():
+                        continue
+                    bad = rval["popularity"].mask(b, repeat=rep)[keep_v]
+                    weights[mode], val_ndcg[mode] = tune_weights(
+                        {n: v[keep_v] for n, v in norms.items()}, bad, t[keep_v],
+                        rval["popularity"], k)
             bar.advance(1)
         finally:
             con.unregister("_eval_excl_val") if _registered(con, "_eval_excl_val") else None
-        if weights is None:
-            from core.recommend.recommenders import DEFAULT_WEIGHTS
-            weights = {n: DEFAULT_WEIGHTS.get(n, 0.0) for n in comps}
+        from core.recommend.recommenders import DEFAULT_WEIGHTS
+        for mode in MODES:
+            weights.setdefault(mode, {n: DEFAULT_WEIGHTS.get(n, 0.0) for n in comps})
 
         # ---- test split
         try:
             view = _register_cut_view(con, "_eval_excl_test", split["test_cut"].astype(np.int64))
             data = ShopData.load(con, run_id, events_sql=view, active_days=active_days)
-            recs = fit_recommenders(con, run_id, data, weights=weights)
-            rows = np.array([data.user_index[u] for u in split.index if u in data.user_index])
+            recs = fit_recommenders(con, run_id, data, weights=weights["next_basket"],
+                                    weights_new=weights["new_items"])
+            rows = np.array([data.user_index[u] for u in split.index if u in data.user_index],
+                            dtype=np.int64)
             tusers = [data.user_ids[r] for r in rows]
             ht = data.histories(con, tusers) if "encoder" in recs else None
             ht = [ht[u] for u in tusers] if ht is not None else None
             bar.advance(1)
             names = [n for n in names_all if n in recs]
-            tops, _ = _component_topk(recs, data, rows, ht, names, k, weights, repeat)
+            tops = _component_topk(recs, data, rows, ht, names, k, weights)
             targets = _targets(data, split.loc[tusers, "test_items"].tolist())
+            targets_new = _new_only(targets, data.user_counts[rows])
             bar.advance(1)
         finally:
             con.unregister("_eval_excl_test") if _registered(con, "_eval_excl_test") else None
 
         n_targets = np.asarray(targets.sum(axis=1)).ravel()
         keep = n_targets > 0
+        keep_new = np.asarray(targets_new.sum(axis=1)).ravel() > 0
         overlap = _encoder_overlap(con, run_id, split, pur) if "encoder" in recs else None
         results: dict[str, dict] = {}
         base_params = {
-            "holdout": holdout, "k": k, "repeat": repeat, "active_days": active_days,
+            "holdout": holdout, "k": k, "repeat": True, "active_days": active_days,
             "seed": seed, "max_users": max_users, "users_eligible": int(n_eligible),
             "users_sampled": int(len(split)),
             "users_without_reachable_target": int((~keep).sum()),
             "mean_targets": float(n_targets[keep].mean()) if keep.any() else 0.0,
             "catalogue_items": data.n_items, "available_items": int(data.active.sum()),
         }
-        for n, top in tops.items():
+        for n, top in tops["next_basket"].items():
             m = summarise(top[keep], targets[keep], data.n_items, k)
             params = dict(base_params)
+            # the same recommender on items the shopper had not bought (bought items excluded)
+            params["new_items"] = summarise(tops["new_items"][n][keep_new], targets_new[keep_new],
+                                            data.n_items, k)
             if n == "hybrid":
-                params.update(weights=weights, tuned_on_users=int(len(val)),
-                              validation_ndcg10=val_ndcg)
+                params.update(weights=weights["next_basket"],
+                              weights_new_items=weights["new_items"],
+                              tuned_on_users=int(len(val)), validation_ndcg10=val_ndcg)
             if n in ("encoder", "hybrid") and overlap is not None:
                 params["encoder_overlap"] = overlap
             m["params"] = params
@@ -343,7 +399,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
     out = {
         "holdout": holdout, "k": k, "users_evaluated": int(keep.sum()),
         "users_eligible": int(n_eligible), "recommenders": results, "best": best,
-        "best_baseline": best_base, "hybrid_weights": weights,
+        "best_baseline": best_base, "hybrid_weights": weights["next_basket"],
+        "hybrid_weights_new_items": weights["new_items"],
         "beats_baselines": bool(best in ("encoder", "hybrid")),
         "encoder": "evaluated" if "encoder" in recs else f"not evaluated ({enc_note})",
         "seconds": round(time.perf_counter() - t0, 3),

@@ -31,6 +31,7 @@ from core.recommend.recommenders import (
     Batch,
     Recommendation,
     batch_for_history,
+    batch_for_users,
     fit_recommenders,
 )
 
@@ -48,6 +49,8 @@ class Engine:
     encoder_error: str | None = None
     _vectors: np.ndarray | None = None
     _seg_vectors: dict | None = None
+    _has_vector: np.ndarray | None = None
+    _queries: "OrderedDict[str, np.ndarray]" = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def recommender(self, name: str):
@@ -69,7 +72,32 @@ class Engine:
                 out = np.zeros((self.data.n_items, V.shape[1]), dtype=np.float32)
                 out[idx >= 0] = V[idx[idx >= 0]]
                 self._vectors = out
+                self._has_vector = np.linalg.norm(out, axis=1) > 0
             return self._vectors
+
+    def embed_query(self, text: str, embedder=None) -> np.ndarray:
+        """The text model's vector of a persona text; the last 256 texts are kept (Streamlit
+        reruns a page on every widget change)."""
+        with self._lock:
+            v = self._queries.get(text)
+            if v is not None and embedder is None:
+                self._queries.move_to_end(text)
+                return v
+        if embedder is None:
+            from core.embed import TextEmbedder
+
+            embedder = TextEmbedder(self.text_model, device="cpu") if self.text_model \
+                else TextEmbedder(device="cpu")
+            cache = True
+        else:
+            cache = False
+        v = np.asarray(embedder.encode([text])[0], dtype=np.float32)
+        if cache:
+            with self._lock:
+                self._queries[text] = v
+                while len(self._queries) > 256:
+                    self._queries.popitem(last=False)
+        return v
 
     def segment_vectors(self, con) -> tuple[list[int], np.ndarray]:
         """Unit mean item-text vector per segment (purchases weighted by times bought)."""
@@ -167,9 +195,13 @@ def preview_user(con, run_id: int, user_id: str, *, n: int = 10, recommender: st
             f"Shopper {user_id!r} has no purchases or returns in this store, so there is nothing "
             f"to base recommendations on. Check the id (e.g. `segstudio export`) or preview a "
             f"persona instead (--persona TEXT).")
-    hist = data.user_history(con, user_id)
-    b = batch_for_history(data, hist, user_id=user_id)
-    rs = eng.recommender(recommender).recommend(n=n, exclude=exclude, repeat=repeat, batch=b)
+    rec = eng.recommender(recommender)
+    # purchases, returns and segment from the fitted matrices; the event history (views...)
+    # is read only for the encoder
+    hist = data.user_history(con, user_id) if rec.needs_history else None
+    b = batch_for_users(data, np.array([data.user_index[user_id]]),
+                        histories=[hist] if hist is not None else None)
+    rs = rec.recommend(n=n, exclude=exclude, repeat=repeat, batch=b)
     seg = int(b.segment[0])
     return {
         "user_id": user_id, "recommender": recommender, "repeat": repeat,
@@ -253,10 +285,32 @@ def parse_price_cap(text: str) -> tuple[float | None, str]:
     return None, text
 
 
-def preview_persona(con, run_id: int, text: str, *, n: int = 10, max_price: float | None = None,
-                    engine: Engine | None = None, embedder=None) -> dict:
+class PersonaPreview(list):
+    """The persona's recommendations (a list of dicts like the other previews' items) with the
+    persona's details as attributes: text, query, price_cap, nearest_segment, segments."""
+
+    def __init__(self, recs, **info):
+        super().__init__(recs)
+        self.info = info
+        for k, v in info.items():
+            setattr(self, k, v)
+
+    def to_dict(self) -> dict:
+        return {**self.info, "recommendations": list(self)}
+
+
+def preview_persona(con, run_id: int | None, text: str, *, n: int = 10,
+                    max_price: float | None = None, engine: Engine | None = None,
+                    embedder=None) -> PersonaPreview:
     """Items (and the nearest segments) for a free-text persona, e.g. "gift shopper looking for
-    Christmas decorations under 10 pounds"."""
+    Christmas decorations under 10 pounds". ``run_id=None``: the latest complete build.
+    Returns a list of recommendation dicts with ``.price_cap``, ``.nearest_segment`` ... (see
+    ``PersonaPreview``; ``.to_dict()`` for JSON)."""
+    if run_id is None:
+        from core.store import latest_run
+
+        r = latest_run(con)
+        run_id = r["run_id"] if r else None
     if not text or not text.strip():
         raise PreviewError("The persona text is empty: describe the shopper, e.g. "
                            "'gift shopper looking for Christmas decorations under 10 pounds'.")
@@ -266,19 +320,18 @@ def preview_persona(con, run_id: int, text: str, *, n: int = 10, max_price: floa
     if max_price is not None:
         cap = float(max_price) if cap is None else min(cap, float(max_price))
     V = eng.item_vectors(con)
-    if embedder is None:
-        from core.embed import TextEmbedder
-
-        embedder = TextEmbedder(eng.text_model, device="cpu") if eng.text_model \
-            else TextEmbedder(device="cpu")
-    q = np.asarray(embedder.encode([query])[0], dtype=np.float32)
+    q = eng.embed_query(query, embedder)
     sim = V @ q
-    ok = data.active & (np.linalg.norm(V, axis=1) > 0)
+    ok = data.active & eng._has_vector
     if cap is not None:
-        ok &= np.isfinite(data.prices) & (data.prices <= cap + 1e-9)
+        ok = ok & np.isfinite(data.prices) & (data.prices <= cap + 1e-9)
     key = np.where(ok, sim, -np.inf)
     k = min(n, int(ok.sum()))
-    top = np.argsort(-key, kind="stable")[:k] if k else np.array([], dtype=int)
+    if k:
+        part = np.argpartition(-key, k - 1)[:k]
+        top = part[np.lexsort((part, -key[part]))]
+    else:
+        top = np.array([], dtype=int)
     recs = []
     for j in top:
         p = data.prices[j]
@@ -293,10 +346,9 @@ def preview_persona(con, run_id: int, text: str, *, n: int = 10, max_price: floa
         for i in np.argsort(-ss)[:3]:
             nearest.append({"segment_id": segs[i], "segment_name": _segment_name(data, segs[i]),
                             "similarity": float(ss[i])})
-    return {"text": text, "query": query, "price_cap": cap,
-            "nearest_segment": nearest[0] if nearest else None, "segments": nearest,
-            "recommendations": _recs(recs, data)}
+    return PersonaPreview(_recs(recs, data), text=text, query=query, price_cap=cap,
+                          nearest_segment=nearest[0] if nearest else None, segments=nearest)
 
 
-__all__ = ["Engine", "PreviewError", "get_engine", "parse_price_cap", "preview_history",
+__all__ = ["Engine", "PersonaPreview", "PreviewError", "get_engine", "parse_price_cap", "preview_history",
            "preview_persona", "preview_segment", "preview_user"]

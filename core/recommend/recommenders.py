@@ -27,9 +27,11 @@ Recommenders
   quotes the conditional probability of the strongest contributor.
 * ``encoder``: ``core.encoder.load_encoder(con, run_id).next_item_scores(history)``.
 * ``hybrid``: weighted sum of the components' per-shopper normalised scores (each divided by
-  the shopper's maximum; the encoder's as exp(score - max)). The weights are tuned by the offline
-  evaluation on a validation split (each user's last *training* basket) and stored with the
-  run's ``evaluations`` row; without one, ``DEFAULT_WEIGHTS``.
+  the shopper's maximum; the encoder's as exp(score - max)); items no component scores are
+  filled in by popularity. Two weight sets are tuned by the offline evaluation on a validation
+  split (each user's last *training* basket): one for lists that may repeat purchases, one for
+  new items only (the default); both are stored with the run's ``evaluations`` row; without one,
+  ``DEFAULT_WEIGHTS``.
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ def _times(k: float) -> str:
 class Recommender:
     name = "base"
     keeps_zero = False  # whether items with score 0 are still real recommendations
+    needs_history = False  # whether scoring reads the event history (not just purchases)
 
     def fit(self, con, run_id: int | None, data: ShopData | None = None) -> "Recommender":
         self.data = data if data is not None else ShopData.load(con, run_id)
@@ -213,16 +216,20 @@ class Recommender:
                   batch: Batch | None = None) -> list[Recommendation]:
         b = batch if batch is not None else batch_for_history(
             self.data, history, user_id=user_id, segment_id=segment_id)
-        s = self.scores(b)
+        s, reason = self._scores_for(b, repeat)
         bad = self.mask(b, repeat=repeat, exclude=exclude)
         if not self.keeps_zero:
             bad |= ~(s > 0)
         top = self.ranked(s, bad, n)[0]
         return [
             Recommendation(self.data.item_ids[j], self.data.titles[j], float(s[0, j]),
-                           self.reason(b, 0, int(j), float(s[0, j])), self.name)
+                           reason(b, 0, int(j), float(s[0, j])), self.name)
             for j in top if j >= 0
         ]
+
+    def _scores_for(self, batch: Batch, repeat: bool):
+        """Scores for a request and the function giving an item's reason."""
+        return self.scores(batch), self.reason
 
 
 class PopularityRecommender(Recommender):
@@ -335,22 +342,34 @@ class ItemKNNRecommender(Recommender):
     def scores(self, batch):
         return np.asarray((self.weights(batch) @ self.P).toarray())
 
+    def _weights_row(self, batch, row) -> np.ndarray:
+        """Dense history weights of one shopper (cached for the reasons of one list)."""
+        c = getattr(self, "_wcache", None)
+        if c is None or c[0] is not batch or c[1] != row:
+            w = self.weights(batch)[row]
+            dense = np.zeros(self.data.n_items, dtype=np.float32)
+            dense[w.indices] = w.data
+            self._wcache = c = (batch, row, dense)
+        return c[2]
+
     def reason(self, batch, row, j, score):
-        w = self.weights(batch)[row]
-        hist = w.indices
-        if len(hist) == 0:
+        wts = self._weights_row(batch, row)
+        # C is symmetric: column j of P = C[j, i] / baskets(i) over the items i bought with j
+        r0, r1 = self.co_counts.indptr[j], self.co_counts.indptr[j + 1]
+        ii = self.co_counts.indices[r0:r1]
+        p = self.co_counts.data[r0:r1] / np.maximum(self.item_baskets[ii], 1)
+        contrib = p * wts[ii]
+        if len(ii) == 0 or contrib.max() <= 0:
             return "bought together with items like yours"
-        col = self.P[hist][:, [j]].toarray().ravel()
-        k = int(np.argmax(col * w.data))
-        i = int(hist[k])
-        pct = 100.0 * col[k]
-        return f"bought with {self.data.titles[i]} in {pct:.0f}% of baskets"
+        k = int(np.argmax(contrib))
+        return f"bought with {self.data.titles[int(ii[k])]} in {100.0 * p[k]:.0f}% of baskets"
 
 
 class EncoderRecommender(Recommender):
     """The profile encoder's next-item scores (core.encoder, trained by the build)."""
     name = "encoder"
     keeps_zero = True
+    needs_history = True
 
     def __init__(self, text_model: str | None = None):
         self.text_model = text_model
@@ -419,59 +438,93 @@ def normalise(name: str, s: np.ndarray) -> np.ndarray:
 
 
 class HybridRecommender(Recommender):
-    """Weighted blend of the components' normalised scores; reason of the largest share."""
-    name = "hybrid"
+    """Weighted blend of the components' normalised scores; reason of the largest share.
 
-    def __init__(self, components: dict[str, Recommender], weights: dict[str, float] | None = None):
+    Two weight sets, both tuned by the offline evaluation: ``weights`` for lists that may
+    repeat past purchases (``repeat=True``, the next-basket task) and ``weights_new`` for lists
+    of items the shopper has not bought (the default of ``recommend``). Items no component
+    scores are filled in by overall popularity (with its reason)."""
+    name = "hybrid"
+    keeps_zero = True
+
+    def __init__(self, components: dict[str, Recommender], weights: dict[str, float] | None = None,
+                 weights_new: dict[str, float] | None = None):
         self.components = components
         self.weights = dict(weights) if weights else None
+        self.weights_new = dict(weights_new) if weights_new else None
+
+    @property
+    def needs_history(self) -> bool:
+        ws = {**(self.weights or {}), **(self.weights_new or {})}
+        return any(self.components[k].needs_history for k, w in ws.items()
+                   if w > 0 and k in self.components)
 
     def _fit(self, con, run_id):
-        if self.weights is None and run_id is not None:
+        if (self.weights is None or self.weights_new is None) and run_id is not None:
             try:
                 row = con.execute(
                     "SELECT params FROM evaluations WHERE run_id = ? AND recommender = 'hybrid' "
-                    "ORDER BY users_evaluated DESC LIMIT 1", [int(run_id)]).fetchone()
-                w = (json.loads(row[0]) if row and row[0] else {}).get("weights")
-                self.weights = {k: float(v) for k, v in w.items()} if w else None
+                    "ORDER BY json_extract_string(params, '$.holdout') = 'basket' DESC, "
+                    "users_evaluated DESC LIMIT 1", [int(run_id)]).fetchone()
+                prm = json.loads(row[0]) if row and row[0] else {}
             except Exception:
-                self.weights = None
-        if self.weights is None:
-            self.weights = dict(DEFAULT_WEIGHTS)
-        self.weights = {k: v for k, v in self.weights.items() if k in self.components}
+                prm = {}
+            if self.weights is None and prm.get("weights"):
+                self.weights = {k: float(v) for k, v in prm["weights"].items()}
+            if self.weights_new is None and prm.get("weights_new_items"):
+                self.weights_new = {k: float(v) for k, v in prm["weights_new_items"].items()}
+        self.weights = {k: v for k, v in (self.weights or DEFAULT_WEIGHTS).items()
+                        if k in self.components}
+        self.weights_new = {k: v for k, v in (self.weights_new or DEFAULT_WEIGHTS).items()
+                            if k in self.components}
 
-    def raw_scores(self, batch) -> dict[str, np.ndarray]:
-        return {k: self.components[k].scores(batch) for k, w in self.weights.items() if w > 0}
+    def raw_scores(self, batch, weights=None) -> dict[str, np.ndarray]:
+        w = self.weights if weights is None else weights
+        return {k: self.components[k].scores(batch) for k, v in w.items() if v > 0}
 
-    def component_scores(self, batch) -> dict[str, np.ndarray]:
-        return {k: normalise(k, v) for k, v in self.raw_scores(batch).items()}
+    def component_scores(self, batch, weights=None) -> dict[str, np.ndarray]:
+        return {k: normalise(k, v) for k, v in self.raw_scores(batch, weights).items()}
 
     @staticmethod
-    def combine(norm: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    def combine(norm: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray | None:
         out = None
         for k, w in weights.items():
             if w > 0 and k in norm:
                 out = w * norm[k] if out is None else out + w * norm[k]
         return out
 
-    def scores(self, batch):
-        raw = self.raw_scores(batch)
+    def scores(self, batch, weights=None):
+        return self._blend(batch, self.weights if weights is None else weights)[0]
+
+    def _blend(self, batch, weights):
+        raw = self.raw_scores(batch, weights)
         norm = {k: normalise(k, v) for k, v in raw.items()}
-        self._last = (batch, raw, norm)
-        out = self.combine(norm, self.weights)
-        return out if out is not None else np.zeros((len(batch), self.data.n_items))
+        out = self.combine(norm, weights)
+        if out is None:
+            out = np.zeros((len(batch), self.data.n_items))
+        return out, raw, norm
+
+    def _scores_for(self, batch, repeat):
+        weights = self.weights if repeat else self.weights_new
+        out, raw, norm = self._blend(batch, weights)
+
+        def reason(b, row, j, score):
+            if norm:
+                best = max(norm, key=lambda k: weights[k] * norm[k][row, j])
+                if weights[best] * norm[best][row, j] > 0:
+                    return self.components[best].reason(b, row, j, float(raw[best][row, j]))
+            pop = self.components.get("popularity")
+            return pop.reason(b, row, j, 0.0) if pop is not None else "popular in the shop"
+
+        return out, reason
 
     def reason(self, batch, row, j, score):
-        last = getattr(self, "_last", None)
-        if last is None or last[0] is not batch:
-            self.scores(batch)
-        _, raw, norm = self._last
-        best = max(norm, key=lambda k: self.weights[k] * norm[k][row, j])
-        return self.components[best].reason(batch, row, j, float(raw[best][row, j]))
+        return self._scores_for(batch, True)[1](batch, row, j, score)
 
 
 def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
-                     weights: dict[str, float] | None = None, encoder: bool = True,
+                     weights: dict[str, float] | None = None,
+                     weights_new: dict[str, float] | None = None, encoder: bool = True,
                      text_model: str | None = None) -> dict[str, Recommender]:
     """All recommenders fitted on one read of the store. ``encoder`` is left out (with the
     reason in ``fit_recommenders.last_error``) when the run has no trained encoder."""
@@ -490,7 +543,7 @@ def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
             fit_recommenders.last_error = f"{type(e).__name__}: {e}"
     comps = {k: v for k, v in recs.items() if k in ("encoder", "item_knn", "segment_popularity",
                                                      "repeat", "popularity")}
-    recs["hybrid"] = HybridRecommender(comps, weights).fit(con, run_id, data)
+    recs["hybrid"] = HybridRecommender(comps, weights, weights_new).fit(con, run_id, data)
     return recs
 
 
