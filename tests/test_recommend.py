@@ -251,3 +251,33 @@ def test_cli_recommend(tmp_path, capsys):
     assert "bought with" in capsys.readouterr().out
     assert main(["recommend", "--db", str(store.path), "--user", "nobody"]) == 2
     assert "no purchases" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_encoder_recommender_and_hybrid_with_a_trained_encoder(tmp_path):
+    """A (tiny, 2-epoch) encoder trained on the hand-made store: the encoder recommender and
+    the hybrid use it, and its reasons point at the most similar item of the history."""
+    from core.encoder import train_encoder
+    from core.evaluate import evaluate_recommenders
+
+    store, run_id = make_store(tmp_path)
+    with store.write() as con:
+        train_encoder(con, run_id, device="cpu", seed=0, text_model="fake",
+                      params={"d": 8, "n_heads": 1, "n_layers": 1, "max_epochs": 2,
+                              "threads": 1})
+    con = store.read()
+    recs = fit_recommenders(con, run_id, ShopData.load(con, run_id), text_model="fake")
+    assert "encoder" in recs
+    enc = recs["encoder"]
+    out = enc.recommend([("A", "purchase", T0), ("C", "view", T0 + timedelta(days=1))], n=10)
+    got = ids(out)
+    assert set(got) == {"B", "C", "D", "E"}     # A bought (left out), C only viewed; F unavailable
+    b_reason = next(r.reason for r in out if r.item_id == "B")
+    assert b_reason == "similar to what you bought: White hanging heart t-light holder"
+    assert recs["hybrid"].needs_history
+    con.close()
+    with store.write() as con:
+        res = evaluate_recommenders(con, run_id, holdout="interaction", seed=0)
+    assert "encoder" in res["recommenders"]
+    ov = res["recommenders"]["encoder"]["params"]["encoder_overlap"]
+    assert ov["heldout_target_events"] == 3 and 0 <= ov["share"] <= 1

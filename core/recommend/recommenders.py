@@ -399,8 +399,13 @@ class EncoderRecommender(Recommender):
         hists = batch.histories or [_pseudo_history(self.data, batch.counts[i], batch.days[i])
                                     for i in range(len(batch))]
         known = self.cat_to_vocab >= 0
+        # the encoder looks back at most max_len interactions: hand it only the recent part
+        keep = 4 * int(getattr(getattr(self.model, "model", None), "max_len", 50) or 50)
         for r, h in enumerate(hists):
-            s = np.asarray(self.model.next_item_scores(list(h)), dtype=np.float64)
+            h = list(h)
+            if len(h) > keep and all(len(e) > 2 and e[2] is not None for e in h):
+                h = sorted(h, key=lambda e: e[2])[-keep:]
+            s = np.asarray(self.model.next_item_scores(h), dtype=np.float64)
             out[r, known] = s[self.cat_to_vocab[known]]
         return out
 
