@@ -47,7 +47,9 @@ RULE_COLUMNS = ["antecedent", "consequent", "support", "confidence", "lift", "le
 # popcount and the sum (much faster than one pass per operation over a large array).
 _CHUNK_BYTES = 512 * 1024
 # Candidates generated at a time (bounds the memory of the candidate arrays).
-_CANDIDATES = 1_000_000
+_CANDIDATES = 200_000
+# Refuse (TooManyItemsets) rather than hold more basket bitsets than this for one level.
+_MAX_BITSET_BYTES = 1 << 30
 
 
 class TooManyItemsets(ValueError):
@@ -180,7 +182,7 @@ def _joinable(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mine_itemsets(baskets, *, min_support: float, max_len: int = 10,
-                  max_itemsets: int | None = 20_000_000) -> Itemsets:
+                  max_itemsets: int | None = 5_000_000) -> Itemsets:
     """All itemsets with support >= min_support and at most ``max_len`` items."""
     b = to_baskets(baskets)
     n = b.n_baskets
@@ -234,6 +236,8 @@ def mine_itemsets(baskets, *, min_support: float, max_len: int = 10,
     jidx = np.flatnonzero(can_join)
     tid_pos = np.full(len(items2), -1, dtype=np.int64)
     tid_pos[jidx] = np.arange(len(jidx))
+    if len(jidx) * words * 8 > _MAX_BITSET_BYTES:
+        raise TooManyItemsets(_too_many_bytes(min_support))
     T = np.empty((len(jidx), words), dtype=np.uint64)
     for s in range(0, len(jidx), chunk):
         r = jidx[s:s + chunk]
@@ -246,6 +250,8 @@ def mine_itemsets(baskets, *, min_support: float, max_len: int = 10,
         n_k = len(items)
         c = np.where(can_join, group_end - np.arange(n_k) - 1, 0)
         new_items, new_counts, new_T = [], [], []
+        need_T = k + 1 < max_len  # bitsets of the new level are needed for one more level
+        t_bytes = 0
         # Chunk by first-row ranges so the candidate arrays stay bounded.
         csum = np.cumsum(c)
         start = 0
@@ -267,6 +273,7 @@ def mine_itemsets(baskets, *, min_support: float, max_len: int = 10,
                     idx_ok = np.flatnonzero(ok)
                     ok[idx_ok[~found]] = False
                 ii, jj, cand = ii[ok], jj[ok], cand[ok]
+                r_items, r_cnt, r_T, r_ii = [], [], [], []
                 for s in range(0, len(ii), chunk):
                     # tidset(A u {y}) = tidset(A) & tidset(y): the item bitsets are small
                     # and stay in cache, unlike a second gather from the level's bitsets.
@@ -275,9 +282,27 @@ def mine_itemsets(baskets, *, min_support: float, max_len: int = 10,
                     cnt = np.bitwise_count(inter).sum(axis=1, dtype=np.int64)
                     f = cnt >= smin
                     if f.any():
-                        new_items.append(cand[s:s + chunk][f])
-                        new_counts.append(cnt[f])
-                        new_T.append(inter[f])
+                        r_items.append(cand[s:s + chunk][f])
+                        r_cnt.append(cnt[f])
+                        r_ii.append(ii[s:s + chunk][f])
+                        if need_T:
+                            r_T.append(inter[f])
+                if r_items:
+                    new_items += r_items
+                    new_counts += r_cnt
+                    if need_T:
+                        # A new itemset's prefix class is its parent row ii, and a range never
+                        # splits a class: keep the bitsets of classes with 2+ members only.
+                        fi_ii = np.concatenate(r_ii)
+                        first = np.ones(len(fi_ii), dtype=bool)
+                        first[1:] = fi_ii[1:] != fi_ii[:-1]
+                        sizes = np.diff(np.append(np.flatnonzero(first), len(fi_ii)))
+                        keep = np.repeat(sizes >= 2, sizes)
+                        kept = np.concatenate(r_T)[keep]
+                        t_bytes += kept.nbytes
+                        if t_bytes > _MAX_BITSET_BYTES:
+                            raise TooManyItemsets(_too_many_bytes(min_support))
+                        new_T.append(kept)
             start = stop
         if not new_items:
             break
@@ -288,18 +313,24 @@ def mine_itemsets(baskets, *, min_support: float, max_len: int = 10,
         if max_itemsets is not None and total > max_itemsets:
             raise TooManyItemsets(_too_many(max_itemsets, min_support))
         k += 1
-        if k >= max_len:
+        if not need_T:
             break
         group_end, can_join = _joinable(items)
-        allT = np.concatenate(new_T)
         jidx = np.flatnonzero(can_join)
-        T = allT[jidx]
-        del allT, new_T
+        T = np.concatenate(new_T) if new_T else np.zeros((0, words), dtype=np.uint64)
+        del new_T
+        assert len(T) == len(jidx)
         tid_pos = np.full(len(items), -1, dtype=np.int64)
         tid_pos[jidx] = np.arange(len(jidx))
         if len(jidx) == 0:
             break
     return Itemsets(levels, labels, n, smin)
+
+
+def _too_many_bytes(min_support: float) -> str:
+    return (f"min_support={min_support} gives so many frequent itemsets that their basket "
+            f"bitsets would need more than {_MAX_BITSET_BYTES >> 20:,} MB: raise min_support "
+            f"(or lower max_len) to get a manageable number of rules.")
 
 
 def _too_many(limit: int, min_support: float) -> str:
@@ -375,7 +406,7 @@ def empty_rules() -> pd.DataFrame:
 
 def mine_rules(baskets, *, min_support: float, min_confidence: float = 0.0,
                min_lift: float | None = None, min_len: int = 1, max_len: int = 10,
-               max_itemsets: int | None = 20_000_000) -> pd.DataFrame:
+               max_itemsets: int | None = 5_000_000) -> pd.DataFrame:
     """Association rules with a single-item consequent, sorted by lift (descending).
 
     ``baskets``: a list of iterables of item labels, or a DataFrame (basket_id, item_id).
