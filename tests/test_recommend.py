@@ -36,13 +36,14 @@ ITEMS = [  # item_id, title, price, fake text vector
     ("D", "Garden spade", 8.0, [0.0, 0.0, 1.0]),
     ("E", "Paper napkins", 1.5, [0.0, 1.0, 0.0]),
     ("F", "Discontinued mug", 3.0, [0.99, 0.14, 0.0]),
+    ("POST", "POSTAGE", 5.0, [1.0, 0.01, 0.0]),     # a charge, not merchandise
 ]
 # basket, user, day, items
 BASKETS = [
     ("b1", "u1", 1, ["A", "B"]),
     ("b2", "u2", 2, ["A", "B", "C"]),
     ("b3", "u3", 3, ["A", "C"]),
-    ("b4", None, 4, ["A", "D", "X"]),   # X: not in the catalogue
+    ("b4", None, 4, ["A", "D", "X", "POST"]),   # X: not in the catalogue
     ("b6", "u1", 8, ["A"]),
     ("b5", "u1", 10, ["C", "E"]),
     ("b7", None, -200, ["F"]),          # F: last sold long ago -> not available
@@ -104,8 +105,8 @@ def ids(recs):
 
 def test_data_catalogue_availability_and_returns(shop):
     con, run_id, data = shop
-    assert data.item_ids == ["A", "B", "C", "D", "E", "F"]   # X is not in the catalogue
-    assert data.active.tolist() == [True, True, True, True, True, False]
+    assert data.item_ids == ["A", "B", "C", "D", "E", "F", "POST"]   # X is not in the catalogue
+    assert data.active.tolist() == [True, True, True, True, True, False, False]
     assert data.titles[0] == "White hanging heart t-light holder"
     u2 = data.user_index["u2"]
     assert data.user_returned_only[u2, data.item_index["E"]]
@@ -116,7 +117,7 @@ def test_popularity_order_and_reason(shop):
     con, run_id, data = shop
     pop = PopularityRecommender().fit(con, run_id, data)
     recs = pop.recommend([], n=10)
-    assert ids(recs) == ["A", "C", "B", "D", "E"]             # F unavailable, X not sold here
+    assert ids(recs) == ["A", "C", "B", "D", "E"]   # F unavailable, POST a charge, X unknown
     assert recs[0].reason == "a shop best seller: in 5 baskets (#1 in the shop)"
     assert [r.score for r in recs] == [5, 3, 2, 1, 1]
 

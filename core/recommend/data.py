@@ -16,8 +16,11 @@
 
 Availability rule (documented for marketers): an item can be recommended only if it is in the
 catalogue (``items``) **and** was bought at least once in the last ``active_days`` days (default
-90) before the data's last event. Events for item_ids missing from ``items`` are ignored. Data
-without timestamps: every catalogue item bought at least once is available.
+90) before the data's last event **and** is merchandise: lines whose whole title is a charge or
+an adjustment (postage, carriage, delivery, shipping, discount, manual, bank charges, Amazon fee,
+samples, adjust bad debt, CRUK commission; see ``NON_PRODUCT_TITLE``) are never recommended.
+Events for item_ids missing from ``items`` are ignored. Data without timestamps: every catalogue
+item bought at least once is available.
 
 ``events_sql`` lets the offline evaluation fit on a filtered view of ``events`` (the held-out
 baskets removed) without copying anything.
@@ -25,6 +28,7 @@ baskets removed) without copying anything.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,6 +37,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 DEFAULT_ACTIVE_DAYS = 90
+
+# Whole titles of non-merchandise lines (charges, fees, adjustments): never recommended.
+NON_PRODUCT_TITLE = re.compile(
+    r"^\s*(?:(?:dotcom |next day )?(?:postage|carriage)|shipping|delivery(?: charges?)?|discount"
+    r"|manual|bank charges?|amazon fee|samples|adjust bad debt|cruk commission)\s*$",
+    re.IGNORECASE)
 
 # SQL for a basket key: the basket id, else the session, else the user's day.
 BASKET_KEY_SQL = (
@@ -114,6 +124,9 @@ class ShopData:
         active = np.zeros(len(item_ids), dtype=bool)
         ai = item_pos.get_indexer(act["item_id"].astype(str))
         active[ai[ai >= 0]] = True
+        for j, t in enumerate(cat["title"].tolist()):
+            if isinstance(t, str) and NON_PRODUCT_TITLE.match(t):
+                active[j] = False
 
         # Per user and item: baskets bought in, last purchase, units bought and returned.
         ui = con.execute(

@@ -67,7 +67,11 @@ class Engine:
             if self._vectors is None:
                 from core.embed import item_vectors
 
-                ids, V = item_vectors(con, self.text_model) if self.text_model else item_vectors(con)
+                try:
+                    ids, V = item_vectors(con, self.text_model) if self.text_model \
+                        else item_vectors(con)
+                except RuntimeError as e:
+                    raise PreviewError(f"Persona previews need the item text embeddings: {e}") from e
                 idx = pd.Index(ids).get_indexer(pd.Index(self.data.item_ids))
                 out = np.zeros((self.data.n_items, V.shape[1]), dtype=np.float32)
                 out[idx >= 0] = V[idx[idx >= 0]]
