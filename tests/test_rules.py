@@ -190,6 +190,15 @@ def test_against_brute_force_on_random_baskets():
     assert list(count_itemsets(b, probe)) == [got[k] for k in list(got)[:50]]
 
 
+def test_too_many_itemsets_is_refused_with_a_fix():
+    from core.rules import TooManyItemsets
+
+    baskets = [list("abcdefgh")] * 5 + [["a"]]
+    with pytest.raises(TooManyItemsets, match="raise min_support"):
+        mine_rules(baskets, min_support=0.5, min_confidence=0.5, max_itemsets=100)
+    assert len(mine_rules(baskets, min_support=0.5, min_confidence=0.5, max_len=2)) == 8 * 7 + 8  # + {} => {x}
+
+
 def test_auto_support_reaches_the_target():
     rng = np.random.default_rng(0)
     baskets = [list(rng.choice(30, size=rng.integers(2, 8), replace=False, p=None))

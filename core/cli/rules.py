@@ -26,6 +26,11 @@ Thresholds not given are chosen automatically: confidence 0.3, and the largest s
 baskets). --min-len/--max-len count the items of the whole rule (default 2 and 10; --min-len 1
 also lists {} => {item}).
 
+Columns: rank, antecedent_ids, antecedent_titles, consequent_id, consequent_title, support,
+confidence, lift, leverage, conviction (inf when confidence is 1), count, and segment_ratio with
+--segment. In CSV the items of a left-hand side are joined with " | ", and text cells that begin
+with = + - @ get a leading ' so a spreadsheet shows them instead of running them as formulas.
+
 Examples:
   segstudio rules --min-support 0.01 --min-confidence 0.5 --out rules.csv
   segstudio rules --min-support 0.001 --min-confidence 0.5 --min-lift 2 --out rules.parquet

@@ -16,7 +16,11 @@ processed breadth-first so that every step is one vectorised numpy operation):
    frequent, looked up by binary search on packed row keys) and counted as
    ``popcount(T[a] & T[b])`` on uint64 bitsets of the basket ids (``np.bitwise_count``). Only
    itemsets that can still join keep their bitsets, and candidates are processed in chunks of
-   bounded memory.
+   bounded memory (intersections in cache-sized blocks). Bitsets span only the baskets with at
+   least 3 frequent items, the only ones that can hold a 3-itemset.
+4. Thresholds that would produce more than ``max_itemsets`` (5 million) frequent itemsets, or
+   more than 1 GB of bitsets for one level, are refused with ``TooManyItemsets`` (a ValueError
+   whose message says to raise min_support) instead of exhausting memory.
 
 Rules have a single item on the right-hand side (the ``arules::apriori`` convention): for each
 frequent itemset S with min_len <= |S| <= max_len and each item c in S, the rule S\\{c} => {c}.
