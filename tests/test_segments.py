@@ -258,10 +258,13 @@ def test_names_are_distinct_and_deterministic():
         {"segment_id": 1, "base_name": "Bargain hunters", "qualifiers": ["Garden", "Kitchen"]},
         {"segment_id": 2, "base_name": "Bargain hunters", "qualifiers": []},
         {"segment_id": 3, "base_name": "Everyday shoppers", "qualifiers": []},
+        # behaviour words tell apart segments without distinguishing categories
+        {"segment_id": 4, "base_name": "One-off shoppers", "qualifiers": ["rare", "weekend"]},
+        {"segment_id": 5, "base_name": "One-off shoppers", "qualifiers": ["rare", "evening"]},
     ]
     assert _distinct_names(rows) == {
         0: "Bargain hunters (Garden)", 1: "Bargain hunters (Kitchen)", 2: "Bargain hunters 1",
-        3: "Everyday shoppers",
+        3: "Everyday shoppers", 4: "One-off shoppers (weekend)", 5: "One-off shoppers (evening)",
     }
 
 

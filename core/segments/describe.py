@@ -331,6 +331,28 @@ def _focus(traits: dict[str, list[tuple]], titles: dict[str, str]) -> list[tuple
     return out
 
 
+# short words for a segment's strongest behaviour differences (z > 0.8, z < -0.8), used to tell
+# apart segments that share a name
+_BEHAVIOUR_WORDS = {
+    "evening_share": ("evening", "daytime"), "weekend_share": ("weekend", "weekday"),
+    "recency_days": ("long gone", "recent"), "frequency": ("frequent", "rare"),
+    "monetary": ("big spend", "small spend"), "price_sensitivity": ("premium", "discount"),
+    "return_rate": ("returns", None), "holiday_share": ("holiday", None),
+    "basket_size": ("big basket", "small basket"), "views_per_purchase": ("browsing", "decisive"),
+    "diversity": ("varied", "focused"), "tenure_days": ("long-standing", "new"),
+}
+
+
+def _behaviour_words(z: dict[str, float]) -> list[str]:
+    out = []
+    for feat, v in sorted(z.items(), key=lambda kv: (-abs(kv[1]), kv[0])):
+        if feat in _BEHAVIOUR_WORDS and abs(v) > 0.8:
+            word = _BEHAVIOUR_WORDS[feat][0 if v > 0 else 1]
+            if word:
+                out.append(word)
+    return out
+
+
 def _archetypes(z: dict[str, float], focus: list) -> list[tuple[float, str]]:
     """(score, name) of every behaviour archetype the segment's z-scores support."""
     g = lambda k: z.get(k, 0.0)  # noqa: E731
@@ -378,7 +400,7 @@ def _name_and_describe(sid: int, row: dict, z: dict, traits: dict, titles: dict)
     row = dict(row)
     row["representative_users"] = list(row["representative_users"] or [])
     focus = _focus(traits, titles)
-    row["qualifiers"] = [f[1] for f in focus]
+    row["qualifiers"] = [f[1] for f in focus] + _behaviour_words(z)
     if sid < 0:
         row["base_name"] = UNASSIGNED_NAME
         row["description"] = ("Shoppers in no dense group (DBSCAN noise): unusual profiles, "
@@ -413,8 +435,9 @@ def _name_and_describe(sid: int, row: dict, z: dict, traits: dict, titles: dict)
 
 
 def _distinct_names(rows: list[dict]) -> dict[int, str]:
-    """Base names, made distinct in segment order: duplicates get '(qualifier)' from their own
-    traits, then a number."""
+    """Base names, made distinct in segment order: duplicates get '(qualifier)' - their first
+    trait or behaviour word that no other segment of the same name has, else their first unused
+    one - then a number."""
     by_base: dict[str, list[dict]] = {}
     for r in sorted(rows, key=lambda r: r["segment_id"]):
         by_base.setdefault(r["base_name"], []).append(r)
@@ -428,10 +451,10 @@ def _distinct_names(rows: list[dict]) -> dict[int, str]:
         if len(group) == 1:
             continue
         for r in group:
+            others = {q.lower() for o in group if o is not r for q in o["qualifiers"]}
+            own = [q for q in r["qualifiers"] if q.lower() not in base.lower()]
             name = None
-            for q in r["qualifiers"]:
-                if q.lower() in base.lower():
-                    continue
+            for q in [q for q in own if q.lower() not in others] + own:
                 cand = f"{base} ({q})"
                 if cand.lower() not in used:
                     name = cand
