@@ -50,8 +50,8 @@ st.markdown(
     """,
     unsafe_allow_html=True,
 )
-with st.sidebar:
-    st.markdown("### :material/donut_large: Segment Studio")
+ASSETS = Path(__file__).resolve().parent / "assets"
+st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
 page = st.navigation(PAGES)
 common.sidebar_footer()
 page.run()

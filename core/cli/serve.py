@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -121,10 +120,13 @@ def run(args, settings) -> int:
         shown = "localhost" if args.host in ("localhost", "127.0.0.1", "0.0.0.0") else args.host
         print(f"Segment Studio: http://{shown}:{args.port}  (store {store.path}; Ctrl+C to stop)",
               file=sys.stderr)
+    # Become Streamlit (exec): Ctrl+C and signals reach it directly, no orphaned server.
+    # It runs from the project folder so .streamlit/config.toml (theme, server settings) applies.
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        # Run from the project folder so .streamlit/config.toml (theme, server settings) applies.
-        return subprocess.call(cmd, cwd=str(ROOT), env=env)
-    except FileNotFoundError as e:  # pragma: no cover
+        os.chdir(ROOT)
+        os.execve(sys.executable, cmd, env)
+    except OSError as e:  # pragma: no cover
         raise UserError(f"Could not start Streamlit ({e}). Reinstall with `pip install -e .`.") from e
-    except KeyboardInterrupt:
-        return 0
+    return 0

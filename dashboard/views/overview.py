@@ -48,7 +48,7 @@ else:
                                 unsafe_allow_html=True)
                     a, b = st.columns(2)
                     a.metric("Shoppers", c.intf(r.size), help=f"{c.pct(r.user_share)} of all shoppers")
-                    b.metric("Revenue share", c.pct(r.revenue_share),
+                    b.metric("Revenue", c.pct(r.revenue_share),
                              help="Share of the shop's net revenue from this segment")
                     if st.button("Open segment", key=f"open_seg_{r.segment_id}",
                                  icon=":material/arrow_forward:"):

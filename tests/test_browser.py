@@ -1,0 +1,212 @@
+"""The dashboard in a real browser: headless Chromium (Debian's) against `segstudio serve`.
+
+Visits every page, draws a box on the segment map, saves the selection as a segment, downloads
+its CSV and checks the file. A screenshot of each page goes to
+$SEGSTUDIO_ARTIFACTS/screenshots (default ./test-artifacts).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+# (url path, a heading the page must show)
+PAGES = [
+    ("", "Overview"),
+    ("segment_map", "Segment map"),
+    ("segment_detail", None),  # the segment's own name is the heading
+    ("compare", "Compare"),
+    ("user_profile", "Shopper profile"),
+    ("rules", "Bought together"),
+    ("recommend", "Recommend"),
+    ("export", "Export"),
+    ("model", "Model and data"),
+]
+
+pytestmark = pytest.mark.browser
+
+
+def artifacts_dir() -> Path:
+    d = Path(os.environ.get("SEGSTUDIO_ARTIFACTS", ROOT / "test-artifacts")) / "screenshots"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def segstudio_cmd() -> list[str]:
+    exe = Path(sys.executable).parent / "segstudio"
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-c", "import sys; from core.cli import main; sys.exit(main())"]
+
+
+def start_server(db: Path, port: int, timeout: float = 90) -> subprocess.Popen:
+    log = open(artifacts_dir().parent / f"serve-{port}.log", "w")
+    env = dict(os.environ)
+    env.pop("SEGSTUDIO_CONFIG", None)
+    proc = subprocess.Popen(segstudio_cmd() + ["serve", "--db", str(db), "--port", str(port), "--quiet"],
+                            cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"segstudio serve exited early:\n{Path(log.name).read_text()}")
+        try:
+            with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("segstudio serve did not answer within the timeout")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop the server and anything it started (its own process group)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def wait_ready(page, timeout_ms: int = 60_000) -> None:
+    """Until the script run is over: the app is there and the 'running' indicator has gone."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stStatusWidget"]')
+              && !document.querySelector('[data-testid="stSkeleton"]')
+              && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+                   .every(c => !c.checkVisibility() || c.querySelector('.main-svg'))
+              && [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+                   .every(d => !d.checkVisibility() || d.querySelector('canvas, table'))""",
+        timeout=timeout_ms)
+    page.wait_for_timeout(200)
+
+
+def page_errors(page) -> list[str]:
+    return [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def served(built_demo_store, tmp_path_factory):
+    """`segstudio serve` on a private copy of the built demo store (saving writes to it)."""
+    db = tmp_path_factory.mktemp("served") / "served.duckdb"
+    shutil.copyfile(built_demo_store.path, db)
+    port = free_port()
+    proc = start_server(db, port)
+    yield f"http://localhost:{port}", db
+    stop_server(proc)
+
+
+def test_every_page_renders(browser, served):
+    url, _ = served
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1600})
+    page = ctx.new_page()
+    shots = artifacts_dir()
+    try:
+        for path, heading in PAGES:
+            page.goto(f"{url}/{path}")
+            wait_ready(page)
+            if page.query_selector(".js-plotly-plot") is None and path in ("", "segment_map"):
+                page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+            page.screenshot(path=str(shots / f"{path or 'overview'}.png"), full_page=True)
+            assert page_errors(page) == [], f"/{path}: {page_errors(page)}"
+            h1 = page.inner_text('[data-testid="stMain"] h1')
+            if heading:
+                assert heading in h1, f"/{path} shows {h1!r}"
+            main = page.inner_text('[data-testid="stMain"]')
+            assert "No build yet" not in main
+        page.goto(url)
+        wait_ready(page)
+        assert page.get_by_text("Data health").count() >= 1
+        assert page.get_by_text("Open segment").count() >= 2
+    finally:
+        ctx.close()
+
+
+def test_box_select_save_and_download_csv(browser, served, tmp_path):
+    from core import explore as ex
+    from core.store import Store
+
+    url, db = served
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1600}, accept_downloads=True)
+    page = ctx.new_page()
+    try:
+        page.goto(f"{url}/segment_map")
+        wait_ready(page)
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .nsewdrag', timeout=30_000)
+        drag = page.query_selector('[data-testid="stPlotlyChart"] .nsewdrag')
+        box = drag.bounding_box()
+        # a box over the left half of the map (box select is the map's default drag mode)
+        x0, y0 = box["x"] + box["width"] * 0.02, box["y"] + box["height"] * 0.02
+        x1, y1 = box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.98
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        for i in range(1, 11):
+            page.mouse.move(x0 + (x1 - x0) * i / 10, y0 + (y1 - y0) * i / 10)
+        page.mouse.up()
+        page.get_by_text("Your selection").wait_for(timeout=30_000)
+        wait_ready(page)
+        shoppers = page.locator('[data-testid="stMetric"]', has_text="Shoppers").first
+        n = int(shoppers.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
+        assert n > 0
+        page.screenshot(path=str(artifacts_dir() / "segment_map_selection.png"), full_page=True)
+
+        page.get_by_role("tab", name="Save or export").click()
+        page.get_by_label("Segment name").fill("Browser test picks")
+        page.get_by_role("button", name="Save as a segment").click()
+        page.get_by_text("Saved “Browser test picks”").wait_for(timeout=30_000)
+        wait_ready(page)
+        with page.expect_download(timeout=30_000) as dl:
+            page.get_by_role("button", name="Download CSV").click()
+        target = tmp_path / "picks.csv"
+        dl.value.save_as(target)
+        page.screenshot(path=str(artifacts_dir() / "segment_map_saved.png"), full_page=True)
+    finally:
+        ctx.close()
+
+    rows = list(csv.reader(target.open()))
+    assert rows[0] == ["user_id", "segment_id", "segment_name", "recency_days", "orders", "spend",
+                       "avg_order_value"]
+    assert len(rows) - 1 == n
+    con = Store(db).read()
+    saved = ex.find_saved(con, "Browser test picks")
+    members = ex.saved_members(con, saved["saved_id"])
+    assert len(members) == n and sorted(r[0] for r in rows[1:]) == members
