@@ -20,13 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------------------ settings & store
-@st.cache_resource(show_spinner=False)
-def _settings():
-    return load_settings()
-
-
 def settings():
-    return _settings()
+    """Settings as the server was started with them (SEGSTUDIO_DB, segstudio.toml...)."""
+    return load_settings()
 
 
 def store() -> Store:

@@ -118,10 +118,10 @@ with side:
             fname = (st.session_state.get("last_saved", {}).get("name") or "selection")
             fname = "".join(ch if ch.isalnum() else "-" for ch in fname.lower()).strip("-") or "selection"
             st.download_button(f"Download CSV ({c.intf(len(frame))} shoppers)", ex.to_csv_bytes(frame),
-                               file_name=f"{fname}.csv", mime="text/csv", key="download_selection_csv",
+                               file_name=f"{fname}.csv", mime="text/csv", key="download_selection_csv", on_click="ignore",
                                icon=":material/download:")
             st.download_button("Download Parquet", ex.to_parquet_bytes(frame),
                                file_name=f"{fname}.parquet", mime="application/octet-stream",
-                               key="download_selection_parquet")
+                               key="download_selection_parquet", on_click="ignore")
             st.caption("Columns: shopper id, segment, recency, orders, spend, average order value. "
                        "More columns on the Export page.")
