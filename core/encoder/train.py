@@ -1,0 +1,366 @@
+"""Training the profile encoder: self-supervised next-item prediction with a full softmax.
+
+Split by time: for every shopper with at least ``min_events_for_val`` interactions, the last
+``val_fraction`` of their sequence (1 to ``max_val_per_user`` interactions) is held out. The
+model trains on the earlier part (at most the last ``max_train_events_per_user`` interactions of
+it, so a few very heavy shoppers do not dominate the epoch) and is scored after every epoch on
+predicting each held-out interaction from everything before it, ranking the full catalogue
+(NDCG@10, Recall@10). Training stops early when validation NDCG@10 has not improved for
+``patience`` epochs; the best epoch's weights are kept.
+
+Baseline on the same split: a shopper's profile is the mean of the text embeddings of the items
+in their history, and items are ranked by cosine similarity of their text embedding to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from core.config import DEFAULT_TEXT_MODEL
+from core.progress import NULL, Progress
+
+# Deterministic cuBLAS needs this before the first CUDA matmul.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+CHECKPOINT_NAME = "profile_encoder"
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "d": 64,                          # hidden size
+    "n_layers": 2,
+    "n_heads": 2,
+    "max_len": 50,                    # interactions the model looks back on
+    "dropout": 0.2,
+    "lr": 5e-3,
+    "weight_decay": 0.0,
+    "batch_size": 256,                # windows per step
+    "max_epochs": 30,
+    "patience": 2,                    # epochs without a better validation NDCG@10
+    "val_fraction": 0.1,
+    "max_val_per_user": 3,
+    "min_events_for_val": 4,
+    "max_train_events_per_user": 100,
+    "max_seconds": None,              # stop after the epoch that passes this training time
+    "threads": None,                  # CPU threads (None: half the cores, 1 to 8; see below)
+    "pooling": "mean",                # profile: mean of hidden states ("mean") or last ("last")
+    "feature_weight": 0.5,            # share of the profile's total variance for behaviour features
+}
+
+
+def resolve_params(params: dict | None) -> dict:
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ValueError(
+            f"Unknown encoder parameter(s) {unknown}. Known: {sorted(DEFAULT_PARAMS)}."
+        )
+    p = {**DEFAULT_PARAMS, **params}
+    if p["d"] % p["n_heads"]:
+        raise ValueError(f"d ({p['d']}) must be a multiple of n_heads ({p['n_heads']}).")
+    if p["pooling"] not in ("mean", "last"):
+        raise ValueError(f"pooling must be 'mean' or 'last' (got {p['pooling']!r}).")
+    if not 0.0 <= float(p["feature_weight"]) <= 1.0:
+        raise ValueError(f"feature_weight must be between 0 and 1 (got {p['feature_weight']}).")
+    return p
+
+
+def default_threads() -> int:
+    """Half the cores, 1 to 8. The network is small: its many small ops gain little from more
+    threads, and on a busy machine every parallel op waits for its slowest thread (measured on a
+    shared 2-core box: 1 thread trained 18x faster than 2)."""
+    return max(1, min(8, (os.cpu_count() or 1) // 2))
+
+
+@contextlib.contextmanager
+def torch_settings(device: str, seed: int, threads: int | None):
+    """Seeded, deterministic torch with a set number of CPU threads; restored afterwards."""
+    import torch
+
+    prev_threads = torch.get_num_threads()
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(int(threads or default_threads()))
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev_threads)
+        torch.use_deterministic_algorithms(prev_det)
+
+
+def _autocast(device: str):
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def ranks_of_targets(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """0-based rank of each row's target among all items; ties count against the target."""
+    t = scores[np.arange(len(targets)), targets][:, None]
+    return (scores >= t).sum(axis=1) - 1
+
+
+def ndcg_recall_at_10(ranks: np.ndarray) -> tuple[float, float]:
+    if len(ranks) == 0:
+        return float("nan"), float("nan")
+    hit = ranks < 10
+    ndcg = np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
+    return float(ndcg.mean()), float(hit.mean())
+
+
+def text_matrix(con, item_ids: list[str], text_model: str) -> np.ndarray:
+    """(len(item_ids), dim) text vectors in vocabulary order; zero rows for items without text."""
+    from core.embed import item_vectors
+
+    ids, V = item_vectors(con, text_model)
+    pos = {i: k for k, i in enumerate(ids)}
+    T = np.zeros((len(item_ids), V.shape[1]), dtype=np.float32)
+    rows = [(k, pos[i]) for k, i in enumerate(item_ids) if i in pos]
+    if rows:
+        a, b = np.asarray(rows).T
+        T[a] = V[b]
+    return T
+
+
+def _split(seq, p):
+    n = seq.ends - seq.starts
+    n_val = np.where(
+        n >= p["min_events_for_val"],
+        np.clip(np.rint(n * p["val_fraction"]), 1, p["max_val_per_user"]), 0,
+    ).astype(np.int64)
+    train_end = seq.ends - n_val
+    train_spans = [
+        (int(max(s, e - p["max_train_events_per_user"])), int(e))
+        for s, e in zip(seq.starts, train_end) if e - s >= 2
+    ]
+    return n_val, train_spans
+
+
+def _validation_set(seq, n_val, max_len):
+    from core.encoder.data import last_window
+
+    users = np.flatnonzero(n_val > 0)
+    L = max_len
+    items = np.zeros((len(users), L), dtype=np.int64)
+    types = np.zeros_like(items)
+    gaps = np.zeros_like(items)
+    targets = np.full((len(users), L), -100, dtype=np.int64)
+    for r, u in enumerate(users):
+        s, e, k = seq.starts[u], seq.ends[u], n_val[u]
+        items[r], types[r], gaps[r] = last_window(seq, s, e - 1, L)
+        targets[r, L - k:] = seq.items[e - k:e]
+    return users, items, types, gaps, targets
+
+
+def baseline_mean_text(seq, n_val, T: np.ndarray) -> tuple[float, float, int]:
+    """NDCG@10 / Recall@10 of the mean-of-item-text-embeddings profile (cosine ranking)."""
+    profiles, targets = [], []
+    for u in np.flatnonzero(n_val > 0):
+        s, e, k = int(seq.starts[u]), int(seq.ends[u]), int(n_val[u])
+        acc = T[seq.items[s:e - k]].sum(axis=0, dtype=np.float64)
+        for r in range(e - k, e):
+            profiles.append(acc.copy())
+            targets.append(seq.items[r])
+            acc += T[seq.items[r]]
+    if not profiles:
+        return float("nan"), float("nan"), 0
+    P = np.asarray(profiles, dtype=np.float32)
+    norms = np.linalg.norm(P, axis=1, keepdims=True)
+    np.divide(P, norms, out=P, where=norms > 0)
+    targets = np.asarray(targets)
+    ranks = np.concatenate([
+        ranks_of_targets(P[i:i + 2048] @ T.T, targets[i:i + 2048])
+        for i in range(0, len(P), 2048)
+    ])
+    nd, rc = ndcg_recall_at_10(ranks)
+    return nd, rc, len(targets)
+
+
+def _evaluate(model, val, device, batch=512):
+    import torch
+
+    _, items, types, gaps, targets = val
+    model.eval()
+    ranks = []
+    with torch.inference_mode(), _autocast(device):
+        E = model.item_matrix()
+        for i in range(0, len(items), batch):
+            tg = torch.as_tensor(targets[i:i + batch], device=device)
+            h = model(torch.as_tensor(items[i:i + batch], device=device),
+                      torch.as_tensor(types[i:i + batch], device=device),
+                      torch.as_tensor(gaps[i:i + batch], device=device), E)
+            m = tg >= 0
+            sc = model.scores(h[m], E).float()
+            t = tg[m]
+            ts = sc.gather(1, t[:, None])
+            ranks.append(((sc >= ts).sum(1) - 1).cpu().numpy())
+    ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
+    return ndcg_recall_at_10(ranks)
+
+
+def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
+                  text_model: str = DEFAULT_TEXT_MODEL, params: dict | None = None,
+                  progress: Progress = NULL) -> dict:
+    """Train the profile encoder on the store's events; write model_checkpoints (safetensors +
+    JSON config), encoder_items and training_curve for ``run_id``; return the metrics."""
+    import torch
+    from safetensors.torch import save as st_save
+    from torch.nn import functional as F
+
+    from core.embed import embed_items, resolve_device
+    from core.encoder.data import load_sequences, vocabulary, windows
+    from core.encoder.model import SeqEncoder, param_count
+
+    t_start = time.perf_counter()
+    p = resolve_params(params)
+    dev = resolve_device(device)
+    text_model = text_model or DEFAULT_TEXT_MODEL
+    embed_items(con, text_model, device=dev, progress=progress)  # no-op when cached
+
+    item_ids = vocabulary(con)
+    seq = load_sequences(con, item_ids)
+    if len(seq.user_ids) < 2:
+        raise ValueError(
+            f"The profile encoder needs interactions of at least 2 shoppers with a user_id "
+            f"(found {len(seq.user_ids)}). Ingest data with customer ids, or skip profiles."
+        )
+    T = text_matrix(con, item_ids, text_model)
+    n_val, spans = _split(seq, p)
+    L = int(p["max_len"])
+    tr_items, tr_types, tr_gaps, tr_targets = windows(seq, spans, L)
+    if len(tr_items) == 0:
+        raise ValueError("Too few interactions to train the profile encoder (every shopper has "
+                         "fewer than 2 interactions before the validation split).")
+    val = _validation_set(seq, n_val, L)
+    has_val = len(val[0]) > 0
+    base_ndcg, base_recall, n_val_targets = baseline_mean_text(seq, n_val, T)
+
+    curve: list[dict] = []
+    with torch_settings(dev, seed, p["threads"]):
+        rng = np.random.default_rng(seed)
+        model = SeqEncoder(len(item_ids), T.shape[1], d=p["d"], n_layers=p["n_layers"],
+                           n_heads=p["n_heads"], max_len=L, dropout=p["dropout"]).to(dev)
+        with torch.no_grad():
+            model.item_text[1:] = torch.as_tensor(T, device=dev)
+        opt = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+        X = [torch.as_tensor(a, device=dev) for a in (tr_items, tr_types, tr_gaps, tr_targets)]
+        best = (-1.0, 0, None)
+        bad = 0
+        bs = int(p["batch_size"])
+        t_train = time.perf_counter()
+        with progress.stage("Training profile encoder", total=p["max_epochs"]) as bar:
+            for epoch in range(1, p["max_epochs"] + 1):
+                t_ep = time.perf_counter()
+                model.train()
+                order = torch.as_tensor(rng.permutation(len(tr_items)), device=dev)
+                total, count = 0.0, 0
+                for i in range(0, len(order), bs):
+                    idx = order[i:i + bs]
+                    items, types, gaps, tg = (x[idx] for x in X)
+                    with _autocast(dev):
+                        E = model.item_matrix()
+                        h = model(items, types, gaps, E)
+                        m = tg >= 0
+                        logits = model.scores(h[m], E)
+                    loss = F.cross_entropy(logits.float(), tg[m])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    k = int(m.sum())
+                    total += float(loss.detach()) * k
+                    count += k
+                if has_val:
+                    v_ndcg, v_recall = _evaluate(model, val, dev)
+                else:
+                    v_ndcg, v_recall = float("nan"), float("nan")
+                curve.append({"epoch": epoch, "train_loss": total / max(count, 1),
+                              "val_ndcg10": v_ndcg, "val_recall10": v_recall,
+                              "seconds": time.perf_counter() - t_ep})
+                bar.advance(1)
+                score = v_ndcg if has_val else -float(total / max(count, 1))
+                if score > best[0] or best[2] is None:
+                    best = (score, epoch, {k_: v.detach().clone()
+                                           for k_, v in model.state_dict().items()})
+                    bad = 0
+                else:
+                    bad += 1
+                if has_val and bad >= p["patience"]:
+                    break
+                if p["max_seconds"] and time.perf_counter() - t_train > p["max_seconds"]:
+                    break
+        model.load_state_dict(best[2])
+    best_epoch = best[1]
+    best_row = curve[best_epoch - 1]
+    seconds = time.perf_counter() - t_start
+
+    v_ndcg, b_ndcg = _none_if_nan(best_row["val_ndcg10"]), _none_if_nan(base_ndcg)
+    metrics = {
+        "val_ndcg10": v_ndcg,
+        "val_recall10": _none_if_nan(best_row["val_recall10"]),
+        "baseline_mean_embedding_ndcg10": b_ndcg,
+        "baseline_mean_embedding_recall10": _none_if_nan(base_recall),
+        "ndcg10_ratio_vs_baseline": (v_ndcg / b_ndcg if v_ndcg is not None and b_ndcg else None),
+        "epochs": len(curve),
+        "best_epoch": best_epoch,
+        "seconds": round(seconds, 3),
+        "train_seconds": round(time.perf_counter() - t_train, 3),
+        "device": dev,
+        "n_users": len(seq.user_ids),
+        "n_items": len(item_ids),
+        "n_interactions": int(len(seq.items)),
+        "n_train_targets": int((tr_targets >= 0).sum()),
+        "n_val_targets": int(n_val_targets),
+        "n_parameters": param_count(model),
+        "text_model": text_model,
+    }
+    config = {
+        "arch": "SeqEncoder",
+        "params": p,
+        "n_items": len(item_ids),
+        "text_dim": int(T.shape[1]),
+        "text_model": text_model,
+        "seed": seed,
+        "device": dev,
+        "torch": torch.__version__,
+        "metrics": metrics,
+    }
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    weights = st_save(state)
+
+    con.execute("DELETE FROM model_checkpoints WHERE run_id = ? AND name = ?",
+                [run_id, CHECKPOINT_NAME])
+    con.execute("INSERT INTO model_checkpoints VALUES (?, ?, ?, ?)",
+                [run_id, CHECKPOINT_NAME, json.dumps(config, default=_json_default), weights])
+    con.execute("DELETE FROM encoder_items WHERE run_id = ?", [run_id])
+    import pandas as pd
+
+    vocab_df = pd.DataFrame({  # noqa: F841 - read by DuckDB's replacement scan
+        "item_index": np.arange(len(item_ids), dtype=np.int32),
+        "item_id": pd.Series(item_ids, dtype=object),
+    })
+    con.execute(f"INSERT INTO encoder_items SELECT {int(run_id)}, item_index, item_id "
+                "FROM vocab_df")
+    con.execute("DELETE FROM training_curve WHERE run_id = ?", [run_id])
+    con.executemany(
+        "INSERT INTO training_curve VALUES (?, ?, ?, ?, ?, ?)",
+        [[run_id, r["epoch"], r["train_loss"], _none_if_nan(r["val_ndcg10"]),
+          _none_if_nan(r["val_recall10"]), r["seconds"]] for r in curve],
+    )
+    return metrics
+
+
+def _none_if_nan(x):
+    return None if x is None or x != x else float(x)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)

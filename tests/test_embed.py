@@ -1,0 +1,97 @@
+"""Item text embeddings: the bundled default model offline, unit vectors, and a cache that only
+embeds new or changed item texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.embed import TextEmbedder, embed_items, item_text, item_vectors
+
+ITEMS = [
+    # item_id, title, description, category_path
+    ("A1", "Red wine glass", "Crystal glass for red wine.", "Home > Kitchen > Glassware"),
+    ("A2", "White wine glass", "Crystal glass for white wine.", "Home > Kitchen > Glassware"),
+    ("B1", "Garden hose 20 m", None, "Garden > Watering"),
+    ("B2", "  ", "", None),                                    # no text at all
+    ("C1", "Red wine glass", "Crystal glass for red wine.", "Home > Kitchen > Glassware"),  # = A1
+]
+
+
+def _store_with_items(tmp_store, items=ITEMS):
+    with tmp_store.write() as con:
+        for i, (item, title, desc, cat) in enumerate(items):
+            con.execute("INSERT INTO items VALUES (?, ?, ?, ?, NULL, NULL, 1)",
+                        [item, title, desc, cat])
+    return tmp_store
+
+
+def test_item_text_joins_the_present_parts_the_same_in_python_and_sql(tmp_store):
+    _store_with_items(tmp_store)
+    from core.embed import ITEM_TEXT_SQL
+
+    con = tmp_store.read()
+    rows = con.execute(f"SELECT i.item_id, {ITEM_TEXT_SQL}, i.title, i.description, "
+                       "i.category_path FROM items i ORDER BY 1").fetchall()
+    for item, sql_text, title, desc, cat in rows:
+        assert sql_text == item_text(title, desc, cat)
+    texts = {r[0]: r[1] for r in rows}
+    assert texts["A1"] == "Red wine glass. Crystal glass for red wine. Home > Kitchen > Glassware"
+    assert texts["B1"] == "Garden hose 20 m. Garden > Watering"
+    assert texts["B2"] == ""
+
+
+def test_text_embedder_gives_unit_float32_vectors_that_mean_something():
+    emb = TextEmbedder()  # the bundled all-MiniLM-L6-v2, offline
+    V = emb.encode(["red wine glass", "glass for white wine", "garden hose", "red wine glass"])
+    assert V.shape == (4, 384) and V.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(V, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(V[0], V[3], atol=1e-6)
+    assert V[0] @ V[1] > V[0] @ V[2] + 0.2
+    assert emb.encode([]).shape == (0, 384)
+    # the loaded model is kept per process
+    assert TextEmbedder()._model is emb._model
+
+
+def test_embed_items_embeds_only_new_or_changed_texts(tmp_store):
+    _store_with_items(tmp_store)
+    with tmp_store.write() as con:
+        m1 = embed_items(con)
+        assert (m1["n_items"], m1["n_texts"], m1["n_embedded"], m1["items_without_text"]) == (5, 3, 3, 1)
+        m2 = embed_items(con)
+        assert (m2["n_embedded"], m2["n_cached"]) == (0, 3)
+        con.execute("UPDATE items SET title = 'Garden hose 30 m' WHERE item_id = 'B1'")
+        m3 = embed_items(con)
+        assert m3["n_embedded"] == 1
+        con.execute("INSERT INTO items VALUES ('D1', 'Watering can', NULL, 'Garden > Watering', "
+                    "NULL, NULL, 1)")
+        assert embed_items(con)["n_embedded"] == 1
+        assert embed_items(con)["n_embedded"] == 0
+        assert con.execute("SELECT count(*) FROM item_embeddings").fetchall()[0][0] == 5
+    con = tmp_store.read()
+    ids, V = item_vectors(con)
+    assert ids == ["A1", "A2", "B1", "B2", "C1", "D1"]
+    assert V.shape == (6, 384) and V.dtype == np.float32
+    norms = np.linalg.norm(V, axis=1)
+    np.testing.assert_allclose(norms[[0, 1, 2, 4, 5]], 1.0, atol=1e-5)
+    assert norms[3] == 0.0                      # no text: zero vector
+    np.testing.assert_array_equal(V[0], V[4])   # same text, one cached vector
+    # the cached vector is the model's vector of the item's current text
+    fresh = TextEmbedder().encode([item_text("Garden hose 30 m", None, "Garden > Watering")])[0]
+    np.testing.assert_allclose(V[2], fresh, atol=1e-5)
+
+
+def test_item_vectors_says_how_to_fill_a_missing_cache(tmp_store):
+    _store_with_items(tmp_store)
+    with pytest.raises(RuntimeError, match="embed_items"):
+        item_vectors(tmp_store.read())
+
+
+def test_unknown_model_and_missing_gpu_are_explained(tmp_path):
+    with pytest.raises(RuntimeError, match="Could not load the text model"):
+        TextEmbedder(str(tmp_path / "no-such-model"))
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            TextEmbedder(device="cuda")

@@ -1,0 +1,247 @@
+"""The profile encoder: learns next-item patterns the text baseline cannot see, is reproducible
+with a fixed seed, stores a pickle-free checkpoint, and scores a live history in milliseconds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from core.embed import embed_items
+from core.encoder import (
+    DEFAULT_PARAMS,
+    EncoderNotFound,
+    compute_profiles,
+    fuse,
+    load_encoder,
+    train_encoder,
+)
+from core.features import compute_features, feature_matrix
+
+N_ITEMS = 24
+N_USERS = 48
+COLOURS = ["red", "blue", "green", "yellow"]
+THINGS = ["mug", "candle", "cushion", "lantern", "tea towel", "vase"]
+# small and quick to train; the defaults are tuned for real data
+FAST = {"d": 32, "max_epochs": 40, "patience": 5, "batch_size": 32, "lr": 1e-2}
+
+
+def _item(i: int) -> str:
+    return f"I{i:02d}"
+
+
+def _tiny_shop(store, n_users=N_USERS, steps=20):
+    """Shoppers walk the catalogue in a fixed cycle (I00 -> I01 -> ... -> I23 -> I00), viewing
+    then buying: the next item follows from the item ids, not from the titles."""
+    with store.write() as con:
+        for i in range(N_ITEMS):
+            con.execute(
+                "INSERT INTO items VALUES (?, ?, NULL, ?, NULL, ?, 1)",
+                [_item(i), f"{COLOURS[i % 4].title()} {THINGS[i % 6]}",
+                 f"Home > {THINGS[i % 6].title()}s", 2.0 + i % 5],
+            )
+        for u in range(n_users):
+            con.execute("INSERT INTO users VALUES (?, '{}', NULL, 1)", [f"u{u:03d}"])
+        # event e of user u: item (u + e // 2) mod N, a view then a purchase of it
+        con.execute(
+            f"""
+            INSERT INTO events
+            SELECT row_number() OVER (ORDER BY u, e), printf('u%03d', u),
+                   printf('I%02d', (u + e // 2) % {N_ITEMS}),
+                   CASE WHEN e % 2 = 0 THEN 'view' ELSE 'purchase' END,
+                   TIMESTAMP '2024-01-01' + INTERVAL (u) HOUR + INTERVAL (e * 37) MINUTE
+                       + INTERVAL ((e // 6) * 3) DAY,
+                   1, 2.0, CASE WHEN e % 2 = 1 THEN printf('b%03d_%02d', u, e) END, NULL, 1, NULL
+            FROM range({n_users}) r(u), range({steps}) s(e)
+            """
+        )
+    return store
+
+
+@pytest.fixture(scope="module")
+def tiny_trained(tmp_path_factory):
+    from core.store import Store
+
+    store = _tiny_shop(Store(tmp_path_factory.mktemp("enc") / "tiny.duckdb"))
+    with store.write() as con:
+        embed_items(con)
+        compute_features(con, 1)
+        metrics = train_encoder(con, 1, device="cpu", seed=3, params=FAST)
+        prof = compute_profiles(con, 1, device="cpu")
+    return store, metrics, prof
+
+
+def test_encoder_learns_the_sequence_pattern_and_beats_the_text_baseline(tiny_trained):
+    store, m, _ = tiny_trained
+    assert m["device"] == "cpu"
+    assert m["n_users"] == N_USERS and m["n_items"] == N_ITEMS
+    assert m["n_interactions"] == N_USERS * 20
+    # every user has 20 events: the last 2 (10 %) are held out
+    assert m["n_val_targets"] == N_USERS * 2
+    assert 1 <= m["best_epoch"] <= m["epochs"] <= FAST["max_epochs"]
+    assert m["val_ndcg10"] > 0.8
+    assert m["baseline_mean_embedding_ndcg10"] < 0.6
+    assert m["val_ndcg10"] > m["baseline_mean_embedding_ndcg10"]
+    con = store.read()
+    curve = con.execute(
+        "SELECT epoch, train_loss, val_ndcg10 FROM training_curve WHERE run_id = 1 ORDER BY epoch"
+    ).fetchall()
+    assert [r[0] for r in curve] == list(range(1, m["epochs"] + 1))
+    assert curve[-1][1] < curve[0][1]
+    assert max(r[2] for r in curve) == pytest.approx(m["val_ndcg10"])
+
+
+def test_checkpoint_is_safetensors_plus_json_and_the_vocabulary_is_stored(tiny_trained):
+    from safetensors.torch import load
+
+    store, m, _ = tiny_trained
+    con = store.read()
+    config, weights = con.execute(
+        "SELECT config, weights FROM model_checkpoints WHERE run_id = 1").fetchall()[0]
+    config = json.loads(config)
+    assert config["params"]["d"] == FAST["d"] and config["n_items"] == N_ITEMS
+    assert config["metrics"]["val_ndcg10"] == pytest.approx(m["val_ndcg10"])
+    state = load(bytes(weights))  # plain tensors, no pickle
+    assert state["item_id.weight"].shape == (N_ITEMS + 1, FAST["d"])
+    vocab = con.execute(
+        "SELECT item_index, item_id FROM encoder_items WHERE run_id = 1 ORDER BY item_index"
+    ).fetchall()
+    assert vocab == [(i, _item(i)) for i in range(N_ITEMS)]
+
+
+def test_profiles_fuse_both_blocks_with_equal_variance(tiny_trained):
+    store, _, prof = tiny_trained
+    con = store.read()
+    users, X, names = feature_matrix(con, 1)
+    rows = con.execute("SELECT user_id, vector FROM profiles WHERE run_id = 1 ORDER BY user_id"
+                       ).fetchall()
+    assert [r[0] for r in rows] == users and len(users) == N_USERS
+    P = np.array([r[1] for r in rows], dtype=np.float64)
+    d = FAST["d"]
+    assert P.shape == (N_USERS, d + len(names)) == (N_USERS, prof["dim"])
+    var_seq = P[:, :d].var(axis=0).sum()
+    var_feat = P[:, d:].var(axis=0).sum()
+    assert var_seq == pytest.approx(0.5, rel=1e-3) and var_feat == pytest.approx(0.5, rel=1e-3)
+
+
+def test_fuse_weights_blocks_by_share_of_total_variance():
+    rng = np.random.default_rng(0)
+    S = rng.normal(size=(200, 64)) * 0.01      # small-scale, many dimensions
+    X = rng.normal(size=(200, 5)) * 10.0       # large-scale, few dimensions
+    for w in (0.5, 0.8, 1.0):
+        P, stats = fuse(S, X, w)
+        assert P[:, 64:].var(axis=0).sum() == pytest.approx(w, rel=1e-4)
+        assert P[:, :64].var(axis=0).sum() == pytest.approx(1 - w, abs=1e-6)
+
+
+def test_same_seed_gives_identical_profiles(tiny_trained, tmp_path):
+    from core.store import Store
+
+    store, m, _ = tiny_trained
+    path = tmp_path / "again.duckdb"
+    shutil.copyfile(store.path, path)
+    again = Store(path)
+    with again.write() as con:
+        m2 = train_encoder(con, 1, device="cpu", seed=3, params=FAST)
+        compute_profiles(con, 1, device="cpu")
+    q = "SELECT user_id, vector FROM profiles WHERE run_id = 1 ORDER BY user_id"
+    a = store.read().execute(q).fetchall()
+    b = again.read().execute(q).fetchall()
+    assert a == b
+    assert m2["val_ndcg10"] == m["val_ndcg10"] and m2["epochs"] == m["epochs"]
+
+
+def test_live_scores_follow_the_history_and_are_fast(tiny_trained):
+    store, _, _ = tiny_trained
+    con = store.read()
+    enc = load_encoder(con, 1)
+    assert enc.item_ids == [_item(i) for i in range(N_ITEMS)]
+    t0 = np.datetime64("2024-03-01T10:00")
+    hist = [(_item(i), t, t0 + np.timedelta64(10 * k, "m"))
+            for k, (i, t) in enumerate([(5, "view"), (5, "purchase"), (6, "view"),
+                                        (6, "purchase"), (7, "view"), (7, "purchase")])]
+    s = enc.next_item_scores(hist)
+    assert s.shape == (N_ITEMS,) and s.dtype == np.float32
+    assert enc.item_ids[int(np.argmax(s))] == _item(8)
+    # order is taken from the timestamps, not the list order
+    np.testing.assert_allclose(enc.next_item_scores(hist[::-1]), s, atol=1e-5)
+    # an item the encoder has never seen and that has no cached text is skipped
+    np.testing.assert_allclose(enc.next_item_scores([("NOPE", "view", t0)] + hist), s, atol=1e-5)
+    assert enc.next_item_scores([]).shape == (N_ITEMS,)
+    v = enc.profile_vector(hist)
+    assert v.shape == (FAST["d"],) and np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="Unknown event type"):
+        enc.next_item_scores([(_item(1), "teleport", t0)])
+    times = []
+    for _ in range(20):
+        t = time.perf_counter()
+        enc.next_item_scores(hist)
+        times.append(time.perf_counter() - t)
+    assert np.median(times) < 0.05
+
+
+def test_new_catalogue_item_is_understood_from_its_cached_text(tiny_trained, tmp_path):
+    from core.store import Store
+
+    store, _, _ = tiny_trained
+    path = tmp_path / "new_item.duckdb"
+    shutil.copyfile(store.path, path)
+    s2 = Store(path)
+    with s2.write() as con:
+        con.execute("INSERT INTO items VALUES ('NEW', 'Green glass jug', NULL, 'Kitchen > Jugs', NULL, 3.0, 2)")
+        assert embed_items(con)["n_embedded"] == 1
+    enc = load_encoder(s2.read(), 1)
+    assert "NEW" not in enc.item_ids
+    base = enc.next_item_scores([(_item(5), "view", None)])
+    with_new = enc.next_item_scores([(_item(5), "view", None), ("NEW", "view", None)])
+    assert not np.allclose(base, with_new)
+
+
+def test_bad_parameters_and_missing_model_are_explained(tiny_trained):
+    store, _, _ = tiny_trained
+    with store.write() as con:
+        with pytest.raises(ValueError, match="Unknown encoder parameter"):
+            train_encoder(con, 2, params={"layers": 3})
+        with pytest.raises(EncoderNotFound, match="segstudio build"):
+            compute_profiles(con, 99)
+    assert set(FAST) <= set(DEFAULT_PARAMS)
+
+
+@pytest.mark.slow
+def test_demo_shop_encoder_beats_baseline_and_profiles_keep_shopper_types(demo_store, tmp_path):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from core.store import Store
+
+    path = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_store.path, path)
+    store = Store(path)
+    with store.write() as con:
+        embed_items(con)
+        compute_features(con, 1)
+        m = train_encoder(con, 1, device="cpu", seed=7)
+        compute_profiles(con, 1, device="cpu")
+    assert m["val_ndcg10"] > m["baseline_mean_embedding_ndcg10"]
+    con = store.read()
+    rows = con.execute(
+        "SELECT p.vector, t.shopper_type FROM profiles p JOIN demo_truth t USING (user_id) "
+        "WHERE p.run_id = 1 ORDER BY p.user_id").fetchall()
+    P = np.array([r[0] for r in rows])
+    truth = [r[1] for r in rows]
+    labels = KMeans(n_clusters=len(set(truth)), n_init=10, random_state=0).fit_predict(P)
+    assert adjusted_rand_score(truth, labels) >= 0.8
+    enc = load_encoder(con, 1)
+    hist = [(r[0], r[1], r[2]) for r in con.execute(
+        "SELECT item_id, event_type, ts FROM events WHERE user_id = (SELECT min(user_id) FROM "
+        "events) ORDER BY ts").fetchall()]
+    enc.next_item_scores(hist)
+    times = []
+    for _ in range(20):
+        t = time.perf_counter()
+        enc.next_item_scores(hist)
+        times.append(time.perf_counter() - t)
+    assert np.median(times) < 0.05
