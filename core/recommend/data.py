@@ -51,6 +51,13 @@ BASKET_KEY_SQL = (
 )
 
 
+def first_row(con, sql: str, params=None):
+    """The first row of a query or None. (fetchall: DuckDB 2 refuses new work on a connection
+    with an unfinished result, which fetchone leaves behind.)"""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
 def nice_title(title: str | None, item_id: str) -> str:
     """Readable title: ALL-CAPS source titles become sentence case; missing -> the item id."""
     t = (title or "").strip()
@@ -112,7 +119,7 @@ class ShopData:
         prices = cat["price"].to_numpy(dtype=np.float64, na_value=np.nan)
         item_pos = pd.Index(item_ids)
 
-        ref = con.execute(f"SELECT max(ts) FROM {ev} e").fetchone()[0]
+        ref = con.execute(f"SELECT max(ts) FROM {ev} e").fetchall()[0][0]
         if ref is not None:
             act = con.execute(
                 f"SELECT DISTINCT item_id FROM {ev} e WHERE event_type = 'purchase' "

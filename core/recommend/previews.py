@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.recommend.data import ShopData
+from core.recommend.data import ShopData, first_row
 from core.recommend.recommenders import (
     RECOMMENDERS,
     Batch,
@@ -128,11 +128,11 @@ _MAX_ENGINES = 4
 def _engine_key(con, run_id):
     try:
         path = con.execute("SELECT path FROM duckdb_databases() "
-                           "WHERE database_name = current_database()").fetchone()[0]
+                           "WHERE database_name = current_database()").fetchall()[0][0]
     except Exception:
         path = None
-    row = con.execute("SELECT started_at, data_fingerprint FROM runs WHERE run_id = ?",
-                      [int(run_id)]).fetchone() if run_id is not None else None
+    row = first_row(con, "SELECT started_at, data_fingerprint FROM runs WHERE run_id = ?",
+                    [int(run_id)]) if run_id is not None else None
     return (path, run_id, tuple(row) if row else None)
 
 
@@ -145,7 +145,7 @@ def get_engine(con, run_id: int | None, *, refresh: bool = False) -> Engine:
             return _ENGINES[key]
     text_model = None
     if run_id is not None:
-        row = con.execute("SELECT params FROM runs WHERE run_id = ?", [int(run_id)]).fetchone()
+        row = first_row(con, "SELECT params FROM runs WHERE run_id = ?", [int(run_id)])
         text_model = (json.loads(row[0]) if row and row[0] else {}).get("text_model")
     data = ShopData.load(con, run_id)
     recs = fit_recommenders(con, run_id, data, text_model=text_model)
