@@ -84,7 +84,7 @@ def describe_segments(
     {n_segments, names: {segment_id: name}, n_traits, seconds}."""
     t0 = time.perf_counter()
     run_id = int(run_id)
-    n_users = con.execute("SELECT count(*) FROM segments WHERE run_id = ?", [run_id]).fetchone()[0]
+    n_users = con.execute("SELECT count(*) FROM segments WHERE run_id = ?", [run_id]).fetchall()[0][0]
     if not n_users:
         raise RuntimeError(
             f"Run {run_id} has no rows in `segments`: run core.segments.segment_users first "
@@ -116,7 +116,7 @@ def describe_segments(
         )
         bar.advance(1)
     n_traits = con.execute("SELECT count(*) FROM segment_traits WHERE run_id = ?",
-                           [run_id]).fetchone()[0]
+                           [run_id]).fetchall()[0][0]
     return {
         "n_segments": sum(1 for r in rows if r["segment_id"] >= 0),
         "names": {r["segment_id"]: r["name"] for r in rows},
@@ -129,7 +129,7 @@ def describe_segments(
 def _has_purchases(con) -> bool:
     return con.execute(
         "SELECT EXISTS (SELECT 1 FROM events WHERE event_type = 'purchase' AND user_id IS NOT NULL)"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 def _write_traits(con, run_id: int, *, min_support: float, min_count: int,
@@ -266,7 +266,7 @@ def _behaviour_z(con, run_id: int) -> dict[int, dict[str, float]]:
     ).fetchall()
     pop = con.execute(
         f"SELECT {', '.join(f'avg({c}), stddev_pop({c})' for c in cols)} FROM ({base})"
-    ).fetchone()
+    ).fetchall()[0]
     out: dict[int, dict[str, float]] = {}
     for row in seg:
         zs = {}

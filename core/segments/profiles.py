@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pyarrow.compute as pc
 
@@ -17,9 +19,14 @@ def load_profiles(con, run_id: int) -> tuple[list[str], np.ndarray]:
     ``ValueError`` naming the users when vectors have different lengths or non-finite values.
     """
     run_id = int(run_id)
-    tbl = con.sql(
-        f"SELECT user_id, vector FROM profiles WHERE run_id = {run_id} ORDER BY user_id"
-    ).to_arrow_table()
+    # execute() rather than sql(): DuckDB 2 refuses a relation query while an earlier stage's
+    # execute() result on this connection is unfinished; execute() supersedes it. (Its arrow
+    # output copies the rows once more - it warns about that; fine for profile matrices.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        tbl = con.execute(
+            "SELECT user_id, vector FROM profiles WHERE run_id = ? ORDER BY user_id", [run_id]
+        ).to_arrow_table()
     n = tbl.num_rows
     if n == 0:
         raise NoProfilesError(
