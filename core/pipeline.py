@@ -85,6 +85,9 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
             t0 = time.perf_counter()
             progress.message(f"[{name}]")
             out = fn() or {}
+            # DuckDB 2 refuses new work on a connection whose last execute() result was not read
+            # to its end; a stage's trailing statement must not break the next stage.
+            con.complete()
             metrics["stage_seconds"][name] = round(time.perf_counter() - t0, 3)
             metrics[name] = out
             return out
