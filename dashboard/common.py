@@ -234,41 +234,43 @@ def sidebar_footer() -> None:
 
 # ------------------------------------------------------------------------------ recommendations
 @st.cache_resource(show_spinner="Preparing the recommenders (once per build)...", max_entries=2)
-def _recommenders(path: str, version_key: str, run_id: int):
+def _engine(path: str, version_key: str, run_id: int):
     from core.explore import recs
 
-    cur = _shared_connection(path, version_key).cursor()
-    try:
-        return recs.fit(cur, run_id)
-    finally:
-        cur.close()
+    return recs.engine(_shared_connection(path, version_key).cursor(), run_id)
 
 
-def recommenders(run_id: int) -> dict:
+def rec_engine(run_id: int):
+    """The fitted recommenders of the run, shared by every session until the next build."""
     s = store()
-    return _recommenders(str(s.path), _vkey(s), run_id)
+    return _engine(str(s.path), _vkey(s), run_id)
 
 
-def recommend_preview(kind: str, run_id: int, **kwargs):
+def recommend_preview(kind: str, run_id: int, **kwargs) -> dict:
     from core.explore import recs
 
-    return recs.preview(recommenders(run_id), kind, con=con(), **kwargs)
+    return recs.preview(rec_engine(run_id), kind, con=con(), run_id=run_id, **kwargs)
 
 
 RECOMMENDER_LABELS = {
     "hybrid": "Hybrid (blend)", "encoder": "Profile encoder", "item_knn": "Bought together (item kNN)",
     "segment_popularity": "Popular in the segment", "repeat": "Buy again", "popularity": "Best sellers",
+    "persona": "Persona match",
 }
 
 
-def show_recommendations(df, recommender: str | None = "hybrid", key: str = "recs") -> None:
-    """A ranked list with reasons, for one recommender (default the hybrid)."""
-    if df is None or df.empty:
+def show_recommendations(result: dict, key: str = "recs") -> None:
+    """A ranked list with reasons (the first recommender in the result)."""
+    if result.get("error"):
+        st.info(result["error"])
+        return
+    df = result["recs"]
+    if df.empty:
         st.info("No recommendations for this case (no history the recommenders can use).")
         return
-    d = df[df["recommender"] == recommender] if recommender and recommender in set(df["recommender"]) else df
-    d = d[["rank", "title", "reason", "score"]]
+    first = df["recommender"].iloc[0]
+    d = df[df["recommender"] == first][["rank", "title", "price", "reason"]]
     st.dataframe(d, hide_index=True, width="stretch", key=key, column_config={
         "rank": st.column_config.NumberColumn("#", width="small"), "title": "Item",
-        "reason": st.column_config.TextColumn("Why", width="large"),
-        "score": st.column_config.NumberColumn("Score", format="%.3f")})
+        "price": st.column_config.NumberColumn(f"Price ({currency()})", format="%.2f"),
+        "reason": st.column_config.TextColumn("Why", width="large")})

@@ -1,9 +1,9 @@
-"""Recommendation previews for the dashboard, through core.recommend.
+"""Recommendation previews for the dashboard, through core.recommend's previews.
 
-``fit(con, run_id)`` fits every recommender once (the dashboard keeps the result per store
-version); ``preview(...)`` asks them for a user, a segment, an edited basket or a typed persona
-and returns one DataFrame: recommender, rank, item_id, title, score, reason.
-Uses core.recommend's own preview functions when it has them.
+``engine(con, run_id)`` fits every recommender of a run once (the dashboard keeps it per store
+version); ``preview(...)`` asks it about a shopper, a segment, an edited basket or a typed
+persona. Results: {"recs": DataFrame(recommender, rank, item_id, title, score, reason),
+"info": {...}, "error": message or None}.
 """
 
 from __future__ import annotations
@@ -12,22 +12,27 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-COLUMNS = ["recommender", "rank", "item_id", "title", "score", "reason"]
+COLUMNS = ["recommender", "rank", "item_id", "title", "price", "score", "reason"]
 
 
 def available() -> bool:
     try:
-        import core.recommend  # noqa: F401
+        import core.recommend.previews  # noqa: F401
     except ImportError:
         return False
     return True
 
 
-def fit(con, run_id: int) -> dict:
-    """All recommenders of the run, fitted once: {name: recommender}."""
-    from core.recommend import fit_recommenders
+def engine(con, run_id: int):
+    from core.recommend.previews import get_engine
 
-    return fit_recommenders(con, run_id)
+    return get_engine(con, run_id)
+
+
+def recommender_names(eng) -> list[str]:
+    from core.recommend import RECOMMENDERS
+
+    return [n for n in RECOMMENDERS if n in eng.recs] + [n for n in eng.recs if n not in RECOMMENDERS]
 
 
 def to_frame(recs: Sequence[Any] | None, recommender: str = "") -> pd.DataFrame:
@@ -35,50 +40,57 @@ def to_frame(recs: Sequence[Any] | None, recommender: str = "") -> pd.DataFrame:
     for rank, r in enumerate(recs or [], 1):
         get = (lambda k: r.get(k)) if isinstance(r, dict) else (lambda k: getattr(r, k, None))
         rows.append({"recommender": recommender or get("source"), "rank": rank,
-                     "item_id": get("item_id"), "title": get("title"), "score": get("score"),
+                     "item_id": get("item_id"), "title": get("title"), "price": get("price"),
+                     "score": get("score"),
                      "reason": get("reason")})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def preview(recommenders: dict, kind: str, *, con=None, user_id: str | None = None,
-            segment_id: int | None = None, basket: Sequence[str] = (), persona: str = "",
-            names: Sequence[str] | None = None, n: int = 10) -> pd.DataFrame:
-    """What each recommender would recommend.
+def preview(eng, kind: str, *, con, run_id: int, names: Sequence[str] = ("hybrid",),
+            user_id: str | None = None, segment_id: int | None = None, basket: Sequence[str] = (),
+            add: Sequence[str] = (), remove: Sequence[str] = (), persona: str = "",
+            n: int = 10) -> dict:
+    """What the recommenders would suggest.
 
-    kind: "user" (their history), "segment" (a typical shopper of the segment), "basket" (a basket
-    of item ids, e.g. a shopper's history edited), "persona" (a typed description; needs the
-    encoder's text model).
+    kind: "user" (a shopper's history), "segment" (what the segment buys more than anyone),
+    "basket" (a basket of item ids, or a shopper's history with ``add``/``remove`` edits), or
+    "persona" (a typed description; a price cap such as "under 10 pounds" is honoured).
     """
-    names = [x for x in (names or list(recommenders)) if x in recommenders]
-    frames = []
-    for name in names:
-        r = recommenders[name]
+    from core.recommend import previews as pv
+
+    frames, info = [], {}
+    try:
         if kind == "user":
-            recs = r.recommend(user_id=str(user_id), n=n)
+            for name in names:
+                out = pv.preview_user(con, run_id, str(user_id), n=n, recommender=name, engine=eng)
+                frames.append(to_frame(out["recommendations"], name))
+                info = {"segment_name": out.get("segment_name"), "history": out.get("history")}
         elif kind == "segment":
-            recs = r.recommend(history=[], segment_id=int(segment_id), n=n)
+            out = pv.preview_segment(con, run_id, int(segment_id), n=n, engine=eng)
+            frames.append(to_frame(out["recommendations"], "segment_popularity"))
+            info = {"segment_name": out.get("segment_name"), "size": out.get("size")}
         elif kind == "basket":
-            hist = [(str(i), "purchase", None) for i in basket]
-            recs = r.recommend(history=hist, n=n, exclude=tuple(basket))
+            for name in names:
+                if user_id:
+                    out = pv.preview_history(con, run_id, user_id=str(user_id), add=list(add),
+                                             remove=list(remove), n=n, recommender=name, engine=eng)
+                else:
+                    hist = [(str(i), "purchase", None) for i in basket]
+                    out = pv.preview_history(con, run_id, history=hist, n=n, recommender=name,
+                                             engine=eng)
+                f = to_frame(out["after"], name)
+                f["new"] = f["item_id"].isin(out.get("entered") or []) if user_id else False
+                frames.append(f)
+                info.setdefault("entered", {})[name] = out.get("entered")
+                info.setdefault("left", {})[name] = out.get("left")
         elif kind == "persona":
-            recs = _persona(r, con, persona, n)
+            out = pv.preview_persona(con, run_id, persona, n=n, engine=eng)
+            frames.append(to_frame(list(out), "persona"))
+            info = {"price_cap": out.price_cap, "query": out.query, "segments": out.segments,
+                    "nearest_segment": out.nearest_segment}
         else:
             raise ValueError(f"unknown preview kind {kind!r}: user, segment, basket or persona")
-        frames.append(to_frame(recs, name))
-    if not frames:
-        return pd.DataFrame(columns=COLUMNS)
-    return pd.concat(frames, ignore_index=True)
-
-
-def _persona(r, con, text: str, n: int):
-    """A typed persona: through core.recommend.preview_persona when it exists, else by asking
-    recommenders that accept text."""
-    import core.recommend as cr
-
-    if hasattr(r, "recommend_text"):
-        return r.recommend_text(text, n=n)
-    fn = getattr(cr, "preview_persona", None)
-    if fn is not None and con is not None:
-        out = fn(con, None, text, n=n)
-        return out if isinstance(out, list) else []
-    return []
+    except pv.PreviewError as e:
+        return {"recs": pd.DataFrame(columns=COLUMNS), "info": info, "error": str(e)}
+    recs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    return {"recs": recs, "info": info, "error": None}

@@ -5,7 +5,7 @@ import streamlit as st
 from core.explore import recs
 from dashboard import common as c
 
-c.page_header("Recommend", "A live preview of what each recommender would suggest, with its reasons.")
+c.page_header("Recommend", "A live preview of what the recommenders would suggest, and why.")
 run = c.current_run()
 run_id = run["run_id"]
 if not recs.available():
@@ -14,54 +14,95 @@ if not recs.available():
     st.stop()
 
 with st.spinner("Preparing the recommenders (once per build)..."):
-    models = c.recommenders(run_id)
-names = list(models)
-mode = st.segmented_control("Recommend for", ["A shopper", "A segment", "A basket", "A persona"],
-                            default="A shopper", key="rec_mode") or "A shopper"
-chosen = st.multiselect("Recommenders", names, default=[n for n in ("hybrid", "item_knn", "popularity")
-                                                        if n in names] or names[:2],
-                        format_func=lambda n: c.RECOMMENDER_LABELS.get(n, n), key="rec_models")
-n = st.slider("How many", 3, 20, 8, key="rec_n")
-kwargs = None
-if mode == "A shopper":
-    users = c.q("find_users", st.text_input("Shopper id", key="rec_user_q",
-                                            value=st.session_state.get("profile_user", "")), 20)
-    if users:
-        kwargs = {"kind": "user", "user_id": st.selectbox("Shopper", users, key="rec_user")}
-    else:
-        st.info("No shopper matches that id.")
-elif mode == "A segment":
-    opts = c.segment_options(run_id)
-    if opts:
-        kwargs = {"kind": "segment", "segment_id": opts[st.selectbox("Segment", list(opts), key="rec_seg")]}
-    else:
-        st.info("This build has no segments.")
-elif mode == "A basket":
-    top = c.q("top_items", run_id, None, n=300)
-    labels = {f"{r.title} ({r.item_id})": r.item_id for r in top.itertuples()}
-    default = list(labels)[:2]
-    basket = st.multiselect("Items in the basket", list(labels), default=default, key="rec_basket",
-                            help="Add or remove items and see how the suggestions change")
-    kwargs = {"kind": "basket", "basket": tuple(labels[b] for b in basket)}
-else:
-    text = st.text_input("Describe the shopper", key="rec_persona",
-                         value="gift shopper looking for Christmas decorations under 10 pounds")
-    kwargs = {"kind": "persona", "persona": text}
+    eng = c.rec_engine(run_id)
+names = recs.recommender_names(eng)
+label = lambda n: c.RECOMMENDER_LABELS.get(n, n)  # noqa: E731
 
-if kwargs and chosen:
-    kind = kwargs.pop("kind")
-    with st.spinner("Asking the recommenders..."):
-        out = recs.preview(models, kind, con=c.con(), names=chosen, n=n, **kwargs)
-    cols = st.columns(len(chosen))
-    for col, name in zip(cols, chosen):
-        with col:
-            st.markdown(f"**{c.RECOMMENDER_LABELS.get(name, name)}**")
-            d = out[out["recommender"] == name]
-            if d.empty:
-                st.caption("Nothing to suggest for this case.")
-            for r in d.itertuples():
-                with st.container(border=True):
-                    st.markdown(f"**{r.rank}. {c.html.escape(str(r.title))}**")
-                    st.caption(str(r.reason or ""))
-elif not chosen:
-    st.info("Pick at least one recommender.")
+mode = st.segmented_control("Recommend for", ["A shopper", "A segment", "An edited basket", "A persona"],
+                            default="A shopper", key="rec_mode") or "A shopper"
+left, right = st.columns([1, 2], gap="large")
+kwargs, many = None, mode in ("A shopper", "An edited basket")
+with left:
+    if many:
+        chosen = st.multiselect("Recommenders side by side", names,
+                                default=[x for x in ("hybrid", "item_knn", "popularity") if x in names],
+                                format_func=label, key="rec_models", max_selections=4)
+    n = st.slider("How many suggestions", 3, 20, 6, key="rec_n")
+    if mode == "A shopper":
+        q = st.text_input("Shopper id", key="rec_user_q", value=st.session_state.get("profile_user") or "")
+        users = c.q("find_users", q, 20)
+        if users:
+            kwargs = {"kind": "user", "user_id": st.selectbox("Shopper", users, key="rec_user"),
+                      "names": tuple(chosen)}
+        else:
+            st.info("No shopper matches that id.")
+    elif mode == "A segment":
+        opts = c.segment_options(run_id)
+        if opts:
+            kwargs = {"kind": "segment", "segment_id": opts[st.selectbox("Segment", list(opts), key="rec_seg")]}
+        else:
+            st.info("This build has no segments.")
+    elif mode == "An edited basket":
+        top = c.q("top_items", run_id, None, n=400)
+        items = {f"{r.title} ({r.item_id})": r.item_id for r in top.itertuples()}
+        who = st.text_input("Start from a shopper's history (optional)", key="rec_basket_user",
+                            placeholder="shopper id, or leave empty for a fresh basket")
+        if who and who not in set(c.q("find_users", who, 5)):
+            st.warning("No shopper with that id; starting from an empty basket.")
+            who = ""
+        add = st.multiselect("Add to the basket", list(items), key="rec_add",
+                             default=[] if who else list(items)[:2])
+        remove = []
+        if who:
+            tl = c.q("user_timeline", who, 500)
+            bought = tl[tl["event_type"] == "purchase"].drop_duplicates("item_id")
+            hist = {f"{r.title} ({r.item_id})": r.item_id for r in bought.itertuples()}
+            remove = st.multiselect("Remove from their history", list(hist), key="rec_remove")
+            kwargs = {"kind": "basket", "user_id": who, "add": tuple(items[a] for a in add),
+                      "remove": tuple(hist[r] for r in remove), "names": tuple(chosen)}
+        elif add:
+            kwargs = {"kind": "basket", "basket": tuple(items[a] for a in add), "names": tuple(chosen)}
+        else:
+            st.info("Add some items to the basket.")
+    else:
+        text = st.text_area("Describe the shopper", key="rec_persona", height=90,
+                            value="gift shopper looking for Christmas decorations under 10 pounds")
+        kwargs = {"kind": "persona", "persona": text}
+
+with right:
+    if kwargs and (not many or kwargs.get("names")):
+        kind = kwargs.pop("kind")
+        with st.spinner("Asking the recommenders..."):
+            res = recs.preview(eng, kind, con=c.con(), run_id=run_id, n=n, **kwargs)
+        info = res["info"]
+        if res["error"]:
+            st.info(res["error"])
+        else:
+            if kind == "user" and info.get("segment_name"):
+                st.caption(f"Shopper in **{info['segment_name']}**. Recently bought: "
+                           + ", ".join(h["title"] for h in (info.get("history") or [])[:5]))
+            if kind == "persona":
+                bits = []
+                if info.get("price_cap") is not None:
+                    bits.append(f"price cap {c.money(info['price_cap'])}")
+                if info.get("nearest_segment"):
+                    bits.append(f"closest segment: **{info['nearest_segment']['segment_name']}**")
+                if bits:
+                    st.caption("Understood: " + " · ".join(bits))
+            out = res["recs"]
+            groups = list(dict.fromkeys(out["recommender"])) or ["hybrid"]
+            cols = st.columns(len(groups))
+            for col, name in zip(cols, groups):
+                with col:
+                    st.markdown(f"**{label(name)}**")
+                    d = out[out["recommender"] == name]
+                    if d.empty:
+                        st.caption("Nothing to suggest for this case.")
+                    for r in d.itertuples():
+                        with st.container(border=True):
+                            price = f" · {c.money(r.price)}" if r.price == r.price and r.price is not None else ""
+                            new = " :green-badge[new]" if getattr(r, "new", False) else ""
+                            st.markdown(f"**{r.rank}. {r.title}**{price}{new}")
+                            st.caption(str(r.reason or ""))
+    elif many:
+        st.info("Pick at least one recommender.")

@@ -118,4 +118,5 @@ with tabs[5]:
     else:
         with st.spinner("Asking the recommenders..."):
             prev = c.recommend_preview("segment", run_id, segment_id=segment_id)
-        c.show_recommendations(prev)
+        st.caption("What this segment buys more than the rest of the shop.")
+        c.show_recommendations(prev, key="segment_recs")

@@ -110,7 +110,7 @@ with tabs[3]:
         st.info("Recommendation previews appear here once the recommender module is installed.")
     else:
         with st.spinner("Asking the recommenders..."):
-            prev = c.recommend_preview("user", run_id, user_id=user_id)
+            prev = c.recommend_preview("user", run_id, user_id=user_id, names=("hybrid",))
         c.show_recommendations(prev, key="profile_recs")
 with tabs[4]:
     rows = [{"Behaviour": ex.FEATURE_LABELS[k], "This shopper": c.feature_value(k, f.get(k))}

@@ -1,0 +1,116 @@
+"""Benchmark: time to first paint of every dashboard page, measured in a real browser.
+
+Starts `segstudio serve` on a store, then opens each page in headless Chromium (Debian's
+/usr/bin/chromium) in a fresh browser session and times from navigation until the page has
+finished running and drawn its charts and tables ("first paint" of the complete page).
+Each page is measured cold (first visit after the server started: imports and caches filled)
+and warm (a new session afterwards, as a second marketer opening the same page).
+
+    python bench/bench_dashboard.py --store /tmp/demo.duckdb
+    python bench/bench_dashboard.py --demo-users 2000            # generate + build a demo first
+    python bench/bench_dashboard.py --store /tmp/or.duckdb --json out.json
+
+Prints a table (seconds) and, with --json, writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from test_browser import (CHROMIUM, CHROMIUM_ARGS, PAGES, free_port, page_errors,  # noqa: E402
+                          start_server, stop_server, wait_ready)
+
+
+def measure(store_path: Path, repeats: int = 2) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = start_server(store_path, port)
+    server_start = time.perf_counter() - t0
+    url = f"http://localhost:{port}"
+    results: dict[str, dict] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            for rnd in range(1 + repeats):
+                for path, _ in PAGES:
+                    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+                    page = ctx.new_page()
+                    t = time.perf_counter()
+                    page.goto(f"{url}/{path}")
+                    wait_ready(page, timeout_ms=180_000)
+                    secs = time.perf_counter() - t
+                    errs = page_errors(page)
+                    ctx.close()
+                    r = results.setdefault(path or "overview", {"warm": []})
+                    if rnd == 0:
+                        r["cold"] = secs
+                    else:
+                        r["warm"].append(secs)
+                    if errs:
+                        r["errors"] = errs
+            browser.close()
+    finally:
+        stop_server(proc)
+    for r in results.values():
+        r["warm_median"] = statistics.median(r["warm"]) if r["warm"] else None
+    return {"store": str(store_path), "server_start_s": server_start, "pages": results}
+
+
+def print_table(res: dict, title: str) -> None:
+    print(f"\n=== {title}: first paint per page (s), store {res['store']}")
+    print(f"  server start (until /_stcore/health answers): {res['server_start_s']:.2f} s")
+    print(f"  {'page':<16} {'cold':>7} {'warm':>7}")
+    for name, r in res["pages"].items():
+        warm = f"{r['warm_median']:.2f}" if r["warm_median"] is not None else "–"
+        flag = "  ERROR: " + r["errors"][0][:80] if r.get("errors") else ""
+        print(f"  {name:<16} {r['cold']:>7.2f} {warm:>7}{flag}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--store", type=Path, help="a built store to serve")
+    ap.add_argument("--demo-users", type=int, default=None,
+                    help="generate and build a demo shop of this many shoppers first")
+    ap.add_argument("--repeats", type=int, default=2, help="warm visits per page (default 2)")
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    args = ap.parse_args()
+    out = {}
+    if args.demo_users:
+        from core.demo import generate_demo
+        from core.pipeline import BuildParams, build
+        from core.store import Store
+
+        path = Path(tempfile.mkdtemp()) / "demo.duckdb"
+        store = Store(path)
+        generate_demo(store, users=args.demo_users, seed=42)
+        t = time.perf_counter()
+        build(store, BuildParams(seed=42))
+        print(f"demo shop of {args.demo_users:,} shoppers built in {time.perf_counter() - t:.1f} s")
+        out["demo"] = measure(path, args.repeats)
+        print_table(out["demo"], f"Demo shop ({args.demo_users:,} shoppers)")
+    if args.store:
+        out["store"] = measure(args.store, args.repeats)
+        print_table(out["store"], args.store.name)
+    if not out:
+        ap.error("give --store PATH and/or --demo-users N")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
