@@ -144,7 +144,14 @@ def main() -> int:
         if d.user_counts[d.user_index[users[i]]].nnz else [], engine=eng))
     try:
         eng.item_vectors(con)
-        # a new text every call (embedded), then texts seen before (embedding cached)
+        # the sentence model alone, then a new text every call (embedded), then texts seen
+        # before (embedding cached)
+        from core.embed import TextEmbedder
+
+        emb = TextEmbedder(eng.text_model, device="cpu") if eng.text_model \
+            else TextEmbedder(device="cpu")
+        timed("(text embedding alone)", lambda i=0: emb.encode(
+            [f"{PERSONAS[i % len(PERSONAS)]} [{i}]"]))
         timed("persona-new-text", lambda i=0: preview_persona(
             con, rid, f"{PERSONAS[i % len(PERSONAS)]} ({i})", engine=eng))
         timed("persona-repeated-text", lambda i=0: preview_persona(

@@ -233,6 +233,32 @@ def preview_segment(con, run_id: int, segment_id: int, *, n: int = 10,
             "recommendations": _recs(rs, data)}
 
 
+def _edited_batch(data: ShopData, b: Batch, add, rm: set) -> Batch:
+    """A one-shopper batch with the items in ``rm`` removed (purchases and returns) and one more
+    purchase of each item in ``add`` today."""
+    import scipy.sparse as sp
+
+    drop = np.array([data.item_index[x] for x in rm], dtype=np.int64)
+    cnt = b.counts.toarray()[0]
+    days = b.days.toarray()[0]
+    ret = b.returned_only.toarray()[0]
+    cnt[drop] = 0
+    days[drop] = 0
+    ret[drop] = False
+    for x in add:
+        j = data.item_index[str(x)]
+        cnt[j] += 1
+        days[j] = 1e-3
+        ret[j] = False
+    nz = np.flatnonzero(cnt)
+    z = np.zeros(len(nz), dtype=np.int64)
+    shape = (1, data.n_items)
+    return Batch(counts=sp.csr_matrix((cnt[nz].astype(np.float32), (z, nz)), shape=shape),
+                 days=sp.csr_matrix((days[nz].astype(np.float32), (z, nz)), shape=shape),
+                 returned_only=sp.csr_matrix(ret[None, :]), segment=b.segment.copy(),
+                 histories=None, users=b.users)
+
+
 def preview_history(con, run_id: int, *, user_id: str | None = None, history: list | None = None,
                     add=(), remove=(), n: int = 10, recommender: str = "hybrid",
                     repeat: bool = False, engine: Engine | None = None) -> dict:
@@ -241,24 +267,33 @@ def preview_history(con, run_id: int, *, user_id: str | None = None, history: li
     before and after and what entered/left the top ``n``."""
     eng = engine or get_engine(con, run_id)
     data = eng.data
-    if history is None:
-        if user_id is None:
-            history = []
-        elif str(user_id) in data.user_index:
-            history = data.user_history(con, str(user_id))
-        else:
-            raise PreviewError(f"Shopper {user_id!r} is not in this store; pass history=... instead.")
     unknown = [x for x in list(add) + list(remove) if str(x) not in data.item_index]
     if unknown:
         raise PreviewError(f"Item(s) {', '.join(map(repr, unknown))} are not in the catalogue "
                            "(`items` table). Use item ids such as "
                            f"{data.item_ids[0]!r}.")
+    rec = eng.recommender(recommender)
     rm = {str(x) for x in remove}
     now = data.ref_time
-    edited = [e for e in history if str(e[0]) not in rm] + [(str(x), "purchase", now) for x in add]
-    rec = eng.recommender(recommender)
-    b0 = batch_for_history(data, list(history), user_id=user_id)
-    b1 = batch_for_history(data, edited, user_id=user_id)
+    known_user = history is None and user_id is not None and str(user_id) in data.user_index
+    if history is None and user_id is not None and not known_user:
+        raise PreviewError(f"Shopper {user_id!r} is not in this store; pass history=... instead.")
+    if known_user:
+        # the shopper's fitted purchases, edited in place (no pass over a long history);
+        # the event history is read only for the encoder
+        hist = data.user_history(con, str(user_id)) if rec.needs_history else None
+        b0 = batch_for_users(data, np.array([data.user_index[str(user_id)]]),
+                             histories=[hist] if hist is not None else None)
+        b1 = _edited_batch(data, b0, add, rm)
+        if hist is not None:
+            b1.histories = [[e for e in hist if str(e[0]) not in rm]
+                            + [(str(x), "purchase", now) for x in add]]
+    else:
+        history = list(history or [])
+        edited = [e for e in history if str(e[0]) not in rm] + \
+            [(str(x), "purchase", now) for x in add]
+        b0 = batch_for_history(data, history, user_id=user_id)
+        b1 = batch_for_history(data, edited, user_id=user_id)
     before = rec.recommend(n=n, repeat=repeat, batch=b0)
     after = rec.recommend(n=n, repeat=repeat, batch=b1)
     ids0, ids1 = [r.item_id for r in before], [r.item_id for r in after]
@@ -325,7 +360,8 @@ def preview_persona(con, run_id: int | None, text: str, *, n: int = 10,
         cap = float(max_price) if cap is None else min(cap, float(max_price))
     V = eng.item_vectors(con)
     q = eng.embed_query(query, embedder)
-    sim = V @ q
+    # einsum, not BLAS: a multi-threaded BLAS matvec spins for tens of ms on a busy CPU
+    sim = np.einsum("ij,j->i", V, q)
     ok = data.active & eng._has_vector
     if cap is not None:
         ok = ok & np.isfinite(data.prices) & (data.prices <= cap + 1e-9)
@@ -346,7 +382,7 @@ def preview_persona(con, run_id: int | None, text: str, *, n: int = 10,
     segs, M = eng.segment_vectors(con)
     nearest = []
     if len(segs):
-        ss = M @ q
+        ss = np.einsum("ij,j->i", M, q)
         for i in np.argsort(-ss)[:3]:
             nearest.append({"segment_id": segs[i], "segment_name": _segment_name(data, segs[i]),
                             "similarity": float(ss[i])})

@@ -436,7 +436,7 @@ class EncoderRecommender(Recommender):
                     kinds[i] = str(ev[1])
             if kinds:
                 ids = np.fromiter(kinds, dtype=np.int64)
-                sim = self.vectors[ids] @ self.vectors[j]
+                sim = np.einsum("ij,j->i", self.vectors[ids], self.vectors[j])
                 k = int(np.argmax(sim))
                 if sim[k] > 0.3:
                     verb = {"purchase": "bought", "view": "viewed", "click": "viewed",
