@@ -7,6 +7,8 @@ KMeans recovers the planted shopper types.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -289,3 +291,73 @@ def test_blob_segments_get_distinct_names_and_palette_colours(tmp_store, blobs4)
     assert [r[2] for r in rows] == PALETTE[:4] == [segment_color(i) for i in range(4)]
     assert segment_color(-1) == UNASSIGNED_COLOR and len(set(PALETTE)) == len(PALETTE)
     assert m["names"] == {r[0]: r[1] for r in rows}
+
+
+def test_shop_without_categories_is_named_from_item_titles(tmp_store):
+    """Online Retail style: items have titles only; names come from distinguishing titles."""
+    titles = {"i1": "LUNCH BAG RED RETROSPOT", "i2": "LUNCH BAG BLACK SKULL",
+              "i3": "LUNCH BAG SUKI DESIGN", "i4": "WHITE HANGING HEART T-LIGHT HOLDER",
+              "i5": "RED HANGING HEART T-LIGHT HOLDER", "i6": "GLASS STAR T-LIGHT HOLDER"}
+    with tmp_store.write() as con:
+        con.executemany("INSERT INTO items VALUES (?, ?, NULL, NULL, NULL, NULL, 1)",
+                        list(titles.items()))
+        n = 0
+        for seg, items in ((0, ["i1", "i2", "i3"]), (1, ["i4", "i5", "i6"])):
+            for u in range(5):
+                uid = f"s{seg}u{u}"
+                con.execute("INSERT INTO segments VALUES (1, ?, ?, ?)", [uid, seg, u / 10])
+                for it in items[: 2 + u % 2]:
+                    n += 1
+                    con.execute("INSERT INTO events VALUES (?, ?, ?, 'purchase', NULL, 1, 2.5, "
+                                "?, NULL, 1, NULL)", [n, uid, it, f"b{n}"])
+        m = describe_segments(con, 1)
+        dims = {r[0] for r in con.execute("SELECT DISTINCT dimension FROM segment_traits").fetchall()}
+    assert m["names"] == {0: "Lunch bag fans", 1: "Light holder fans"}
+    assert dims == {"item"}
+
+
+# ----------------------------------------------------------------------------- the demo shop
+# planted shopper type -> what its segment should be called
+_PLANTED_NAMES = {
+    "bargain_hunter": "Bargain hunters",
+    "loyal_high_spender": "Loyal high spenders",
+    "holiday_gift_buyer": "Holiday gift buyers",
+    "category_specialist": "Kitchen specialists",
+    "night_owl_browser": "Night owl",
+    "one_off_visitor": "one-off shoppers",
+}
+
+
+@pytest.mark.slow  # uses the built demo shop (trains the encoder)
+def test_kmeans_recovers_the_demo_shops_planted_shopper_types(built_demo_store):
+    from core.store import latest_run
+
+    con = built_demo_store.read()
+    try:
+        run = latest_run(con)
+        run_id = run["run_id"]
+        rows = con.execute(
+            "SELECT t.shopper_type, s.segment_id, i.name FROM segments s "
+            "JOIN demo_truth t USING (user_id) "
+            "JOIN segment_info i ON i.run_id = s.run_id AND i.segment_id = s.segment_id "
+            "WHERE s.run_id = ? ORDER BY s.user_id", [run_id]).fetchall()
+        names = [r[0] for r in con.execute(
+            "SELECT name FROM segment_info WHERE run_id = ?", [run_id]).fetchall()]
+    finally:
+        con.close()
+    assert len(rows) == 600
+    truth, labels = [r[0] for r in rows], [r[1] for r in rows]
+    ari = adjusted_rand_score(truth, labels)
+    assert ari >= 0.8, f"ARI {ari:.3f} between KMeans segments and the planted shopper types"
+    seg = run["metrics"]["segments"]
+    assert seg["method"] == "kmeans" and seg["k_chosen_by"] == "silhouette"
+    assert 6 <= seg["k"] <= 8 and len(seg["k_scan"]) == 11
+    assert 0.2 < seg["silhouette"] <= 1 and seg["davies_bouldin"] > 0
+    assert 0.8 <= seg["stability_ari"] <= 1
+    sizes = [seg["sizes"][str(s)] for s in range(seg["k"])]  # JSON keys are strings
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == 600
+    assert len(set(names)) == len(names) and all(n.strip() for n in names)
+    # each planted type's main segment carries the marketer's name for that type
+    for shopper_type, expected in _PLANTED_NAMES.items():
+        main = Counter(n for t, _, n in rows if t == shopper_type).most_common(1)[0][0]
+        assert expected.lower() in main.lower(), (shopper_type, main)
