@@ -73,11 +73,14 @@ def lift_bars(traits: pd.DataFrame, *, label_col: str = "label", color: str = "#
             for l, s, p in zip(d["lift"], d[support_col], d[pop_col])]
     fig = go.Figure(go.Bar(
         x=d["lift"], y=d[label_col].astype(str).str.slice(0, 40), orientation="h", marker_color=color,
-        text=text, textposition="auto", insidetextanchor="start",
+        text=text, textposition="outside", cliponaxis=False, textfont=dict(size=12, color="#3b4252"),
         hovertemplate="%{y}<br>%{text}<extra></extra>"))
     fig.add_vline(x=1, line_dash="dot", line_color="#888")
-    return _base(fig, height=height or max(180, 34 * len(d) + 60),
-                 xaxis_title="Lift (× the whole shop's share)", yaxis_title=None, showlegend=False)
+    top = float(d["lift"].max()) if len(d) else 1.0
+    _base(fig, height=height or max(180, 34 * len(d) + 60),
+          xaxis_title="Lift (× the whole shop's share)", yaxis_title=None, showlegend=False)
+    fig.update_xaxes(range=[0, max(top, 1.0) * 1.6])
+    return fig
 
 
 def distribution(df: pd.DataFrame, label: str, color: str) -> go.Figure:
@@ -113,10 +116,11 @@ def preference_bars(df: pd.DataFrame, color: str) -> go.Figure:
         fig.add_trace(go.Bar(y=df["value"].astype(str).str.slice(0, 40), x=df[col], name=name,
                              orientation="h", marker_color=c,
                              hovertemplate="%{y}<br>" + name + ": %{x:.1%}<extra></extra>"))
-    _base(fig, height=max(220, 60 * len(df) + 60), barmode="group",
-          legend=dict(orientation="h", y=1.12, x=0), xaxis_title="Share of activity")
+    _base(fig, height=max(240, (60 if len(df) <= 10 else 30) * len(df) + 80), barmode="group",
+          legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=11)),
+          xaxis_title="Share of activity", margin=dict(l=10, r=10, t=50, b=10))
     fig.update_xaxes(tickformat=".0%")
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", type="category")
     return fig
 
 

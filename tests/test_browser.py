@@ -93,19 +93,32 @@ def stop_server(proc: subprocess.Popen) -> None:
         pass
 
 
+READY_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+    && !!document.querySelector('[data-testid="stMain"] h1')
+    && !document.querySelector('[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], '
+                               + '[data-testid="stAppSkeleton"]')
+    && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+         .every(c => !c.checkVisibility() || c.querySelector('.main-svg'))
+    && [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+         .every(d => !d.checkVisibility() || d.querySelector('canvas, table'));
+}"""
+
+
 def wait_ready(page, timeout_ms: int = 60_000) -> None:
-    """Until the script run is over: the app is there and the 'running' indicator has gone."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
-    page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidget"]')
-              && !document.querySelector('[data-testid="stSkeleton"]')
-              && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
-                   .every(c => !c.checkVisibility() || c.querySelector('.main-svg'))
-              && [...document.querySelectorAll('[data-testid="stDataFrame"]')]
-                   .every(d => !d.checkVisibility() || d.querySelector('canvas, table'))""",
-        timeout=timeout_ms)
-    page.wait_for_timeout(200)
+    """Until the page is complete: the script run has finished (the app says 'notRunning'), no
+    skeletons are left, and every visible chart and table has drawn; checked twice, 150 ms
+    apart, so a follow-up rerun is not mistaken for the end."""
+    end = time.monotonic() + timeout_ms / 1000
+    while True:
+        left = max(1, int((end - time.monotonic()) * 1000))
+        page.wait_for_function(READY_JS, timeout=left)
+        page.wait_for_timeout(150)
+        if page.evaluate(READY_JS):
+            return
+        if time.monotonic() > end:
+            raise TimeoutError("the page did not finish rendering in time")
 
 
 def page_errors(page) -> list[str]:
@@ -210,3 +223,20 @@ def test_box_select_save_and_download_csv(browser, served, tmp_path):
     saved = ex.find_saved(con, "Browser test picks")
     members = ex.saved_members(con, saved["saved_id"])
     assert len(members) == n and sorted(r[0] for r in rows[1:]) == members
+
+
+def test_many_sessions_at_once(browser, served):
+    """Six people open heavy pages at the same moment: every one gets a complete page."""
+    url, _ = served
+    ctxs = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(6)]
+    try:
+        pages = [ctx.new_page() for ctx in ctxs]
+        paths = ["segment_map", "segment_detail", "user_profile", "rules", "compare", ""]
+        for page, path in zip(pages, paths):
+            page.goto(f"{url}/{path}", wait_until="commit")
+        for page, path in zip(pages, paths):
+            wait_ready(page, timeout_ms=120_000)
+            assert page_errors(page) == [], f"/{path}: {page_errors(page)}"
+    finally:
+        for ctx in ctxs:
+            ctx.close()

@@ -45,6 +45,7 @@ ev = c.q("evaluations", run_id)
 if ev.empty:
     st.info("No offline evaluation in this build (`segstudio build` runs it unless --no-evaluate).")
 else:
+    ev = ev.assign(recommender=ev["recommender"].map(lambda n: c.RECOMMENDER_LABELS.get(n, n)))
     st.dataframe(ev.drop(columns=["params"]), hide_index=True, width="stretch", column_config={
         "recommender": "Recommender",
         "recall10": st.column_config.NumberColumn("Recall@10", format="%.3f"),

@@ -33,10 +33,10 @@ st.caption(f"{c.intf(len(rules))} rules" + (" (the 5,000 strongest)" if len(rule
            + " · strongest lift first")
 tabs = st.tabs(["Table", "Support and confidence", "Network"])
 with tabs[0]:
-    st.dataframe(rules[["if_bought", "then_buys", "segment", "support", "confidence", "lift", "count"]],
+    st.dataframe(rules[["if_bought", "then_buys", "confidence", "lift", "support", "count", "segment"]],
                  hide_index=True, width="stretch", height=520, column_config={
                      "if_bought": st.column_config.TextColumn("If they bought", width="large"),
-                     "then_buys": st.column_config.TextColumn("They also buy", width="medium"),
+                     "then_buys": st.column_config.TextColumn("They also buy", width="large"),
                      "segment": "Segment",
                      "support": st.column_config.NumberColumn("Support", format="percent",
                                                               help="Share of baskets with all these items"),

@@ -87,7 +87,7 @@ with side:
                 st.markdown(f"**{ex.DIMENSION_LABELS.get(dim, dim)}**")
                 st.plotly_chart(charts.lift_bars(d.rename(columns={"value": "label"}),
                                                  support_col="group_share", pop_col="population_share",
-                                                 color=mix.iloc[0]["color"]),
+                                                 color="#4C5FD5"),
                                 key=f"sel_traits_{dim}", config={"displayModeBar": False})
             st.caption("Lift: how many times more of the group's activity goes there than the "
                        "whole shop's. Percentages: share of activity, group vs shop.")
@@ -118,7 +118,8 @@ with side:
             fname = (st.session_state.get("last_saved", {}).get("name") or "selection")
             fname = "".join(ch if ch.isalnum() else "-" for ch in fname.lower()).strip("-") or "selection"
             st.download_button(f"Download CSV ({c.intf(len(frame))} shoppers)", ex.to_csv_bytes(frame),
-                               file_name=f"{fname}.csv", mime="text/csv", key="download_selection_csv", on_click="ignore",
+                               file_name=f"{fname}.csv", mime="text/csv", key="download_selection_csv",
+                               on_click="ignore",
                                icon=":material/download:")
             st.download_button("Download Parquet", ex.to_parquet_bytes(frame),
                                file_name=f"{fname}.parquet", mime="application/octet-stream",

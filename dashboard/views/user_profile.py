@@ -52,12 +52,15 @@ with tabs[0]:
     cols = st.columns(2)
     shown = 0
     for dim in dims:
-        pref = c.q("user_preferences", run_id, user_id, dim, 8)
+        pref = c.q("user_preferences", run_id, user_id, dim, {"hour": 24, "weekday": 7}.get(dim, 8))
         if pref.empty:
             continue
-        if dim in ("hour", "weekday"):
-            pref = pref.sort_values("value", key=lambda s: pd.to_numeric(s, errors="coerce")
-                                    if dim == "hour" else s)
+        if dim == "hour":
+            pref = pref.assign(_k=pd.to_numeric(pref["value"], errors="coerce")).sort_values("_k")
+            pref["value"] = [f"{int(k):02d}:00" if k == k else v for k, v in zip(pref["_k"], pref["value"])]
+        elif dim == "weekday":
+            order = {d: i for i, d in enumerate(["mon", "tue", "wed", "thu", "fri", "sat", "sun"])}
+            pref = pref.sort_values("value", key=lambda s: s.str[:3].str.lower().map(order))
         with cols[shown % 2]:
             st.markdown(f"**{ex.DIMENSION_LABELS.get(dim, dim)}**")
             st.plotly_chart(charts.preference_bars(pref, color), key=f"pref_{dim}",
