@@ -65,7 +65,8 @@ def run(args, settings) -> int:
         rid = run_["run_id"]
         try:
             if args.persona is not None:
-                out = preview_persona(con, rid, args.persona, n=args.n, max_price=args.max_price)
+                out = preview_persona(con, rid, args.persona, n=args.n,
+                                      max_price=args.max_price).to_dict()
             elif args.segment is not None:
                 out = preview_segment(con, rid, args.segment, n=args.n)
             elif args.add or args.remove:
