@@ -123,6 +123,14 @@ def test_rules_filters(tiny_db):
     assert "No rules match" in texts(at)
 
 
+def test_recommend_page_previews_side_by_side(tiny_db):
+    at = open_page("views/recommend.py", {"profile_user": "u01"})
+    t = texts(at)
+    assert "**Hybrid (blend)**" in t and "**Best sellers**" in t and "1. Tea mug" in t
+    at.segmented_control(key="rec_mode").set_value("A segment").run()
+    assert not at.exception and "Popular in the segment" in texts(at)
+
+
 def test_model_page_shows_quality(tiny_db):
     at = open_page("views/model.py")
     assert metric(at, "Silhouette") == "0.610" and metric(at, "Stability (ARI)") == "0.930"

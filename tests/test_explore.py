@@ -309,3 +309,24 @@ def test_formatting():
     assert ex.fmt_lift(2.94) == "2.9×"
     assert ex.fmt_money(None) == "–"
     assert ex.fmt_money(float("nan")) == "–"
+
+
+def test_recommendation_previews_through_core_recommend(tiny):
+    from core.explore import recs
+
+    _, con, run_id = tiny
+    eng = recs.engine(con, run_id)
+    assert {"hybrid", "popularity", "item_knn"} <= set(recs.recommender_names(eng))
+    out = recs.preview(eng, "user", con=con, run_id=run_id, user_id="u01",
+                       names=("popularity",), n=3)
+    assert out["error"] is None
+    # u01 bought G1, G2, G3: the best sellers they have not bought are the kitchen items
+    assert list(out["recs"]["item_id"]) == ["K1", "K2", "K3"]
+    assert out["recs"]["reason"].str.len().min() > 0
+    basket = recs.preview(eng, "basket", con=con, run_id=run_id, basket=("K1",),
+                          names=("item_knn",), n=3)
+    assert basket["recs"]["item_id"].iloc[0] == "K2"  # bought with the tea mug in every basket
+    seg = recs.preview(eng, "segment", con=con, run_id=run_id, segment_id=1, n=3)
+    assert set(seg["recs"]["item_id"]) <= {"K1", "K2", "K3"}
+    bad = recs.preview(eng, "user", con=con, run_id=run_id, user_id="nobody", names=("hybrid",))
+    assert bad["error"] and "nobody" in bad["error"]
