@@ -370,7 +370,7 @@ def _archetypes(z: dict[str, float], focus: list) -> list[tuple[float, str]]:
         cands.append((-g("frequency") + (0.2 if lapsed else 0.0),
                       "Lapsed one-off shoppers" if lapsed else "One-off shoppers"))
     if g("evening_share") > 0.8:
-        browsing = g("views_per_purchase") > 0.3 or g("return_rate") > 0.5
+        browsing = g("views_per_purchase") > 0.3  # (shops without views have no browsing)
         cands.append((g("evening_share"), "Night owl browsers" if browsing else "Night owls"))
     cat = next((f for f in focus if f[0] == "category"), None)
     if g("diversity") < -0.6 and cat is not None:
