@@ -181,3 +181,29 @@ def test_every_page_on_the_built_demo_shop(built_demo_store, monkeypatch):
     some = [r[0] for r in con.execute("SELECT user_id FROM user_map ORDER BY x LIMIT 40").fetchall()]
     at = open_page("views/segment_map.py", {"selected_users": some})
     assert metric(at, "Shoppers") == "40"
+
+
+def test_serve_and_export_commands(tiny_db, tmp_path, capsys):
+    import csv
+
+    from core.cli import main
+    from core.cli.serve import prepare_demo, streamlit_command
+    from core.progress import NULL
+
+    # a store with data and a build: --demo leaves it alone
+    assert prepare_demo(tiny_db, users=50, seed=1, device="cpu", text_model="x", progress=NULL) == \
+        {"generated": False, "built": False}
+    cmd = streamlit_command(8600, "localhost")
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("dashboard/app.py")
+    assert main(["serve", "--db", str(tiny_db.path), "--port", "8600", "--dry-run"]) == 0
+    assert "--server.port 8600" in capsys.readouterr().out
+
+    out = tmp_path / "seg1.csv"
+    assert main(["export", "--db", str(tiny_db.path), "--segment", "1", "--out", str(out),
+                 "--columns", "id", "segment", "--quiet"]) == 0
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["user_id", "segment_id", "segment_name"] and len(rows) == 7
+    assert main(["export", "--db", str(tiny_db.path), "--segment", "5", "--out", str(out)]) == 2
+    assert "Segment 5 is not in build 1" in capsys.readouterr().err
+    assert main(["export", "--db", str(tiny_db.path), "--saved", "Nope", "--out", str(out)]) == 2
+    assert "No saved segment called 'Nope'" in capsys.readouterr().err
