@@ -200,6 +200,18 @@ def test_new_catalogue_item_is_understood_from_its_cached_text(tiny_trained, tmp
     assert not np.allclose(base, with_new)
 
 
+def test_sampled_softmax_also_learns_the_pattern(tiny_trained, tmp_path):
+    from core.store import Store
+
+    store, _, _ = tiny_trained
+    path = tmp_path / "sampled.duckdb"
+    shutil.copyfile(store.path, path)
+    with Store(path).write() as con:
+        m = train_encoder(con, 1, device="cpu", seed=3, params={**FAST, "negatives": 8})
+    assert m["softmax"] == "sampled (8 negatives)"
+    assert m["val_ndcg10"] > 0.8 > m["baseline_mean_embedding_ndcg10"]
+
+
 def test_bad_parameters_and_missing_model_are_explained(tiny_trained):
     store, _, _ = tiny_trained
     with store.write() as con:
