@@ -10,7 +10,10 @@ model trains on the earlier part (at most the last ``max_train_events_per_user``
 it, so a few very heavy shoppers do not dominate the epoch) and is scored after every epoch on
 predicting each held-out interaction from everything before it, ranking the full catalogue
 (NDCG@10, Recall@10). Training stops early when validation NDCG@10 has not improved for
-``patience`` epochs; the best epoch's weights are kept.
+``patience`` epochs; the best epoch's weights are kept. The number of epochs is also capped by a
+compute budget (``max_target_passes``: epochs x training targets), so training time grows with
+neither data size nor machine load in a way that changes results: a fixed seed gives the same
+model on the same device.
 
 Baseline on the same split: a shopper's profile is the mean of the text embeddings of the items
 in their history, and items are ranked by cosine similarity of their text embedding to it.
@@ -40,17 +43,18 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "n_heads": 2,
     "max_len": 50,                    # interactions the model looks back on
     "dropout": 0.2,
-    "lr": 5e-3,
+    "lr": 3e-3,
     "weight_decay": 0.0,
-    "batch_size": 256,                # windows per step
+    "batch_size": 64,                 # windows (of max_len interactions) per step
     "negatives": "auto",              # 0/"full": full softmax; N: N sampled negatives per step;
                                       # "auto": full up to 2,048 items, else 1,024 sampled
-    "max_epochs": 30,
+    "max_epochs": 20,
+    "max_target_passes": 450_000,     # compute budget: epochs <= this / training targets
     "patience": 2,                    # epochs without a better validation NDCG@10
     "val_fraction": 0.1,
     "max_val_per_user": 3,
     "min_events_for_val": 4,
-    "max_train_events_per_user": 100,
+    "max_train_events_per_user": 50,
     "max_seconds": None,              # stop after the epoch that passes this training time
     "threads": None,                  # CPU threads (None: half the cores, 1 to 8; see below)
     "pooling": "mean",                # profile: mean of hidden states ("mean") or last ("last")
@@ -289,8 +293,12 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed)
         t_train = time.perf_counter()
-        with progress.stage("Training profile encoder", total=p["max_epochs"]) as bar:
-            for epoch in range(1, p["max_epochs"] + 1):
+        n_targets = int((tr_targets >= 0).sum())
+        max_epochs = int(p["max_epochs"])
+        if p["max_target_passes"]:
+            max_epochs = max(1, min(max_epochs, int(p["max_target_passes"]) // max(n_targets, 1)))
+        with progress.stage("Training profile encoder", total=max_epochs) as bar:
+            for epoch in range(1, max_epochs + 1):
                 t_ep = time.perf_counter()
                 model.train()
                 order = torch.as_tensor(rng.permutation(len(tr_items)), device=dev)
@@ -346,6 +354,7 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
         "ndcg10_ratio_vs_baseline": (v_ndcg / b_ndcg if v_ndcg is not None and b_ndcg else None),
         "softmax": "full" if n_neg == 0 else f"sampled ({n_neg} negatives)",
         "epochs": len(curve),
+        "max_epochs": max_epochs,
         "best_epoch": best_epoch,
         "seconds": round(seconds, 3),
         "train_seconds": round(time.perf_counter() - t_train, 3),
