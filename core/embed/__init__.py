@@ -253,17 +253,6 @@ def item_vectors(con, model_name: str = DEFAULT_MODEL) -> tuple[list[str], np.nd
     return ids, V
 
 
-def text_vectors_by_hash(con, model_name: str = DEFAULT_MODEL) -> dict[str, np.ndarray]:
-    """All cached vectors of ``model_name`` keyed by text hash (for texts outside ``items``)."""
-    return {
-        h: np.asarray(v, dtype=np.float32)
-        for h, v in con.execute(
-            "SELECT text_hash, any_value(vector) FROM item_embeddings WHERE model = ? "
-            "GROUP BY text_hash", [model_name or DEFAULT_MODEL]
-        ).fetchall()
-    }
-
-
 __all__ = [
     "DEFAULT_MODEL",
     "ITEM_TEXT_SQL",
