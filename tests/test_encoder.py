@@ -27,7 +27,7 @@ COLOURS = ["red", "blue", "green", "yellow"]
 THINGS = ["mug", "candle", "cushion", "lantern", "tea towel", "vase"]
 # small and quick to train; the defaults are tuned for real data
 FAST = {"d": 32, "max_epochs": 40, "patience": 5, "batch_size": 32, "lr": 1e-2,
-        "max_target_passes": None}
+        "max_target_passes": None, "min_improvement": 0.0}
 
 
 def _item(i: int) -> str:

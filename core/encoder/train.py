@@ -9,11 +9,11 @@ Split by time: for every shopper with at least ``min_events_for_val`` interactio
 model trains on the earlier part (at most the last ``max_train_events_per_user`` interactions of
 it, so a few very heavy shoppers do not dominate the epoch) and is scored after every epoch on
 predicting each held-out interaction from everything before it, ranking the full catalogue
-(NDCG@10, Recall@10). Training stops early when validation NDCG@10 has not improved for
-``patience`` epochs; the best epoch's weights are kept. The number of epochs is also capped by a
-compute budget (``max_target_passes``: epochs x training targets), so training time grows with
-neither data size nor machine load in a way that changes results: a fixed seed gives the same
-model on the same device.
+(NDCG@10, Recall@10). Training stops early when validation NDCG@10 has not improved by
+``min_improvement`` (relative) for ``patience`` epochs; the best epoch's weights are kept. The
+number of epochs is also capped by a compute budget (``max_target_passes``: epochs x training
+targets). The budget counts work, not seconds, so a busy machine is slower but trains the same
+model: a fixed seed gives the same weights on the same device.
 
 Baseline on the same split: a shopper's profile is the mean of the text embeddings of the items
 in their history, and items are ranked by cosine similarity of their text embedding to it.
@@ -51,6 +51,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "max_epochs": 20,
     "max_target_passes": 450_000,     # compute budget: epochs <= this / training targets
     "patience": 2,                    # epochs without a better validation NDCG@10
+    "min_improvement": 0.01,          # relative gain in NDCG@10 that counts as better
     "val_fraction": 0.1,
     "max_val_per_user": 3,
     "min_events_for_val": 4,
@@ -330,12 +331,13 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
                               "seconds": time.perf_counter() - t_ep})
                 bar.advance(1)
                 score = v_ndcg if has_val else -float(total / max(count, 1))
-                if score > best[0] or best[2] is None:
-                    best = (score, epoch, {k_: v.detach().clone()
-                                           for k_, v in model.state_dict().items()})
+                if best[2] is None or score > best[0] + abs(best[0]) * p["min_improvement"]:
                     bad = 0
                 else:
                     bad += 1
+                if best[2] is None or score > best[0]:  # keep the best weights seen
+                    best = (score, epoch, {k_: v.detach().clone()
+                                           for k_, v in model.state_dict().items()})
                 if has_val and bad >= p["patience"]:
                     break
                 if p["max_seconds"] and time.perf_counter() - t_train > p["max_seconds"]:
