@@ -109,15 +109,25 @@ def bars_by_group(df: pd.DataFrame, *, x: str, y: str, group: str, colors: dict[
     return fig
 
 
-def preference_bars(df: pd.DataFrame, color: str) -> go.Figure:
+def preference_bars(df: pd.DataFrame, color: str, vertical: bool = False) -> go.Figure:
     fig = go.Figure()
+    labels = df["value"].astype(str).str.slice(0, 40)
     for col, name, c in (("user", "This shopper", color), ("segment", "Their segment", "#B8C0D0"),
                          ("shop", "Whole shop", "#E0E4EC")):
-        fig.add_trace(go.Bar(y=df["value"].astype(str).str.slice(0, 40), x=df[col], name=name,
-                             orientation="h", marker_color=c,
-                             hovertemplate="%{y}<br>" + name + ": %{x:.1%}<extra></extra>"))
-    _base(fig, height=max(240, (60 if len(df) <= 10 else 30) * len(df) + 80), barmode="group",
-          legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=11)),
+        if vertical:
+            fig.add_trace(go.Bar(x=labels, y=df[col], name=name, marker_color=c,
+                                 hovertemplate="%{x}<br>" + name + ": %{y:.1%}<extra></extra>"))
+        else:
+            fig.add_trace(go.Bar(y=labels, x=df[col], name=name, orientation="h", marker_color=c,
+                                 hovertemplate="%{y}<br>" + name + ": %{x:.1%}<extra></extra>"))
+    legend = dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=11))
+    if vertical:
+        _base(fig, height=300, barmode="group", legend=legend, yaxis_title="Share of activity",
+              margin=dict(l=10, r=10, t=50, b=10))
+        fig.update_yaxes(tickformat=".0%")
+        fig.update_xaxes(type="category")
+        return fig
+    _base(fig, height=max(240, 60 * len(df) + 80), barmode="group", legend=legend,
           xaxis_title="Share of activity", margin=dict(l=10, r=10, t=50, b=10))
     fig.update_xaxes(tickformat=".0%")
     fig.update_yaxes(autorange="reversed", type="category")

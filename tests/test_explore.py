@@ -207,6 +207,9 @@ def test_user_profile_timeline_preferences_and_similar(tiny):
     row = pref.set_index("value").loc["Kitchen"]
     assert row["user"] == pytest.approx(1.0) and row["segment"] == pytest.approx(1.0)
     assert row["shop"] == pytest.approx(0.5)
+    assert list(ex.user_preferences(con, run_id, "u07", "category", 1)["value"]) == ["Kitchen"]
+    every = ex.user_preferences(con, run_id, "u07", "category", 1, every_value=True).set_index("value")
+    assert every.loc["Decor", "user"] == 0 and every.loc["Decor", "shop"] == pytest.approx(0.5)
     idx = ex.ProfileIndex.load(con, run_id)
     near = idx.nearest("u01", 3)
     assert list(near["user_id"]) == ["u02", "u03", "u04"]  # same segment, closest third coordinate

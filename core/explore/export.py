@@ -69,10 +69,10 @@ def export_frame(con, run_id: int | None, user_ids: Sequence[str],
         out["segment_id"] = df["segment_id"].astype("Int64")
         out["segment_name"] = df["segment_name"]
     if "rfm" in cols:
-        out["recency_days"] = df.get("recency_days")
-        out["orders"] = df.get("frequency")
-        out["spend"] = df.get("monetary")
-        out["avg_order_value"] = df.get("avg_order_value")
+        out["recency_days"] = df["recency_days"].round(1)
+        out["orders"] = df["frequency"]
+        out["spend"] = df["monetary"].round(2)
+        out["avg_order_value"] = df["avg_order_value"].round(2)
     if "behaviour" in cols:
         for c in FEATURE_LABELS:
             if c in df.columns and c not in ("recency_days", "frequency", "monetary", "avg_order_value"):

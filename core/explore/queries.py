@@ -561,16 +561,19 @@ def user_timeline(con, user_id: str, limit: int = 500) -> pd.DataFrame:
                [user_id, limit])
 
 
-def user_preferences(con, run_id: int, user_id: str, dimension: str, top: int = 10) -> pd.DataFrame:
+def user_preferences(con, run_id: int, user_id: str, dimension: str, top: int = 10,
+                     every_value: bool = False) -> pd.DataFrame:
     """The user's share of activity per value of a dimension vs their segment's and the shop's
-    average share. Columns: value, user, segment, shop."""
+    average share. Columns: value, user, segment, shop. The user's ``top`` values, or with
+    ``every_value`` all values of the dimension (for hour of day and day of week)."""
     return _df(con, """
         WITH me AS (SELECT value, share FROM user_shares WHERE run_id = ? AND user_id = ? AND dimension = ?),
         seg AS (SELECT segment_id FROM segments WHERE run_id = ? AND user_id = ?),
         members AS (SELECT s.user_id FROM segments s, seg WHERE s.run_id = ? AND s.segment_id = seg.segment_id),
         n_seg AS (SELECT count(*) AS n FROM members),
         n_all AS (SELECT count(*) AS n FROM user_features WHERE run_id = ?),
-        keep AS (SELECT value FROM me ORDER BY share DESC LIMIT ?)
+        keep AS (SELECT value FROM (SELECT value FROM me ORDER BY share DESC, value LIMIT ?)
+                 UNION SELECT DISTINCT value FROM user_shares WHERE ? AND run_id = ? AND dimension = ?)
         SELECT k.value, coalesce(me.share, 0) AS "user",
                (SELECT sum(u.share) FROM user_shares u JOIN members USING (user_id)
                 WHERE u.run_id = ? AND u.dimension = ? AND u.value = k.value) / nullif((SELECT n FROM n_seg), 0) AS segment,
@@ -579,7 +582,7 @@ def user_preferences(con, run_id: int, user_id: str, dimension: str, top: int = 
         FROM keep k LEFT JOIN me USING (value)
         ORDER BY "user" DESC""",
                [run_id, user_id, dimension, run_id, user_id, run_id, run_id, top,
-                run_id, dimension, run_id, dimension])
+                bool(every_value), run_id, dimension, run_id, dimension, run_id, dimension])
 
 
 # ------------------------------------------------------------------------------------ rules

@@ -52,7 +52,8 @@ with tabs[0]:
     cols = st.columns(2)
     shown = 0
     for dim in dims:
-        pref = c.q("user_preferences", run_id, user_id, dim, {"hour": 24, "weekday": 7}.get(dim, 8))
+        time_dim = dim in ("hour", "weekday")
+        pref = c.q("user_preferences", run_id, user_id, dim, 8, every_value=time_dim)
         if pref.empty:
             continue
         if dim == "hour":
@@ -63,7 +64,7 @@ with tabs[0]:
             pref = pref.sort_values("value", key=lambda s: s.str[:3].str.lower().map(order))
         with cols[shown % 2]:
             st.markdown(f"**{ex.DIMENSION_LABELS.get(dim, dim)}**")
-            st.plotly_chart(charts.preference_bars(pref, color), key=f"pref_{dim}",
+            st.plotly_chart(charts.preference_bars(pref, color, vertical=time_dim), key=f"pref_{dim}",
                             config={"displayModeBar": False})
         shown += 1
     if not shown:
