@@ -79,7 +79,9 @@ def lift_bars(traits: pd.DataFrame, *, label_col: str = "label", color: str = "#
     top = float(d["lift"].max()) if len(d) else 1.0
     _base(fig, height=height or max(180, 34 * len(d) + 60),
           xaxis_title="Lift (× the whole shop's share)", yaxis_title=None, showlegend=False)
-    fig.update_xaxes(range=[0, max(top, 1.0) * 1.6])
+    longest = int(d[label_col].astype(str).str.len().max()) if len(d) else 0
+    fig.update_xaxes(range=[0, max(top, 1.0) * (2.0 if longest > 20 else 1.7)])
+    fig.update_layout(margin=dict(l=10, r=24, t=30, b=10))
     return fig
 
 
