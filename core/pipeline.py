@@ -28,7 +28,9 @@ from core.store import Store, finish_run, start_run
 class BuildParams:
     method: str = "kmeans"              # kmeans | dbscan
     k: int | None = None                # None: chosen automatically over k_range
-    k_range: tuple[int, int] = (2, 12)
+    # From 3: on weakly structured shops (Online Retail: silhouette 0.06-0.13 for every k) the
+    # silhouette peaks at a trivial 2-way split, which tells a marketer nothing; 3+ segments do.
+    k_range: tuple[int, int] = (3, 12)
     device: str = "auto"                # auto | cpu | cuda
     seed: int = 42
     text_model: str = DEFAULT_TEXT_MODEL

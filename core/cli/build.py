@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
                         help="how to form segments (default kmeans)")
     parser.add_argument("--k", type=int, default=None,
                         help="number of segments for kmeans (default: chosen automatically)")
-    parser.add_argument("--k-min", type=int, default=2, help="smallest k tried (default 2)")
+    parser.add_argument("--k-min", type=int, default=3, help="smallest k tried (default 3)")
     parser.add_argument("--k-max", type=int, default=12, help="largest k tried (default 12)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                         help="where to train the encoder (default auto: CUDA if available)")
