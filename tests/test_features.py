@@ -133,6 +133,24 @@ def test_feature_matrix_fills_transforms_and_standardises(tiny):
     assert all(np.ptp(X, axis=0) > 0)
 
 
+def test_time_habits_of_few_sessions_are_pulled_towards_the_shop_in_the_model_input(tiny):
+    from core.features.compute import HABIT_PRIOR_SESSIONS, _session_counts
+
+    run_id, _, f, _, con = tiny
+    users, X, names = feature_matrix(con, run_id)
+    # sessions (no session ids here: calendar days): u1 on 1, 10 and 20 March; u2 and u3 once
+    n = _session_counts(con, users)
+    assert users == ["u1", "u2", "u3"] and n.tolist() == [3, 1, 1]
+    for col in ("evening_share", "weekend_share", "mean_hour"):
+        raw = np.array([f[u][col] for u in users])
+        # the stored feature is what the shopper did...
+        assert f["u2"]["weekend_share"] == 1.0 and f["u3"]["weekend_share"] == 0.0
+        # ...the model sees it shrunk towards the shop's mean by HABIT_PRIOR_SESSIONS sessions
+        shrunk = (n * raw + HABIT_PRIOR_SESSIONS * raw.mean()) / (n + HABIT_PRIOR_SESSIONS)
+        np.testing.assert_allclose(X[:, names.index(col)], (shrunk - shrunk.mean()) / shrunk.std(),
+                                   rtol=1e-5, atol=1e-6)
+
+
 def test_online_retail_like_shop_without_categories_or_views(tmp_store):
     items = [("85123A", "WHITE HANGING HEART T-LIGHT HOLDER", None, None, None),
              ("22423", "REGENCY CAKESTAND 3 TIER", None, None, None)]

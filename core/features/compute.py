@@ -46,6 +46,11 @@ FEATURE_COLUMNS = [
 LOG_COLUMNS = {"frequency", "monetary", "avg_order_value", "views_per_purchase", "basket_size"}
 # a NULL here means "never": fill with the largest value seen rather than the median
 FILL_MAX = {"recency_days"}
+# time habits measured over few sessions are mostly chance (a one-off visitor's single session is
+# either "weekend" or not): in the model input they are pulled towards the shop's average, as if
+# each shopper had also had HABIT_PRIOR_SESSIONS average sessions. Stored values stay as observed.
+HABIT_COLUMNS = {"evening_share", "weekend_share", "mean_hour"}
+HABIT_PRIOR_SESSIONS = 3.0
 
 WEEKDAYS = "['Sun','Mon','Tue','Wed','Thu','Fri','Sat']"
 
@@ -236,12 +241,17 @@ def feature_matrix(con, run_id: int, columns: list[str] | None = None):
         [run_id],
     ).df()
     user_ids = [str(u) for u in df["user_id"]]
+    sessions = _session_counts(con, user_ids) if HABIT_COLUMNS & set(cols) else None
     out, names = [], []
     for c in cols:
         x = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
         ok = ~np.isnan(x)
         if not ok.any():
             continue
+        if c in HABIT_COLUMNS:
+            pop = np.nanmean(x)
+            x = np.where(ok, (sessions * x + HABIT_PRIOR_SESSIONS * pop)
+                         / (sessions + HABIT_PRIOR_SESSIONS), x)
         if c in LOG_COLUMNS:
             x = np.sign(x) * np.log1p(np.abs(x))
         fill = np.nanmax(x) if c in FILL_MAX else np.nanmedian(x)
@@ -253,3 +263,15 @@ def feature_matrix(con, run_id: int, columns: list[str] | None = None):
         names.append(c)
     X = np.stack(out, axis=1).astype(np.float32) if out else np.zeros((len(user_ids), 0), np.float32)
     return user_ids, X, names
+
+
+def _session_counts(con, user_ids: list[str]) -> np.ndarray:
+    """Timed sessions per shopper (the session id, else the calendar day), in ``user_ids`` order;
+    the evidence behind the time-habit features."""
+    rows = dict(con.execute(
+        """
+        SELECT user_id, count(DISTINCT coalesce(session_id, CAST(CAST(ts AS DATE) AS VARCHAR)))
+        FROM events WHERE user_id IS NOT NULL AND ts IS NOT NULL GROUP BY user_id
+        """
+    ).fetchall())
+    return np.array([rows.get(u, 0) for u in user_ids], dtype=np.float64)
