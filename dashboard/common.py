@@ -149,6 +149,16 @@ def feature_value(feature: str, x) -> str:
     return num(x, 2)
 
 
+def behaviour_table(features, group_label: str) -> None:
+    """Median behaviour of a group (segment or selection) next to the whole shop's, formatted."""
+    f = features
+    st.dataframe(
+        {"Behaviour (median)": f["label"],
+         group_label: [feature_value(k, v) for k, v in zip(f["feature"], f["group"])],
+         "Whole shop": [feature_value(k, v) for k, v in zip(f["feature"], f["population"])]},
+        hide_index=True, width="stretch")
+
+
 def swatch(color: str, size: int = 12) -> str:
     c = html.escape(color or ex.UNASSIGNED_COLOR)
     return (f'<span style="display:inline-block;width:{size}px;height:{size}px;border-radius:3px;'

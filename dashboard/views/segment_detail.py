@@ -55,11 +55,7 @@ with tabs[0]:
                    "shop. Percentages: share of the segment's shoppers vs share of all shoppers.")
 with tabs[1]:
     f = d["features"]
-    st.dataframe(
-        {"Behaviour (median)": f["label"],
-         "This segment": [c.feature_value(k, v) for k, v in zip(f["feature"], f["group"])],
-         "Whole shop": [c.feature_value(k, v) for k, v in zip(f["feature"], f["population"])]},
-        hide_index=True, width="stretch")
+    c.behaviour_table(f, "This segment")
     feats = [x for x in ["recency_days", "frequency", "monetary", "avg_order_value", "basket_size",
                          "price_sensitivity"] if x in set(f["feature"])]
     cols = st.columns(2)

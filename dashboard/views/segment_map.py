@@ -92,12 +92,7 @@ with side:
             st.caption("Lift: how many times more of the group's activity goes there than the "
                        "whole shop's. Percentages: share of activity, group vs shop.")
         with tabs[1]:
-            f = summary["features"]
-            st.dataframe(
-                {"Behaviour (median)": f["label"],
-                 "Selection": [c.feature_value(k, v) for k, v in zip(f["feature"], f["group"])],
-                 "Whole shop": [c.feature_value(k, v) for k, v in zip(f["feature"], f["population"])]},
-                hide_index=True, width="stretch")
+            c.behaviour_table(summary["features"], "Selection")
         with tabs[2]:
             with st.form("save_selection", clear_on_submit=False):
                 name = st.text_input("Segment name", placeholder="e.g. Big-basket gift buyers",
