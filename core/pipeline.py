@@ -1,7 +1,8 @@
 """`segstudio build`: every stage in order, as one recorded run.
 
-    features -> item text embeddings -> profile encoder (train + profiles) -> segments
-    -> segment descriptions -> map -> association rules -> offline evaluation
+    item text embeddings -> item themes -> features -> held-out baskets -> profile encoder
+    (trained without them) -> profiles -> lifecycle lens -> taste lens -> segment descriptions
+    (both lenses) -> map -> association rules -> offline evaluation
 
 All stages run inside one ``store.write()``: the run row is written with status 'running' and
 finished at the end, and the store is published only if every stage succeeded. A build that
@@ -30,7 +31,7 @@ class BuildParams:
     k: int | None = None                # None: chosen automatically over k_range
     # From 3: on weakly structured shops (Online Retail: silhouette 0.06-0.13 for every k) the
     # silhouette peaks at a trivial 2-way split, which tells a marketer nothing; 3+ segments do.
-    k_range: tuple[int, int] = (3, 12)
+    k_range: tuple[int, int] = (3, 6)
     device: str = "auto"                # auto | cpu | cuda
     seed: int = 42
     text_model: str = DEFAULT_TEXT_MODEL
@@ -39,6 +40,7 @@ class BuildParams:
     evaluate: bool = True               # run the offline evaluation of the recommenders
     eval_holdout: str = "basket"        # basket | interaction
     encoder: dict[str, Any] = field(default_factory=dict)  # encoder hyper-parameters
+    currency: str = "£"                 # for descriptions, unless the store sets its own
 
     def __post_init__(self) -> None:
         if self.method not in ("kmeans", "dbscan"):
@@ -62,13 +64,16 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
 
     Returns the run's metrics: one entry per stage plus ``stage_seconds`` and ``total_seconds``.
     """
-    from core.embed import embed_items
+    from core.embed import embed_items, resolve_device
     from core.encoder import compute_profiles, train_encoder
     from core.evaluate import evaluate_recommenders
     from core.features import compute_features
+    from core.features.holdout import cutoffs, last_basket_split
     from core.maps import build_map
     from core.rules import build_rules
-    from core.segments import describe_segments, segment_users
+    from core.segments import assign_lifecycle, describe_segments, segment_taste
+    from core.segments.describe import store_currency
+    from core.themes import build_themes
 
     params = params or BuildParams()
     t_start = time.perf_counter()
@@ -94,38 +99,50 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
             metrics[name] = out
             return out
 
+        stage("embed", lambda: embed_items(con, params.text_model, device=params.device,
+                                           progress=progress))
+        stage("themes", lambda: build_themes(con, run_id, params.text_model, seed=params.seed,
+                                             progress=progress))
         stage("features", lambda: compute_features(con, run_id, progress=progress))
         n_users = _count(con, f"SELECT count(*) FROM user_features WHERE run_id = {run_id}")
         metrics["n_users"] = n_users
         metrics["n_events"] = n_events
         metrics["n_items"] = _count(con, "SELECT count(*) FROM items")
+        currency = store_currency(con, params.currency)
 
-        stage("embed", lambda: embed_items(con, params.text_model, device=params.device,
-                                           progress=progress))
-        if n_users >= 2:
+        if n_users >= 3:
+            split = last_basket_split(con)
+            metrics["held_out"] = {"shoppers": int(len(split)),
+                                   "with_validation_basket": int(split["val_cut"].notna().sum())}
             stage("encoder", lambda: train_encoder(
                 con, run_id, device=params.device, seed=params.seed,
-                text_model=params.text_model, params=params.encoder or None, progress=progress))
+                text_model=params.text_model, params=params.encoder or None,
+                cutoffs=cutoffs(split), progress=progress))
             stage("profiles", lambda: compute_profiles(con, run_id, device=params.device,
                                                        progress=progress))
-            seg = stage("segments", lambda: segment_users(
+            stage("lifecycle", lambda: assign_lifecycle(con, run_id, currency=currency))
+            seg = stage("segments", lambda: segment_taste(
                 con, run_id, method=params.method, k=params.k, k_range=tuple(params.k_range),
-                seed=params.seed, progress=progress))
+                seed=params.seed, device=resolve_device(params.device), split=split,
+                progress=progress))
             # The headline quality figures, at the top level for `segstudio status` and the UI.
-            for key in ("method", "k", "silhouette", "davies_bouldin", "stability_ari", "sizes"):
+            for key in ("method", "k", "silhouette", "stability_ari", "sizes"):
                 if key in seg:
                     metrics[key] = seg[key]
-            stage("describe", lambda: describe_segments(con, run_id, progress=progress))
+            stage("describe", lambda: {
+                lens: describe_segments(con, run_id, lens=lens, currency=currency,
+                                        progress=progress)
+                for lens in ("lifecycle", "taste")})
             stage("map", lambda: build_map(con, run_id, seed=params.seed, progress=progress))
         else:
             why = (f"{n_users} shopper(s) with an id in the data: profiles, segments and the map "
-                   "need at least 2 (anonymous baskets still give association rules)")
-            for name in ("encoder", "profiles", "segments", "describe", "map"):
+                   "need at least 3 (anonymous baskets still give association rules)")
+            for name in ("encoder", "profiles", "lifecycle", "segments", "describe", "map"):
                 metrics["skipped"][name] = why
         stage("rules", lambda: build_rules(
             con, run_id, min_support=params.min_support, min_confidence=params.min_confidence,
             progress=progress))
-        if params.evaluate and n_users >= 2:
+        if params.evaluate and n_users >= 3:
             stage("evaluate", lambda: evaluate_recommenders(
                 con, run_id, holdout=params.eval_holdout, seed=params.seed, progress=progress))
         elif params.evaluate:

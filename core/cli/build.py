@@ -33,7 +33,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--k", type=int, default=None,
                         help="number of segments for kmeans (default: chosen automatically)")
     parser.add_argument("--k-min", type=int, default=3, help="smallest k tried (default 3)")
-    parser.add_argument("--k-max", type=int, default=12, help="largest k tried (default 12)")
+    parser.add_argument("--k-max", type=int, default=6,
+                        help="largest k tried (default 6: a handful of segments to act on)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                         help="where to train the encoder (default auto: CUDA if available)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 42)")

@@ -111,3 +111,16 @@ def last_window(seq: Sequences, a: int, b: int, max_len: int):
     types[max_len - k:] = seq.types[s:b]
     gaps[max_len - k:] = seq.gaps[s:b]
     return items, types, gaps
+
+
+def truncate(seq: Sequences, keep: dict[str, int] | None) -> Sequences:
+    """The same sequences with shopper u's interactions cut to their first ``keep[u]`` (shoppers
+    not in ``keep`` are whole). Arrays are shared; only ``ends`` changes."""
+    if not keep:
+        return seq
+    ends = seq.ends.copy()
+    for u, uid in enumerate(seq.user_ids):
+        k = keep.get(uid)
+        if k is not None:
+            ends[u] = min(ends[u], seq.starts[u] + max(int(k), 0))
+    return Sequences(seq.user_ids, seq.starts, ends, seq.items, seq.types, seq.gaps)

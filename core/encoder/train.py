@@ -243,15 +243,19 @@ def _evaluate(model, val, device, batch=512):
 
 def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
                   text_model: str = DEFAULT_TEXT_MODEL, params: dict | None = None,
-                  progress: Progress = NULL) -> dict:
+                  cutoffs: dict[str, int] | None = None, progress: Progress = NULL) -> dict:
     """Train the profile encoder on the store's events; write model_checkpoints (safetensors +
-    JSON config), encoder_items and training_curve for ``run_id``; return the metrics."""
+    JSON config), encoder_items and training_curve for ``run_id``; return the metrics.
+
+    ``cutoffs`` ({user_id: n}) keeps shopper u's interactions from the (n+1)-th on out of
+    training and validation altogether: the build passes each shopper's held-out last basket
+    (``core.features.holdout``), so the checks made on it later are honest."""
     import torch
     from safetensors.torch import save as st_save
     from torch.nn import functional as F
 
     from core.embed import embed_items, resolve_device
-    from core.encoder.data import load_sequences, vocabulary, windows
+    from core.encoder.data import load_sequences, truncate, vocabulary, windows
     from core.encoder.model import SeqEncoder, param_count
 
     t_start = time.perf_counter()
@@ -261,7 +265,7 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
     embed_items(con, text_model, device=dev, progress=progress)  # no-op when cached
 
     item_ids = vocabulary(con)
-    seq = load_sequences(con, item_ids)
+    seq = truncate(load_sequences(con, item_ids), cutoffs)
     if len(seq.user_ids) < 2:
         raise ValueError(
             f"The profile encoder needs interactions of at least 2 shoppers with a user_id "
@@ -364,6 +368,8 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
         "n_users": len(seq.user_ids),
         "n_items": len(item_ids),
         "n_interactions": int(len(seq.items)),
+        "n_held_out_interactions": int(len(seq.items) - (seq.ends - seq.starts).sum()),
+        "n_users_with_held_out_basket": int(len(cutoffs or {})),
         "n_train_targets": int((tr_targets >= 0).sum()),
         "n_val_targets": int(n_val_targets),
         "n_parameters": param_count(model),

@@ -24,9 +24,11 @@ Definitions (also in core/store/schema.py):
   categories or list prices, the median unit price paid for that item by everyone.
 - holiday_share: share of purchase lines in November-December.
 - shares (user_shares) over interaction events (every type except return): 'category' (top level
-  of category_path), 'brand', 'price_band' (budget/mid/premium/luxury by the quartiles of item
+  of category_path; an item with several paths separated by '|' counts once for each), 'theme'
+  (the item's theme label from ``core.themes``, when the run has themes), 'brand', 'price_band' (budget/mid/premium/luxury by the quartiles of item
   prices); over all timed events: 'hour' ('00'..'23') and 'weekday' ('Mon'..'Sun').
-- diversity: entropy (bits) of the 'category' shares; NULL without categories.
+- diversity: entropy (bits) of the 'category' shares, or of the 'theme' shares for shops without
+  categories; NULL with neither.
 """
 
 from __future__ import annotations
@@ -54,33 +56,46 @@ HABIT_PRIOR_SESSIONS = 3.0
 
 WEEKDAYS = "['Sun','Mon','Tue','Wed','Thu','Fri','Sat']"
 
+# An item's top-level categories: category_path may hold several paths separated by '|'
+# ('Comedy|Drama', 'Home > Kitchen|Gifts'); each path's first level counts (multi-valued).
+CATEGORIES_SQL = ("list_distinct(list_filter(list_transform(string_split(coalesce(category_path, "
+                  "''), '|'), lambda x: nullif(trim(split_part(x, ' > ', 1)), '')), "
+                  "lambda x: x IS NOT NULL))")
+
 
 def _x(con, sql: str, params=None) -> None:
     con.execute(sql, params or [])
     con.complete()
 
 
-def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
-    """Write ``user_features`` and ``user_shares`` for ``run_id``; returns metrics."""
+def compute_features(con, run_id: int, progress: Progress = NULL, *, events: str = "events",
+                     features_table: str = "user_features",
+                     shares_table: str = "user_shares") -> dict:
+    """Write ``user_features`` and ``user_shares`` for ``run_id``; returns metrics.
+
+    ``events`` may name another relation with the columns of ``events`` (e.g. a view of the
+    events before each shopper's held-out basket) and the ``*_table`` arguments other tables
+    shaped like ``user_features`` / ``user_shares``: features "as of" a cut, with no look-ahead."""
     t0 = time.perf_counter()
-    _x(con, "ALTER TABLE user_features ADD COLUMN IF NOT EXISTS holiday_share DOUBLE")
-    _x(con, "DELETE FROM user_features WHERE run_id = ?", [run_id])
-    _x(con, "DELETE FROM user_shares WHERE run_id = ?", [run_id])
+    if features_table == "user_features":
+        _x(con, "ALTER TABLE user_features ADD COLUMN IF NOT EXISTS holiday_share DOUBLE")
+    _x(con, f"DELETE FROM {features_table} WHERE run_id = ?", [run_id])
+    _x(con, f"DELETE FROM {shares_table} WHERE run_id = ?", [run_id])
     steps = 4
     with progress.stage("Behaviour features", total=steps) as bar:
         # one row per item (the latest ingest wins), with a reference price for comparisons
-        _x(con, """
+        _x(con, f"""
             CREATE OR REPLACE TEMP TABLE _fx_items AS
             WITH it AS (
                 SELECT DISTINCT ON (item_id) item_id, category_path,
-                       nullif(trim(split_part(category_path, ' > ', 1)), '') AS category,
+                       {CATEGORIES_SQL} AS categories,
                        nullif(trim(brand), '') AS brand,
                        CASE WHEN price > 0 THEN price END AS price
                 FROM items ORDER BY item_id, ingest_id DESC NULLS LAST
             ),
             paid AS (
                 SELECT item_id, median(unit_price) AS median_paid
-                FROM events WHERE event_type = 'purchase' AND unit_price > 0 GROUP BY item_id
+                FROM {events} WHERE event_type = 'purchase' AND unit_price > 0 GROUP BY item_id
             ),
             cat AS (
                 SELECT category_path, median(price) AS cat_median
@@ -89,12 +104,15 @@ def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
             allitems AS (
                 SELECT item_id FROM it UNION SELECT item_id FROM paid
             )
-            SELECT a.item_id, it.category, it.brand,
+            SELECT a.item_id, it.categories, th.label AS theme, it.brand,
                    coalesce(it.price, paid.median_paid) AS item_price,
                    coalesce(cat.cat_median, paid.median_paid) AS ref_price
             FROM allitems a LEFT JOIN it USING (item_id) LEFT JOIN paid USING (item_id)
             LEFT JOIN cat ON cat.category_path = it.category_path
-        """)
+            LEFT JOIN (SELECT t.item_id, i.label FROM item_themes t
+                       JOIN theme_info i USING (run_id, theme_id) WHERE t.run_id = ?) th
+              ON th.item_id = a.item_id
+        """, [run_id])
         _x(con, """
             CREATE OR REPLACE TEMP TABLE _fx_bands AS
             SELECT quantile_cont(item_price, 0.25) AS q1, quantile_cont(item_price, 0.5) AS q2,
@@ -102,12 +120,12 @@ def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
             FROM _fx_items WHERE item_price > 0
         """)
         # shoppers get a small integer key: grouping on it is much faster than on strings
-        _x(con, """
+        _x(con, f"""
             CREATE OR REPLACE TEMP TABLE _fx_users AS
             SELECT user_id, CAST(row_number() OVER (ORDER BY user_id) AS INTEGER) AS uk
-            FROM (SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL)
+            FROM (SELECT DISTINCT user_id FROM {events} WHERE user_id IS NOT NULL)
         """)
-        _x(con, """
+        _x(con, f"""
             CREATE OR REPLACE TEMP TABLE _fx AS
             SELECT u.uk, e.item_id, e.event_type, e.ts,
                    CAST(hour(e.ts) AS TINYINT) AS hr, CAST(minute(e.ts) AS TINYINT) AS mi,
@@ -117,42 +135,44 @@ def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
                    CASE WHEN e.event_type = 'purchase' THEN
                        coalesce(e.basket_id, e.session_id, 'd' || strftime(e.ts, '%Y-%m-%d'),
                                 'e' || e.event_id) END AS order_key,
-                   i.category, i.brand, i.ref_price,
+                   i.categories, i.theme, i.brand, i.ref_price,
                    CASE WHEN i.item_price IS NULL OR b.q1 IS NULL THEN NULL
                         WHEN i.item_price < b.q1 THEN 'budget'
                         WHEN i.item_price < b.q2 THEN 'mid'
                         WHEN i.item_price < b.q3 THEN 'premium'
                         ELSE 'luxury' END AS price_band
-            FROM events e JOIN _fx_users u USING (user_id)
+            FROM {events} e JOIN _fx_users u USING (user_id)
             LEFT JOIN _fx_items i USING (item_id) CROSS JOIN _fx_bands b
         """)
         bar.advance(1)
 
         # preference shares
         for dim, expr, where in [
-            ("category", "category", "event_type <> 'return' AND category IS NOT NULL"),
+            ("category", "unnest(categories)", "event_type <> 'return' AND len(categories) > 0"),
+            ("theme", "theme", "event_type <> 'return' AND theme IS NOT NULL"),
             ("brand", "brand", "event_type <> 'return' AND brand IS NOT NULL"),
             ("price_band", "price_band", "event_type <> 'return' AND price_band IS NOT NULL"),
             ("hour", "hr", "hr IS NOT NULL"),
             ("weekday", "dow", "dow IS NOT NULL"),
         ]:
+            inner = f"SELECT uk, {expr} AS v FROM _fx WHERE {where}"
             label = {"hour": "lpad(CAST(v AS VARCHAR), 2, '0')",
                      "weekday": f"{WEEKDAYS}[v + 1]"}.get(dim, "v")
             _x(con, f"""
-                INSERT INTO user_shares
+                INSERT INTO {shares_table}
                 SELECT ?, u.user_id, '{dim}', {label}, s.n / t.total
-                FROM (SELECT uk, {expr} AS v, count(*) AS n FROM _fx WHERE {where} GROUP BY ALL) s
-                JOIN (SELECT uk, count(*) AS total FROM _fx WHERE {where} GROUP BY uk) t USING (uk)
+                FROM (SELECT uk, v, count(*) AS n FROM ({inner}) GROUP BY ALL) s
+                JOIN (SELECT uk, count(*) AS total FROM ({inner}) GROUP BY uk) t USING (uk)
                 JOIN _fx_users u USING (uk)
             """, [run_id])
         bar.advance(1)
 
         has_views = con.execute(
-            "SELECT count(*) > 0 FROM (SELECT 1 FROM events WHERE event_type = 'view' LIMIT 1)"
+            f"SELECT count(*) > 0 FROM (SELECT 1 FROM {events} WHERE event_type = 'view' LIMIT 1)"
         ).fetchall()[0][0]
         _x(con, f"""
-            INSERT INTO user_features BY NAME
-            WITH last AS (SELECT max(ts) AS last_ts FROM events),
+            INSERT INTO {features_table} BY NAME
+            WITH last AS (SELECT max(ts) AS last_ts FROM {events}),
             agg AS (
                 SELECT uk,
                     max(ts) FILTER (event_type = 'purchase') AS last_purchase,
@@ -182,9 +202,12 @@ def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
                 SELECT uk, count(DISTINCT order_key) AS orders, count(*) AS lines
                 FROM lines GROUP BY uk
             ),
-            div AS (
+            div AS (  -- over categories; over themes for shops without categories
                 SELECT user_id, -sum(share * log2(share)) AS diversity
-                FROM user_shares WHERE run_id = ? AND dimension = 'category' GROUP BY user_id
+                FROM {shares_table} WHERE run_id = ? AND dimension = (
+                    SELECT CASE WHEN count(*) > 0 THEN 'category' ELSE 'theme' END
+                    FROM {shares_table} WHERE run_id = ? AND dimension = 'category')
+                GROUP BY user_id
             )
             SELECT ? AS run_id, u.user_id,
                 date_diff('second', a.last_purchase, last.last_ts) / 86400.0 AS recency_days,
@@ -203,12 +226,12 @@ def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
             FROM agg a JOIN _fx_users u USING (uk) CROSS JOIN last
             LEFT JOIN orders o USING (uk) LEFT JOIN div d ON d.user_id = u.user_id
             ORDER BY u.user_id
-        """, [run_id, run_id])
+        """, [run_id, run_id, run_id])
         bar.advance(1)
         stats = con.execute(
             "SELECT count(*), " + ", ".join(f"count({c})" for c in FEATURE_COLUMNS)
-            + " FROM user_features WHERE run_id = ?", [run_id]).fetchall()[0]
-        n_shares = con.execute("SELECT count(*) FROM user_shares WHERE run_id = ?",
+            + f" FROM {features_table} WHERE run_id = ?", [run_id]).fetchall()[0]
+        n_shares = con.execute(f"SELECT count(*) FROM {shares_table} WHERE run_id = ?",
                                [run_id]).fetchall()[0][0]
         for t in ("_fx", "_fx_items", "_fx_bands", "_fx_users"):
             _x(con, f"DROP TABLE IF EXISTS {t}")
@@ -223,25 +246,26 @@ def compute_features(con, run_id: int, progress: Progress = NULL) -> dict:
     }
 
 
-def feature_matrix(con, run_id: int, columns: list[str] | None = None):
+def feature_matrix(con, run_id: int, columns: list[str] | None = None, *,
+                   table: str = "user_features", events: str = "events"):
     """Standardised behaviour features: ``(user_ids, X float32, names)``, rows ordered by user_id.
 
     NULLs are filled (recency with the largest value: "never bought"; others with the median),
     heavy-tailed columns are log-transformed, then each column is standardised to mean 0 and
     standard deviation 1. Columns without information (all NULL or constant) are dropped, so
-    ``names`` says which columns ``X`` holds.
+    ``names`` says which columns ``X`` holds. ``table`` / ``events``: see ``compute_features``.
     """
     cols = list(columns or FEATURE_COLUMNS)
     have = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'user_features'"
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
     ).fetchall()}
     cols = [c for c in cols if c in have]
     df = con.execute(
-        f"SELECT user_id, {', '.join(cols)} FROM user_features WHERE run_id = ? ORDER BY user_id",
+        f"SELECT user_id, {', '.join(cols)} FROM {table} WHERE run_id = ? ORDER BY user_id",
         [run_id],
     ).df()
     user_ids = [str(u) for u in df["user_id"]]
-    sessions = _session_counts(con, user_ids) if HABIT_COLUMNS & set(cols) else None
+    sessions = _session_counts(con, user_ids, events) if HABIT_COLUMNS & set(cols) else None
     out, names = [], []
     for c in cols:
         x = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -265,13 +289,13 @@ def feature_matrix(con, run_id: int, columns: list[str] | None = None):
     return user_ids, X, names
 
 
-def _session_counts(con, user_ids: list[str]) -> np.ndarray:
+def _session_counts(con, user_ids: list[str], events: str = "events") -> np.ndarray:
     """Timed sessions per shopper (the session id, else the calendar day), in ``user_ids`` order;
     the evidence behind the time-habit features."""
     rows = dict(con.execute(
-        """
+        f"""
         SELECT user_id, count(DISTINCT coalesce(session_id, CAST(CAST(ts AS DATE) AS VARCHAR)))
-        FROM events WHERE user_id IS NOT NULL AND ts IS NOT NULL GROUP BY user_id
+        FROM {events} WHERE user_id IS NOT NULL AND ts IS NOT NULL GROUP BY user_id
         """
     ).fetchall())
     return np.array([rows.get(u, 0) for u in user_ids], dtype=np.float64)

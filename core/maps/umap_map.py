@@ -1,4 +1,10 @@
-"""2-D map of the shoppers: UMAP of the profile vectors, written to ``user_map``.
+"""2-D map of the shoppers: UMAP of the taste vectors, written to ``user_map``.
+
+The map is drawn from the same space the taste segments are fitted in (``taste_vectors``: the
+taste space, plus each shopper's match to every segment's signature items where segments are
+refined), so a segment's shoppers sit together on it. ``map_agreement`` measures that: the share
+of each shopper's 10 nearest neighbours on the map that are in their segment, against the share
+expected by chance (the sum of squared segment shares).
 
 Up to ``sample_threshold`` users UMAP is fitted on everyone ("umap-all"). Above it, UMAP is
 fitted on a seeded sample of ``sample_threshold`` users and every other user is placed with
@@ -99,7 +105,7 @@ def build_map(
     """Write ``user_map`` (x, y per user) for run ``run_id``; return
     {map_method: "umap-all" | "umap-sample+transform" | "pca", map_fit_size, n_users, seconds}."""
     t0 = time.perf_counter()
-    user_ids, X = load_profiles(con, run_id)
+    user_ids, X = load_profiles(con, run_id, table="taste_vectors")
     coords, info = embed_2d(X, seed=seed, sample_threshold=sample_threshold,
                             n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs,
                             progress=progress)
@@ -114,4 +120,25 @@ def build_map(
         con.execute(f"INSERT INTO user_map SELECT {int(run_id)}, user_id, x, y FROM _user_map_new")
     finally:
         con.unregister("_user_map_new")
+    info.update(map_agreement(con, run_id, user_ids, coords, seed=seed))
     return {**info, "n_users": len(user_ids), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def map_agreement(con, run_id: int, user_ids: list[str], coords: np.ndarray, *, seed: int = 42,
+                  neighbours: int = 10, sample: int = 20_000) -> dict:
+    """{map_agreement, map_agreement_chance}: share of each shopper's nearest map neighbours in
+    their own taste segment (on a seeded sample of at most ``sample`` shoppers), and chance."""
+    from sklearn.neighbors import NearestNeighbors
+
+    seg = dict(con.execute("SELECT user_id, segment_id FROM segments WHERE run_id = ?",
+                           [int(run_id)]).fetchall())
+    lab = np.array([seg.get(u, -1) for u in user_ids])
+    n = len(lab)
+    if n <= neighbours or len(np.unique(lab)) < 2:
+        return {"map_agreement": None, "map_agreement_chance": None}
+    idx = np.arange(n) if n <= sample else np.sort(
+        np.random.default_rng(seed).choice(n, sample, replace=False))
+    nn = NearestNeighbors(n_neighbors=neighbours + 1).fit(coords).kneighbors(coords[idx])[1][:, 1:]
+    share = np.bincount(lab - lab.min()) / n
+    return {"map_agreement": float((lab[nn] == lab[idx, None]).mean()),
+            "map_agreement_chance": float((share ** 2).sum())}

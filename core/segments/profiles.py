@@ -12,8 +12,9 @@ class NoProfilesError(RuntimeError):
     pass
 
 
-def load_profiles(con, run_id: int) -> tuple[list[str], np.ndarray]:
-    """``(user_ids, X)`` for run ``run_id``, rows ordered by user_id, X float32 (n, d).
+def load_profiles(con, run_id: int, table: str = "profiles") -> tuple[list[str], np.ndarray]:
+    """``(user_ids, X)`` for run ``run_id``, rows ordered by user_id, X float32 (n, d), from
+    ``table`` (``profiles``, or ``taste_vectors`` for the taste space).
 
     Raises ``NoProfilesError`` naming the run and the fix when the run has no profiles, and a
     ``ValueError`` naming the users when vectors have different lengths or non-finite values.
@@ -25,14 +26,14 @@ def load_profiles(con, run_id: int) -> tuple[list[str], np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         tbl = con.execute(
-            "SELECT user_id, vector FROM profiles WHERE run_id = ? ORDER BY user_id", [run_id]
+            f"SELECT user_id, vector FROM {table} WHERE run_id = ? ORDER BY user_id", [run_id]
         ).to_arrow_table()
     n = tbl.num_rows
     if n == 0:
         raise NoProfilesError(
-            f"Run {run_id} has no rows in the `profiles` table, so there is nothing to segment or "
-            "map. Profiles are written by the encoder stage (core.encoder.compute_profiles); run "
-            "the whole build with `segstudio build`."
+            f"Run {run_id} has no rows in the `{table}` table, so there is nothing to segment or "
+            "map. They are written by the build's encoder and segment stages; run the whole "
+            "build with `segstudio build`."
         )
     vec = tbl.column("vector").combine_chunks()
     lengths = pc.list_value_length(vec).to_numpy(zero_copy_only=False)
@@ -41,7 +42,7 @@ def load_profiles(con, run_id: int) -> tuple[list[str], np.ndarray]:
         bad = int(np.flatnonzero(lengths != d)[0]) if d else 0
         uid = tbl.column("user_id")[bad].as_py()
         raise ValueError(
-            f"profiles (run {run_id}): vectors must all have the same, non-zero length; user "
+            f"{table} (run {run_id}): vectors must all have the same, non-zero length; user "
             f"{uid!r} has {int(lengths[bad])} values but the first user has {d}. "
             "Rebuild the profiles (`segstudio build`)."
         )
@@ -50,7 +51,7 @@ def load_profiles(con, run_id: int) -> tuple[list[str], np.ndarray]:
     if not finite.all():
         uid = tbl.column("user_id")[int(np.flatnonzero(~finite)[0])].as_py()
         raise ValueError(
-            f"profiles (run {run_id}): user {uid!r} has a NaN or infinite value in its vector "
+            f"{table} (run {run_id}): user {uid!r} has a NaN or infinite value in its vector "
             f"({int((~finite).sum())} user(s) affected). Rebuild the profiles (`segstudio build`)."
         )
     return tbl.column("user_id").to_pylist(), np.ascontiguousarray(X)

@@ -204,43 +204,9 @@ BASE_DDL = [
         vector FLOAT[] NOT NULL
     )
     """,
-    # Segment membership. segment_id -1 = "unassigned" (DBSCAN noise).
-    """
-    CREATE TABLE IF NOT EXISTS segments (
-        run_id INTEGER NOT NULL,
-        user_id VARCHAR NOT NULL,
-        segment_id INTEGER NOT NULL,
-        distance DOUBLE               -- to the segment centre (profile space)
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS segment_info (
-        run_id INTEGER NOT NULL,
-        segment_id INTEGER NOT NULL,
-        name VARCHAR NOT NULL,
-        description VARCHAR,
-        color VARCHAR,                -- hex colour, the same on every page
-        size BIGINT,
-        user_share DOUBLE,
-        revenue_share DOUBLE,
-        recency_median DOUBLE,
-        frequency_median DOUBLE,
-        monetary_median DOUBLE,
-        representative_users VARCHAR[]
-    )
-    """,
-    # What distinguishes a segment: dimension in ('category','brand','price_band','item').
-    """
-    CREATE TABLE IF NOT EXISTS segment_traits (
-        run_id INTEGER NOT NULL,
-        segment_id INTEGER NOT NULL,
-        dimension VARCHAR NOT NULL,
-        value VARCHAR NOT NULL,
-        support DOUBLE,               -- share of the segment's users with this trait
-        population_support DOUBLE,    -- share of all users with this trait
-        lift DOUBLE
-    )
-    """,
+    # Segments come in lenses (core.segments.lenses): 'taste' (segments, segment_info,
+    # segment_traits) and 'lifecycle' (lifecycle_segments, lifecycle_info, lifecycle_traits),
+    # with the same columns; LENS_DDL below creates both.
     # 2-D UMAP coordinates per user.
     """
     CREATE TABLE IF NOT EXISTS user_map (
@@ -266,6 +232,34 @@ BASE_DDL = [
         segment_ratio DOUBLE          -- confidence in segment / confidence overall (segment rules)
     )
     """,
+    # Item themes (core.themes): every interacted item with text in one theme per run.
+    """
+    CREATE TABLE IF NOT EXISTS item_themes (
+        run_id INTEGER NOT NULL,
+        item_id VARCHAR NOT NULL,
+        theme_id INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS theme_info (
+        run_id INTEGER NOT NULL,
+        theme_id INTEGER NOT NULL,
+        label VARCHAR NOT NULL,       -- distinctive title words, e.g. 'Christmas tree'
+        keywords VARCHAR[],
+        n_items BIGINT,
+        buyers BIGINT,
+        revenue DOUBLE
+    )
+    """,
+    # The taste lens's shopper vectors (core.segments.taste): what a shopper buys and is expected
+    # to buy, in the space the taste segments and the map are computed in.
+    """
+    CREATE TABLE IF NOT EXISTS taste_vectors (
+        run_id INTEGER NOT NULL,
+        user_id VARCHAR NOT NULL,
+        vector FLOAT[] NOT NULL
+    )
+    """,
     # Offline evaluation, one row per recommender.
     """
     CREATE TABLE IF NOT EXISTS evaluations (
@@ -283,6 +277,68 @@ BASE_DDL = [
 ]
 
 
+# One set of tables per segment lens, same columns (see core.segments.lenses).
+LENS_TABLES = {
+    "taste": ("segments", "segment_info", "segment_traits"),
+    "lifecycle": ("lifecycle_segments", "lifecycle_info", "lifecycle_traits"),
+}
+
+
+def _lens_ddl(members: str, info: str, traits: str) -> list[str]:
+    return [
+        # Membership. segment_id -1 = "unassigned" (DBSCAN noise).
+        f"""
+        CREATE TABLE IF NOT EXISTS {members} (
+            run_id INTEGER NOT NULL,
+            user_id VARCHAR NOT NULL,
+            segment_id INTEGER NOT NULL,
+            distance DOUBLE               -- to the segment centre (taste space); NULL: rules
+        )
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS {info} (
+            run_id INTEGER NOT NULL,
+            segment_id INTEGER NOT NULL,
+            name VARCHAR NOT NULL,
+            description VARCHAR,
+            color VARCHAR,                -- hex colour, the same on every page
+            size BIGINT,
+            user_share DOUBLE,
+            revenue_share DOUBLE,
+            recency_median DOUBLE,
+            frequency_median DOUBLE,
+            monetary_median DOUBLE,
+            representative_users VARCHAR[]
+        )
+        """,
+        # What sets a segment apart: only qualifying traits (core.segments.traits).
+        f"""
+        CREATE TABLE IF NOT EXISTS {traits} (
+            run_id INTEGER NOT NULL,
+            segment_id INTEGER NOT NULL,
+            dimension VARCHAR NOT NULL,
+            value VARCHAR NOT NULL,
+            support DOUBLE,               -- share of the segment's users with this trait
+            population_support DOUBLE,    -- share of all users with this trait
+            lift DOUBLE
+        )
+        """,
+    ]
+
+
+# Columns added after the first release (ALTER ... ADD COLUMN IF NOT EXISTS keeps old stores).
+LENS_INFO_COLUMNS = {
+    "rule": "VARCHAR",            # lifecycle: the rule that puts a shopper in the segment
+    "facts": "JSON",              # the figures behind the name and description
+    "position": "INTEGER",        # display order
+}
+LENS_TRAIT_COLUMNS = {
+    "members": "BIGINT",          # members with the trait
+    "p_value": "DOUBLE",          # one-sided Fisher exact test, Bonferroni-corrected
+    "label": "VARCHAR",           # words for the value (item title, theme label, ...)
+}
+
+
 class SchemaVersionError(RuntimeError):
     pass
 
@@ -291,6 +347,13 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the base tables (idempotent) and check/record the schema version."""
     for ddl in BASE_DDL:
         con.execute(ddl)
+    for members, info, traits in LENS_TABLES.values():
+        for ddl in _lens_ddl(members, info, traits):
+            con.execute(ddl)
+        for col, typ in LENS_INFO_COLUMNS.items():
+            con.execute(f"ALTER TABLE {info} ADD COLUMN IF NOT EXISTS {col} {typ}")
+        for col, typ in LENS_TRAIT_COLUMNS.items():
+            con.execute(f"ALTER TABLE {traits} ADD COLUMN IF NOT EXISTS {col} {typ}")
     row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     if row is None:
         con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])

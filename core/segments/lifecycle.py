@@ -1,0 +1,208 @@
+"""The lifecycle lens: every shopper in one lifecycle stage, by documented rules.
+
+Cut-offs are relative to the shop (percentiles over its buyers, computed per build), so a
+furniture shop and a grocer both get meaningful stages. "Now" is the store's last event. For
+buyers (shoppers with at least one order):
+
+    recent_days  = median of buyers' days since their last order (at least 1)
+    lapsed_days  = 75th percentile of buyers' days since their last order
+    high value   = net spend at or above the 80th percentile of buyers' net spend
+                   (shops without prices: orders at or above the 80th percentile of orders)
+
+and the first rule that matches gives the stage:
+
+    browsers  "Browsers who never bought"  no order in the data (they viewed, carted, ...)
+    new       "New customers"              first order within the last recent_days days
+    one_off   "One-off buyers"             exactly one order, longer ago
+    loyal     "Loyal high value"           2+ orders, last within recent_days, high value
+              ("Loyal frequent buyers" for shops without prices)
+    active    "Active repeat buyers"       2+ orders, last within recent_days
+    at_risk   "At risk"                    2+ orders, last order recent_days-lapsed_days ago
+    lapsed    "Lapsed"                     2+ orders, last order more than lapsed_days ago
+
+``assign_lifecycle(con, run_id)`` writes ``lifecycle_segments`` (distance: how far a member is
+from the stage's typical member in standardised log recency/orders/spend, so the most typical
+come first) and the rule texts; ``core.segments.describe`` fills the rest of ``lifecycle_info``.
+Stage ids and colours are fixed, so a stage looks the same in every build.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+# id, key, name, colour (fixed across builds; greens = healthy, oranges/reds = slipping away)
+STAGES = [
+    (0, "loyal", "Loyal high value", "#1B7837"),
+    (1, "active", "Active repeat buyers", "#5AAE61"),
+    (2, "new", "New customers", "#2166AC"),
+    (3, "at_risk", "At risk", "#F4A442"),
+    (4, "one_off", "One-off buyers", "#9970AB"),
+    (5, "lapsed", "Lapsed", "#D6604D"),
+    (6, "browsers", "Browsers who never bought", "#B8B8B8"),
+]
+STAGE_ID = {k: i for i, k, _, _ in STAGES}
+STAGE_KEY = {i: k for i, k, _, _ in STAGES}
+STAGE_COLOR = {i: c for i, _, _, c in STAGES}
+NO_PRICE_NAMES = {"loyal": "Loyal frequent buyers"}
+
+RECENT_Q, LAPSED_Q, VALUE_Q = 0.5, 0.75, 0.8
+
+
+def shopper_rfm(con) -> pd.DataFrame:
+    """Per shopper with an id: days since first and last order, orders, net spend, and whether
+    the shop has prices at all (column has_prices, the same on every row)."""
+    return con.execute(
+        """
+        WITH last AS (SELECT max(ts) AS now FROM events),
+        b AS (
+            SELECT user_id,
+                   count(DISTINCT coalesce(basket_id, session_id,
+                                           'd' || strftime(ts, '%Y-%m-%d'), 'e' || event_id))
+                       FILTER (event_type = 'purchase') AS orders,
+                   min(ts) FILTER (event_type = 'purchase') AS first_order,
+                   max(ts) FILTER (event_type = 'purchase') AS last_order,
+                   sum(abs(coalesce(quantity, 1)) * unit_price) FILTER (event_type = 'purchase')
+                     - coalesce(sum(abs(coalesce(quantity, 1)) * unit_price)
+                                FILTER (event_type = 'return'), 0) AS spend
+            FROM events WHERE user_id IS NOT NULL GROUP BY user_id)
+        SELECT b.user_id, b.orders,
+               date_diff('second', b.first_order, last.now) / 86400.0 AS days_since_first,
+               date_diff('second', b.last_order, last.now) / 86400.0 AS days_since_last,
+               b.spend,
+               (SELECT count(*) > 0 FROM events
+                WHERE event_type = 'purchase' AND unit_price > 0) AS has_prices
+        FROM b CROSS JOIN last ORDER BY b.user_id
+        """
+    ).df()
+
+
+def cutoffs(rfm: pd.DataFrame) -> dict:
+    """The shop-relative cut-offs (see the module docstring) from ``shopper_rfm``."""
+    buyers = rfm[rfm["orders"] > 0]
+    has_prices = bool(len(rfm)) and bool(rfm["has_prices"].iloc[0])
+    if buyers.empty:
+        return {"buyers": 0, "has_prices": has_prices}
+    rec = buyers["days_since_last"].astype(float)
+    out = {
+        "buyers": int(len(buyers)),
+        "has_prices": has_prices,
+        "recent_days": float(max(1.0, np.ceil(rec.quantile(RECENT_Q)))),
+        "lapsed_days": float(max(2.0, np.ceil(rec.quantile(LAPSED_Q)))),
+    }
+    out["lapsed_days"] = max(out["lapsed_days"], out["recent_days"] + 1)
+    if has_prices:
+        out["value_by"] = "spend"
+        out["high_value"] = float(buyers["spend"].astype(float).quantile(VALUE_Q))
+    else:
+        out["value_by"] = "orders"
+        out["high_value"] = float(max(2.0, buyers["orders"].astype(float).quantile(VALUE_Q)))
+    return out
+
+
+def stage_of(rfm: pd.DataFrame, cut: dict) -> np.ndarray:
+    """Stage id per row of ``shopper_rfm`` by the rules above (first match wins)."""
+    orders = rfm["orders"].fillna(0).to_numpy(np.float64)
+    first = rfm["days_since_first"].to_numpy(np.float64)
+    last = rfm["days_since_last"].to_numpy(np.float64)
+    out = np.full(len(rfm), STAGE_ID["browsers"], dtype=np.int64)
+    if not cut.get("buyers"):
+        return out
+    value = (rfm["spend"] if cut["value_by"] == "spend" else rfm["orders"]).fillna(0)
+    high = value.to_numpy(np.float64) >= cut["high_value"]
+    recent = last <= cut["recent_days"]
+    repeat = orders >= 2
+    conds = [
+        (orders == 0, "browsers"),
+        (first <= cut["recent_days"], "new"),
+        (orders == 1, "one_off"),
+        (repeat & recent & high, "loyal"),
+        (repeat & recent, "active"),
+        (repeat & (last <= cut["lapsed_days"]), "at_risk"),
+        (repeat, "lapsed"),
+    ]
+    done = np.zeros(len(rfm), dtype=bool)
+    for cond, key in conds:
+        hit = cond & ~done
+        out[hit] = STAGE_ID[key]
+        done |= hit
+    return out
+
+
+def _days(x: float) -> str:
+    return f"{x:,.0f} day{'' if round(x) == 1 else 's'}"
+
+
+def rule_texts(cut: dict, currency: str = "£") -> dict[str, str]:
+    """Each stage's rule in words, with this build's cut-offs."""
+    if not cut.get("buyers"):
+        return {"browsers": "No order in the data."}
+    r, lap = _days(cut["recent_days"]), _days(cut["lapsed_days"])
+    if cut["value_by"] == "spend":
+        hv = f"net spend of {currency}{cut['high_value']:,.0f} or more (the top 20% of buyers)"
+    else:
+        hv = f"{cut['high_value']:,.0f} or more orders (the top 20% of buyers)"
+    return {
+        "browsers": "No order in the data: they only viewed, carted or saved items.",
+        "new": f"First order within the last {r} (the most recent half of buyers ordered "
+               f"within {r}).",
+        "one_off": f"Exactly one order, placed more than {r} ago.",
+        "loyal": f"2 or more orders, the last within {r}, and {hv}.",
+        "active": f"2 or more orders, the last within {r}.",
+        "at_risk": f"2 or more orders, the last between {r} and {lap} ago "
+                   f"(a quarter of buyers have been away longer).",
+        "lapsed": f"2 or more orders, the last more than {lap} ago.",
+    }
+
+
+def stage_names(cut: dict) -> dict[int, str]:
+    names = {i: n for i, _, n, _ in STAGES}
+    if cut.get("value_by") == "orders":
+        for key, n in NO_PRICE_NAMES.items():
+            names[STAGE_ID[key]] = n
+    return names
+
+
+def _typicality(rfm: pd.DataFrame, stage: np.ndarray) -> np.ndarray:
+    """Distance of each shopper from their stage's median member (standardised log scales)."""
+    cols = [np.log1p(rfm["orders"].fillna(0).to_numpy(np.float64)),
+            np.log1p(np.nan_to_num(rfm["days_since_last"].to_numpy(np.float64), nan=0.0)),
+            np.sign(rfm["spend"].fillna(0).to_numpy(np.float64))
+            * np.log1p(np.abs(rfm["spend"].fillna(0).to_numpy(np.float64)))]
+    Z = np.stack([(c - c.mean()) / (c.std() or 1.0) for c in cols], axis=1)
+    d = np.zeros(len(rfm))
+    for s in np.unique(stage):
+        m = stage == s
+        d[m] = np.linalg.norm(Z[m] - np.median(Z[m], axis=0), axis=1)
+    return d
+
+
+def assign_lifecycle(con, run_id: int, *, currency: str = "£") -> dict:
+    """Write ``lifecycle_segments`` for run ``run_id`` and the stages' names, colours and rules
+    into ``lifecycle_info`` (sizes and descriptions follow in ``describe_segments``)."""
+    t0 = time.perf_counter()
+    run_id = int(run_id)
+    rfm = shopper_rfm(con)
+    cut = cutoffs(rfm)
+    stage = stage_of(rfm, cut)
+    dist = _typicality(rfm, stage) if len(rfm) else np.zeros(0)
+    members = pd.DataFrame({  # noqa: F841 - read by DuckDB's replacement scan
+        "user_id": rfm["user_id"].astype(str), "segment_id": stage.astype(np.int32),
+        "distance": dist})
+    con.execute("DELETE FROM lifecycle_segments WHERE run_id = ?", [run_id])
+    con.execute("DELETE FROM lifecycle_info WHERE run_id = ?", [run_id])
+    con.execute(f"INSERT INTO lifecycle_segments SELECT {run_id}, user_id, segment_id, distance "
+                "FROM members")
+    rules = rule_texts(cut, currency)
+    names = stage_names(cut)
+    present = sorted(set(stage.tolist()))
+    con.executemany(
+        "INSERT INTO lifecycle_info (run_id, segment_id, name, color, rule, position) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [[run_id, s, names[s], STAGE_COLOR[s], rules.get(STAGE_KEY[s]), s] for s in present])
+    sizes = {int(s): int((stage == s).sum()) for s in present}
+    return {"cutoffs": cut, "sizes": sizes, "k": len(present),
+            "names": {s: names[s] for s in present},
+            "seconds": round(time.perf_counter() - t0, 3)}
