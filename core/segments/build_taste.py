@@ -13,9 +13,10 @@ second-to-last basket, everything from it on removed before fitting), its stabil
 seeds, and its silhouette. The choice, among options with seed stability >= 0.8 (all options if
 none): the options *within reach of the best* - at least half of the best option's gain in
 validation NDCG@10 over the whole shop's best-sellers, or within sampling noise of the best
-(1.96 paired standard errors) - and among them the clearest separation (highest silhouette),
-then the fewest segments. Segments must predict what members buy, but a marketer acts on
-segments that are distinct: among the predictive options the most clearly separated wins. The chosen
+(1.96 paired standard errors) - and among them the clearest separation (highest silhouette;
+silhouettes within 0.02 of it count as equally clear), then the best validation NDCG@10.
+Segments must predict what members buy, but a marketer acts on segments that are distinct:
+among the predictive options the most clearly separated wins. The chosen
 option is then refitted on all shoppers (production segments), checked for bootstrap stability,
 and scored once on the *test* baskets (each shopper's last basket) against the references
 (``core.segments.quality``), so the reported figure was not used to choose. ``k`` given: only that
@@ -41,6 +42,7 @@ CANDIDATES = {"taste": "What they buy (taste)", "taste_habits": "Taste and shopp
 MIN_SEED_STABILITY = 0.8
 REACH = 0.5
 N_INIT = 2
+SILHOUETTE_TIE = 0.02  # silhouettes closer than this are not a clearer separation
 
 
 def _window(con, run_id, keep, seq, model, device, seed, habits_table=None, cache=None):
@@ -85,7 +87,7 @@ def _silhouette(X, labels, seed):
 
 
 def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = None,
-                  k_range: tuple[int, int] = (3, 10), seed: int = 42, device: str = "cpu",
+                  k_range: tuple[int, int] = (3, 6), seed: int = 42, device: str = "cpu",
                   split: pd.DataFrame | None = None, progress: Progress = NULL) -> dict:
     """Write ``segments`` and ``taste_vectors`` for run ``run_id``; return quality metrics."""
     from core.encoder.data import load_sequences
@@ -183,11 +185,14 @@ def _choose(options: list[dict], given_k: bool, val_pop: float | None = None) ->
         near = [o for o in scored if o["val_ndcg10"] >= reach or best["val_ndcg10"] - o["val_ndcg10"]
                 <= 1.96 * qm.paired_diff_se(best["val_scores"], o["val_scores"])]
         how = (f"within reach of the best validation NDCG@10 ({REACH:.0%} of its gain over "
-               "best-sellers, or within noise), then highest silhouette, then fewest segments")
+               "best-sellers, or within noise), then the clearest separation (silhouette, "
+               f"ties within {SILHOUETTE_TIE}), then validation NDCG@10")
     else:
         near, how = eligible, "silhouette (no shopper has 3 baskets to validate on)"
-    chosen = max(near, key=lambda o: (o["silhouette"] if o["silhouette"] is not None else -2,
-                                      -o["k"]))
+    sil = {id(o): o["silhouette"] if o["silhouette"] is not None else -2.0 for o in near}
+    top = max(sil.values())
+    clear = [o for o in near if sil[id(o)] >= top - SILHOUETTE_TIE]
+    chosen = max(clear, key=lambda o: (o.get("val_ndcg10") or 0.0, -o["k"]))
     out = {key: v for key, v in chosen.items()}
     for o in options:
         o["chosen"] = o is chosen

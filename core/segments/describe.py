@@ -73,6 +73,7 @@ def describe_segments(con, run_id: int, progress: Progress = NULL, *, lens: str 
         mix, shop_mix = _lifecycle_mix(con, run_id, L)
         traits = _traits(con, run_id, L)
         shop_flags = _shop_flags(con)
+        title_df, n_titles = _title_frequencies(con)
         bar.advance(1)
         rules = dict(con.execute(f"SELECT segment_id, rule FROM {L.info} WHERE run_id = ?",
                                  [run_id]).fetchall()) if L.name == "lifecycle" else {}
@@ -86,7 +87,8 @@ def describe_segments(con, run_id: int, progress: Progress = NULL, *, lens: str 
             else:
                 base, source, quals = naming.taste_name(
                     t, med.get(sid, {}), shop, mix.get(sid, {}), shop_mix,
-                    no_prices=not shop_flags["has_prices"])
+                    no_prices=not shop_flags["has_prices"], title_df=title_df,
+                    n_titles=n_titles)
             desc = naming.describe(
                 row, t, med.get(sid, {}), {} if L.name == "lifecycle" else mix.get(sid, {}),
                 hours.get(sid, {}), currency=cur, rule=rules.get(sid), **shop_flags)
@@ -233,6 +235,20 @@ def _traits(con, run_id: int, L) -> dict[int, list[dict]]:
         d = dict(zip(cols, r))
         out.setdefault(int(d["segment_id"]), []).append(d)
     return out
+
+
+def _title_frequencies(con) -> tuple[dict[str, int], int]:
+    """How many catalogue titles contain each title term (for ``naming.item_word``)."""
+    from collections import Counter
+
+    from core.themes.label import terms
+
+    titles = [r[0] for r in con.execute(
+        "SELECT any_value(title) FROM items WHERE title IS NOT NULL GROUP BY item_id").fetchall()]
+    df: Counter = Counter()
+    for t in titles:
+        df.update(set(terms(t)))
+    return dict(df), len(titles)
 
 
 def _shop_flags(con) -> dict:

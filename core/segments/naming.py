@@ -12,7 +12,9 @@ A taste segment's name comes from the first of these that holds:
 3. the strongest qualifying **category, theme or brand** (``content_traits``):
    "<Category> specialists" when the segment's median category variety is at least 0.5 bits
    below the shop's, else "<Label> shoppers";
-4. otherwise "Broad taste": nothing sets the segment apart, and the name says so.
+4. a word the segment's **qualifying items** share (``item_word``: in the titles of at least three
+   of them, most members behind it, rare in the catalogue): "<Word> shoppers";
+5. otherwise "Broad taste": nothing sets the segment apart, and the name says so.
 
 A dominant new, active, at-risk or lapsed stage (same 60 % / twice rule) prefixes 2 or 3 when the
 name stays within four words ("Lapsed kitchen specialists", "New holiday gift buyers"), else it
@@ -124,8 +126,34 @@ def _short(name: str, limit: int = 4) -> str:
     return name if len(words) <= limit else " ".join(words[:limit])
 
 
+def item_word(traits, title_df: dict[str, int], n_titles: int, min_items: int = 3) -> str | None:
+    """A word (or two) the segment's qualifying items share: the term in the titles of at least
+    ``min_items`` of them with the most members behind it, weighted by how rare the term is in
+    the whole catalogue (log(catalogue titles / titles with the term)), e.g. 'Regency'."""
+    from core.themes.label import terms
+
+    items = [r for r in traits if r["dimension"] == "item"]
+    if len(items) < min_items:
+        return None
+    count, weight = {}, {}
+    for r in items:
+        for t in set(terms(r["label"])):
+            count[t] = count.get(t, 0) + 1
+            weight[t] = weight.get(t, 0.0) + float(r["members"])
+    best = None
+    for t, c in count.items():
+        if c < min_items:
+            continue
+        idf = math.log(max(n_titles, 1) / max(title_df.get(t, 1), 1))
+        score = weight[t] * idf * (1.5 if " " in t else 1.0)
+        if best is None or score > best[0] or (score == best[0] and t < best[1]):
+            best = (score, t)
+    return _title(best[1]) if best and best[0] > 0 else None
+
+
 def taste_name(traits, med: dict, shop: dict, mix: dict, shop_mix: dict,
-               no_prices: bool = False) -> tuple[str, str, list[str]]:
+               no_prices: bool = False, title_df: dict | None = None,
+               n_titles: int = 0) -> tuple[str, str, list[str]]:
     """(name, what it came from, qualifiers for telling same-named segments apart)."""
     words = behaviour_words(traits, med, shop)
     content = content_traits(traits)
@@ -145,6 +173,8 @@ def taste_name(traits, med: dict, shop: dict, mix: dict, shop_mix: dict,
         focused = top["dimension"] == "category" and _ok(dm) and _ok(dp) and dm <= dp - 0.5
         core = f"{label} specialists" if focused else f"{label} shoppers"
         source, quals = top["dimension"], quals[1:]
+    elif item_word(traits, title_df or {}, n_titles):
+        core, source = f"{item_word(traits, title_df or {}, n_titles)} shoppers", "items"
     elif stage:
         return LIFECYCLE_NAMES[stage], "lifecycle", quals
     else:
@@ -237,12 +267,16 @@ def describe(row: dict, traits, med: dict, mix: dict, hours: dict, *, currency: 
     content = content_traits(traits)
     if content:
         parts.append("Over-represented: " + "; ".join(_trait_phrase(r) for r in content[:3]) + ".")
+    items = sorted((r for r in traits if r["dimension"] == "item"),
+                   key=lambda r: (-(r["support"] * math.log(r["lift"])), r["label"]))
+    if items and not rule:
+        parts.append("Bought more here: " + "; ".join(_trait_phrase(r) for r in items[:3]) + ".")
     habits = [r for r in traits if r["dimension"] == "behaviour"]
     if habits:
         parts.append("Habits: " + "; ".join(
             f"{r['label'].lower()} ({r['support']:.0%} vs {r['population_support']:.0%})"
             for r in habits[:2]) + ".")
-    if not content and not habits and not rule:
+    if not content and not habits and not items and not rule:
         parts.append("Nothing sets this group apart from the shop by a clear margin "
                      "(no theme, category, brand or habit is both much more common and "
                      "significant here).")

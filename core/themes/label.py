@@ -83,11 +83,22 @@ def label_themes(docs: dict[int, list[str]], *, bigram_share: float = 0.25,
         label = None
         if bigrams and (best_w is None or bigrams[0][1] >= 0.5 * best_w[1]):
             label = bigrams[0][0]
+            # extend to a three-word phrase found in most of the bigram's titles
+            tri = Counter()
+            for t in docs[c]:
+                w = [x for x in _WORD.findall(str(t).lower()) if len(x) >= 3 and x not in STOPWORDS]
+                for a, b, d in zip(w, w[1:], w[2:]):
+                    if f"{a} {b}" == label or f"{b} {d}" == label:
+                        tri[f"{a} {b} {d}"] += 1
+            if tri:
+                phrase, n3 = tri.most_common(1)[0]
+                if n3 >= 0.8 * bigrams[0][2]:
+                    label = phrase
         elif best_w is not None:
             label = best_w[0]
             second = next((w for w in words[1:4] if w[2] / n_titles >= 0.1
                            and w[0] not in label and label not in w[0]), None)
-            if second is not None and second[1] >= 0.5 * best_w[1]:
+            if second is not None and second[1] >= 0.35 * best_w[1]:
                 label = f"{label} & {second[0]}"
         keywords: list[str] = []
         for t, _, _ in scored:
