@@ -72,6 +72,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
     from core.maps import build_map
     from core.rules import build_rules
     from core.segments import assign_lifecycle, describe_segments, segment_taste
+    from core.segments.lifecycle import lifecycle_quality
     from core.segments.describe import store_currency
     from core.themes import build_themes
 
@@ -120,7 +121,8 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
                 cutoffs=cutoffs(split), progress=progress))
             stage("profiles", lambda: compute_profiles(con, run_id, device=params.device,
                                                        progress=progress))
-            stage("lifecycle", lambda: assign_lifecycle(con, run_id, currency=currency))
+            stage("lifecycle", lambda: {**assign_lifecycle(con, run_id, currency=currency),
+                                        "quality": lifecycle_quality(con, split, seed=params.seed)})
             seg = stage("segments", lambda: segment_taste(
                 con, run_id, method=params.method, k=params.k, k_range=tuple(params.k_range),
                 seed=params.seed, device=resolve_device(params.device), split=split,
