@@ -1,4 +1,5 @@
-"""The segment map: seeded UMAP of the profiles, sample + transform above a threshold."""
+"""The segment map: seeded UMAP of the taste vectors, sample + transform above a threshold, and
+how well the map and the segments agree."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from core.maps import build_map
 from core.segments import NoProfilesError
 
 
-def _put_profiles(con, X, run_id: int = 1) -> None:
+def _put_profiles(con, X, run_id: int = 1, labels=None) -> None:
     ids = [f"u{i:04d}" for i in range(len(X))]
-    con.register("_p", pa.table({"user_id": ids, "vector": [list(map(float, x)) for x in X]}))
-    con.execute(f"INSERT INTO profiles SELECT {run_id}, user_id, vector::FLOAT[] FROM _p")
+    labels = np.zeros(len(X), int) if labels is None else np.asarray(labels)
+    con.register("_p", pa.table({"user_id": ids, "vector": [list(map(float, x)) for x in X],
+                                 "seg": labels.astype(np.int32)}))
+    con.execute(f"INSERT INTO taste_vectors SELECT {run_id}, user_id, vector::FLOAT[] FROM _p")
+    con.execute(f"INSERT INTO segments SELECT {run_id}, user_id, seg, NULL FROM _p")
     con.unregister("_p")
 
 
@@ -34,7 +38,7 @@ def _separates(coords, y) -> float:
 def test_map_of_all_users_and_sample_plus_transform(tmp_store):
     X, y = make_blobs(n_samples=400, centers=3, n_features=12, cluster_std=1.0, random_state=5)
     with tmp_store.write() as con:
-        _put_profiles(con, X)
+        _put_profiles(con, X, labels=y)
         m = build_map(con, 1, seed=3, n_epochs=60)
         a = _coords(con)
         build_map(con, 1, seed=3, n_epochs=60)
@@ -44,6 +48,9 @@ def test_map_of_all_users_and_sample_plus_transform(tmp_store):
         n_rows = con.execute("SELECT count(*) FROM user_map WHERE run_id = 1").fetchone()[0]
     assert m["map_method"] == "umap-all" and m["map_fit_size"] == 400 and m["n_users"] == 400
     assert m["seconds"] > 0
+    # the blobs are the segments: every shopper's 10 nearest map neighbours share it
+    assert m["map_agreement"] == 1.0
+    assert m["map_agreement_chance"] == pytest.approx(sum((np.bincount(y) / 400) ** 2))
     assert a.shape == (400, 2) and np.isfinite(a).all()
     np.testing.assert_array_equal(a, b)  # seeded: the same map every time
     assert _separates(a, y) == 1.0  # the planted groups stay apart on the map
@@ -54,10 +61,11 @@ def test_map_of_all_users_and_sample_plus_transform(tmp_store):
 
 def test_tiny_stores_get_a_pca_map_and_missing_profiles_are_explained(tmp_store):
     with tmp_store.write() as con:
-        with pytest.raises(NoProfilesError, match="profiles"):
+        with pytest.raises(NoProfilesError, match="taste_vectors"):
             build_map(con, 1)
         _put_profiles(con, np.array([[0, 0, 1], [1, 0, 0], [0, 2, 0], [3, 3, 3]], float))
         m = build_map(con, 1)
         c = _coords(con)
-    assert m == {**m, "map_method": "pca", "map_fit_size": 4, "n_users": 4}
+    assert m == {**m, "map_method": "pca", "map_fit_size": 4, "n_users": 4,
+                 "map_agreement": None}  # one segment: nothing to agree on
     assert c.shape == (4, 2) and np.isfinite(c).all() and np.abs(c).sum() > 0

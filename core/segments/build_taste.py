@@ -216,9 +216,9 @@ def _val_popularity(val, split) -> float | None:
 
 
 def _dbscan_option(full, seed) -> dict:
-    from core.segments.cluster import _dbscan
+    from core.segments.cluster import dbscan_fit
 
-    labels, extra = _dbscan(full["X"]["taste_habits"], None, None, seed, 16, 50_000, 5_000, NULL)
+    labels, extra = dbscan_fit(full["X"]["taste_habits"], seed=seed)
     return {"candidate": "taste_habits", "labels": labels, "model": None, "dbscan": extra,
             "seed_stability": 1.0, "chosen_by": "k-distance knee"}
 
@@ -253,10 +253,9 @@ def _final_checks(chosen, full, test, split, seed, method, bar) -> dict:
     if method == "kmeans":
         tlab, _ = fit_taste(test["X"][cand], ti.Q, ti.bought, k, seed=seed, refine=refine)
     else:
-        from core.segments.cluster import _dbscan
+        from core.segments.cluster import dbscan_fit
 
-        tlab, _ = _dbscan(test["X"][cand], chosen["dbscan"]["eps"], None, seed, 16, 50_000,
-                          5_000, NULL)
+        tlab, _ = dbscan_fit(test["X"][cand], eps=chosen["dbscan"]["eps"], seed=seed)
     k_ref = max(2, int(tlab.max()) + 1)
     seg = qm.segment_popularity_ndcg(tlab, ti.bought, rows, T)
     pop = qm.segment_popularity_ndcg(np.zeros(len(tlab), np.int64), ti.bought, rows, T)

@@ -247,7 +247,8 @@ def peak_hours(hour_shares: dict[str, float], width: int = 3) -> str | None:
         return None
     h = h / h.sum()
     sums = np.array([h[[(s + i) % 24 for i in range(width)]].sum() for s in range(24)])
-    s = int(sums.argmax())
+    best = np.flatnonzero(np.isclose(sums, sums.max()))
+    s = int(max(best, key=lambda b: (h[(b + width // 2) % 24], -b)))  # centred on the peak
     if sums[s] < 1.5 * width / 24:
         return None
     return f"{s:02d}:00-{(s + width) % 24:02d}:00"

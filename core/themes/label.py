@@ -96,7 +96,7 @@ def label_themes(docs: dict[int, list[str]], *, bigram_share: float = 0.25,
                     label = phrase
         elif best_w is not None:
             label = best_w[0]
-            second = next((w for w in words[1:4] if w[2] / n_titles >= 0.1
+            second = next((w for w in words[1:4] if w[2] >= max(2, 0.1 * n_titles)
                            and w[0] not in label and label not in w[0]), None)
             if second is not None and second[1] >= 0.35 * best_w[1]:
                 label = f"{label} & {second[0]}"
