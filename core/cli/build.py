@@ -84,21 +84,34 @@ def run(args, settings) -> int:
         print(f"  {name:<10} {secs:8.1f} s")
     for name, why in metrics.get("skipped", {}).items():
         print(f"  {name:<10}  skipped: {why}")
-    if "silhouette" in metrics:
-        print(f"Segments ({metrics.get('method')}, k={metrics.get('k')}): silhouette "
-              f"{metrics['silhouette']:.3f}, stability ARI {metrics.get('stability_ari', float('nan')):.3f}")
-    for s in names:
-        print(f"  {s['segment_id']:>3}  {s['name']:<40} {s['size']:>8,} shoppers  {s['description']}")
+    from core.cli.status import segment_quality_lines
+
+    for lens, label in (("lifecycle", "Lifecycle stages"), ("taste", "Taste segments")):
+        rows = [s for s in names if s["lens"] == lens]
+        if rows:
+            print(f"{label}:")
+        for s in rows:
+            print(f"  {s['segment_id']:>3}  {s['name']:<36} {s['size']:>8,} shoppers "
+                  f"({s['user_share']:.0%})")
+    for line in segment_quality_lines(metrics):
+        print(line)
     print("Open the dashboard with `segstudio serve`.")
     return 0
 
 
 def _segment_names(store, run_id: int) -> list[dict]:
+    from core.segments.lenses import LENSES, lens
+
     con = store.read()
+    out = []
     try:
-        rows = con.execute(
-            "SELECT segment_id, name, size, description FROM segment_info WHERE run_id = ? "
-            "ORDER BY segment_id", [run_id]).fetchall()
+        for name in LENSES:
+            L = lens(name)
+            rows = con.execute(
+                f"SELECT segment_id, name, size, user_share, description FROM {L.info} "
+                "WHERE run_id = ? ORDER BY segment_id", [run_id]).fetchall()
+            out += [dict(zip(("segment_id", "name", "size", "user_share", "description"), r),
+                         lens=name) for r in rows]
     finally:
         con.close()
-    return [dict(zip(("segment_id", "name", "size", "description"), r)) for r in rows]
+    return out

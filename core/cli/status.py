@@ -76,13 +76,38 @@ def run(args, settings) -> int:
             print(f"  {_n(n):>10}  {reason}")
     run_ = status["serving_run"]
     if run_:
-        m = run_["metrics"]
-        print(
-            f"Serving build {run_['run_id']} finished {run_['finished_at']}: "
-            f"{len(m.get('sizes', {}))} segments ({m.get('method', '?')}), "
-            f"silhouette {m.get('silhouette', float('nan')):.3f}, "
-            f"stability ARI {m.get('stability_ari', float('nan')):.3f}"
-        )
+        print(f"Serving build {run_['run_id']} finished {run_['finished_at']}.")
+        for line in segment_quality_lines(run_["metrics"]):
+            print(line)
     else:
         print("No complete build yet: run `segstudio build`.")
     return 0
+
+
+def _f(x, fmt="{:.2f}") -> str:
+    return "n/a" if x is None else fmt.format(x)
+
+
+def segment_quality_lines(metrics: dict) -> list[str]:
+    """Both lenses' quality in words: stability, predictive validity, and a warning when weak."""
+    from core.segments.quality import lens_report
+
+    lines = []
+    labels = {"taste": "Taste segments", "lifecycle": "Lifecycle stages"}
+    for lens, r in lens_report(metrics).items():
+        v = r.get("validity") or {}
+        seg, pop, ref = v.get("segments") or {}, v.get("popularity") or {}, \
+            v.get("tfidf_kmeans") or {}
+        lines.append(f"{labels[lens]}: {r.get('k')} segments; stability {_f(r['stability_seed'])} "
+                     f"between seeds, {_f(r['stability_bootstrap'])} between 80% samples (1 = same)")
+        if seg:
+            lines.append(
+                f"  predict the next basket (NDCG@10, {seg.get('shoppers', 0):,} shoppers' last basket "
+                f"held out): {_f(seg.get('ndcg10'), '{:.3f}')} vs best-sellers "
+                f"{_f(pop.get('ndcg10'), '{:.3f}')} and a TF-IDF clustering "
+                f"{_f(ref.get('ndcg10'), '{:.3f}')} ({_f(v.get('ratio_vs_tfidf'))}x)")
+        for why in r["weak"]:
+            lines.append(f"  WEAK: {why}.")
+        if r["advice"]:
+            lines.append(f"  {r['advice']}")
+    return lines
