@@ -38,10 +38,12 @@ def report(title: str, store: Store, metrics: dict, extra: dict | None = None) -
         print(f"  stage {name:<12} {secs:8.2f} s")
     total = metrics["total_seconds"]
     print(f"  TOTAL build          {total:8.2f} s   (target < 120 s: {'met' if total < 120 else 'MISSED'})")
-    print(f"  segments: {metrics.get('method')} k={metrics.get('k')} silhouette "
-          f"{metrics.get('silhouette', float('nan')):.3f} Davies-Bouldin "
-          f"{metrics.get('davies_bouldin', float('nan')):.3f} stability ARI "
-          f"{metrics.get('stability_ari', float('nan')):.3f}")
+    from core.cli.status import segment_quality_lines
+
+    print(f"  taste segments: {metrics.get('method')} k={metrics.get('k')} silhouette "
+          f"{metrics.get('silhouette') or float('nan'):.3f}")
+    for line in segment_quality_lines(metrics):
+        print("  " + line)
     enc = metrics.get("encoder", {})
     if enc:
         e, b = enc.get("val_ndcg10"), enc.get("baseline_mean_embedding_ndcg10")
