@@ -11,7 +11,8 @@ from core.cli import main
 from core.pipeline import BuildError, BuildParams, build
 from core.store import Store, latest_run, list_runs
 
-STAGES = ["features", "embed", "encoder", "profiles", "segments", "describe", "map", "rules", "evaluate"]
+STAGES = ["embed", "themes", "features", "encoder", "profiles", "lifecycle", "segments", "describe",
+          "map", "rules", "evaluate"]
 
 
 def _one(con, sql, *args):
@@ -29,12 +30,17 @@ def test_build_writes_every_stage_for_every_shopper(built_demo_store):
         n_users = _one(con, "SELECT count(*) FROM users")
         assert n_users == 600
         # every shopper has features, a profile, a segment and a map position in this run
-        for table in ("user_features", "profiles", "segments", "user_map"):
+        for table in ("user_features", "profiles", "segments", "lifecycle_segments",
+                      "taste_vectors", "user_map"):
             assert _one(con, f"SELECT count(DISTINCT user_id) FROM {table} WHERE run_id = ?", rid) == n_users, table
         k = run["metrics"]["k"]
         assert _one(con, "SELECT count(*) FROM segment_info WHERE run_id = ?", rid) == k
         assert _one(con, "SELECT count(DISTINCT name) FROM segment_info WHERE run_id = ?", rid) == k
         assert _one(con, "SELECT sum(size) FROM segment_info WHERE run_id = ?", rid) == n_users
+        assert _one(con, "SELECT sum(size) FROM lifecycle_info WHERE run_id = ?", rid) == n_users
+        assert _one(con, "SELECT count(*) FROM theme_info WHERE run_id = ?", rid) >= 4
+        held = run["metrics"]["held_out"]
+        assert held["shoppers"] == run["metrics"]["encoder"]["n_users_with_held_out_basket"] > 0
         assert _one(con, "SELECT count(*) FROM rules WHERE run_id = ? AND segment_id IS NULL", rid) > 0
         assert _one(con, "SELECT count(*) FROM evaluations WHERE run_id = ?", rid) >= 5
         assert _one(con, "SELECT count(*) FROM training_curve WHERE run_id = ?", rid) >= 1
@@ -90,7 +96,8 @@ def test_baskets_without_shoppers_still_get_rules(tmp_store):
         con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     metrics = build(tmp_store, BuildParams(min_support=0.2, min_confidence=0.5))
     assert metrics["n_users"] == 0
-    assert set(metrics["skipped"]) == {"encoder", "profiles", "segments", "describe", "map", "evaluate"}
+    assert set(metrics["skipped"]) == {"encoder", "profiles", "lifecycle", "segments", "describe",
+                                       "map", "evaluate"}
     con = tmp_store.read()
     try:
         rules = con.execute(
@@ -109,7 +116,9 @@ def test_build_command_prints_the_segments_and_json(built_demo_store, tmp_path, 
     assert main(["build", "--db", str(path), "--k", "4", "--seed", "7", "--no-evaluate",
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["k"] == 4 and len(out["segments"]) == 4
+    assert out["k"] == 4
+    assert [s["segment_id"] for s in out["segments"] if s["lens"] == "taste"] == [0, 1, 2, 3]
+    assert {s["lens"] for s in out["segments"]} == {"taste", "lifecycle"}
     assert "evaluate" not in out["stage_seconds"]
     assert main(["build", "--db", str(path), "--k", "1"]) == 2
     assert "k must be at least 2" in capsys.readouterr().err
