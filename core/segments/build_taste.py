@@ -80,7 +80,7 @@ def _silhouette(X, labels, seed):
 
     if len(np.unique(labels)) < 2:
         return None
-    idx = np.random.default_rng(seed).permutation(len(X))[:3000]
+    idx = np.random.default_rng(seed).permutation(len(X))[:2000]
     if len(np.unique(labels[idx])) < 2:
         return None
     return float(silhouette_score(X[idx], labels[idx]))
