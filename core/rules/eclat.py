@@ -1,4 +1,4 @@
-"""Compiled kernels (numba) of the rules miner: basket encoding, frequent itemsets, rules.
+"""Compiled kernels (numba) of the rules miner: basket encoding and frequent itemsets.
 
 Frequent itemsets (``mine_trie``)
 ---------------------------------
@@ -7,9 +7,10 @@ Depth-first Eclat on *projected* bitsets, the result kept as a prefix tree (trie
 * Frequent items are coded 0..m-1 by increasing support; only baskets with at least two
   frequent items are kept (the others hold no pair).
 * Items are taken as prefixes from the most frequent (m-1) down to the rarest (0). For prefix
-  ``a``, its baskets are numbered 0..|T(a)|-1 and every more frequent item ``b > a`` gets a
-  bitset over *those* baskets only (one pass over the baskets of ``a``): the pairs {a, b} are
-  counted on the way, and rare prefixes, which are most of them, get bitsets of a few words.
+  ``a``, its baskets that hold an item above ``a`` are numbered 0..n_a-1 and every more
+  frequent item ``b > a`` gets a bitset over *those* baskets only (one pass over them; the
+  pairs {a, b} are counted from these bitsets): rare prefixes, which are most of them, get
+  bitsets of a few words.
 * Inside the class of ``a`` the search is the usual Eclat depth-first recursion (an explicit
   stack of classes): X u {y} u {z} is counted as popcount(bits(X u {y}) & bits(X u {z}))
   (hardware popcount), and is not even intersected when the pair {y, z} is infrequent (pairs
@@ -21,13 +22,7 @@ Depth-first Eclat on *projected* bitsets, the result kept as a prefix tree (trie
   itemset (items in increasing code order) is found by walking from its first item, one binary
   search per step.
 
-Rules (``trie_rules``)
-----------------------
-For each itemset S of an allowed length and each item c of S, the rule S\\{c} => {c}: the count
-of S\\{c} is its parent's for the last item, its sib's for the last but one, a trie look-up
-otherwise (every subset of a frequent itemset is frequent, hence in the trie). The confidence and lift filters are computed
-with the same floating-point operations as the reference miner (core.rules.levelwise), so both
-keep the same rules.
+Rules are made from the trie by core.rules.rulegen.
 
 Every kernel is compiled once and cached on disk (``cache=True``: beside this file, or in
 numba's user cache directory where that is not writable).
@@ -203,6 +198,7 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
     for a in range(m):
         dense_size = max(dense_size, (m - a - 1) * ((vstart[a + 1] - vstart[a] + 63) >> 6))
     dense = np.empty(dense_size, np.uint64)
+    proj = np.empty(n_baskets, np.int64)
     # DFS state: a stack of classes; rows of bitsets with each row's trie node and its index in
     # the class of a
     f_start = np.empty(max_len + 1, np.int64)
@@ -213,16 +209,22 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
     rownode = np.empty(1024, np.int64)
     rowloc = np.empty(1024, np.int64)
     for a in range(m - 1, -1, -1):
-        na = vstart[a + 1] - vstart[a]
+        # the baskets of a that hold an item above a (its bit positions 0..na-1)
+        na = 0
+        for t in range(vstart[a], vstart[a + 1]):
+            b = vlist[t]
+            if hlist[hstart[b + 1] - 1] > a:
+                proj[na] = b
+                na += 1
         if na < smin:
             continue
-        # one pass over the baskets of a sets the bits of every x > a; the pairs {a, x} are
-        # counted from the bitsets afterwards
+        # one pass over them sets the bits of every x > a; the pairs {a, x} are counted from
+        # the bitsets afterwards
         words = (na + 63) >> 6
         nb = m - a - 1
         dense[:nb * words] = 0
         for j in range(na):
-            b = vlist[vstart[a] + j]
+            b = proj[j]
             off = (j >> 6) * nb - a - 1
             bit = np.uint64(1) << np.uint64(j & 63)
             for k in range(hstart[b + 1] - 1, hstart[b] - 1, -1):
@@ -405,70 +407,3 @@ def trie_levels(item, count, parent, sib, cstart, cend, depth, n_nodes, m, max_d
                 sp += 1
                 stack[sp] = ch
     return out, cnts, sizes
-
-
-# --------------------------------------------------------------------------- rules
-@njit(cache=True)
-def trie_rules(item, count, parent, sib, cstart, cend, depth, n_nodes, m, item_counts, n,
-               min_k, max_k, min_conf, use_lift, min_lift, nat_rank):
-    """Rules S\\{c} => {c} of every itemset S with min_k <= |S| <= max_k (min_k >= 2) passing
-    confidence >= min_conf - 1e-12 (and lift >= min_lift - 1e-12 when ``use_lift``).
-    Returns (antecedent codes (r, max_k - 1) ordered by ``nat_rank`` and padded with -1,
-    antecedent sizes, consequent codes, counts of the rule, counts of the antecedent)."""
-    cap = 1024
-    ante = np.full((cap, max(max_k - 1, 1)), -1, np.int32)
-    alen = np.empty(cap, np.int64)
-    cons = np.empty(cap, np.int32)
-    cnt = np.empty(cap, np.int64)
-    cnt_a = np.empty(cap, np.int64)
-    path = np.empty(max_k, np.int32)
-    r = 0
-    for node in range(m, n_nodes):
-        k = depth[node]
-        if k < min_k or k > max_k:
-            continue
-        x = node
-        for p in range(k - 1, -1, -1):
-            path[p] = item[x]
-            x = parent[x]
-        cs = count[node]
-        for p in range(k):
-            if p == k - 1:
-                ca = count[parent[node]]
-            elif p == k - 2:
-                ca = count[sib[node]]
-            else:
-                ca = count[_find(item, cstart, cend, path, k, p)]
-            conf = cs / ca
-            if conf < min_conf - 1e-12:
-                continue
-            c = path[p]
-            if use_lift and conf * n / item_counts[c] < min_lift - 1e-12:
-                continue
-            if r >= cap:
-                cap *= 2
-                ante = _grow_rows(ante, cap)
-                alen = _grow1(alen, cap)
-                cons = _grow1(cons, cap)
-                cnt = _grow1(cnt, cap)
-                cnt_a = _grow1(cnt_a, cap)
-            # antecedent in label order (insertion sort on nat_rank; k is small)
-            q = 0
-            for t in range(k):
-                if t == p:
-                    continue
-                v = path[t]
-                z = q
-                while z > 0 and nat_rank[ante[r, z - 1]] > nat_rank[v]:
-                    ante[r, z] = ante[r, z - 1]
-                    z -= 1
-                ante[r, z] = v
-                q += 1
-            for t in range(q, ante.shape[1]):
-                ante[r, t] = -1
-            alen[r] = k - 1
-            cons[r] = c
-            cnt[r] = cs
-            cnt_a[r] = ca
-            r += 1
-    return ante[:r], alen[:r], cons[:r], cnt[:r], cnt_a[:r]

@@ -18,9 +18,9 @@ Algorithm
 ---------
 Baskets are encoded once (labels factorised, (basket, item) pairs deduplicated in one linear
 pass). Frequent itemsets are mined by depth-first Eclat on projected bitsets into a prefix tree,
-and rules are generated from that tree, both in compiled code (core.rules.eclat: details there).
-The rules are then ordered (lift, confidence, support, then the items' labels) with one
-``np.lexsort`` over the label ranks, and only then turned into Python tuples.
+and rules are generated from that tree, both in compiled code (core.rules.eclat and
+core.rules.rulegen: details there). The rules are then ordered (lift, confidence, support, then
+the items' labels, compared through their ranks) and only then turned into Python tuples.
 
 core.rules.levelwise keeps the previous, pure-numpy level-wise miner as the reference: tests
 check that both give the same itemsets and the same rules, figure for figure.
@@ -246,7 +246,7 @@ def mine_rules(baskets, *, min_support: float, min_confidence: float = 0.0,
     holding every item of the rule). Ties in lift are broken by confidence, support, then the
     items, so the order is deterministic.
     """
-    from core.rules.eclat import trie_rules
+    from core.rules.rulegen import trie_rules
 
     if not 0 <= min_confidence <= 1:
         raise ValueError(f"min_confidence must be in [0, 1] (got {min_confidence}).")
@@ -281,7 +281,7 @@ def mine_rules(baskets, *, min_support: float, min_confidence: float = 0.0,
     str_rank = _string_ranks(labels)
     if str_rank is None:
         return _generic_frame(labels, ante, alen, cons, cnt, met)
-    o = _rule_order(met, lambda rows: _tie_keys(ante[rows], alen[rows], cons[rows], str_rank))
+    o = _rule_order(met, _tie_keys(ante, alen, cons, str_rank))
     ante, alen, cons = ante[o], alen[o], cons[o]
     # one 1-tuple per item, shared by the rows (tuples are immutable)
     singles = np.fromiter(((x,) for x in labels.tolist()), dtype=object, count=m)
@@ -303,23 +303,14 @@ def mine_rules(baskets, *, min_support: float, min_confidence: float = 0.0,
     }, copy=False)
 
 
-def _rule_order(met: dict, tie_keys) -> np.ndarray:
-    """sort_rules' order: lift, confidence, support (descending), then ``tie_keys(rows)``
-    (np.lexsort keys). Sorted on lift alone first; only runs of equal lift are sorted on all
-    keys (usually a minority of the rules)."""
-    o = np.argsort(-met["lift"], kind="stable")
-    lift = met["lift"][o]
-    same = lift[1:] == lift[:-1]
-    if not same.any():
-        return o
-    run = np.cumsum(np.concatenate(([True], ~same)))  # run number per sorted position
-    tied = np.concatenate(([False], same)) | np.concatenate((same, [False]))
-    pos = np.flatnonzero(tied)
-    rows = o[pos]
-    sub = np.lexsort(tie_keys(rows) + [-met["support"][rows], -met["confidence"][rows],
-                                       run[pos]])
-    o[pos] = rows[sub]
-    return o
+def _rule_order(met: dict, tie_keys: list[np.ndarray]) -> np.ndarray:
+    """sort_rules' order: lift, confidence, support (descending), then the tie keys."""
+    if len(tie_keys) == 1:
+        from core.rules.rulegen import rule_order
+
+        return rule_order(np.argsort(-met["lift"], kind="stable"), met["lift"],
+                          met["confidence"], met["support"], tie_keys[0])
+    return np.lexsort(tie_keys + [-met["support"], -met["confidence"], -met["lift"]])
 
 
 def _tie_keys(ante, alen, cons, str_rank) -> list[np.ndarray]:
