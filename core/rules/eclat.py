@@ -101,6 +101,13 @@ def _grow_rows(a, need):
 
 
 @njit(cache=True)
+def _grow_nodes(item, count, parent, sib, cstart, cend, depth, need):
+    """The trie's node arrays with room for ``need`` nodes."""
+    return (_grow1(item, need), _grow1(count, need), _grow1(parent, need), _grow1(sib, need),
+            _grow1(cstart, need), _grow1(cend, need), _grow1(depth, need))
+
+
+@njit(cache=True)
 def _child(item, cstart, cend, node, x):
     """Child of ``node`` holding item ``x`` (binary search in its block), -1 if none."""
     lo, hi = cstart[node], cend[node]
@@ -244,14 +251,8 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
         # trie nodes of the frequent pairs: the children block of node a
         if n_nodes + kk > max_nodes:
             return item, count, parent, sib, cstart, cend, depth, n_nodes + kk, True
-        need = n_nodes + kk
-        item = _grow1(item, need)
-        count = _grow1(count, need)
-        parent = _grow1(parent, need)
-        sib = _grow1(sib, need)
-        cstart = _grow1(cstart, need)
-        cend = _grow1(cend, need)
-        depth = _grow1(depth, need)
+        item, count, parent, sib, cstart, cend, depth = _grow_nodes(
+            item, count, parent, sib, cstart, cend, depth, n_nodes + kk)
         cstart[a] = n_nodes
         for t in range(kk):
             x = members[t]
@@ -326,14 +327,8 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
             # room for nc more nodes and rows, reserved here: arrays reassigned inside the hot
             # loop below would cost reference counting on every candidate
             if n_nodes + nc > len(item):
-                need = n_nodes + nc
-                item = _grow1(item, need)
-                count = _grow1(count, need)
-                parent = _grow1(parent, need)
-                sib = _grow1(sib, need)
-                cstart = _grow1(cstart, need)
-                cend = _grow1(cend, need)
-                depth = _grow1(depth, need)
+                item, count, parent, sib, cstart, cend, depth = _grow_nodes(
+                    item, count, parent, sib, cstart, cend, depth, n_nodes + nc)
             if top + nc > buf.shape[0]:
                 rows = max(2 * buf.shape[0], top + nc)
                 bigger = np.empty(rows * words, np.uint64)
