@@ -141,6 +141,121 @@ def _find(item, cstart, cend, path, k, skip):
 
 # --------------------------------------------------------------------------- itemsets
 @njit(cache=True)
+def _project(a, m, smin, vstart, vlist, hstart, hlist, proj, dense, cnt):
+    """The bitsets of every item x > a over the baskets of a that hold an item above a (word w
+    of x at w * (m - a - 1) + x - a - 1 in ``dense``) and the counts of the pairs {a, x} in
+    ``cnt``. Returns the number of those baskets (nothing is filled when below smin)."""
+    na = 0
+    for t in range(vstart[a], vstart[a + 1]):
+        b = vlist[t]
+        if hlist[hstart[b + 1] - 1] > a:
+            proj[na] = b
+            na += 1
+    if na < smin:
+        return na
+    words = (na + 63) >> 6
+    nb = m - a - 1
+    dense[:nb * words] = 0
+    for j in range(na):  # one pass over the baskets sets the bits
+        b = proj[j]
+        off = (j >> 6) * nb - a - 1
+        bit = np.uint64(1) << np.uint64(j & 63)
+        for k in range(hstart[b + 1] - 1, hstart[b] - 1, -1):
+            x = hlist[k]
+            if x <= a:
+                break
+            dense[off + x] |= bit
+    cnt[a + 1:] = 0
+    for w in range(words):
+        for x in range(nb):
+            cnt[a + 1 + x] += _popcount(dense[w * nb + x])
+    return na
+
+
+@njit(cache=True)
+def _class_dfs(item, count, parent, sib, cstart, cend, depth, n_nodes, buf, rownode, rowloc,
+               cand, pairok, members, loc, kk, smin, max_len, max_nodes, f_start, f_n, f_next,
+               f_depth):
+    """Eclat depth-first search of one prefix's class (mine_trie): rows 0..kk-1 of ``buf`` hold
+    the members' bitsets. Returns (n_nodes, status): 0 done, 1 the node arrays are full, 2 the
+    bitset rows are, 3 more than ``max_nodes`` itemsets. (A function of its own: arrays that
+    can be reassigned inside a loop cost reference counting on every iteration.)"""
+    words = buf.shape[1]
+    sp = 0
+    f_start[0] = 0
+    f_n[0] = kk
+    f_next[0] = 0
+    f_depth[0] = 2
+    top = kk
+    while sp >= 0:
+        if f_next[sp] >= f_n[sp] - 1:
+            top = f_start[sp]
+            sp -= 1
+            continue
+        s0 = f_start[sp]
+        j = s0 + f_next[sp]
+        f_next[sp] += 1
+        end = s0 + f_n[sp]
+        d = f_depth[sp] + 1  # size of the itemsets made here
+        pnode = rownode[j]
+        lj = rowloc[j]
+        new0 = top
+        first = n_nodes
+        # candidates: later members y of the class with {x, y} frequent (x = member j);
+        # in the class of a itself, they are the members among x's pair children
+        nc = 0
+        if sp == 0:
+            nd = members[j]
+            for ch in range(cstart[nd], cend[nd]):
+                u = loc[item[ch]]
+                if u > j:
+                    cand[nc] = u
+                    nc += 1
+        else:
+            for l in range(j + 1, end):
+                if pairok[lj, rowloc[l]]:
+                    cand[nc] = l
+                    nc += 1
+        # room for nc more nodes and rows (checked here, not in the hot loop)
+        if n_nodes + nc > len(item):
+            return n_nodes, 1
+        if top + nc > buf.shape[0]:
+            return n_nodes, 2
+        for q in range(nc):
+            l = cand[q]
+            c = 0
+            for w in range(words):
+                v = buf[j, w] & buf[l, w]
+                buf[top, w] = v
+                c += _popcount(v)
+            if c >= smin:
+                if n_nodes >= max_nodes:
+                    return n_nodes + 1, 3
+                item[n_nodes] = item[rownode[l]]
+                count[n_nodes] = c
+                parent[n_nodes] = pnode
+                sib[n_nodes] = rownode[l]
+                cstart[n_nodes] = 0
+                cend[n_nodes] = 0
+                depth[n_nodes] = d
+                rownode[top] = n_nodes
+                rowloc[top] = rowloc[l]
+                n_nodes += 1
+                top += 1
+        cstart[pnode] = first
+        cend[pnode] = n_nodes
+        if top - new0 >= 2 and d < max_len:
+            sp += 1
+            f_start[sp] = new0
+            f_n[sp] = top - new0
+            f_next[sp] = 0
+            f_depth[sp] = d
+        else:
+            top = new0
+    return n_nodes, 0
+
+
+@njit(cache=True)
 def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
     """Frequent itemsets (module doc). ``code``: frequent-item code per pair, -1 when the item
     is infrequent. Returns (item, count, parent, sib, cstart, cend, depth, n_nodes, overflow):
@@ -216,33 +331,11 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
     rownode = np.empty(1024, np.int64)
     rowloc = np.empty(1024, np.int64)
     for a in range(m - 1, -1, -1):
-        # the baskets of a that hold an item above a (its bit positions 0..na-1)
-        na = 0
-        for t in range(vstart[a], vstart[a + 1]):
-            b = vlist[t]
-            if hlist[hstart[b + 1] - 1] > a:
-                proj[na] = b
-                na += 1
+        na = _project(a, m, smin, vstart, vlist, hstart, hlist, proj, dense, cnt)
         if na < smin:
             continue
-        # one pass over them sets the bits of every x > a; the pairs {a, x} are counted from
-        # the bitsets afterwards
         words = (na + 63) >> 6
         nb = m - a - 1
-        dense[:nb * words] = 0
-        for j in range(na):
-            b = proj[j]
-            off = (j >> 6) * nb - a - 1
-            bit = np.uint64(1) << np.uint64(j & 63)
-            for k in range(hstart[b + 1] - 1, hstart[b] - 1, -1):
-                x = hlist[k]
-                if x <= a:
-                    break
-                dense[off + x] |= bit
-        cnt[a + 1:] = 0
-        for w in range(words):
-            for x in range(nb):
-                cnt[a + 1 + x] += _popcount(dense[w * nb + x])
         kk = 0
         for x in range(a + 1, m):
             if cnt[x] >= smin:
@@ -277,97 +370,35 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
                 u = loc[item[ch]]
                 if u > t:
                     pairok[t, u] = True
-        rows = max(flat.shape[0] // words, 2 * kk)
-        if rows * words > flat.shape[0]:
-            flat = np.empty(rows * words, np.uint64)
-        buf = flat[:rows * words].reshape((rows, words))
-        rownode = _grow1(rownode, rows)
-        rowloc = _grow1(rowloc, rows)
-        for t in range(kk):
-            x = members[t] - a - 1
-            for w in range(words):
-                buf[t, w] = dense[w * nb + x]
-            rownode[t] = cstart[a] + t
-            rowloc[t] = t
-        sp = 0
-        f_start[0] = 0
-        f_n[0] = kk
-        f_next[0] = 0
-        f_depth[0] = 2
-        top = kk
-        while sp >= 0:
-            if f_next[sp] >= f_n[sp] - 1:
-                top = f_start[sp]
-                sp -= 1
-                continue
-            s0 = f_start[sp]
-            j = s0 + f_next[sp]
-            f_next[sp] += 1
-            end = s0 + f_n[sp]
-            d = f_depth[sp] + 1  # size of the itemsets made here
-            pnode = rownode[j]
-            lj = rowloc[j]
-            new0 = top
-            first = n_nodes
-            # candidates: later members y of the class with {x, y} frequent (x = member j);
-            # in the class of a itself, they are the members among x's pair children
-            nc = 0
-            if sp == 0:
-                nd = members[j]
-                for ch in range(cstart[nd], cend[nd]):
-                    u = loc[item[ch]]
-                    if u > j:
-                        cand[nc] = u
-                        nc += 1
-            else:
-                for l in range(j + 1, end):
-                    if pairok[lj, rowloc[l]]:
-                        cand[nc] = l
-                        nc += 1
-            # room for nc more nodes and rows, reserved here: arrays reassigned inside the hot
-            # loop below would cost reference counting on every candidate
-            if n_nodes + nc > len(item):
-                item, count, parent, sib, cstart, cend, depth = _grow_nodes(
-                    item, count, parent, sib, cstart, cend, depth, n_nodes + nc)
-            if top + nc > buf.shape[0]:
-                rows = max(2 * buf.shape[0], top + nc)
-                bigger = np.empty(rows * words, np.uint64)
-                bigger[:flat.shape[0]] = flat
-                flat = bigger
-                buf = flat[:rows * words].reshape((rows, words))
-                rownode = _grow1(rownode, rows)
-                rowloc = _grow1(rowloc, rows)
-            for q in range(nc):
-                l = cand[q]
-                c = 0
+        # depth-first search of the class of a; when the node arrays or the bitset rows run
+        # out of room it stops, they grow, and the class is searched again
+        base = n_nodes
+        while True:
+            rows = max(flat.shape[0] // words, 2 * kk)
+            if rows * words > flat.shape[0]:
+                flat = np.empty(rows * words, np.uint64)
+            buf = flat[:rows * words].reshape((rows, words))
+            rownode = _grow1(rownode, rows)
+            rowloc = _grow1(rowloc, rows)
+            for t in range(kk):
+                x = members[t] - a - 1
                 for w in range(words):
-                    v = buf[j, w] & buf[l, w]
-                    buf[top, w] = v
-                    c += _popcount(v)
-                if c >= smin:
-                    if n_nodes >= max_nodes:
-                        return item, count, parent, sib, cstart, cend, depth, n_nodes + 1, True
-                    item[n_nodes] = item[rownode[l]]
-                    count[n_nodes] = c
-                    parent[n_nodes] = pnode
-                    sib[n_nodes] = rownode[l]
-                    cstart[n_nodes] = 0
-                    cend[n_nodes] = 0
-                    depth[n_nodes] = d
-                    rownode[top] = n_nodes
-                    rowloc[top] = rowloc[l]
-                    n_nodes += 1
-                    top += 1
-            cstart[pnode] = first
-            cend[pnode] = n_nodes
-            if top - new0 >= 2 and d < max_len:
-                sp += 1
-                f_start[sp] = new0
-                f_n[sp] = top - new0
-                f_next[sp] = 0
-                f_depth[sp] = d
+                    buf[t, w] = dense[w * nb + x]
+                rownode[t] = cstart[a] + t
+                rowloc[t] = t
+            n_nodes, status = _class_dfs(item, count, parent, sib, cstart, cend, depth, n_nodes,
+                                         buf, rownode, rowloc, cand, pairok, members, loc, kk,
+                                         smin, max_len, max_nodes, f_start, f_n, f_next, f_depth)
+            if status == 0:
+                break
+            if status == 3:
+                return item, count, parent, sib, cstart, cend, depth, n_nodes, True
+            n_nodes = base
+            if status == 1:
+                item, count, parent, sib, cstart, cend, depth = _grow_nodes(
+                    item, count, parent, sib, cstart, cend, depth, 2 * len(item))
             else:
-                top = new0
+                flat = np.empty(2 * rows * words, np.uint64)
         for t in range(kk):
             loc[members[t]] = -1
     return item, count, parent, sib, cstart, cend, depth, n_nodes, False
