@@ -32,17 +32,40 @@ def trie_rules(item, count, parent, sib, cstart, cend, depth, n_nodes, m, item_c
     Returns (antecedent codes (r, max_k - 1) ordered by ``nat_rank`` and padded with -1,
     antecedent sizes, consequent codes, counts of the rule, counts of the antecedent)."""
     cap = 1024
-    ante = np.full((cap, max(max_k - 1, 1)), -1, np.int32)
+    ante = np.empty((cap, max(max_k - 1, 1)), np.int32)
     alen = np.empty(cap, np.int64)
     cons = np.empty(cap, np.int32)
     cnt = np.empty(cap, np.int64)
     cnt_a = np.empty(cap, np.int64)
+    node, r = m, 0
+    while True:  # _rules_from stops where the output is full: grow it and go on from there
+        node, r = _rules_from(node, r, item, count, parent, sib, cstart, cend, depth, n_nodes,
+                              item_counts, n, min_k, max_k, min_conf, use_lift, min_lift,
+                              nat_rank, ante, alen, cons, cnt, cnt_a)
+        if node >= n_nodes:
+            return ante[:r], alen[:r], cons[:r], cnt[:r], cnt_a[:r]
+        cap *= 2
+        ante = _grow_rows(ante, cap)
+        alen = _grow1(alen, cap)
+        cons = _grow1(cons, cap)
+        cnt = _grow1(cnt, cap)
+        cnt_a = _grow1(cnt_a, cap)
+
+
+@njit(cache=True)
+def _rules_from(node, r, item, count, parent, sib, cstart, cend, depth, n_nodes, item_counts,
+                n, min_k, max_k, min_conf, use_lift, min_lift, nat_rank, ante, alen, cons, cnt,
+                cnt_a):
+    """trie_rules' work from ``node`` on, rules written from row ``r``; stops before an itemset
+    whose rules might not fit. Returns (the next node, the number of rows)."""
     path = np.empty(max_k, np.int32)
-    r = 0
-    for node in range(m, n_nodes):
+    while node < n_nodes:
         k = depth[node]
         if k < min_k or k > max_k:
+            node += 1
             continue
+        if r + k > len(cons):
+            return node, r
         x = node
         for p in range(k - 1, -1, -1):
             path[p] = item[x]
@@ -61,13 +84,6 @@ def trie_rules(item, count, parent, sib, cstart, cend, depth, n_nodes, m, item_c
             c = path[p]
             if use_lift and conf * n / item_counts[c] < min_lift - 1e-12:
                 continue
-            if r >= cap:
-                cap *= 2
-                ante = _grow_rows(ante, cap)
-                alen = _grow1(alen, cap)
-                cons = _grow1(cons, cap)
-                cnt = _grow1(cnt, cap)
-                cnt_a = _grow1(cnt_a, cap)
             # antecedent in label order (insertion sort on nat_rank; k is small)
             q = 0
             for t in range(k):
@@ -87,7 +103,8 @@ def trie_rules(item, count, parent, sib, cstart, cend, depth, n_nodes, m, item_c
             cnt[r] = cs
             cnt_a[r] = ca
             r += 1
-    return ante[:r], alen[:r], cons[:r], cnt[:r], cnt_a[:r]
+        node += 1
+    return node, r
 
 
 @njit(cache=True)
