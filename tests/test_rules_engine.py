@@ -119,6 +119,9 @@ def test_empty_and_tiny_inputs():
     assert mine_rules([], min_support=0.5).empty
     assert mine_rules([[], []], min_support=0.5).empty
     assert mine_itemsets([[], []], min_support=0.5).levels[0][0].shape == (0, 1)
+    deep = [list("abcdef")] * 3
+    pd.testing.assert_frame_equal(mine_rules(deep, min_support=0.5, max_len=10 ** 9),
+                                  mine_rules(deep, min_support=0.5, max_len=6))
     for baskets in ([["a"]], [["a"], ["b"]], [["a", "b"]] * 3, [["a", "b"], ["c"]]):
         for max_len in (1, 2, 3):
             _same_itemsets(baskets, min_support=0.3, max_len=max_len)

@@ -140,7 +140,6 @@ def min_count_for(min_support: float, n_baskets: int) -> int:
     return max(1, int(math.ceil(min_support * n_baskets - 1e-9)))
 
 
-
 def _too_many(limit: int, min_support: float) -> str:
     return (f"More than {limit:,} frequent itemsets at min_support={min_support}: raise "
             f"min_support (or lower max_len) to get a manageable number of rules.")
@@ -161,7 +160,7 @@ def _frequent_items(b: Baskets, min_support: float) -> tuple[int, np.ndarray, np
 class _Trie:
     """Frequent itemsets as core.rules.eclat's prefix tree, with the frequent items' labels."""
 
-    nodes: tuple            # (item, count, parent, cstart, cend, depth, n_nodes)
+    nodes: tuple            # (item, count, parent, sib, cstart, cend, depth, n_nodes)
     labels: np.ndarray      # label per code (frequent items, by increasing support)
     counts: np.ndarray      # count per code
     n_baskets: int
@@ -180,7 +179,7 @@ def _mine_trie(baskets, min_support: float, max_len: int,
     code[order] = np.arange(len(order))
     limit = (1 << 62) if max_itemsets is None else int(max_itemsets)
     *nodes, overflow = mine_trie(b.basket_idx, code[b.item_idx], b.n_baskets, len(order),
-                                 counts, smin, max_len, limit)
+                                 counts, smin, min(max_len, max(len(order), 1)), limit)
     if overflow:
         raise TooManyItemsets(_too_many(limit, min_support))
     return _Trie(tuple(nodes), b.labels[order], counts, b.n_baskets, smin)
@@ -255,6 +254,7 @@ def mine_rules(baskets, *, min_support: float, min_confidence: float = 0.0,
                          f"max_len={max_len}).")
     t = _mine_trie(baskets, min_support, max_len, max_itemsets)
     n, m, labels, counts = t.n_baskets, len(t.labels), t.labels, t.counts
+    max_len = min(max_len, max(m, min_len))  # no itemset has more than m items
     nat_rank = _natural_ranks(labels)
     width = max(max_len - 1, 1)
     ante, alen, cons, cnt, cnt_a = trie_rules(
