@@ -272,7 +272,7 @@ def one_off_costs() -> None:
     print(f"  ours, cache already filled: import {imp * 1e3:.0f} ms, first call "
           f"{call * 1e3:.0f} ms (numba import + loading the compiled kernels)")
     imp, call = cold_start("pyfim")
-    print(f"  pyfim: import {imp * 1e3:.0f} ms, first call {call * 1e3:.1f} ms")
+    print(f"  pyfim: import {imp * 1e3:.1f} ms, first call {call * 1e3:.2f} ms")
 
 
 # --------------------------------------------------------------------------- main
@@ -303,15 +303,15 @@ def main(argv=None) -> int:
     print("\nsummary (time ratios ours / theirs, best wall and CPU; <= 1.0: ours at least as "
           "fast):")
     print(f"  {'setting':<26} {'rules':>7} {'ours ms':>8} {'pyfim ms':>9} {'wall':>5} {'CPU':>5}"
-          f" {'lists':>6} {'mlxtend ms':>11} {'wall':>5}  same rules")
+          f" {'lists':>6} {'mlxtend ms':>11} {'wall':>6}  same rules")
     worst = 0.0
     for r in results:
         b = r["best"]
         ratio_w, ratio_c = b["ours"][0] / b["pyfim"][0], b["ours"][1] / b["pyfim"][1]
         ratio_l = b["ours, lists"][0] / b["pyfim"][0]
         worst = max(worst, ratio_w, ratio_c)
-        ml = (f"{b['mlxtend'][0] * 1e3:11.0f} {b['ours'][0] / b['mlxtend'][0]:5.2f}"
-              if "mlxtend" in b else f"{'-':>11} {'-':>5}")
+        ml = (f"{b['mlxtend'][0] * 1e3:11.0f} {b['ours'][0] / b['mlxtend'][0]:6.4f}"
+              if "mlxtend" in b else f"{'-':>11} {'-':>6}")
         print(f"  {r['name'] + ' ' + str(r['support']):<26} {r['rules']['ours']:>7,} "
               f"{b['ours'][0] * 1e3:8.1f} {b['pyfim'][0] * 1e3:9.1f} {ratio_w:5.2f} "
               f"{ratio_c:5.2f} {ratio_l:6.2f} {ml}  {r['identical']}")
