@@ -28,8 +28,9 @@ prepared beforehand, so label -> code encoding is inside every timing):
                  (printed separately).
 
 Timing: the sides alternate (so load from other processes hits all alike), best of --repeat
-runs each (mlxtend: at most 3), wall and CPU (process) time both printed; the machine's load
-average is printed with each setting. Ratios are time ratios: ours / theirs (<= 1.0: ours at
+runs each, or of as many as take about a second of pyfim for short settings (mlxtend: at most
+3), wall and CPU (process) time both printed; the machine's load average is printed with each
+setting. Ratios are time ratios: ours / theirs (<= 1.0: ours at
 least as fast). Our miner is compiled (numba, cached on disk): its one-off costs (compiling
 into an empty cache; loading the cache in a fresh process) are measured in subprocesses and
 printed at the end, next to pyfim's import + first call.
@@ -199,6 +200,10 @@ def run_setting(name, pairs, lists, onehot, t_onehot, min_support, min_confidenc
         sides["mlxtend"] = lambda: mlxtend_rules(onehot, min_support, min_confidence, min_len)
     for fn in sides.values():  # warm-up: imports, first-call overheads, caches
         fn()
+    # short settings get more runs (about a second of pyfim), so that on a shared machine
+    # each side has runs that no other process interrupted
+    t_pyfim = timed(sides["pyfim"])[0]
+    repeat = max(repeat, min(200, int(1.0 / max(t_pyfim, 1e-3))))
     before = load()
     best = interleaved(sides, repeat, limited=("mlxtend",))
     after = load()
@@ -237,7 +242,7 @@ t = time.perf_counter()
 t_imp = time.perf_counter() - t
 t = time.perf_counter()
 {call}
-print(f"{{t_imp:.3f}} {{time.perf_counter() - t:.3f}}")
+print(f"{{t_imp:.6f}} {{time.perf_counter() - t:.6f}}")
 """
 
 
@@ -272,7 +277,7 @@ def one_off_costs() -> None:
     print(f"  ours, cache already filled: import {imp * 1e3:.0f} ms, first call "
           f"{call * 1e3:.0f} ms (numba import + loading the compiled kernels)")
     imp, call = cold_start("pyfim")
-    print(f"  pyfim: import {imp * 1e3:.1f} ms, first call {call * 1e3:.2f} ms")
+    print(f"  pyfim: import {imp * 1e3:.1f} ms, first call {call * 1e6:.0f} us")
 
 
 # --------------------------------------------------------------------------- main
