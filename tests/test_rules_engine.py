@@ -115,6 +115,15 @@ def test_itemset_limit_counts_like_the_levelwise_miner():
         mine_rules(baskets, min_support=0.5, max_itemsets=4)  # the 5 items alone pass it
 
 
+def test_bitset_memory_limit(monkeypatch):
+    baskets = [list("abcde")] * 200
+    monkeypatch.setattr(mining, "_MAX_BITSET_BYTES", 8 * 4)  # 4 words; "a" needs 4 x 4
+    with pytest.raises(TooManyItemsets, match="bitsets would need more than"):
+        mine_rules(baskets, min_support=0.5)
+    monkeypatch.setattr(mining, "_MAX_BITSET_BYTES", 8 * 16)
+    assert len(mine_rules(baskets, min_support=0.5)) == 5 * 16  # every rule of 5 items
+
+
 def test_empty_and_tiny_inputs():
     assert mine_rules([], min_support=0.5).empty
     assert mine_rules([[], []], min_support=0.5).empty

@@ -256,10 +256,11 @@ def _class_dfs(item, count, parent, sib, cstart, cend, depth, n_nodes, buf, rown
 
 
 @njit(cache=True)
-def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
+def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes, max_words):
     """Frequent itemsets (module doc). ``code``: frequent-item code per pair, -1 when the item
-    is infrequent. Returns (item, count, parent, sib, cstart, cend, depth, n_nodes, overflow):
-    overflow is True when more than ``max_nodes`` itemsets were found (the search stops)."""
+    is infrequent. Returns (item, count, parent, sib, cstart, cend, depth, n_nodes, status):
+    status 0 when done, 1 when more than ``max_nodes`` itemsets were found (the search stops),
+    2 when the prefix bitsets would need more than ``max_words`` words of memory."""
     cap = max(1024, 4 * m)
     item = np.empty(cap, np.int32)
     count = np.empty(cap, np.int64)
@@ -276,9 +277,9 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
         depth[c] = 1
     n_nodes = m
     if m > max_nodes:
-        return item, count, parent, sib, cstart, cend, depth, n_nodes, True
+        return item, count, parent, sib, cstart, cend, depth, n_nodes, 1
     if max_len < 2 or m < 2:
-        return item, count, parent, sib, cstart, cend, depth, n_nodes, False
+        return item, count, parent, sib, cstart, cend, depth, n_nodes, 0
 
     # Baskets with >= 2 frequent items: vertical lists (baskets of each item, ascending) and
     # horizontal lists (items of each basket, ascending: built by walking the items in order).
@@ -319,6 +320,8 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
     dense_size = 1
     for a in range(m):
         dense_size = max(dense_size, (m - a - 1) * ((vstart[a + 1] - vstart[a] + 63) >> 6))
+    if dense_size > max_words:
+        return item, count, parent, sib, cstart, cend, depth, n_nodes, 2
     dense = np.empty(dense_size, np.uint64)
     proj = np.empty(n_baskets, np.int64)
     # DFS state: a stack of classes; rows of bitsets with each row's trie node and its index in
@@ -343,7 +346,7 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
                 kk += 1
         # trie nodes of the frequent pairs: the children block of node a
         if n_nodes + kk > max_nodes:
-            return item, count, parent, sib, cstart, cend, depth, n_nodes + kk, True
+            return item, count, parent, sib, cstart, cend, depth, n_nodes + kk, 1
         item, count, parent, sib, cstart, cend, depth = _grow_nodes(
             item, count, parent, sib, cstart, cend, depth, n_nodes + kk)
         cstart[a] = n_nodes
@@ -392,7 +395,7 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
             if status == 0:
                 break
             if status == 3:
-                return item, count, parent, sib, cstart, cend, depth, n_nodes, True
+                return item, count, parent, sib, cstart, cend, depth, n_nodes, 1
             n_nodes = base
             if status == 1:
                 item, count, parent, sib, cstart, cend, depth = _grow_nodes(
@@ -401,7 +404,7 @@ def mine_trie(b_idx, code, n_baskets, m, item_counts, smin, max_len, max_nodes):
                 flat = np.empty(2 * rows * words, np.uint64)
         for t in range(kk):
             loc[members[t]] = -1
-    return item, count, parent, sib, cstart, cend, depth, n_nodes, False
+    return item, count, parent, sib, cstart, cend, depth, n_nodes, 0
 
 
 @njit(cache=True)

@@ -36,6 +36,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+# Refuse (TooManyItemsets) rather than hold more prefix bitsets than this (core.rules.eclat).
+_MAX_BITSET_BYTES = 1 << 30
 # Tie keys of rules are packed into one int64 below this bound (tests lower it).
 _KEY_LIMIT = 2 ** 63
 RULE_COLUMNS = ["antecedent", "consequent", "support", "confidence", "lift", "leverage",
@@ -178,10 +180,16 @@ def _mine_trie(baskets, min_support: float, max_len: int,
     code = np.full(b.n_items, -1, dtype=np.int64)
     code[order] = np.arange(len(order))
     limit = (1 << 62) if max_itemsets is None else int(max_itemsets)
-    *nodes, overflow = mine_trie(b.basket_idx, code[b.item_idx], b.n_baskets, len(order),
-                                 counts, smin, min(max_len, max(len(order), 1)), limit)
-    if overflow:
+    *nodes, status = mine_trie(b.basket_idx, code[b.item_idx], b.n_baskets, len(order),
+                               counts, smin, min(max_len, max(len(order), 1)), limit,
+                               _MAX_BITSET_BYTES // 8)
+    if status == 1:
         raise TooManyItemsets(_too_many(limit, min_support))
+    if status == 2:
+        raise TooManyItemsets(
+            f"min_support={min_support} leaves so many frequent items in so many baskets that "
+            f"their bitsets would need more than {_MAX_BITSET_BYTES >> 20:,} MB: raise "
+            f"min_support to get a manageable number of rules.")
     return _Trie(tuple(nodes), b.labels[order], counts, b.n_baskets, smin)
 
 
