@@ -12,7 +12,6 @@ TOML file: ``--config PATH``, else ``$SEGSTUDIO_CONFIG``, else ``./segstudio.tom
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -68,6 +67,8 @@ def load_settings(config: str | os.PathLike | None = None, **overrides: Any) -> 
     s = Settings()
     path = _find_config_file(config)
     if path is not None:
+        import tomllib  # only with a settings file (the command line starts faster without)
+
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:

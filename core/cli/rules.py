@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from core.cli import UserError, print_json
+
+# numpy / pandas are imported where used: `segstudio --help` imports every command module
 
 HELP = "mine association rules ('bought X, also bought Y') from the purchase baskets to a file"
 DESCRIPTION = """\
@@ -83,6 +82,9 @@ def neutralise(value):
 
 def output_frame(rules: pd.DataFrame, fmt: str) -> pd.DataFrame:
     """The file's columns; lists are kept in Parquet and joined with ' | ' in CSV."""
+    import numpy as np
+    import pandas as pd
+
     cols = {
         "rank": np.arange(1, len(rules) + 1),
         "antecedent_ids": [list(map(str, a)) for a in rules["antecedent"]],
@@ -103,6 +105,8 @@ def output_frame(rules: pd.DataFrame, fmt: str) -> pd.DataFrame:
 
 
 def _describe(r) -> str:
+    import pandas as pd
+
     lhs = ", ".join(r["antecedent_titles"]) or "(any basket)"
     s = (f"{{{lhs}}} => {{{r['consequent_title']}}}  lift {r['lift']:.2f}  confidence "
          f"{r['confidence']:.2f}  support {r['support']:.4f}  ({r['count']} baskets)")

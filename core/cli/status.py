@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from core.cli import print_json
-from core.store import latest_run, list_runs
 
 HELP = "show what is in the store: data loaded, quarantined rows, builds"
 DESCRIPTION = """\
@@ -23,6 +22,7 @@ def add_arguments(parser) -> None:
 
 def collect(store, n_runs: int = 5) -> dict:
     from core.ingest.status import ingest_summary
+    from core.store import latest_run, list_runs
 
     con = store.read()
     try:

@@ -1,59 +1,47 @@
 """Frequent itemsets and association rules over baskets, fast and exact.
 
-Algorithm
----------
-Frequent itemsets are mined level by level with *vertical bitsets* (the Eclat representation,
-processed breadth-first so that every step is one vectorised numpy operation):
-
-1. Items are counted; frequent items are recoded 0..m-1 in order of increasing support (fewer
-   candidates further down, as in Eclat/FP-growth implementations).
-2. Frequent pairs come from one sparse product ``X.T @ X`` of the basket x item incidence
-   matrix (cost: the sum over baskets of the squared basket size, tiny next to testing all
-   pairs).
-3. Level k+1 candidates are joined from two frequent k-itemsets that share their first k-1 items
-   (prefix classes; the itemsets are kept sorted lexicographically, so classes are contiguous
-   runs of rows). Candidates are pruned with the Apriori property (every k-subset must be
-   frequent, looked up by binary search on packed row keys) and counted as
-   ``popcount(T[a] & T[b])`` on uint64 bitsets of the basket ids (``np.bitwise_count``). Only
-   itemsets that can still join keep their bitsets, and candidates are processed in chunks of
-   bounded memory (intersections in cache-sized blocks). Bitsets span only the baskets with at
-   least 3 frequent items, the only ones that can hold a 3-itemset.
-4. Thresholds that would produce more than ``max_itemsets`` (5 million) frequent itemsets, or
-   more than 1 GB of bitsets for one level, are refused with ``TooManyItemsets`` (a ValueError
-   whose message says to raise min_support) instead of exhausting memory.
-
-Rules have a single item on the right-hand side (the ``arules::apriori`` convention): for each
-frequent itemset S with min_len <= |S| <= max_len and each item c in S, the rule S\\{c} => {c}.
-Every subset of a frequent itemset is frequent, so all supports are already known; the rules of
-a level are computed for all itemsets at once. ``min_len=1`` allows ``{} => {item}`` (confidence
-= support of the item), as arules does.
+Conventions (those of ``arules::apriori``)
+------------------------------------------
+Rules have a single item on the right-hand side: for each frequent itemset S with
+min_len <= |S| <= max_len and each item c in S, the rule S\\{c} => {c}. Every subset of a
+frequent itemset is frequent, so all supports are known once the itemsets are mined.
+``min_len=1`` allows ``{} => {item}`` (confidence = support of the item), as arules does.
 
 Thresholds follow arules: an itemset is frequent when ``count / n_baskets >= min_support``
 (compared on counts: ``count >= ceil(min_support * n)``, with a 1e-9 tolerance for floating-point
 representation of the product); a rule passes when ``confidence >= min_confidence`` and, if given,
-``lift >= min_lift``.
+``lift >= min_lift``. Thresholds that would produce more than ``max_itemsets`` (5 million)
+frequent itemsets are refused with ``TooManyItemsets`` (a ValueError whose message says to raise
+min_support); the search stops as soon as the limit is passed.
+
+Algorithm
+---------
+Baskets are encoded once (labels factorised, (basket, item) pairs deduplicated in one linear
+pass). Frequent itemsets are mined by depth-first Eclat on projected bitsets into a prefix tree,
+and rules are generated from that tree, both in compiled code (core.rules.eclat and
+core.rules.rulegen: details there). The rules are then ordered (lift, confidence, support, then
+the items' labels, compared through their ranks) and only then turned into Python tuples.
+
+core.rules.levelwise keeps the previous, pure-numpy level-wise miner as the reference: tests
+check that both give the same itemsets and the same rules, figure for figure.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import chain
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
+# Refuse (TooManyItemsets) rather than hold more prefix bitsets than this (core.rules.eclat).
+_MAX_BITSET_BYTES = 1 << 30
+# Tie keys of rules are packed into one int64 below this bound (tests lower it).
+_KEY_LIMIT = 2 ** 63
 RULE_COLUMNS = ["antecedent", "consequent", "support", "confidence", "lift", "leverage",
                 "conviction", "count"]
-
-# Bitsets intersected at a time: small enough to stay in the CPU cache between the AND, the
-# popcount and the sum (much faster than one pass per operation over a large array).
-_CHUNK_BYTES = 512 * 1024
-# Candidates generated at a time (bounds the memory of the candidate arrays).
-_CANDIDATES = 200_000
-# Refuse (TooManyItemsets) rather than hold more basket bitsets than this for one level.
-_MAX_BITSET_BYTES = 1 << 30
 
 
 class TooManyItemsets(ValueError):
@@ -65,7 +53,8 @@ class TooManyItemsets(ValueError):
 class Baskets:
     """Baskets as an incidence structure: item codes per basket, with the code -> label map."""
 
-    basket_idx: np.ndarray   # int64, one entry per (basket, item) pair, deduplicated
+    basket_idx: np.ndarray   # int64, one entry per (basket, item) pair, deduplicated,
+                             # grouped by basket (ascending)
     item_idx: np.ndarray     # int64 code into labels
     labels: np.ndarray       # object array: item label per code
     n_baskets: int
@@ -89,29 +78,36 @@ def to_baskets(baskets) -> Baskets:
                 f"baskets DataFrame lacks column(s) {sorted(missing)}: it needs basket_id and "
                 f"item_id (one row per item in a basket), e.g. from baskets_from_store(con)."
             )
-        df = baskets[["basket_id", "item_id"]].dropna()
-        b_codes, _ = pd.factorize(df["basket_id"], sort=False)
-        i_codes, labels = pd.factorize(df["item_id"], sort=False)
+        # (on the arrays: factorising a Series also builds an Index of the labels)
+        b_codes, _ = pd.factorize(baskets["basket_id"].array, sort=False)  # missing: code -1
+        i_codes, labels = pd.factorize(baskets["item_id"].array, sort=False)
+        if (b_codes < 0).any() or (i_codes < 0).any():  # a basket may be all missing items
+            df = baskets[["basket_id", "item_id"]].dropna()
+            b_codes, _ = pd.factorize(df["basket_id"], sort=False)
+            i_codes, labels = pd.factorize(df["item_id"], sort=False)
         n = int(b_codes.max()) + 1 if len(b_codes) else 0
     else:
-        lists = [list(b) for b in baskets]
-        lengths = np.fromiter((len(b) for b in lists), dtype=np.int64, count=len(lists))
-        flat = [x for b in lists for x in b]
+        lists = baskets if isinstance(baskets, (list, tuple)) else list(baskets)
+        try:  # sized baskets (lists, tuples, sets) are read as they are
+            lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        except TypeError:  # e.g. generators
+            lists = [list(b) for b in lists]
+            lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        flat = np.fromiter(chain.from_iterable(lists), dtype=object, count=int(lengths.sum()))
         b_codes = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
-        flat_s = pd.Series(flat, dtype=object)
-        keep = flat_s.notna().to_numpy()
-        i_codes, labels = pd.factorize(flat_s[keep], sort=False)
-        b_codes = b_codes[keep]
+        i_codes, labels = pd.factorize(flat, sort=False)  # missing labels: code -1
+        keep = i_codes >= 0
+        if not keep.all():
+            b_codes, i_codes = b_codes[keep], i_codes[keep]
         n = len(lists)
     labels = np.asarray(labels, dtype=object)
     b_codes = np.asarray(b_codes, dtype=np.int64)
     i_codes = np.asarray(i_codes, dtype=np.int64)
     if len(b_codes):
-        # Deduplicate (basket, item) pairs.
-        # (sorting: numpy 2.4's hash-based np.unique is several times slower here)
-        key = np.sort(b_codes * max(len(labels), 1) + i_codes)
-        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
-        b_codes, i_codes = key // max(len(labels), 1), key % max(len(labels), 1)
+        from core.rules.eclat import dedupe_pairs
+
+        # grouped by basket, each pair once
+        b_codes, i_codes = dedupe_pairs(b_codes, i_codes, n, len(labels))
     return Baskets(b_codes, i_codes, labels, n)
 
 
@@ -123,26 +119,6 @@ def _bitsets(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_bits: int) -> np
     bits = np.left_shift(np.uint64(1), (cols & 63).astype(np.uint64))
     np.bitwise_or.at(flat, word, bits)
     return flat.reshape(n_rows, words)
-
-
-# --------------------------------------------------------------------------- row keys
-def _keys(rows: np.ndarray) -> np.ndarray:
-    """Keys that sort like the rows (lexicographically) and compare equal iff the rows do:
-    the big-endian bytes of each row as one opaque (void) value."""
-    be = np.ascontiguousarray(rows, dtype=">i4")
-    return be.view(np.dtype((np.void, 4 * rows.shape[1]))).ravel()
-
-
-def _lookup(sorted_keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Index of each row in the sorted level, -1 where absent."""
-    if rows.shape[1] == 0:
-        return np.zeros(len(rows), dtype=np.int64)
-    q = _keys(rows)
-    pos = np.searchsorted(sorted_keys, q)
-    pos_c = np.minimum(pos, len(sorted_keys) - 1)
-    found = (pos < len(sorted_keys)) & (sorted_keys[pos_c] == q) if len(sorted_keys) else \
-        np.zeros(len(rows), dtype=bool)
-    return np.where(found, pos_c, -1)
 
 
 # --------------------------------------------------------------------------- itemsets
@@ -166,221 +142,76 @@ def min_count_for(min_support: float, n_baskets: int) -> int:
     return max(1, int(math.ceil(min_support * n_baskets - 1e-9)))
 
 
-def _joinable(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group ends per row for prefix classes (rows sharing all but the last item)."""
-    n, k = items.shape
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-    if k == 1:
-        new_group = np.zeros(n, dtype=bool)
-        new_group[0] = True
-    else:
-        new_group = np.ones(n, dtype=bool)
-        new_group[1:] = np.any(items[1:, :-1] != items[:-1, :-1], axis=1)
-    starts = np.flatnonzero(new_group)
-    ends = np.append(starts[1:], n)
-    gid = np.cumsum(new_group) - 1
-    group_end = ends[gid]
-    can_join = (ends - starts)[gid] >= 2
-    return group_end, can_join
-
-
-def mine_itemsets(baskets, *, min_support: float, max_len: int = 10,
-                  max_itemsets: int | None = 5_000_000) -> Itemsets:
-    """All itemsets with support >= min_support and at most ``max_len`` items."""
-    b = to_baskets(baskets)
-    n = b.n_baskets
-    if not 0 < min_support <= 1:
-        raise ValueError(f"min_support must be in (0, 1] (got {min_support}).")
-    if max_len < 1:
-        raise ValueError(f"max_len must be at least 1 (got {max_len}).")
-    smin = min_count_for(min_support, n)
-    counts = np.bincount(b.item_idx, minlength=b.n_items).astype(np.int64)
-    freq = np.flatnonzero(counts >= smin)
-    # Recode frequent items by increasing support (ties: by label, for determinism).
-    order = freq[np.lexsort((b.labels[freq].astype(str), counts[freq]))]
-    m = len(order)
-    code = np.full(b.n_items, -1, dtype=np.int64)
-    code[order] = np.arange(m)
-    labels = b.labels[order]
-    levels: list[tuple[np.ndarray, np.ndarray]] = [
-        (np.arange(m, dtype=np.int32).reshape(m, 1), counts[order])]
-    if m == 0 or max_len < 2:
-        return Itemsets(levels, labels, n, smin)
-
-    keep = code[b.item_idx] >= 0
-    rows, cols = b.basket_idx[keep], code[b.item_idx[keep]]
-    # Level 2 from the sparse co-occurrence matrix.
-    X = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(n, m))
-    C = sparse.triu(X.T @ X, k=1).tocoo()
-    sel = C.data >= smin
-    a, c2, cnt2 = C.row[sel].astype(np.int32), C.col[sel].astype(np.int32), C.data[sel]
-    o = np.lexsort((c2, a))
-    items2 = np.stack([a[o], c2[o]], axis=1)
-    cnt2 = cnt2[o].astype(np.int64)
-    levels.append((items2, cnt2))
-    if max_itemsets is not None and m + len(cnt2) > max_itemsets:
-        raise TooManyItemsets(_too_many(max_itemsets, min_support))
-    if max_len < 3 or len(cnt2) == 0:
-        return Itemsets(levels, labels, n, smin)
-
-    # Bitsets over the baskets that can hold a 3-itemset (>= 3 frequent items): the others
-    # change no count from here on, and fewer baskets mean shorter bitsets.
-    per_basket = np.bincount(rows, minlength=n)
-    big = per_basket >= 3
-    new_id = np.cumsum(big) - 1
-    sel3 = big[rows]
-    # (m, words): bit j set when (kept) basket j holds the item
-    item_bits = _bitsets(cols[sel3], new_id[rows[sel3]], m, max(1, int(big.sum())))
-    words = item_bits.shape[1]
-    chunk = max(1, _CHUNK_BYTES // (8 * words))
-
-    # Bitsets of the level's joinable itemsets.
-    group_end, can_join = _joinable(items2)
-    jidx = np.flatnonzero(can_join)
-    tid_pos = np.full(len(items2), -1, dtype=np.int64)
-    tid_pos[jidx] = np.arange(len(jidx))
-    if len(jidx) * words * 8 > _MAX_BITSET_BYTES:
-        raise TooManyItemsets(_too_many_bytes(min_support))
-    T = np.empty((len(jidx), words), dtype=np.uint64)
-    for s in range(0, len(jidx), chunk):
-        r = jidx[s:s + chunk]
-        np.bitwise_and(item_bits[items2[r, 0]], item_bits[items2[r, 1]], out=T[s:s + len(r)])
-
-    items, total = items2, m + len(cnt2)
-    k = 2
-    while k < max_len:
-        keys = _keys(items)
-        n_k = len(items)
-        c = np.where(can_join, group_end - np.arange(n_k) - 1, 0)
-        new_items, new_counts, new_T = [], [], []
-        need_T = k + 1 < max_len  # bitsets of the new level are needed for one more level
-        t_bytes = 0
-        # Chunk by first-row ranges so the candidate arrays stay bounded.
-        csum = np.cumsum(c)
-        start = 0
-        while start < n_k:
-            stop = int(np.searchsorted(csum, (csum[start - 1] if start else 0) + _CANDIDATES,
-                                       side="right"))
-            stop = max(stop, start + 1)
-            cc = c[start:stop]
-            tot = int(cc.sum())
-            if tot:
-                ii = np.repeat(np.arange(start, stop), cc)
-                offs = np.arange(tot) - np.repeat(np.cumsum(cc) - cc, cc)
-                jj = ii + 1 + offs
-                cand = np.concatenate([items[ii], items[jj, -1:]], axis=1)
-                ok = np.ones(tot, dtype=bool)
-                for p in range(k - 1):  # subsets without item p (the last two are ii and jj)
-                    sub = np.delete(cand[ok], p, axis=1)
-                    found = _lookup(keys, sub) >= 0
-                    idx_ok = np.flatnonzero(ok)
-                    ok[idx_ok[~found]] = False
-                ii, jj, cand = ii[ok], jj[ok], cand[ok]
-                r_items, r_cnt, r_T, r_ii = [], [], [], []
-                for s in range(0, len(ii), chunk):
-                    # tidset(A u {y}) = tidset(A) & tidset(y): the item bitsets are small
-                    # and stay in cache, unlike a second gather from the level's bitsets.
-                    inter = T[tid_pos[ii[s:s + chunk]]]
-                    inter &= item_bits[cand[s:s + chunk, -1]]
-                    cnt = np.bitwise_count(inter).sum(axis=1, dtype=np.int64)
-                    f = cnt >= smin
-                    if f.any():
-                        r_items.append(cand[s:s + chunk][f])
-                        r_cnt.append(cnt[f])
-                        r_ii.append(ii[s:s + chunk][f])
-                        if need_T:
-                            r_T.append(inter[f])
-                if r_items:
-                    new_items += r_items
-                    new_counts += r_cnt
-                    if need_T:
-                        # A new itemset's prefix class is its parent row ii, and a range never
-                        # splits a class: keep the bitsets of classes with 2+ members only.
-                        fi_ii = np.concatenate(r_ii)
-                        first = np.ones(len(fi_ii), dtype=bool)
-                        first[1:] = fi_ii[1:] != fi_ii[:-1]
-                        sizes = np.diff(np.append(np.flatnonzero(first), len(fi_ii)))
-                        keep = np.repeat(sizes >= 2, sizes)
-                        kept = np.concatenate(r_T)[keep]
-                        t_bytes += kept.nbytes
-                        if t_bytes > _MAX_BITSET_BYTES:
-                            raise TooManyItemsets(_too_many_bytes(min_support))
-                        new_T.append(kept)
-            start = stop
-        if not new_items:
-            break
-        items = np.concatenate(new_items).astype(np.int32)
-        cnts = np.concatenate(new_counts)
-        levels.append((items, cnts))
-        total += len(cnts)
-        if max_itemsets is not None and total > max_itemsets:
-            raise TooManyItemsets(_too_many(max_itemsets, min_support))
-        k += 1
-        if not need_T:
-            break
-        group_end, can_join = _joinable(items)
-        jidx = np.flatnonzero(can_join)
-        T = np.concatenate(new_T) if new_T else np.zeros((0, words), dtype=np.uint64)
-        del new_T
-        assert len(T) == len(jidx)
-        tid_pos = np.full(len(items), -1, dtype=np.int64)
-        tid_pos[jidx] = np.arange(len(jidx))
-        if len(jidx) == 0:
-            break
-    return Itemsets(levels, labels, n, smin)
-
-
-def _too_many_bytes(min_support: float) -> str:
-    return (f"min_support={min_support} gives so many frequent itemsets that their basket "
-            f"bitsets would need more than {_MAX_BITSET_BYTES >> 20:,} MB: raise min_support "
-            f"(or lower max_len) to get a manageable number of rules.")
-
-
 def _too_many(limit: int, min_support: float) -> str:
     return (f"More than {limit:,} frequent itemsets at min_support={min_support}: raise "
             f"min_support (or lower max_len) to get a manageable number of rules.")
 
 
+def _frequent_items(b: Baskets, min_support: float) -> tuple[int, np.ndarray, np.ndarray]:
+    """(min count, frequent item codes by increasing support (ties: by label), their counts)."""
+    if not 0 < min_support <= 1:
+        raise ValueError(f"min_support must be in (0, 1] (got {min_support}).")
+    smin = min_count_for(min_support, b.n_baskets)
+    counts = np.bincount(b.item_idx, minlength=b.n_items).astype(np.int64)
+    freq = np.flatnonzero(counts >= smin)
+    order = freq[np.lexsort((b.labels[freq].astype(str), counts[freq]))]
+    return smin, order, counts[order]
+
+
+@dataclass
+class _Trie:
+    """Frequent itemsets as core.rules.eclat's prefix tree, with the frequent items' labels."""
+
+    nodes: tuple            # (item, count, parent, sib, cstart, cend, depth, n_nodes)
+    labels: np.ndarray      # label per code (frequent items, by increasing support)
+    counts: np.ndarray      # count per code
+    n_baskets: int
+    min_count: int
+
+
+def _mine_trie(baskets, min_support: float, max_len: int,
+               max_itemsets: int | None) -> _Trie:
+    from core.rules.eclat import mine_trie
+
+    b = to_baskets(baskets)
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1 (got {max_len}).")
+    smin, order, counts = _frequent_items(b, min_support)
+    code = np.full(b.n_items, -1, dtype=np.int64)
+    code[order] = np.arange(len(order))
+    limit = (1 << 62) if max_itemsets is None else int(max_itemsets)
+    *nodes, status = mine_trie(b.basket_idx, code[b.item_idx], b.n_baskets, len(order),
+                               counts, smin, min(max_len, max(len(order), 1)), limit,
+                               _MAX_BITSET_BYTES // 8)
+    if status == 1:
+        raise TooManyItemsets(_too_many(limit, min_support))
+    if status == 2:
+        raise TooManyItemsets(
+            f"min_support={min_support} leaves so many frequent items in so many baskets that "
+            f"their bitsets would need more than {_MAX_BITSET_BYTES >> 20:,} MB: raise "
+            f"min_support to get a manageable number of rules.")
+    return _Trie(tuple(nodes), b.labels[order], counts, b.n_baskets, smin)
+
+
+def mine_itemsets(baskets, *, min_support: float, max_len: int = 10,
+                  max_itemsets: int | None = 5_000_000) -> Itemsets:
+    """All itemsets with support >= min_support and at most ``max_len`` items."""
+    from core.rules.eclat import trie_levels
+
+    t = _mine_trie(baskets, min_support, max_len, max_itemsets)
+    m = len(t.labels)
+    *_, depth, n_nodes = t.nodes
+    max_depth = int(depth[:n_nodes].max()) if n_nodes else 1
+    items, counts, sizes = trie_levels(*t.nodes, m, max_depth)
+    levels = [(items[sizes == k, :k], counts[sizes == k]) for k in range(1, max_depth + 1)]
+    if m == 0 or max_len < 2:
+        levels = levels[:1] or [(np.zeros((0, 1), np.int32), np.zeros(0, np.int64))]
+    elif len(levels) == 1:  # the level of pairs is listed even when empty
+        levels.append((np.zeros((0, 2), np.int32), np.zeros(0, np.int64)))
+    return Itemsets(levels, t.labels, t.n_baskets, t.min_count)
+
+
 # --------------------------------------------------------------------------- rules
-def rules_from_itemsets(fi: Itemsets, *, min_confidence: float = 0.0,
-                        min_lift: float | None = None, min_len: int = 1,
-                        max_len: int = 10) -> dict[str, np.ndarray]:
-    """Single-consequent rules as arrays of codes and counts (no labels yet):
-    ``ante`` (list per level of (r, k-1) code arrays), plus flat arrays."""
-    n = fi.n_baskets
-    item_counts = fi.levels[0][1]
-    out = {"ante": [], "cons": [], "count": [], "count_a": [], "count_c": []}
-    for k in range(max(min_len, 1), min(max_len, len(fi.levels)) + 1):
-        items, cnt = fi.levels[k - 1]
-        if len(cnt) == 0:
-            continue
-        if k == 1:
-            ante_count = np.full(len(cnt), n, dtype=np.int64)
-            parts = [(np.zeros((len(cnt), 0), dtype=np.int32), items[:, 0], cnt, ante_count)]
-        else:
-            prev_items, prev_cnt = fi.levels[k - 2]
-            prev_keys = _keys(prev_items)
-            parts = []
-            for p in range(k):
-                ante = np.delete(items, p, axis=1)
-                ca = prev_cnt[_lookup(prev_keys, ante)]
-                parts.append((ante, items[:, p], cnt, ca))
-        for ante, cons, cs, ca in parts:
-            conf = cs / ca
-            ok = conf >= min_confidence - 1e-12
-            if min_lift is not None:
-                lift = conf * n / item_counts[cons]
-                ok &= lift >= min_lift - 1e-12
-            if ok.any():
-                out["ante"].append(ante[ok])
-                out["cons"].append(cons[ok])
-                out["count"].append(cs[ok])
-                out["count_a"].append(ca[ok])
-                out["count_c"].append(item_counts[cons[ok]])
-    return out
-
-
 def _metrics(count, count_a, count_c, n) -> dict[str, np.ndarray]:
     count = np.asarray(count, dtype=np.float64)
     count_a = np.asarray(count_a, dtype=np.float64)
@@ -422,38 +253,122 @@ def mine_rules(baskets, *, min_support: float, min_confidence: float = 0.0,
     holding every item of the rule). Ties in lift are broken by confidence, support, then the
     items, so the order is deterministic.
     """
+    from core.rules.rulegen import trie_rules
+
     if not 0 <= min_confidence <= 1:
         raise ValueError(f"min_confidence must be in [0, 1] (got {min_confidence}).")
     if min_len < 1 or max_len < min_len:
         raise ValueError(f"Need 1 <= min_len <= max_len (got min_len={min_len}, "
                          f"max_len={max_len}).")
-    fi = mine_itemsets(baskets, min_support=min_support, max_len=max_len,
-                       max_itemsets=max_itemsets)
-    r = rules_from_itemsets(fi, min_confidence=min_confidence, min_lift=min_lift,
-                            min_len=min_len, max_len=max_len)
-    return rules_frame(fi.labels, r, fi.n_baskets)
-
-
-def rules_frame(labels: np.ndarray, r: dict, n: int) -> pd.DataFrame:
-    if not r["cons"]:
+    t = _mine_trie(baskets, min_support, max_len, max_itemsets)
+    n, m, labels, counts = t.n_baskets, len(t.labels), t.labels, t.counts
+    max_len = min(max_len, max(m, min_len))  # no itemset has more than m items
+    nat_rank = _natural_ranks(labels)
+    width = max(max_len - 1, 1)
+    ante, alen, cons, cnt, cnt_a = trie_rules(
+        *t.nodes, m, counts, n, max(min_len, 2), max_len, float(min_confidence),
+        min_lift is not None, 0.0 if min_lift is None else float(min_lift),
+        np.arange(m) if nat_rank is None else nat_rank)
+    if min_len <= 1 and m:  # {} => {item}: the same operations as core.rules.levelwise
+        cs, ca = counts, np.full(m, n, dtype=np.int64)
+        conf = cs / ca
+        ok = conf >= min_confidence - 1e-12
+        if min_lift is not None:
+            ok &= conf * n / counts >= min_lift - 1e-12
+        k1 = np.flatnonzero(ok)
+        ante = np.concatenate([np.full((len(k1), width), -1, np.int32), ante])
+        alen = np.concatenate([np.zeros(len(k1), np.int64), alen])
+        cons = np.concatenate([k1.astype(np.int32), cons])
+        cnt = np.concatenate([cs[k1], cnt])
+        cnt_a = np.concatenate([ca[k1], cnt_a])
+    if len(cons) == 0:
         return empty_rules()
-    antecedents: list[tuple] = []
-    for ante in r["ante"]:
-        if ante.shape[1] == 0:
-            antecedents.extend([()] * len(ante))
-        elif ante.shape[1] == 1:
-            antecedents.extend((x,) for x in labels[ante[:, 0]].tolist())
+    met = _metrics(cnt, cnt_a, counts[cons], n)
+    if nat_rank is None:  # labels without a total order: order each antecedent as before
+        return _generic_frame(labels, ante, alen, cons, cnt, met)
+    str_rank = _string_ranks(labels)
+    if str_rank is None:
+        return _generic_frame(labels, ante, alen, cons, cnt, met)
+    o = _rule_order(met, _tie_keys(ante, alen, cons, str_rank))
+    ante, alen, cons = ante[o], alen[o], cons[o]
+    # one 1-tuple per item, shared by the rows (tuples are immutable)
+    singles = np.fromiter(((x,) for x in labels.tolist()), dtype=object, count=m)
+    antecedents = np.empty(len(o), dtype=object)
+    for k in np.unique(alen):
+        rows = np.flatnonzero(alen == k)
+        if k == 0:
+            antecedents[rows] = np.fromiter([()] * len(rows), dtype=object, count=len(rows))
+        elif k == 1:
+            antecedents[rows] = singles[ante[rows, 0]]
         else:
-            lab = labels[ante]
-            antecedents.extend(tuple(sorted(row)) for row in lab.tolist())
-    cons = np.concatenate(r["cons"])
-    count = np.concatenate(r["count"])
-    met = _metrics(count, np.concatenate(r["count_a"]), np.concatenate(r["count_c"]), n)
+            columns = [labels[ante[rows, p]].tolist() for p in range(k)]
+            antecedents[rows] = np.fromiter(zip(*columns), dtype=object, count=len(rows))
+    return pd.DataFrame({
+        "antecedent": antecedents,
+        "consequent": singles[cons],
+        **{c: v[o] for c, v in met.items()},
+        "count": cnt[o].astype(np.int64),
+    }, copy=False)
+
+
+def _rule_order(met: dict, tie_keys: list[np.ndarray]) -> np.ndarray:
+    """sort_rules' order: lift, confidence, support (descending), then the tie keys."""
+    if len(tie_keys) == 1:
+        from core.rules.rulegen import rule_order
+
+        return rule_order(np.argsort(-met["lift"], kind="stable"), met["lift"],
+                          met["confidence"], met["support"], tie_keys[0])
+    return np.lexsort(tie_keys + [-met["support"], -met["confidence"], -met["lift"]])
+
+
+def _tie_keys(ante, alen, cons, str_rank) -> list[np.ndarray]:
+    """np.lexsort keys (least significant first) for sort_rules' tie order below lift,
+    confidence and support: the antecedent's labels as strings, position by position (a shorter
+    prefix first), then the consequent's. One int64 key (digits: rank + 1 per position, base
+    m + 1) when it fits, else one key per position."""
+    width = int(alen.max()) if len(alen) else 0
+    cols = [np.where(ante[:, p] >= 0, str_rank[np.maximum(ante[:, p], 0)] + 1, 0)
+            for p in range(width)] + [str_rank[cons]]
+    base = len(str_rank) + 1
+    if base ** len(cols) >= _KEY_LIMIT:
+        return cols[::-1]
+    key = np.zeros(len(cons), dtype=np.int64)
+    for col in cols:
+        key = key * base + col
+    return [key]
+
+
+def _natural_ranks(labels: np.ndarray) -> np.ndarray | None:
+    """Rank of each label in sorted() order, None when the labels cannot all be compared."""
+    try:
+        order = np.argsort(labels, kind="stable")
+    except TypeError:
+        return None
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[order] = np.arange(len(labels))
+    return rank
+
+
+def _string_ranks(labels: np.ndarray) -> np.ndarray | None:
+    """Rank of each label's str(): comparing antecedents rank by rank is then the same as
+    comparing sort_rules' joined strings, provided the strings are distinct, non-empty and free
+    of characters up to the separator \\x1f (else None: the caller sorts as sort_rules does)."""
+    strs = [str(x) for x in labels]
+    if len(set(strs)) < len(strs) or any(not s or min(s) <= "\x1f" for s in strs):
+        return None
+    order = sorted(range(len(strs)), key=strs.__getitem__)
+    rank = np.empty(len(strs), dtype=np.int64)
+    rank[order] = np.arange(len(strs))
+    return rank
+
+
+def _generic_frame(labels, ante, alen, cons, cnt, met) -> pd.DataFrame:
+    antecedents = [tuple(sorted(labels[row[:k]].tolist())) for row, k in zip(ante, alen)]
     df = pd.DataFrame({
         "antecedent": pd.Series(antecedents, dtype=object),
         "consequent": pd.Series([(x,) for x in labels[cons].tolist()], dtype=object),
         **met,
-        "count": count.astype(np.int64),
+        "count": cnt.astype(np.int64),
     })
     return sort_rules(df)
 
@@ -467,3 +382,4 @@ def sort_rules(df: pd.DataFrame, by: Iterable[str] = ("lift",)) -> pd.DataFrame:
             -df["confidence"].to_numpy()] + [-df[c].to_numpy() for c in reversed(by)]
     order = np.lexsort(keys)
     return df.iloc[order].reset_index(drop=True)
+
