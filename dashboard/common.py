@@ -34,8 +34,15 @@ def currency() -> str:
 
 
 def _vkey(store_: Store) -> str:
+    """The published version of the store and its records (saved segments): reads see both."""
     v = store_.version()
-    return "missing" if v is None else f"{v.inode}-{v.mtime_ns}-{v.size}"
+    return "missing" if v is None else v.key
+
+
+def _dkey(store_: Store) -> str:
+    """The store's data alone (ingests and builds), for caches that never read records."""
+    v = store_.version()
+    return "missing" if v is None else v.data_key
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -84,7 +91,7 @@ def _profile_index(path: str, version_key: str, run_id: int):
 
 def profile_index(run_id: int) -> ex.ProfileIndex:
     s = store()
-    return _profile_index(str(s.path), _vkey(s), run_id)
+    return _profile_index(str(s.path), _dkey(s), run_id)
 
 
 def version_key() -> str:
@@ -253,7 +260,7 @@ def _engine(path: str, version_key: str, run_id: int):
 def rec_engine(run_id: int):
     """The fitted recommenders of the run, shared by every session until the next build."""
     s = store()
-    return _engine(str(s.path), _vkey(s), run_id)
+    return _engine(str(s.path), _dkey(s), run_id)
 
 
 def recommend_preview(kind: str, run_id: int, **kwargs) -> dict:
