@@ -11,6 +11,12 @@ Each stage is a plain function ``stage(con, run_id, ..., progress) -> metrics`` 
 package; this module only orders them, times them and records their metrics in the run.
 Stages that need shoppers (profiles, segments, map) are skipped, with a note in the run, on
 data that has none (e.g. anonymous baskets such as Groceries); rules still run.
+
+Before any stage, ``check_inputs`` validates the events the build will read (finite times in a
+plausible range, finite and sane quantities and prices) and names the file, row and column of
+anything that slipped past an older ingest. After the last stage, run retention
+(``core.store.retention``) deletes the outputs of builds older than the newest ``keep_runs``
+(default 5), keeping any build a saved segment points at.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from typing import Any, Callable
 
 from core.config import DEFAULT_TEXT_MODEL
 from core.progress import NULL, Progress
-from core.store import Store, finish_run, start_run
+from core.store import Store, finish_run, start_run, update_run_metrics
+from core.store.records import runs_in_use
+from core.store.retention import DEFAULT_KEEP_RUNS, prune_runs
 
 
 @dataclass
@@ -57,11 +65,15 @@ def _count(con, sql: str) -> int:
     return int(con.execute(sql).fetchone()[0])
 
 
-def build(store: Store, params: BuildParams | None = None, progress: Progress = NULL) -> dict:
+def build(store: Store, params: BuildParams | None = None, progress: Progress = NULL, *,
+          keep_runs: int = DEFAULT_KEEP_RUNS) -> dict:
     """Run every stage on the store's data and publish the result as a complete run.
 
-    Returns the run's metrics: one entry per stage plus ``stage_seconds`` and ``total_seconds``.
+    Returns the run's metrics: one entry per stage plus ``stage_seconds`` and ``total_seconds``,
+    and ``retention`` (builds pruned and kept; see ``core.store.retention``).
     """
+    from core.ingest.sanity import SanityError, check_inputs
+
     from core.embed import embed_items
     from core.encoder import compute_profiles, train_encoder
     from core.evaluate import evaluate_recommenders
@@ -80,6 +92,10 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
                 "Load data first: `segstudio demo` for the demo shop, or "
                 "`segstudio ingest FILE --format FORMAT`."
             )
+        try:
+            check_inputs(con)
+        except SanityError as e:
+            raise BuildError(f"The build cannot use the data: {e}") from None
         run_id = start_run(con, "build", asdict(params))
         metrics: dict[str, Any] = {"run_id": run_id, "stage_seconds": {}, "skipped": {}}
 
@@ -132,4 +148,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
             metrics["skipped"]["evaluate"] = "no shoppers to hold out baskets for"
         metrics["total_seconds"] = round(time.perf_counter() - t_start, 3)
         finish_run(con, run_id, metrics)
+        # records are read as published now; a save during the build is in the records file
+        metrics["retention"] = prune_runs(con, keep_runs, protect=runs_in_use(store.path))
+        update_run_metrics(con, run_id, {"retention": metrics["retention"]})
     return metrics

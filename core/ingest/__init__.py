@@ -38,7 +38,8 @@ import duckdb
 from core.ingest import load
 from core.ingest.formats import FORMATS, items_file_plan, plan_for, users_file_plan
 from core.ingest.mapping import load_mapping, merge_flags, normalize
-from core.ingest.reader import IngestError, drop_staging, fingerprint
+from core.ingest.errors import IngestError
+from core.ingest.reader import drop_staging, fingerprint
 from core.progress import NULL, Progress
 
 __all__ = ["FORMATS", "IngestError", "ingest_file", "ingest_into", "load_mapping", "merge_flags"]
@@ -96,6 +97,8 @@ def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = No
         opts = load_mapping(mapping)
     else:
         opts = normalize(mapping)
+    if store.exists():  # a --db that is not a store is refused before a long fingerprint
+        store.read().close()
     fp = fingerprint(path, progress)
     if store.exists():
         with store.read() as con:
@@ -204,6 +207,8 @@ def _report(con, ingest_id, path, fmt, main, files, rev, item_stats, user_stats,
         "revenue": rev,
         "quarantine_reasons": reasons,
         "mapping": main.plan.mapping,
+        "sources": main.plan.sources,
+        "event_id_base": main.event_id_base,
         "notes": list(main.plan.notes),
         "seconds": round(time.perf_counter() - t0, 2),
     }

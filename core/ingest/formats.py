@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.ingest import parse
+from core.ingest import parse, sanity
 from core.ingest.reader import IngestError, Staged, find_column, ident, resolve_column, sql_str
 
 FORMATS = ("online-retail", "clickstream", "baskets", "events")
@@ -33,6 +33,7 @@ class Plan:
     baskets: bool = False                        # __items is a list: one event per label
     notes: list[str] = field(default_factory=list)
     mapping: dict[str, str] = field(default_factory=dict)     # role -> source column, for reports
+    sources: dict[str, str] = field(default_factory=dict)     # time/quantity/price -> source column
 
     def field_sql(self) -> str:
         f = {k: "NULL" for k in FIELDS}
@@ -56,6 +57,36 @@ def _missing_or_bad(raw: str, parsed: str, column: str, what: str) -> list[tuple
         (f"{parse.text(raw)} IS NULL", column, f"missing {column}"),
         (f"{parsed} IS NULL", column, f"{column} is not {what}"),
     ]
+
+
+def _window(opts: dict) -> sanity.DateWindow:
+    try:
+        return sanity.window(opts.get("earliest"), opts.get("latest"))
+    except sanity.SanityError as e:
+        raise IngestError(str(e)) from None
+
+
+def _plausible_time(parsed: str, column: str, opts: dict) -> list[tuple[str, str, str]]:
+    """A parsed time outside the accepted window (infinity, 'epoch', year 9999, 44 BC...)."""
+    w = _window(opts)
+    return [(f"NOT {w.sql(parsed)}", column,
+             f"{column} outside the accepted dates ({w.label}; change with --earliest / --latest)")]
+
+
+def _plausible_number(parsed: str, column: str, limit: int, unit: str = "") -> list[tuple[str, str, str]]:
+    """NaN, infinity (1e309...) or an absurd magnitude."""
+    return [
+        (f"NOT isfinite({parsed})", column, f"{column} is not a finite number (NaN or infinity)"),
+        (f"abs({parsed}) > {limit}", column, f"{column} is implausibly large (over {limit:,}{unit})"),
+    ]
+
+
+def _plausible_qty(parsed: str, column: str) -> list[tuple[str, str, str]]:
+    return _plausible_number(parsed, column, sanity.MAX_QUANTITY, " units")
+
+
+def _plausible_price(parsed: str, column: str) -> list[tuple[str, str, str]]:
+    return _plausible_number(parsed, column, sanity.MAX_PRICE)
 
 
 # Online Retail StockCodes that are not products: postage (POST, DOT, C2 carriage), fees
@@ -115,6 +146,9 @@ def online_retail_plan(staged: Staged, opts: dict) -> Plan:
                          "a date (expected e.g. 2011-12-09 12:50:00 or 12/9/2011 12:50)"),
         *_missing_or_bad(c["Quantity"], "__qty", "Quantity", "a number"),
         *_missing_or_bad(c["UnitPrice"], "__price", "UnitPrice", "a number"),
+        *_plausible_time("__ts", "InvoiceDate", opts),
+        *_plausible_qty("__qty", "Quantity"),
+        *_plausible_price("__price", "UnitPrice"),
         ("__qty = 0", "Quantity", "Quantity is 0"),
         ("__price < 0", "UnitPrice", "negative UnitPrice (bad-debt adjustment, not a sale)"),
         ("__price = 0", "UnitPrice",
@@ -127,11 +161,12 @@ def online_retail_plan(staged: Staged, opts: dict) -> Plan:
          "negative Quantity on an invoice that is not a cancellation"),
     ]
     return Plan(
-        fields=fields, checks=checks, revenue=f"{qty} * {price}",
+        fields=fields, checks=checks, revenue=parse.revenue(qty, price),
         user_attrs={"country": parse.text(c["Country"])},
         notes=["cancellations (InvoiceNo C...) loaded as 'return' events with negative quantity",
                "rows without CustomerID loaded with user_id NULL (items and baskets only)"],
         mapping={k: v.strip('"') for k, v in c.items()},
+        sources={"time": "InvoiceDate", "quantity": "Quantity", "price": "UnitPrice"},
     )
 
 
@@ -181,16 +216,19 @@ def clickstream_plan(staged: Staged, opts: dict) -> Plan:
     checks = [
         ("__item_id IS NULL", "product_id", "missing product_id"),
         *_missing_or_bad(c["event_time"], "__ts", "event_time", "a date"),
+        *_plausible_time("__ts", "event_time", opts),
         (f"{et} IS NULL", "event_type", "missing event_type"),
         ("__type IS NULL", "event_type",
          "unknown event_type (expected view, cart, remove_from_cart or purchase)"),
         (f"{parse.text(c['price'])} IS NOT NULL AND __price IS NULL", "price", "price is not a number"),
+        *_plausible_price("__price", "price"),
         ("__price < 0", "price", "negative price"),
     ]
     return Plan(fields=fields, checks=checks,
                 notes=["remove_from_cart loaded as 'cart' events with quantity -1",
                        "purchases in one user_session form one basket"],
-                mapping={k: v.strip('"') for k, v in c.items()})
+                mapping={k: v.strip('"') for k, v in c.items()},
+                sources={"time": "event_time", "price": "price"})
 
 
 def baskets_plan(staged: Staged, opts: dict) -> Plan:
@@ -327,6 +365,7 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
     if "time" in src:
         what = "epoch seconds" if epoch == "s" else "epoch milliseconds" if epoch else "a date"
         checks += _missing_or_bad(src["time"], "__ts", name("time"), what)
+        checks += _plausible_time("__ts", name("time"), opts)
     if "type" in src:
         checks += [
             (f"{val('type')} IS NULL", name("type"), "missing event type"),
@@ -337,22 +376,26 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
         checks.append(("__type IS NULL", "type", "unknown event type in the const mapping"))
     if "quantity" in src:
         checks += _missing_or_bad(src["quantity"], "__qty", name("quantity"), "a number")
+        checks += _plausible_qty("__qty", name("quantity"))
     if "price" in src:
         checks += [
             (f"{parse.text(src['price'])} IS NOT NULL AND __price IS NULL", name("price"),
              f"{name('price')} is not a number"),
+            *_plausible_price("__price", name("price")),
             ("__price < 0", name("price"), f"negative {name('price')}"),
         ]
     revenue = None
     if "quantity" in src and "price" in src:
-        revenue = f"{parse.number(src['quantity'])} * {parse.number(src['price'])}"
+        revenue = parse.revenue(parse.number(src["quantity"]), parse.number(src["price"]))
     notes = []
     if guessed:
         notes.append("columns guessed from their names: " + ", ".join(guessed))
     if "type" not in src and "type" not in consts:
         notes.append("no event type column: every row is a purchase")
     mapping = {r: src[r].strip('"') for r in src} | {r: f"const {v}" for r, v in consts.items()}
-    return Plan(fields=fields, checks=checks, revenue=revenue, notes=notes, mapping=mapping)
+    sources = {role: name(role) for role in ("time", "quantity", "price") if role in src}
+    return Plan(fields=fields, checks=checks, revenue=revenue, notes=notes, mapping=mapping,
+                sources=sources)
 
 
 PLANS = {
@@ -409,6 +452,7 @@ def items_file_plan(staged: Staged, opts: dict) -> Plan:
     if "price" in src:
         checks.append((f"{parse.text(src['price'])} IS NOT NULL AND __price IS NULL", n("price"),
                        "price is not a number"))
+        checks += _plausible_price("__price", n("price"))
     return Plan(fields=fields, checks=checks, mapping={r: n(r) for r in src})
 
 
