@@ -90,7 +90,7 @@ def _print_report(r: dict) -> None:
         print(f"  revenue {rev['revenue_read']:,.2f} = loaded {rev['revenue_loaded']:,.2f} + "
               f"quarantined {rev['revenue_quarantined']:,.2f} + duplicates "
               f"{rev['revenue_duplicate']:,.2f}"
-              + (f" ({n(rev['rows_without_revenue'])} rows without a numeric quantity/price)"
+              + (f" ({n(rev['rows_without_revenue'])} rows without a usable quantity/price)"
                  if rev["rows_without_revenue"] else ""))
     print(f"  loaded {n(r['events_loaded'])} events; {n(r['items_new'])} new items, "
           f"{n(r['users_new'])} new shoppers. Store now: " +

@@ -29,14 +29,19 @@ def collect(store, n_runs: int = 5) -> dict:
         summary = ingest_summary(con)
         run = latest_run(con)
         runs = list_runs(con, "build")[:n_runs]
+        pruned = con.execute("SELECT count(*) FROM runs WHERE status = 'pruned'").fetchone()[0]
+        saved = con.execute("SELECT count(*) FROM records.saved_segments").fetchone()[0]
     finally:
         con.close()
     return {
         "store": str(store.path),
         "size_bytes": store.path.stat().st_size,
         **summary,
+        "records_file": str(store.records_path) if store.records_path.exists() else None,
+        "saved_segments": int(saved),
         "serving_run": run,
         "recent_runs": runs,
+        "pruned_runs": int(pruned),
     }
 
 
@@ -85,4 +90,9 @@ def run(args, settings) -> int:
         )
     else:
         print("No complete build yet: run `segstudio build`.")
+    if status["pruned_runs"]:
+        print(f"{status['pruned_runs']:,} older build(s) pruned (their outputs deleted; see "
+              f"--keep-runs on `segstudio build`).")
+    if status["saved_segments"]:
+        print(f"{status['saved_segments']:,} saved segment(s), in {status['records_file']}.")
     return 0

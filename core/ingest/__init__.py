@@ -36,7 +36,8 @@ from typing import Any
 import duckdb
 
 from core.ingest import load
-from core.ingest.formats import FORMATS, items_file_plan, plan_for, users_file_plan
+from core.ingest.formats import FORMATS, plan_for
+from core.ingest.sidefiles import items_file_plan, users_file_plan
 from core.ingest.mapping import load_mapping, merge_flags, normalize
 from core.ingest.errors import IngestError
 from core.ingest.reader import drop_staging, fingerprint

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from core.ingest import sanity
-from core.ingest.formats import ITEM_ROLES, ROLES
+from core.ingest.formats import ROLES
+from core.ingest.sidefiles import ITEM_ROLES
 from core.ingest.reader import IngestError
 
 _TOP = ("columns", "types", "epoch", "time_format", "encoding", "earliest", "latest", "items",
