@@ -50,14 +50,14 @@ def explain(e: BaseException) -> str | None:
 
     if isinstance(e, (UserError, ConfigError, SchemaVersionError)):
         return _one_line(e)
+    if isinstance(e, ValueError) and not isinstance(e, UnicodeError):
+        return _one_line(e)  # our own errors are ValueErrors whose message carries the fix
     if isinstance(e, OSError):
         path = Path(e.filename) if getattr(e, "filename", None) else Path(".")
         if e.errno == errno.ENOENT:
             return _one_line(f"{path}: no such file or folder. Check the path (it is relative to "
                              f"{Path.cwd()}).") if e.filename else _one_line(e)
         return _one_line(os_error(e, path))
-    if isinstance(e, ValueError) and not isinstance(e, UnicodeError):
-        return _one_line(e)  # our own errors are ValueErrors whose message carries the fix
     if isinstance(e, RuntimeError) and "is writing to" in str(e):
         return _one_line(e)  # a writer that would have to wait (wait=False)
     if isinstance(e, UnicodeDecodeError):

@@ -148,6 +148,8 @@ def run(args, settings) -> int:
         prepare_demo(store, users=args.demo_users, seed=settings.seed, device=settings.device,
                      text_model=settings.text_model,
                      progress=TqdmProgress(enabled=not (args.quiet or args.json)))
+    elif store.exists():
+        store.read().close()  # a --db that is not a store is refused here, not in the browser
     elif not store.exists():
         print(f"note: no store at {store.path} yet; the dashboard will say how to create one "
               "(or run `segstudio serve --demo`).", file=sys.stderr)

@@ -130,10 +130,20 @@ def unlink_shadow(p: Path) -> None:
 
 
 def not_a_store(path: Path, e: Exception) -> StoreError:
-    first = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return StoreError(
-        f"{path} is not a Segment Studio store (DuckDB could not open it: {first}). Point --db "
-        f"(or SEGSTUDIO_DB) at a store made by segstudio, or at a new file name to create one.")
+    fix = ("Point --db (or SEGSTUDIO_DB) at a store made by segstudio, or at a new file name to "
+           "create one.")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        head = b""
+    if head.startswith(b"SQLite format 3"):
+        return StoreError(f"{path} is a SQLite database, not a Segment Studio store. {fix}")
+    if head[8:12] == b"DUCK":
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return StoreError(f"{path} is a DuckDB file that could not be opened ({first}): it may be "
+                          f"damaged or made by another DuckDB version. {fix}")
+    return StoreError(f"{path} is not a Segment Studio store (not a DuckDB database file). {fix}")
 
 
 def os_error(e: OSError, path: Path, action: str = "use") -> StoreError:
