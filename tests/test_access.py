@@ -231,17 +231,6 @@ def test_no_auth_section_leaves_the_dashboard_open():
 APP = str(ROOT / "dashboard" / "app.py")
 
 
-@pytest.fixture()
-def tiny_db(tmp_path, monkeypatch):
-    from test_explore import make_tiny_store
-
-    store = make_tiny_store(tmp_path / "tiny.duckdb")
-    monkeypatch.setenv("SEGSTUDIO_DB", str(store.path))
-    monkeypatch.delenv("SEGSTUDIO_CONFIG", raising=False)
-    monkeypatch.delenv("SEGSTUDIO_SECRETS", raising=False)
-    return store
-
-
 def _run_app(secrets=None):
     from streamlit.testing.v1 import AppTest
 

@@ -10,21 +10,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from test_explore import USERS, make_tiny_store
+from test_explore import USERS
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 PAGES = ["views/overview.py", "views/segment_map.py", "views/segment_detail.py", "views/compare.py",
          "views/user_profile.py", "views/rules.py", "views/recommend.py", "views/export.py",
          "views/model.py"]
-
-
-@pytest.fixture()
-def tiny_db(tmp_path, monkeypatch):
-    store = make_tiny_store(tmp_path / "tiny.duckdb")
-    monkeypatch.setenv("SEGSTUDIO_DB", str(store.path))
-    monkeypatch.delenv("SEGSTUDIO_CONFIG", raising=False)
-    monkeypatch.delenv("SEGSTUDIO_CURRENCY", raising=False)
-    return store
 
 
 def open_page(page: str, state: dict | None = None) -> AppTest:
