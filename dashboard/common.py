@@ -236,8 +236,9 @@ def require_sign_in() -> None:
     if cfg.method == "password":
         token = st.context.cookies.get(SESSION_COOKIE) if st.context.cookies else None
         if DEFAULT_SIGNER.valid(token, cfg.password or "", cfg.session_hours * 3600):
-            with st.sidebar:
-                st.markdown("Signed in · [Sign out](/signout)")
+            with st.sidebar:  # in this tab (target _self): its page and websocket end too
+                st.markdown('Signed in · <a href="/signout" target="_self">Sign out</a>',
+                            unsafe_allow_html=True)
             return
         with _centered("Segment Studio", "Sign in to see the shop's segments."):
             st.link_button("Sign in", "/signin", type="primary", icon=":material/login:")
