@@ -232,3 +232,13 @@ def test_a_db_that_is_not_a_store_is_refused_in_one_line(tmp_path, capsys, conte
     assert db.read_bytes() == content  # never overwritten
     assert main(["status", "--db", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_replacing_the_demo_shop_drops_its_saved_segments(tmp_path):
+    from core.demo import generate_demo
+
+    store = Store(tmp_path / "demo.duckdb")
+    generate_demo(store, users=60, seed=1)
+    ex.save_segment(store, "Old shoppers", ["anyone"])
+    generate_demo(store, users=70, seed=1, force=True)
+    assert ex.list_saved(store.read()).empty
