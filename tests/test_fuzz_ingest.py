@@ -27,9 +27,9 @@ from core.ingest.sanity import check_inputs
 from core.store import Store
 from fuzz_inputs import make_cases
 
-N_FILES = 320
+N_FILES = 300
 SEED = 2024
-BATCH = 40  # files per store
+BATCH = 25  # files per store
 
 
 def _ingest(case, db) -> tuple[int, str, str]:

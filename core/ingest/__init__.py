@@ -98,14 +98,16 @@ def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = No
         opts = load_mapping(mapping)
     else:
         opts = normalize(mapping)
-    if store.exists():  # a --db that is not a store is refused before a long fingerprint
-        store.read().close()
-    fp = fingerprint(path, progress)
-    if store.exists():
-        with store.read() as con:
-            prior = _prior(con, fp)
-        if prior:
-            return _skipped(path, fmt, fp, prior)
+    # a --db that is not a store is refused before a long fingerprint
+    reader = store.read() if store.exists() else None
+    try:
+        fp = fingerprint(path, progress)
+        prior = _prior(reader, fp) if reader is not None else None
+    finally:
+        if reader is not None:
+            reader.close()
+    if prior:
+        return _skipped(path, fmt, fp, prior)
     try:
         with store.write() as con:
             prior = _prior(con, fp)
