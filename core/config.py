@@ -7,6 +7,7 @@ TOML file: ``--config PATH``, else ``$SEGSTUDIO_CONFIG``, else ``./segstudio.tom
     text_model = "all-MiniLM-L6-v2"  # sentence-transformers model (env: SEGSTUDIO_TEXT_MODEL)
     device = "auto"                  # auto | cpu | cuda (env: SEGSTUDIO_DEVICE)
     seed = 42                        # (env: SEGSTUDIO_SEED)
+    keep_runs = 5                    # complete builds kept in the store (env: SEGSTUDIO_KEEP_RUNS)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _ENV = {
     "text_model": "SEGSTUDIO_TEXT_MODEL",
     "device": "SEGSTUDIO_DEVICE",
     "seed": "SEGSTUDIO_SEED",
+    "keep_runs": "SEGSTUDIO_KEEP_RUNS",
 }
 
 
@@ -33,6 +35,7 @@ class Settings:
     text_model: str = DEFAULT_TEXT_MODEL
     device: str = "auto"
     seed: int = 42
+    keep_runs: int = 5
     config_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -88,6 +91,13 @@ def load_settings(config: str | os.PathLike | None = None, **overrides: Any) -> 
             setattr(s, key, v)
     s.db = Path(s.db)
     s.seed = int(s.seed)
+    try:
+        s.keep_runs = int(s.keep_runs)
+    except (TypeError, ValueError):
+        raise ConfigError(f"keep_runs must be a whole number of builds (got {s.keep_runs!r}).") from None
+    if s.keep_runs < 1:
+        raise ConfigError(f"keep_runs must be at least 1 (got {s.keep_runs}): the newest build is "
+                          f"always kept.")
     if s.device not in ("auto", "cpu", "cuda") and not str(s.device).startswith("cuda:"):
         raise ConfigError(f"device must be auto, cpu or cuda (got {s.device!r}).")
     return s

@@ -12,6 +12,12 @@ Each stage is a plain function ``stage(con, run_id, ..., progress) -> metrics`` 
 package; this module only orders them, times them and records their metrics in the run.
 Stages that need shoppers (profiles, segments, map) are skipped, with a note in the run, on
 data that has none (e.g. anonymous baskets such as Groceries); rules still run.
+
+Before any stage, ``check_inputs`` validates the events the build will read (finite times in a
+plausible range, finite and sane quantities and prices) and names the file, row and column of
+anything that slipped past an older ingest. After the last stage, run retention
+(``core.store.retention``) deletes the outputs of builds older than the newest ``keep_runs``
+(default 5), keeping any build a saved segment points at.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from typing import Any, Callable
 
 from core.config import DEFAULT_TEXT_MODEL
 from core.progress import NULL, Progress
-from core.store import Store, finish_run, start_run
+from core.store import Store, finish_run, start_run, update_run_metrics
+from core.store.records import runs_in_use
+from core.store.retention import DEFAULT_KEEP_RUNS, prune_runs
 
 
 @dataclass
@@ -59,21 +67,24 @@ def _count(con, sql: str) -> int:
     return int(con.execute(sql).fetchone()[0])
 
 
-def build(store: Store, params: BuildParams | None = None, progress: Progress = NULL) -> dict:
+def build(store: Store, params: BuildParams | None = None, progress: Progress = NULL, *,
+          keep_runs: int = DEFAULT_KEEP_RUNS) -> dict:
     """Run every stage on the store's data and publish the result as a complete run.
 
-    Returns the run's metrics: one entry per stage plus ``stage_seconds`` and ``total_seconds``.
+    Returns the run's metrics: one entry per stage plus ``stage_seconds`` and ``total_seconds``,
+    and ``retention`` (builds pruned and kept; see ``core.store.retention``).
     """
     from core.embed import embed_items, resolve_device
     from core.encoder import compute_profiles, train_encoder
     from core.evaluate import evaluate_recommenders
     from core.features import compute_features
     from core.features.holdout import cutoffs, last_basket_split
+    from core.ingest.sanity import SanityError, check_inputs
     from core.maps import build_map
     from core.rules import build_rules
     from core.segments import assign_lifecycle, describe_segments, segment_taste
-    from core.segments.lifecycle import lifecycle_quality
     from core.segments.describe import store_currency
+    from core.segments.lifecycle import lifecycle_quality
     from core.themes import build_themes
 
     params = params or BuildParams()
@@ -86,6 +97,10 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
                 "Load data first: `segstudio demo` for the demo shop, or "
                 "`segstudio ingest FILE --format FORMAT`."
             )
+        try:
+            check_inputs(con)
+        except SanityError as e:
+            raise BuildError(f"The build cannot use the data: {e}") from None
         run_id = start_run(con, "build", asdict(params))
         metrics: dict[str, Any] = {"run_id": run_id, "stage_seconds": {}, "skipped": {}}
 
@@ -151,4 +166,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
             metrics["skipped"]["evaluate"] = "no shoppers to hold out baskets for"
         metrics["total_seconds"] = round(time.perf_counter() - t_start, 3)
         finish_run(con, run_id, metrics)
+        # records are read as published now; a save during the build is in the records file
+        metrics["retention"] = prune_runs(con, keep_runs, protect=runs_in_use(store.path))
+        update_run_metrics(con, run_id, {"retention": metrics["retention"]})
     return metrics

@@ -17,6 +17,10 @@ import streamlit as st  # noqa: E402
 st.set_page_config(page_title="Segment Studio", page_icon=":material/donut_large:", layout="wide",
                    initial_sidebar_state="expanded")
 
+# The tables' own "Download as CSV" writes cells such as =cmd|... raw: keep it off (segstudio serve
+# and .streamlit/config.toml set it too); the Export page offers neutralised downloads.
+st.set_option("client.disableDataExport", True)
+
 from dashboard import common  # noqa: E402
 
 common.require_sign_in()

@@ -6,8 +6,8 @@ Pages only render: every figure comes from ``core.explore`` (and ``core.recommen
 
 from __future__ import annotations
 
-import hmac
 import html
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -34,8 +34,15 @@ def currency() -> str:
 
 
 def _vkey(store_: Store) -> str:
+    """The published version of the store and its records (saved segments): reads see both."""
     v = store_.version()
-    return "missing" if v is None else f"{v.inode}-{v.mtime_ns}-{v.size}"
+    return "missing" if v is None else v.key
+
+
+def _dkey(store_: Store) -> str:
+    """The store's data alone (ingests and builds), for caches that never read records."""
+    v = store_.version()
+    return "missing" if v is None else v.data_key
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -84,7 +91,7 @@ def _profile_index(path: str, version_key: str, run_id: int):
 
 def profile_index(run_id: int) -> ex.ProfileIndex:
     s = store()
-    return _profile_index(str(s.path), _vkey(s), run_id)
+    return _profile_index(str(s.path), _dkey(s), run_id)
 
 
 def version_key() -> str:
@@ -179,56 +186,75 @@ def segment_options(run_id: int) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------------ sign-in
-def _auth_config() -> dict:
+def auth_config():
+    """The sign-in settings: the secrets file `segstudio serve` chose (SEGSTUDIO_SECRETS), else
+    Streamlit's own secrets (`streamlit run`, tests). Anything doubtful comes back broken."""
+    from core.access import AuthConfig, check_auth, load_cached, load_file
+
+    path = os.environ.get("SEGSTUDIO_SECRETS")
+    if path is not None:
+        return load_cached(path or None)
     try:
-        auth = st.secrets.get("auth")
-    except Exception:  # no secrets file: open access
-        return {}
-    try:
-        return dict(auth) if auth else {}
-    except Exception:
-        return {}
+        data = st.secrets.to_dict()
+    except Exception:  # no secrets file, or one Streamlit could not parse: look ourselves
+        files = [p for p in st.get_option("secrets.files") if Path(p).is_file()]
+        for f in files:
+            cfg = load_file(f)
+            if cfg.method == "broken":
+                return cfg
+        if files:
+            return AuthConfig("broken", files[0], error=f"Streamlit could not read {files[0]}.")
+        return AuthConfig("none", "no secrets file")
+    return check_auth(data, "Streamlit secrets")
+
+
+def _centered(title: str, caption: str):
+    _, mid, _ = st.columns([1, 2, 1])
+    with mid:
+        st.title(title)
+        st.caption(caption)
+    return mid
 
 
 def require_sign_in() -> None:
-    """When a password or an OIDC provider is configured in secrets ([auth]), show nothing until
-    the person has signed in. Without one, the dashboard is open."""
-    auth = _auth_config()
-    if not auth:
+    """Show nothing until the person has signed in, when [auth] asks for it; show nothing at all
+    when [auth] is broken. Without [auth] the dashboard is open.
+
+    Password sign-in happens on the gate's /signin page (dashboard/gate.py), which sets a signed
+    session cookie; the gate checks it on every request (downloads included) and this function
+    checks it again on every run of the script."""
+    from core.access.sessions import DEFAULT_SIGNER, SESSION_COOKIE
+
+    cfg = auth_config()
+    if cfg.method == "none":
         return
-    password = auth.get("password")
-    if password:
-        if st.session_state.get("_signed_in"):
-            return
-        _, mid, _ = st.columns([1, 2, 1])
-        with mid:
-            st.title("Segment Studio")
-            st.caption("Sign in to see the shop's segments.")
-            with st.form("sign_in"):
-                given = st.text_input("Password", type="password")
-                ok = st.form_submit_button("Sign in", type="primary")
-            if ok:
-                if hmac.compare_digest(str(given).encode(), str(password).encode()):
-                    st.session_state["_signed_in"] = True
-                    st.rerun()
-                st.error("That password is not right. Ask your Segment Studio administrator.")
+    if cfg.method == "broken":
+        with _centered("Segment Studio", "The dashboard is closed until its sign-in settings are fixed."):
+            st.error(f"Sign-in is misconfigured, so no data is shown. {cfg.error}",
+                     icon=":material/lock:")
         st.stop()
-    oidc = "client_id" in auth or any(isinstance(v, dict) and "client_id" in v for v in auth.values())
-    if oidc:
-        if getattr(st.user, "is_logged_in", False):
-            with st.sidebar:
-                st.caption(f"Signed in as {st.user.get('name') or st.user.get('email') or 'you'}")
-                if st.button("Sign out", key="_logout"):
-                    st.logout()
+    if cfg.method == "password":
+        token = st.context.cookies.get(SESSION_COOKIE) if st.context.cookies else None
+        if DEFAULT_SIGNER.valid(token, cfg.password or "", cfg.session_hours * 3600):
+            with st.sidebar:  # in this tab (target _self): its page and websocket end too
+                st.markdown('Signed in · <a href="/signout" target="_self">Sign out</a>',
+                            unsafe_allow_html=True)
             return
-        _, mid, _ = st.columns([1, 2, 1])
-        with mid:
-            st.title("Segment Studio")
-            st.caption("Sign in with your company account to see the shop's segments.")
-            providers = [k for k, v in auth.items() if isinstance(v, dict) and "client_id" in v]
-            if st.button("Sign in", type="primary"):
-                st.login(providers[0]) if providers and "client_id" not in auth else st.login()
+        with _centered("Segment Studio", "Sign in to see the shop's segments."):
+            st.link_button("Sign in", "/signin", type="primary", icon=":material/login:")
+            st.caption("If this keeps coming back, start the dashboard with `segstudio serve`: it "
+                       "puts the sign-in page in front of it.")
         st.stop()
+    if getattr(st.user, "is_logged_in", False):
+        with st.sidebar:
+            st.caption(f"Signed in as {st.user.get('name') or st.user.get('email') or 'you'}")
+            if st.button("Sign out", key="_logout"):
+                st.logout()
+        return
+    with _centered("Segment Studio", "Sign in with your company account to see the shop's segments."):
+        if st.button("Sign in", type="primary"):
+            st.login(cfg.providers[0]) if cfg.providers else st.login()
+    st.stop()
 
 
 def sidebar_footer() -> None:
@@ -253,7 +279,7 @@ def _engine(path: str, version_key: str, run_id: int):
 def rec_engine(run_id: int):
     """The fitted recommenders of the run, shared by every session until the next build."""
     s = store()
-    return _engine(str(s.path), _vkey(s), run_id)
+    return _engine(str(s.path), _dkey(s), run_id)
 
 
 def recommend_preview(kind: str, run_id: int, **kwargs) -> dict:

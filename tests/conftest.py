@@ -55,3 +55,16 @@ def built_demo_store(demo_store, tmp_path_factory):
     store = Store(path)
     build(store, BuildParams(seed=7))
     return store
+
+
+@pytest.fixture()
+def tiny_db(tmp_path, monkeypatch):
+    """The hand-made store of test_explore (exact figures), served to the dashboard's tests: no
+    config file, no currency override, no secrets file chosen by `segstudio serve`."""
+    from test_explore import make_tiny_store
+
+    store = make_tiny_store(tmp_path / "tiny.duckdb")
+    monkeypatch.setenv("SEGSTUDIO_DB", str(store.path))
+    for var in ("SEGSTUDIO_CONFIG", "SEGSTUDIO_CURRENCY", "SEGSTUDIO_SECRETS"):
+        monkeypatch.delenv(var, raising=False)
+    return store

@@ -1,7 +1,9 @@
 """The dashboard in a real browser: headless Chromium (Debian's) against `segstudio serve`.
 
-Visits every page, draws a box on the segment map, saves the selection as a segment, downloads
-its CSV and checks the file. A screenshot of each page goes to
+The server asks for a password, as a real deployment would: every browser signs in on the gate's
+page first. Visits every page, draws a box on the segment map, saves the selection as a segment,
+downloads its CSV and checks the file (and that its download URL is refused without a session,
+and that tables offer no raw "Download as CSV"). A screenshot of each page goes to
 $SEGSTUDIO_ARTIFACTS/screenshots (default ./test-artifacts).
 """
 
@@ -14,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -58,11 +61,17 @@ def segstudio_cmd() -> list[str]:
     return [sys.executable, "-c", "import sys; from core.cli import main; sys.exit(main())"]
 
 
-def start_server(db: Path, port: int, timeout: float = 90) -> subprocess.Popen:
+PASSWORD = "browser test passphrase"
+
+
+def start_server(db: Path, port: int, timeout: float = 90, secrets: Path | None = None) -> subprocess.Popen:
     log = open(artifacts_dir().parent / f"serve-{port}.log", "w")
     env = dict(os.environ)
     env.pop("SEGSTUDIO_CONFIG", None)
-    proc = subprocess.Popen(segstudio_cmd() + ["serve", "--db", str(db), "--port", str(port), "--quiet"],
+    env.pop("SEGSTUDIO_SECRETS", None)
+    extra = ["--secrets", str(secrets)] if secrets else []
+    proc = subprocess.Popen(segstudio_cmd() + ["serve", "--db", str(db), "--port", str(port), "--quiet",
+                                               *extra],
                             cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     end = time.monotonic() + timeout
@@ -140,18 +149,32 @@ def browser():
 @pytest.fixture(scope="module")
 def served(built_demo_store, tmp_path_factory):
     """`segstudio serve` on a private copy of the built demo store (saving writes to it)."""
-    db = tmp_path_factory.mktemp("served") / "served.duckdb"
+    folder = tmp_path_factory.mktemp("served")
+    db = folder / "served.duckdb"
     shutil.copyfile(built_demo_store.path, db)
+    secrets = folder / "secrets.toml"
+    secrets.write_text(f'[auth]\npassword = "{PASSWORD}"\n')
     port = free_port()
-    proc = start_server(db, port)
+    proc = start_server(db, port, secrets=secrets)
     yield f"http://localhost:{port}", db
     stop_server(proc)
 
 
+def signed_in(browser, url: str, **kwargs):
+    """A browser context that has signed in on the gate's page (dashboard/gate.py)."""
+    ctx = browser.new_context(**kwargs)
+    page = ctx.new_page()
+    page.goto(f"{url}/")
+    assert "/signin" in page.url  # nothing is shown before signing in
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda u: "/signin" not in u, timeout=30_000)
+    return ctx, page
+
+
 def test_every_page_renders(browser, served):
     url, _ = served
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1600})
-    page = ctx.new_page()
+    ctx, page = signed_in(browser, url, viewport={"width": 1440, "height": 1600})
     shots = artifacts_dir()
     try:
         for path, heading in PAGES:
@@ -179,8 +202,8 @@ def test_box_select_save_and_download_csv(browser, served, tmp_path):
     from core.store import Store
 
     url, db = served
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1600}, accept_downloads=True)
-    page = ctx.new_page()
+    ctx, page = signed_in(browser, url, viewport={"width": 1440, "height": 1600},
+                          accept_downloads=True)
     try:
         page.goto(f"{url}/segment_map")
         wait_ready(page)
@@ -212,6 +235,19 @@ def test_box_select_save_and_download_csv(browser, served, tmp_path):
         target = tmp_path / "picks.csv"
         dl.value.save_as(target)
         page.screenshot(path=str(artifacts_dir() / "segment_map_saved.png"), full_page=True)
+        # the download's URL is served to this signed-in browser, and to nobody else
+        assert "/media/" in dl.value.url and page.request.get(dl.value.url).status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(dl.value.url, timeout=10)
+        assert refused.value.code == 401
+        # tables have no built-in "Download as CSV" (it would write =cmd|... raw)
+        page.goto(f"{url}/export")
+        wait_ready(page)
+        page.locator('[data-testid="stDataFrame"]').first.hover()
+        page.wait_for_timeout(500)
+        labels = [b.get_attribute("aria-label") or b.inner_text()
+                  for b in page.query_selector_all('[data-testid="stElementToolbar"] button')]
+        assert labels and not any("download" in (x or "").lower() for x in labels), labels
     finally:
         ctx.close()
 
@@ -228,9 +264,10 @@ def test_box_select_save_and_download_csv(browser, served, tmp_path):
 def test_many_sessions_at_once(browser, served):
     """Six people open heavy pages at the same moment: every one gets a complete page."""
     url, _ = served
-    ctxs = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(6)]
+    opened = [signed_in(browser, url, viewport={"width": 1280, "height": 900}) for _ in range(6)]
+    ctxs = [c for c, _ in opened]
     try:
-        pages = [ctx.new_page() for ctx in ctxs]
+        pages = [p for _, p in opened]
         paths = ["segment_map", "segment_detail", "user_profile", "rules", "compare", ""]
         for page, path in zip(pages, paths):
             page.goto(f"{url}/{path}", wait_until="commit")

@@ -292,7 +292,9 @@ def test_exports_columns_csv_and_parquet(tiny, tmp_path):
     assert rows[1][7] == "'-25"  # u01's age band starts with '-': neutralised
     pq = ex.write_export(df, tmp_path / "seg.parquet")
     back = pd.read_parquet(pq)
-    assert back.iloc[0]["age_band"] == "-25"  # Parquet keeps values as they are
+    assert back.iloc[0]["age_band"] == "'-25"  # for spreadsheets (the default) Parquet too
+    raw = pd.read_parquet(ex.write_export(df, tmp_path / "raw.parquet", for_spreadsheet=False))
+    assert raw.iloc[0]["age_band"] == "-25"  # for another tool: values as they are
     only_ids = ex.export_frame(con, run_id, ["u02", "u01"], columns=["id"])
     assert list(only_ids.columns) == ["user_id"] and list(only_ids["user_id"]) == ["u01", "u02"]
     with pytest.raises(ValueError, match="extension"):

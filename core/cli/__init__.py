@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 
 from core import __version__
-from core.config import ConfigError, load_settings
+from core.config import load_settings
 
 COMMANDS = [
     "demo",
@@ -58,6 +59,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", help="TOML settings file (default ./segstudio.toml if present)")
     g.add_argument("--json", action="store_true", help="print the result as JSON for scripts")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    g.add_argument("--debug", action="store_true",
+                   help="show the full traceback of an error (or set SEGSTUDIO_DEBUG=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,24 +87,34 @@ def print_json(obj) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every expected failure (bad input, paths, permissions, a full disk, a
+    file that is not a store...) ends as one sentence with the fix and exit code 2; a bug ends
+    as one line and exit code 1. Tracebacks only with --debug (or SEGSTUDIO_DEBUG=1)."""
+    from core.cli.errors import EXIT_BUG, EXIT_USER, bug_line, explain
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
+    debug = getattr(args, "debug", False) or os.environ.get("SEGSTUDIO_DEBUG", "") not in ("", "0")
     try:
         settings = load_settings(args.config, db=args.db)
         return int(args._module.run(args, settings) or 0)
-    except (UserError, ConfigError, FileNotFoundError, ValueError) as e:
-        # Errors we raise carry a fix; show them without a traceback.
-        if getattr(args, "json", False):
-            print_json({"error": str(e)})
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted: nothing was changed (the store keeps its last complete state)",
               file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - the one place every failure is turned into a sentence
+        if debug:
+            raise
+        msg = explain(e)
+        code = EXIT_USER if msg is not None else EXIT_BUG
+        msg = msg if msg is not None else bug_line(e)
+        if getattr(args, "json", False):
+            print_json({"error": msg})
+        print(f"error: {msg}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.cli import print_json
+from core.cli import UserError, print_json
 
 HELP = "build shopper profiles, segments, the map, rules and recommendations (one recorded run)"
 DESCRIPTION = """\
@@ -17,7 +17,9 @@ Turn the data in the store into what the dashboard shows, as one recorded build:
   7. an offline evaluation of every recommender
 
 The dashboard keeps showing the previous build until this one has finished; if the build fails
-or is interrupted, nothing changes.
+or is interrupted, nothing changes. Saving segments on the dashboard keeps working during a build.
+Afterwards the outputs of builds older than the newest 5 are deleted (--keep-runs, keep_runs in
+segstudio.toml), except builds a saved segment was made from; the store stops growing.
 
 Examples:
   segstudio build                         automatic number of segments
@@ -50,6 +52,9 @@ def add_arguments(parser) -> None:
                              "(default) or last interaction")
     parser.add_argument("--no-evaluate", action="store_true",
                         help="skip the offline evaluation of the recommenders")
+    parser.add_argument("--keep-runs", type=int, default=None, metavar="N",
+                        help="keep the outputs of the newest N complete builds (default 5, or "
+                             "keep_runs in segstudio.toml); builds a saved segment uses are kept too")
 
 
 def run(args, settings) -> int:
@@ -66,13 +71,15 @@ def run(args, settings) -> int:
     )
     store = settings.store()
     if not store.exists():
-        from core.cli import UserError
-
         raise UserError(
             f"No store at {store.path}. Create one with `segstudio demo` or "
             "`segstudio ingest FILE --format FORMAT` first (or pass --db)."
         )
-    metrics = build(store, params, progress=TqdmProgress(enabled=not (args.quiet or args.json)))
+    keep = settings.keep_runs if args.keep_runs is None else args.keep_runs
+    if keep < 1:
+        raise UserError(f"--keep-runs must be at least 1 (got {keep}): the newest build is always kept.")
+    metrics = build(store, params, progress=TqdmProgress(enabled=not (args.quiet or args.json)),
+                    keep_runs=keep)
     names = _segment_names(store, metrics["run_id"])
     if args.json:
         print_json({**metrics, "segments": names})
@@ -84,6 +91,10 @@ def run(args, settings) -> int:
         print(f"  {name:<10} {secs:8.1f} s")
     for name, why in metrics.get("skipped", {}).items():
         print(f"  {name:<10}  skipped: {why}")
+    ret = metrics.get("retention") or {}
+    if ret.get("pruned"):
+        print(f"Removed the outputs of old build(s) {', '.join(map(str, ret['pruned']))}; keeping "
+              f"{', '.join(map(str, ret['kept']))}.")
     from core.cli.status import segment_quality_lines
 
     for lens, label in (("lifecycle", "Lifecycle stages"), ("taste", "Taste segments")):

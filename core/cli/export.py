@@ -8,14 +8,21 @@ HELP = "export a segment's shoppers as CSV or Parquet (spreadsheet-safe)"
 DESCRIPTION = """\
 Write the shoppers of a segment (from the latest build) or of a saved segment (saved on the
 dashboard's map) to a file, for a campaign tool or a spreadsheet. The format follows the
-extension: .csv, .csv.gz or .parquet. In CSV files, cells that start with = + - @ get a leading
-apostrophe so a spreadsheet shows them as text instead of running them.
+extension: .csv, .csv.gz or .parquet. For spreadsheets (the default), text cells that start with
+= + - @ get a leading apostrophe, in CSV and Parquet, so a spreadsheet shows them as text instead
+of running them; --for tool writes the values exactly as stored.
+
+An existing file is never overwritten without --force; a symbolic link is never written through
+(with --force the link itself is replaced); the store itself is never a valid --out; the file
+appears only once it is complete.
 
 Column groups (--columns, any of): id, segment, rfm, attributes, behaviour (default: id segment rfm)
 
 Examples:
   segstudio export --segment 3 --out segment3.csv
   segstudio export --saved "Christmas lovers" --out xmas.parquet --columns id attributes
+  segstudio export --segment 3 --out segment3.csv --force       replace last week's file
+  segstudio export --segment 3 --out s3.parquet --for tool      raw values for another program
   segstudio status            lists the segments of the latest build
 """
 
@@ -27,6 +34,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output file: .csv, .csv.gz or .parquet")
     parser.add_argument("--columns", nargs="+", default=None, metavar="GROUP",
                         help="column groups: id segment rfm attributes behaviour (default id segment rfm)")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--for", dest="for_", choices=["spreadsheet", "tool"], default="spreadsheet",
+                        help="spreadsheet (default): neutralise text cells that a spreadsheet would "
+                             "run as formulas; tool: values exactly as stored")
 
 
 def run(args, settings) -> int:
@@ -41,6 +52,8 @@ def run(args, settings) -> int:
     if not args.out.lower().endswith((".csv", ".csv.gz", ".parquet")):
         raise UserError(f"--out {args.out}: use a .csv, .csv.gz or .parquet file name")
     store = settings.store()
+    protect = [store.path, store.records_path]
+    ex.check_output(args.out, force=args.force, protect=protect)  # before any work
     con = store.read()
     try:
         run_ = latest_run(con)
@@ -62,7 +75,8 @@ def run(args, settings) -> int:
             what = f"saved segment '{args.saved}'"
     finally:
         con.close()
-    path = ex.write_export(df, args.out)
+    path = ex.write_export(df, args.out, force=args.force, protect=protect,
+                           for_spreadsheet=args.for_ == "spreadsheet")
     result = {"out": str(path), "rows": len(df), "columns": list(df.columns), "what": what}
     if args.json:
         print_json(result)

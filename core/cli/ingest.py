@@ -59,7 +59,14 @@ def add_arguments(parser) -> None:
                    help="the time column holds epoch seconds (or --epoch ms for milliseconds)")
     g.add_argument("--time-format", metavar="FMT",
                    help="strptime format of the time text, e.g. '%%d/%%m/%%Y %%H:%%M' for day-first dates")
-    parser.add_argument("--encoding", help="the CSV's text encoding if not UTF-8, e.g. latin-1")
+    parser.add_argument("--encoding", help="the CSV's text encoding if not UTF-8, e.g. latin-1, "
+                        "cp1252 (UTF-16 and byte-order marks are recognised by themselves)")
+    parser.add_argument("--earliest", metavar="YYYY-MM-DD",
+                        help="rows dated before this go to quarantine (default 1990-01-01; "
+                             "or earliest in segstudio.toml)")
+    parser.add_argument("--latest", metavar="YYYY-MM-DD",
+                        help="rows dated after this go to quarantine (default a year from today; "
+                             "or latest in segstudio.toml)")
     g.add_argument("--items", metavar="FILE", help="item catalogue: id, title, description, "
                    "category, brand, price")
     g.add_argument("--users", metavar="FILE", help="shopper attributes: id + any columns")
@@ -83,7 +90,7 @@ def _print_report(r: dict) -> None:
         print(f"  revenue {rev['revenue_read']:,.2f} = loaded {rev['revenue_loaded']:,.2f} + "
               f"quarantined {rev['revenue_quarantined']:,.2f} + duplicates "
               f"{rev['revenue_duplicate']:,.2f}"
-              + (f" ({n(rev['rows_without_revenue'])} rows without a numeric quantity/price)"
+              + (f" ({n(rev['rows_without_revenue'])} rows without a usable quantity/price)"
                  if rev["rows_without_revenue"] else ""))
     print(f"  loaded {n(r['events_loaded'])} events; {n(r['items_new'])} new items, "
           f"{n(r['users_new'])} new shoppers. Store now: " +
@@ -96,6 +103,11 @@ def _print_report(r: dict) -> None:
             print(f"    {n(k):>9}  {reason}")
 
 
+def _setting(settings, key: str) -> str | None:
+    v = settings.extra.get(key)
+    return None if v is None else str(v)
+
+
 def run(args, settings) -> int:
     from core.ingest import IngestError, ingest_file, load_mapping, merge_flags
     from core.progress import TqdmProgress
@@ -105,6 +117,11 @@ def run(args, settings) -> int:
         mapping = merge_flags(
             mapping, columns={role: getattr(args, f"{role}_col") for role in _COLS},
             epoch=args.epoch, time_format=args.time_format, encoding=args.encoding,
+            # flag > mapping file > segstudio.toml > default
+            earliest=args.earliest or (None if (mapping or {}).get("earliest")
+                                       else _setting(settings, "earliest")),
+            latest=args.latest or (None if (mapping or {}).get("latest")
+                                   else _setting(settings, "latest")),
         )
         if args.fmt != "events" and any(getattr(args, f"{role}_col") for role in _COLS):
             raise UserError(f"--*-col flags apply to --format events only; --format {args.fmt} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.cli import UserError, print_json
+from core.explore.export import atomic_output, check_output
 
 # numpy / pandas are imported where used: `segstudio --help` imports every command module
 
@@ -55,7 +56,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--segment", type=int, metavar="N",
                         help="only the baskets of segment N's shoppers in the latest build")
     parser.add_argument("--out", required=True, metavar="FILE",
-                        help="output file: .csv or .parquet")
+                        help="output file: .csv or .parquet (an existing file needs --force)")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
 def _check(args) -> str:
@@ -131,6 +133,8 @@ def run(args, settings) -> int:
     from core.store import latest_run
 
     fmt = _check(args)
+    protect = [settings.store().path, settings.store().records_path]
+    check_output(args.out, force=args.force, protect=protect)  # before mining, not after
     progress = TqdmProgress(enabled=not (args.quiet or args.json))
     min_conf = DEFAULT_MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
     con = settings.store().read()
@@ -183,11 +187,11 @@ def run(args, settings) -> int:
 
     out = output_frame(rules, fmt)
     path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        out.to_csv(path, index=False)
-    else:
-        out.to_parquet(path, index=False)
+    with atomic_output(path, force=args.force, protect=protect) as tmp:  # never half a file
+        if fmt == "csv":
+            out.to_csv(tmp, index=False)
+        else:
+            out.to_parquet(tmp, index=False)
     top = [_describe(r) for _, r in rules.head(5).iterrows()]
     summary = {
         "out": str(path), "format": fmt, "rules": int(len(rules)),

@@ -14,19 +14,25 @@ of the store and picks up new builds by itself; it never trains anything.
 With --demo, an empty store is first filled with a generated demo shop (2,000 shoppers) and
 built, with progress shown, so there is something to explore straight away.
 
-Sign-in: put a password (or an OpenID Connect provider) in .streamlit/secrets.toml under [auth]
-and nobody sees any data without signing in:
+Sign-in: put a password (or an OpenID Connect provider) under [auth] in a secrets file and
+nobody sees any data, downloads included, without signing in:
   [auth]
   password = "choose-a-good-one"
+The secrets file is --secrets FILE, else .streamlit/secrets.toml in the folder you run serve
+from, else the one in the Segment Studio folder, else ~/.streamlit/secrets.toml. serve prints
+which file and which sign-in method it uses. A secrets file with a broken [auth] (empty,
+misspelt, an empty password, not valid TOML...) stops serve with what is wrong; wrong passwords
+are slowed down (growing waits per browser and per address).
 
 Examples:
   segstudio serve                       the store in data/segstudio.duckdb (or --db / SEGSTUDIO_DB)
   segstudio serve --demo                build a demo shop first if the store is empty
   segstudio serve --port 8600 --host 0.0.0.0   reachable from other machines
+  segstudio serve --secrets /etc/segstudio/secrets.toml
 """
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "dashboard" / "app.py"
+APP = ROOT / "dashboard" / "server.py"  # the app behind the sign-in gate (dashboard/gate.py)
 
 
 def add_arguments(parser) -> None:
@@ -39,6 +45,10 @@ def add_arguments(parser) -> None:
                         help="shoppers in the demo shop made by --demo (default 2000)")
     parser.add_argument("--currency", default=None,
                         help="currency symbol for money (default £, or currency in segstudio.toml)")
+    parser.add_argument("--secrets", metavar="FILE",
+                        help="secrets file with the [auth] sign-in settings (default: "
+                             "./.streamlit/secrets.toml, then the install folder's, then "
+                             "~/.streamlit/secrets.toml)")
     parser.add_argument("--dry-run", action="store_true", help=argparse_suppress())
 
 
@@ -86,10 +96,46 @@ def prepare_demo(store, *, users: int, seed: int, device: str, text_model: str, 
     return done
 
 
-def streamlit_command(port: int, host: str) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP),
-            "--server.port", str(port), "--server.address", host,
-            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+def secrets_file(given: str | None) -> Path | None:
+    """The secrets file serve uses: --secrets, $SEGSTUDIO_SECRETS, else the first that exists of
+    core.access.candidate_files (the working folder's, the install folder's, the user's)."""
+    from core.access import candidate_files
+    from core.cli import UserError
+
+    explicit = given or os.environ.get("SEGSTUDIO_SECRETS") or None
+    if explicit:
+        p = Path(explicit).expanduser().resolve()
+        if not p.is_file():
+            raise UserError(f"--secrets {explicit}: no such file. Check the path (it is relative "
+                            f"to {Path.cwd()}).")
+        return p
+    return next((p for p in candidate_files(Path.cwd(), ROOT) if p.is_file()), None)
+
+
+def sign_in(given: str | None):
+    """(secrets file or None, its AuthConfig); a broken configuration stops serve (exit 2)."""
+    from core.access import AuthConfig, load_file
+    from core.cli import UserError
+
+    path = secrets_file(given)
+    if path is None:
+        return None, AuthConfig("none", "no secrets file found")
+    cfg = load_file(path)
+    if cfg.method == "broken":
+        raise UserError(f"Sign-in is misconfigured, so the dashboard would not serve any data: "
+                        f"{cfg.error}")
+    return path, cfg
+
+
+def streamlit_command(port: int, host: str, secrets: Path | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP),
+           "--server.port", str(port), "--server.address", host,
+           "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           # the tables' own "Download as CSV" would write formulas raw: our exports neutralise them
+           "--client.disableDataExport", "true"]
+    if secrets is not None:  # Streamlit's st.login (single sign-on) reads the same file
+        cmd += ["--secrets.files", str(secrets)]
+    return cmd
 
 
 def run(args, settings) -> int:
@@ -97,10 +143,13 @@ def run(args, settings) -> int:
     from core.progress import TqdmProgress
 
     store = settings.store()
+    secrets, auth = sign_in(args.secrets)  # before anything long: a broken [auth] stops here
     if args.demo:
         prepare_demo(store, users=args.demo_users, seed=settings.seed, device=settings.device,
                      text_model=settings.text_model,
                      progress=TqdmProgress(enabled=not (args.quiet or args.json)))
+    elif store.exists():
+        store.read().close()  # a --db that is not a store is refused here, not in the browser
     elif not store.exists():
         print(f"note: no store at {store.path} yet; the dashboard will say how to create one "
               "(or run `segstudio serve --demo`).", file=sys.stderr)
@@ -112,7 +161,11 @@ def run(args, settings) -> int:
         env["SEGSTUDIO_CURRENCY"] = args.currency
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
-    cmd = streamlit_command(args.port, args.host)
+    env["SEGSTUDIO_SECRETS"] = str(secrets or "")  # the gate and the app read exactly this file
+    cmd = streamlit_command(args.port, args.host, secrets)
+    print(f"Sign-in: {auth.describe}", file=sys.stderr, flush=True)
+    for w in auth.warnings:
+        print(f"warning: {w}", file=sys.stderr, flush=True)
     if args.dry_run:
         print(" ".join(cmd))
         return 0

@@ -29,14 +29,19 @@ def collect(store, n_runs: int = 5) -> dict:
         summary = ingest_summary(con)
         run = latest_run(con)
         runs = list_runs(con, "build")[:n_runs]
+        pruned = con.execute("SELECT count(*) FROM runs WHERE status = 'pruned'").fetchone()[0]
+        saved = con.execute("SELECT count(*) FROM records.saved_segments").fetchone()[0]
     finally:
         con.close()
     return {
         "store": str(store.path),
         "size_bytes": store.path.stat().st_size,
         **summary,
+        "records_file": str(store.records_path) if store.records_path.exists() else None,
+        "saved_segments": int(saved),
         "serving_run": run,
         "recent_runs": runs,
+        "pruned_runs": int(pruned),
     }
 
 
@@ -81,6 +86,11 @@ def run(args, settings) -> int:
             print(line)
     else:
         print("No complete build yet: run `segstudio build`.")
+    if status["pruned_runs"]:
+        print(f"{status['pruned_runs']:,} older build(s) pruned (their outputs deleted; see "
+              f"--keep-runs on `segstudio build`).")
+    if status["saved_segments"]:
+        print(f"{status['saved_segments']:,} saved segment(s), in {status['records_file']}.")
     return 0
 
 
@@ -90,7 +100,7 @@ def _f(x, fmt="{:.2f}") -> str:
 
 def segment_quality_lines(metrics: dict) -> list[str]:
     """Both lenses' quality in words: stability, predictive validity, and a warning when weak."""
-    from core.segments.quality import lens_report
+    from core.segments.report import lens_report
 
     lines = []
     labels = {"taste": "Taste segments", "lifecycle": "Lifecycle stages"}

@@ -572,6 +572,10 @@ def generate_demo(store, users: int = 2000, seed: int = 42, progress: Progress =
              f"demo(users={users}, seed={seed})", fp, totals["events"], totals["events"],
              json.dumps(details)],
         )
+    if force:  # saved segments of the replaced shop name shoppers that are gone
+        from core.store.records import clear
+
+        clear(store.path)
     return {
         "ingest_id": int(ingest_id), "source_file": f"demo(users={users}, seed={seed})",
         "format": "demo", "rows_read": totals["events"], "rows_loaded": totals["events"],

@@ -2,9 +2,10 @@
 selections, segment detail, compare, shopper profiles, rules, model quality, saved segments and
 spreadsheet-safe exports. Nothing here trains a model or imports streamlit."""
 
-from core.explore.export import (COLUMN_GROUPS, DEFAULT_COLUMNS, export_frame, neutralise_cell,
-                                 neutralise_frame, saved_export, segment_export, to_csv_bytes,
-                                 to_parquet_bytes, write_export)
+from core.explore.export import (COLUMN_GROUPS, DEFAULT_COLUMNS, ExportError, atomic_output,
+                                 check_output, export_frame, neutralise_cell, neutralise_frame,
+                                 saved_export, segment_export, to_csv_bytes, to_parquet_bytes,
+                                 write_export)
 from core.explore.fmt import (currency_symbol, fmt_days, fmt_int, fmt_lift, fmt_money, fmt_num,
                               fmt_pct, fmt_when)
 from core.explore.queries import (DIMENSION_LABELS, FEATURE_LABELS, MONEY_FEATURES,

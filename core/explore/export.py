@@ -1,16 +1,25 @@
-"""Segment lists for campaigns: choose columns, write CSV (spreadsheet-safe) or Parquet.
+"""Segment lists for campaigns: choose columns, write CSV or Parquet, safely.
 
-CSV cells that begin with ``=``, ``+``, ``-`` or ``@`` (or a tab / carriage return) are
-neutralised by a leading apostrophe, so a spreadsheet shows them as text and never runs them
-as formulas ("CSV injection"). Numbers stay numbers.
+For spreadsheets (the default), text cells that begin with ``=``, ``+``, ``-`` or ``@`` (or a tab
+/ carriage return) are neutralised by a leading apostrophe, in CSV and in Parquet alike, so a
+spreadsheet shows them as text and never runs them as formulas ("CSV injection"). Numbers stay
+numbers. ``for_spreadsheet=False`` ("for another tool") writes the values exactly as stored.
+
+Writing a file (``write_export``, ``atomic_output``) never overwrites an existing file unless
+asked to (``force``), never writes through a symbolic link (the link itself is replaced), never
+targets the store, and never leaves half a file: the data goes to a temporary file in the same
+folder that is renamed over the target when complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import pandas as pd
 
@@ -103,27 +112,79 @@ def saved_export(con, run_id: int | None, name_or_id, columns=DEFAULT_COLUMNS) -
     return export_frame(con, run_id, saved_members(con, s["saved_id"]), columns)
 
 
-def to_csv_bytes(df: pd.DataFrame) -> bytes:
+class ExportError(ValueError):
+    """An output that would be unsafe or cannot be written; the message says the fix."""
+
+
+def to_csv_bytes(df: pd.DataFrame, for_spreadsheet: bool = True) -> bytes:
     buf = io.StringIO()
-    neutralise_frame(df).to_csv(buf, index=False)
+    (neutralise_frame(df) if for_spreadsheet else df).to_csv(buf, index=False)
     return buf.getvalue().encode("utf-8")
 
 
-def to_parquet_bytes(df: pd.DataFrame) -> bytes:
+def to_parquet_bytes(df: pd.DataFrame, for_spreadsheet: bool = True) -> bytes:
     buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
+    (neutralise_frame(df) if for_spreadsheet else df).to_parquet(buf, index=False)
     return buf.getvalue()
 
 
-def write_export(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write CSV (.csv, .csv.gz) or Parquet (.parquet) by the file's extension."""
+def check_output(path: str | Path, *, force: bool = False, protect: Sequence[Path] = ()) -> Path:
+    """Refuse an output path that is a folder, the store, or (without ``force``) a file that
+    exists; returns it. A symbolic link is never followed: with ``force`` the link itself is
+    replaced, its target is left alone."""
+    p = Path(path)
+    if p.is_dir() and not p.is_symlink():
+        raise ExportError(f"{p} is a folder: give a file name inside it, e.g. {p / 'segment.csv'}.")
+    target = p.resolve()
+    for q in protect:
+        if target == Path(q).resolve():
+            raise ExportError(f"{p} is the Segment Studio store ({q}) or points at it: choose "
+                              f"another file name for the export.")
+    if p.is_symlink():
+        if not force:
+            raise ExportError(f"{p} is a link to {os.readlink(p)}: refusing to write through it. "
+                              f"Choose another name, or pass --force to replace the link itself "
+                              f"(its target is left alone).")
+    elif p.exists() and not force:
+        raise ExportError(f"{p} already exists: choose another name, or pass --force to replace it.")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, force: bool = False,
+                  protect: Sequence[Path] = ()) -> Iterator[Path]:
+    """Yield a temporary file beside ``path``; when the block succeeds it replaces ``path`` in one
+    rename (so readers never see half a file, and a link at ``path`` is replaced, not followed)."""
+    p = check_output(path, force=force, protect=protect)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name[:100]}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        if not force:
+            check_output(p, force=False, protect=protect)  # appeared meanwhile: still refuse
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a normally created file (mkstemp makes it private)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_export(df: pd.DataFrame, path: str | Path, *, force: bool = False,
+                 for_spreadsheet: bool = True, protect: Sequence[Path] = ()) -> Path:
+    """Write CSV (.csv, .csv.gz) or Parquet (.parquet) by the file's extension, safely (see
+    ``atomic_output``); text cells are neutralised for spreadsheets unless told otherwise."""
     p = Path(path)
     name = p.name.lower()
-    p.parent.mkdir(parents=True, exist_ok=True)
-    if name.endswith(".parquet"):
-        df.to_parquet(p, index=False)
-    elif name.endswith(".csv") or name.endswith(".csv.gz"):
-        neutralise_frame(df).to_csv(p, index=False)
-    else:
-        raise ValueError(f"{p}: say which format by the extension: .csv, .csv.gz or .parquet")
+    if not name.endswith((".parquet", ".csv", ".csv.gz")):
+        raise ExportError(f"{p}: say which format by the extension: .csv, .csv.gz or .parquet")
+    frame = neutralise_frame(df) if for_spreadsheet else df
+    with atomic_output(p, force=force, protect=protect) as tmp:
+        if name.endswith(".parquet"):
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, compression="gzip" if name.endswith(".gz") else None)
     return p

@@ -1,7 +1,9 @@
 """Saved segments: named groups of shoppers people keep (from a map selection, a filter...).
 
-Stored in ``saved_segments`` / ``saved_segment_members``; writes go through ``store.write()`` so
-they are published atomically and every dashboard session sees them on its next read.
+Stored in ``records.saved_segments`` / ``records.saved_segment_members``, the store's records file
+(``core.store.records``): writes go through ``store.write_records()``, so they are published
+atomically, never copy the store and never wait for a build; every dashboard session sees them on
+its next read.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ def save_segment(store, name: str, user_ids: Sequence[str], *, description: str 
     ids = sorted({str(u) for u in user_ids if u is not None and str(u) != ""})
     if not ids:
         raise SavedSegmentError("The selection is empty: select some shoppers on the map first.")
-    with store.write() as con:
-        old = con.execute("SELECT saved_id FROM saved_segments WHERE lower(name) = lower(?)",
+    with store.write_records() as con:
+        old = con.execute("SELECT saved_id FROM records.saved_segments WHERE lower(name) = lower(?)",
                           [name]).fetchone()
         if old and not replace:
             raise SavedSegmentError(
@@ -46,15 +48,15 @@ def save_segment(store, name: str, user_ids: Sequence[str], *, description: str 
                 f"delete the old one first.")
         if old:
             saved_id = int(old[0])
-            con.execute("DELETE FROM saved_segment_members WHERE saved_id = ?", [saved_id])
-            con.execute("DELETE FROM saved_segments WHERE saved_id = ?", [saved_id])
+            con.execute("DELETE FROM records.saved_segment_members WHERE saved_id = ?", [saved_id])
+            con.execute("DELETE FROM records.saved_segments WHERE saved_id = ?", [saved_id])
         else:
             saved_id = int(con.execute(
-                "SELECT coalesce(max(saved_id), 0) + 1 FROM saved_segments").fetchone()[0])
-        con.execute("INSERT INTO saved_segments VALUES (?, ?, ?, ?, ?, ?)",
+                "SELECT coalesce(max(saved_id), 0) + 1 FROM records.saved_segments").fetchone()[0])
+        con.execute("INSERT INTO records.saved_segments VALUES (?, ?, ?, ?, ?, ?)",
                     [saved_id, name, description or "", datetime.now().replace(microsecond=0),
                      source_run_id, json.dumps(definition or {}, default=str)])
-        con.execute("INSERT INTO saved_segment_members SELECT ?, unnest(?::VARCHAR[])",
+        con.execute("INSERT INTO records.saved_segment_members SELECT ?, unnest(?::VARCHAR[])",
                     [saved_id, ids])
     return saved_id
 
@@ -64,13 +66,13 @@ def list_saved(con) -> pd.DataFrame:
     return con.execute("""
         SELECT s.saved_id, s.name, s.description, s.created_at, s.source_run_id,
                count(m.user_id) AS size, s.definition
-        FROM saved_segments s LEFT JOIN saved_segment_members m USING (saved_id)
+        FROM records.saved_segments s LEFT JOIN records.saved_segment_members m USING (saved_id)
         GROUP BY ALL ORDER BY s.created_at DESC, s.saved_id DESC""").df()
 
 
 def get_saved(con, saved_id: int) -> dict:
     row = con.execute("SELECT saved_id, name, description, created_at, source_run_id, definition "
-                      "FROM saved_segments WHERE saved_id = ?", [int(saved_id)]).fetchone()
+                      "FROM records.saved_segments WHERE saved_id = ?", [int(saved_id)]).fetchone()
     if row is None:
         raise SavedSegmentError(f"There is no saved segment number {saved_id}.")
     return dict(zip(("saved_id", "name", "description", "created_at", "source_run_id",
@@ -78,10 +80,10 @@ def get_saved(con, saved_id: int) -> dict:
 
 
 def find_saved(con, name: str) -> dict:
-    row = con.execute("SELECT saved_id FROM saved_segments WHERE lower(name) = lower(?)",
+    row = con.execute("SELECT saved_id FROM records.saved_segments WHERE lower(name) = lower(?)",
                       [" ".join(name.split())]).fetchone()
     if row is None:
-        names = [r[0] for r in con.execute("SELECT name FROM saved_segments ORDER BY name").fetchall()]
+        names = [r[0] for r in con.execute("SELECT name FROM records.saved_segments ORDER BY name").fetchall()]
         hint = f" Saved segments: {', '.join(names)}." if names else " No segments have been saved yet."
         raise SavedSegmentError(f"No saved segment called '{name}'.{hint}")
     return get_saved(con, row[0])
@@ -89,15 +91,15 @@ def find_saved(con, name: str) -> dict:
 
 def saved_members(con, saved_id: int) -> list[str]:
     return [r[0] for r in con.execute(
-        "SELECT user_id FROM saved_segment_members WHERE saved_id = ? ORDER BY user_id",
+        "SELECT user_id FROM records.saved_segment_members WHERE saved_id = ? ORDER BY user_id",
         [int(saved_id)]).fetchall()]
 
 
 def delete_saved(store, saved_id: int) -> bool:
     """Delete a saved segment and its members; False if it did not exist."""
-    with store.write() as con:
-        n = con.execute("SELECT count(*) FROM saved_segments WHERE saved_id = ?",
+    with store.write_records() as con:
+        n = con.execute("SELECT count(*) FROM records.saved_segments WHERE saved_id = ?",
                         [int(saved_id)]).fetchone()[0]
-        con.execute("DELETE FROM saved_segment_members WHERE saved_id = ?", [int(saved_id)])
-        con.execute("DELETE FROM saved_segments WHERE saved_id = ?", [int(saved_id)])
+        con.execute("DELETE FROM records.saved_segment_members WHERE saved_id = ?", [int(saved_id)])
+        con.execute("DELETE FROM records.saved_segments WHERE saved_id = ?", [int(saved_id)])
     return bool(n)

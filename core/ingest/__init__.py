@@ -36,9 +36,11 @@ from typing import Any
 import duckdb
 
 from core.ingest import load
-from core.ingest.formats import FORMATS, items_file_plan, plan_for, users_file_plan
+from core.ingest.formats import FORMATS, plan_for
+from core.ingest.sidefiles import items_file_plan, users_file_plan
 from core.ingest.mapping import load_mapping, merge_flags, normalize
-from core.ingest.reader import IngestError, drop_staging, fingerprint
+from core.ingest.errors import IngestError
+from core.ingest.reader import drop_staging, fingerprint
 from core.progress import NULL, Progress
 
 __all__ = ["FORMATS", "IngestError", "ingest_file", "ingest_into", "load_mapping", "merge_flags"]
@@ -96,12 +98,16 @@ def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = No
         opts = load_mapping(mapping)
     else:
         opts = normalize(mapping)
-    fp = fingerprint(path, progress)
-    if store.exists():
-        with store.read() as con:
-            prior = _prior(con, fp)
-        if prior:
-            return _skipped(path, fmt, fp, prior)
+    # a --db that is not a store is refused before a long fingerprint
+    reader = store.read() if store.exists() else None
+    try:
+        fp = fingerprint(path, progress)
+        prior = _prior(reader, fp) if reader is not None else None
+    finally:
+        if reader is not None:
+            reader.close()
+    if prior:
+        return _skipped(path, fmt, fp, prior)
     try:
         with store.write() as con:
             prior = _prior(con, fp)
@@ -204,6 +210,8 @@ def _report(con, ingest_id, path, fmt, main, files, rev, item_stats, user_stats,
         "revenue": rev,
         "quarantine_reasons": reasons,
         "mapping": main.plan.mapping,
+        "sources": main.plan.sources,
+        "event_id_base": main.event_id_base,
         "notes": list(main.plan.notes),
         "seconds": round(time.perf_counter() - t0, 2),
     }

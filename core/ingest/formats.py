@@ -8,6 +8,10 @@ loaded. The product decisions per format are documented on each ``*_plan`` funct
 
 Exact duplicates (every source column equal) are skipped and counted for every format except
 ``baskets``, where two identical lines are two shoppers who bought the same things.
+
+Shared checks (missing or unparseable values, dates outside the accepted window, non-finite or
+absurd numbers) are in ``core.ingest.checks``; the --items / --users side files in
+``core.ingest.sidefiles``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.ingest import parse
+from core.ingest.checks import missing_or_bad, plausible_price, plausible_qty, plausible_time
 from core.ingest.reader import IngestError, Staged, find_column, ident, resolve_column, sql_str
 
 FORMATS = ("online-retail", "clickstream", "baskets", "events")
@@ -33,6 +38,7 @@ class Plan:
     baskets: bool = False                        # __items is a list: one event per label
     notes: list[str] = field(default_factory=list)
     mapping: dict[str, str] = field(default_factory=dict)     # role -> source column, for reports
+    sources: dict[str, str] = field(default_factory=dict)     # time/quantity/price -> source column
 
     def field_sql(self) -> str:
         f = {k: "NULL" for k in FIELDS}
@@ -48,14 +54,6 @@ def _col(staged: Staged, name: str, fmt: str, fix: str | None = None) -> str:
                     f"column is which (--item-col, --user-col, ...)."),
     )
     return ident(found)
-
-
-def _missing_or_bad(raw: str, parsed: str, column: str, what: str) -> list[tuple[str, str, str]]:
-    """Two checks: the value is missing; the value is there but does not parse."""
-    return [
-        (f"{parse.text(raw)} IS NULL", column, f"missing {column}"),
-        (f"{parsed} IS NULL", column, f"{column} is not {what}"),
-    ]
 
 
 # Online Retail StockCodes that are not products: postage (POST, DOT, C2 carriage), fees
@@ -111,10 +109,13 @@ def online_retail_plan(staged: Staged, opts: dict) -> Plan:
     checks = [
         (f"{inv} IS NULL", "InvoiceNo", "missing InvoiceNo"),
         (f"{code} IS NULL", "StockCode", "missing StockCode"),
-        *_missing_or_bad(c["InvoiceDate"], "__ts", "InvoiceDate",
+        *missing_or_bad(c["InvoiceDate"], "__ts", "InvoiceDate",
                          "a date (expected e.g. 2011-12-09 12:50:00 or 12/9/2011 12:50)"),
-        *_missing_or_bad(c["Quantity"], "__qty", "Quantity", "a number"),
-        *_missing_or_bad(c["UnitPrice"], "__price", "UnitPrice", "a number"),
+        *missing_or_bad(c["Quantity"], "__qty", "Quantity", "a number"),
+        *missing_or_bad(c["UnitPrice"], "__price", "UnitPrice", "a number"),
+        *plausible_time("__ts", "InvoiceDate", opts),
+        *plausible_qty("__qty", "Quantity"),
+        *plausible_price("__price", "UnitPrice"),
         ("__qty = 0", "Quantity", "Quantity is 0"),
         ("__price < 0", "UnitPrice", "negative UnitPrice (bad-debt adjustment, not a sale)"),
         ("__price = 0", "UnitPrice",
@@ -127,11 +128,12 @@ def online_retail_plan(staged: Staged, opts: dict) -> Plan:
          "negative Quantity on an invoice that is not a cancellation"),
     ]
     return Plan(
-        fields=fields, checks=checks, revenue=f"{qty} * {price}",
+        fields=fields, checks=checks, revenue=parse.revenue(qty, price),
         user_attrs={"country": parse.text(c["Country"])},
         notes=["cancellations (InvoiceNo C...) loaded as 'return' events with negative quantity",
                "rows without CustomerID loaded with user_id NULL (items and baskets only)"],
         mapping={k: v.strip('"') for k, v in c.items()},
+        sources={"time": "InvoiceDate", "quantity": "Quantity", "price": "UnitPrice"},
     )
 
 
@@ -180,17 +182,20 @@ def clickstream_plan(staged: Staged, opts: dict) -> Plan:
     }
     checks = [
         ("__item_id IS NULL", "product_id", "missing product_id"),
-        *_missing_or_bad(c["event_time"], "__ts", "event_time", "a date"),
+        *missing_or_bad(c["event_time"], "__ts", "event_time", "a date"),
+        *plausible_time("__ts", "event_time", opts),
         (f"{et} IS NULL", "event_type", "missing event_type"),
         ("__type IS NULL", "event_type",
          "unknown event_type (expected view, cart, remove_from_cart or purchase)"),
         (f"{parse.text(c['price'])} IS NOT NULL AND __price IS NULL", "price", "price is not a number"),
+        *plausible_price("__price", "price"),
         ("__price < 0", "price", "negative price"),
     ]
     return Plan(fields=fields, checks=checks,
                 notes=["remove_from_cart loaded as 'cart' events with quantity -1",
                        "purchases in one user_session form one basket"],
-                mapping={k: v.strip('"') for k, v in c.items()})
+                mapping={k: v.strip('"') for k, v in c.items()},
+                sources={"time": "event_time", "price": "price"})
 
 
 def baskets_plan(staged: Staged, opts: dict) -> Plan:
@@ -326,7 +331,8 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
     checks = [("__item_id IS NULL", name("item"), f"missing item id ({name('item')})")]
     if "time" in src:
         what = "epoch seconds" if epoch == "s" else "epoch milliseconds" if epoch else "a date"
-        checks += _missing_or_bad(src["time"], "__ts", name("time"), what)
+        checks += missing_or_bad(src["time"], "__ts", name("time"), what)
+        checks += plausible_time("__ts", name("time"), opts)
     if "type" in src:
         checks += [
             (f"{val('type')} IS NULL", name("type"), "missing event type"),
@@ -336,23 +342,27 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
     elif "type" in consts:
         checks.append(("__type IS NULL", "type", "unknown event type in the const mapping"))
     if "quantity" in src:
-        checks += _missing_or_bad(src["quantity"], "__qty", name("quantity"), "a number")
+        checks += missing_or_bad(src["quantity"], "__qty", name("quantity"), "a number")
+        checks += plausible_qty("__qty", name("quantity"))
     if "price" in src:
         checks += [
             (f"{parse.text(src['price'])} IS NOT NULL AND __price IS NULL", name("price"),
              f"{name('price')} is not a number"),
+            *plausible_price("__price", name("price")),
             ("__price < 0", name("price"), f"negative {name('price')}"),
         ]
     revenue = None
     if "quantity" in src and "price" in src:
-        revenue = f"{parse.number(src['quantity'])} * {parse.number(src['price'])}"
+        revenue = parse.revenue(parse.number(src["quantity"]), parse.number(src["price"]))
     notes = []
     if guessed:
         notes.append("columns guessed from their names: " + ", ".join(guessed))
     if "type" not in src and "type" not in consts:
         notes.append("no event type column: every row is a purchase")
     mapping = {r: src[r].strip('"') for r in src} | {r: f"const {v}" for r, v in consts.items()}
-    return Plan(fields=fields, checks=checks, revenue=revenue, notes=notes, mapping=mapping)
+    sources = {role: name(role) for role in ("time", "quantity", "price") if role in src}
+    return Plan(fields=fields, checks=checks, revenue=revenue, notes=notes, mapping=mapping,
+                sources=sources)
 
 
 PLANS = {
@@ -367,66 +377,3 @@ def plan_for(fmt: str, staged: Staged, opts: dict) -> Plan:
     if fmt not in PLANS:
         raise IngestError(f"unknown format '{fmt}'. Use one of: {', '.join(FORMATS)}.")
     return PLANS[fmt](staged, opts)
-
-
-# ------------------------------------------------------------------ side files (--items, --users)
-ITEM_ROLES = {
-    "id": ["item_id", "id", "product_id", "sku", "stockcode", "item"],
-    "title": ["title", "name", "product_name", "description"],
-    "description": ["description", "details", "long_description"],
-    "category": ["category", "category_path", "category_code", "category_name"],
-    "brand": ["brand", "manufacturer"],
-    "price": ["price", "unit_price", "list_price"],
-}
-
-
-def items_file_plan(staged: Staged, opts: dict) -> Plan:
-    """An item catalogue: id (required), title, description, category, brand, price.
-
-    Columns are taken from [items] in the mapping file, else guessed from common names. A
-    category with '/' or '.' separators is kept as written. Quarantined: a missing id, a price
-    that is not a number, a second row for an id already seen (the first row is kept).
-    """
-    cols = opts.get("items_columns") or {}
-    src = {}
-    for role, guesses in ITEM_ROLES.items():
-        if cols.get(role):
-            src[role] = ident(resolve_column(str(cols[role]), staged.columns, staged.path,
-                                             purpose=f"items {role}", fix="Fix [items] in the mapping file."))
-        else:
-            g = find_column(guesses, staged.columns)
-            if g is not None and ident(g) not in src.values():
-                src[role] = ident(g)
-    if "id" not in src:
-        raise IngestError(f"{staged.path}: no item id column. Columns found: "
-                          f"{', '.join(staged.columns)}. Name it item_id, or set id = \"COLUMN\" "
-                          f"under [items] in the mapping file.")
-    g = lambda r, conv=parse.text: conv(src[r]) if r in src else "NULL"  # noqa: E731
-    fields = {"__item_id": g("id"), "__title": g("title"), "__description": g("description"),
-              "__category": g("category"), "__brand": g("brand"), "__price": g("price", parse.number)}
-    n = lambda r: src[r].strip('"')  # noqa: E731
-    checks = [("__item_id IS NULL", n("id"), "missing item id")]
-    if "price" in src:
-        checks.append((f"{parse.text(src['price'])} IS NOT NULL AND __price IS NULL", n("price"),
-                       "price is not a number"))
-    return Plan(fields=fields, checks=checks, mapping={r: n(r) for r in src})
-
-
-def users_file_plan(staged: Staged, opts: dict) -> Plan:
-    """Shopper attributes: an id column (required); every other column becomes an attribute."""
-    cols = opts.get("users_columns") or {}
-    if cols.get("id"):
-        uid = resolve_column(str(cols["id"]), staged.columns, staged.path, purpose="users id",
-                             fix="Fix [users] in the mapping file.")
-    else:
-        uid = find_column(["user_id", "id", "customer_id", "customerid", "user"], staged.columns)
-        if uid is None:
-            raise IngestError(f"{staged.path}: no user id column. Columns found: "
-                              f"{', '.join(staged.columns)}. Name it user_id, or set id = \"COLUMN\" "
-                              f"under [users] in the mapping file.")
-    attrs = {c: parse.text(ident(c)) for c in staged.columns if c != uid}
-    return Plan(
-        fields={"__user_id": f"regexp_replace({parse.text(ident(uid))}, '\\.0+$', '')"},
-        checks=[("__user_id IS NULL", uid, "missing user id")],
-        user_attrs=attrs, mapping={"id": uid},
-    )

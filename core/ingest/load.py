@@ -29,6 +29,7 @@ class Prepared:
     prefix: str
     source_file: str
     n_rows: int = 0                                  # rows after skipping exact duplicates
+    event_id_base: int | None = None                 # event_id - base = source row (not baskets)
     revenue_read: tuple | None = None                # (sum, rows without revenue) of the file
 
     @property
@@ -63,6 +64,7 @@ def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, 
     staged = stage(con, path, lines=lines, view=f"{prefix}_raw", encoding=opts.get("encoding"),
                    progress=progress)
     plan = plan_fn(staged, opts)
+    plan.notes = [*plan.notes, *staged.notes]
     prep = Prepared(staged, plan, prefix, str(Path(path).resolve()))
     cols = prep.raw_cols
     if plan.revenue:  # the file's own revenue, before anything is skipped or quarantined
@@ -155,10 +157,14 @@ def _loaded_view(con, prep: Prepared) -> str:
 
 
 def write_events(con, prep: Prepared, ingest_id: int, progress: Progress = NULL) -> tuple[str, int]:
-    """Insert the loaded rows as events; returns (loaded relation, source rows loaded)."""
+    """Insert the loaded rows as events; returns (loaded relation, source rows loaded).
+
+    event_id = the store's previous largest event_id (``prep.event_id_base``) + the source row
+    number, so an event can be traced back to its file row (baskets: numbered in order)."""
     with progress.stage("Loading events", total=100) as bar:
         loaded = _loaded_view(con, prep)
         base = int(con.execute("SELECT coalesce(max(event_id), 0) FROM events").fetchone()[0])
+        prep.event_id_base = None if prep.plan.baskets else base
         # one event per source row: event_id = base + row number; baskets: numbered in order
         event_id = (f"{base} + row_number() OVER (ORDER BY __rn, __item_id)" if prep.plan.baskets
                     else f"{base} + __rn")

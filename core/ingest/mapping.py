@@ -13,6 +13,8 @@
     epoch = false                  # may also sit under [columns]
     time_format = "%d/%m/%Y %H:%M" # optional strptime format for time text
     encoding = "latin-1"           # optional: the CSV's encoding (default UTF-8)
+    earliest = "2005-01-01"        # optional: accepted dates (default 1990-01-01 to a year from today)
+    latest = "2030-12-31"
 
     [types]                        # source event names -> Segment Studio's (matched case-insensitively)
     buy = "purchase"
@@ -25,9 +27,9 @@
     [users]                        # the --users file's id column; every other column is an attribute
     id = "customer_id"
 
-The result is a plain dict: {"columns", "types", "epoch", "time_format", "encoding",
-"items_columns", "users_columns"}. Flags override the file. time_format and encoding apply to
-every format.
+The result is a plain dict: {"columns", "types", "epoch", "time_format", "encoding", "earliest",
+"latest", "items_columns", "users_columns"}. Flags override the file. time_format, encoding and
+the date window apply to every format.
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from core.ingest.formats import ITEM_ROLES, ROLES
+from core.ingest import sanity
+from core.ingest.formats import ROLES
+from core.ingest.sidefiles import ITEM_ROLES
 from core.ingest.reader import IngestError
 
-_TOP = ("columns", "types", "epoch", "time_format", "encoding", "items", "users")
+_TOP = ("columns", "types", "epoch", "time_format", "encoding", "earliest", "latest", "items",
+        "users")
 
 
 def _suggest(word: str, options) -> str:
@@ -54,7 +59,10 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise IngestError(f"mapping file {path} does not exist. Check the path given to --mapping.")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise IngestError(f"{path}: the mapping file is not UTF-8 text (is it the right file?). "
+                          f"Save it as a UTF-8 TOML file; see README.md, 'Loading your own data'.") from None
     except tomllib.TOMLDecodeError as e:
         raise IngestError(f"{path}: not valid TOML ({e}). See README.md, 'Loading your own data'.") from e
     return normalize(data, source=str(path))
@@ -89,15 +97,60 @@ def normalize(data: dict | None, source: str = "mapping") -> dict[str, Any]:
     users = dict(data.get("users") or {})
     if set(users) - {"id"}:
         raise IngestError(f"{source}: [users] only takes id = \"COLUMN\" (other columns become attributes).")
+    if time_format is not None:
+        check_time_format(str(time_format))
+    if data.get("encoding") is not None:
+        check_encoding(str(data["encoding"]))
+    try:
+        sanity.window(data.get("earliest"), data.get("latest"))
+    except sanity.SanityError as e:
+        raise IngestError(f"{source}: {e}") from None
     return {"columns": columns, "types": types, "epoch": epoch, "time_format": time_format,
-            "encoding": data.get("encoding"), "items_columns": items, "users_columns": users}
+            "encoding": data.get("encoding"), "earliest": data.get("earliest"),
+            "latest": data.get("latest"), "items_columns": items, "users_columns": users}
+
+
+def check_time_format(fmt: str) -> None:
+    """Refuse a strptime format DuckDB cannot use (e.g. '%Q'), with the fix."""
+    import duckdb
+
+    try:
+        duckdb.connect().execute("SELECT try_strptime('2011-12-09', ?)", [fmt]).fetchall()
+    except duckdb.Error as e:
+        first = str(e).splitlines()[0].split("Error: ", 1)[-1]
+        raise IngestError(
+            f"--time-format {fmt!r} is not a valid date format ({first}). Use strptime codes, "
+            f"e.g. '%d/%m/%Y %H:%M' for 09/12/2011 12:50 (%d day, %m month, %Y year, %H hour, "
+            f"%M minute, %S second).") from None
+
+
+def check_encoding(name: str) -> None:
+    import codecs
+
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise IngestError(f"--encoding {name!r} is not a text encoding Python knows. Common ones: "
+                          f"utf-8, latin-1, cp1252, utf-16.") from None
 
 
 def merge_flags(mapping: dict | None, *, columns: dict[str, str | None] | None = None,
                 epoch: bool | str | None = None, time_format: str | None = None,
-                encoding: str | None = None) -> dict[str, Any]:
+                encoding: str | None = None, earliest: str | None = None,
+                latest: str | None = None) -> dict[str, Any]:
     """Apply command-line flags (non-None values) over a normalised mapping."""
     m = normalize(mapping) if mapping is not None else normalize({})
+    if time_format:
+        check_time_format(time_format)
+    if encoding:
+        check_encoding(encoding)
+    for key, value in (("earliest", earliest), ("latest", latest)):
+        if value:
+            m[key] = value
+    try:
+        sanity.window(m.get("earliest"), m.get("latest"))
+    except sanity.SanityError as e:
+        raise IngestError(str(e)) from None
     for role, col in (columns or {}).items():
         if col is not None:
             m["columns"][role] = col

@@ -7,6 +7,7 @@ gives NULL, which the format's checks turn into a quarantine reason. Nothing her
 from __future__ import annotations
 
 from core.ingest.reader import sql_str
+from core.ingest.sanity import MAX_PRICE, MAX_QUANTITY
 
 # Tried in order after DuckDB's own ISO parser (2011-12-09 12:50:00, 2011-12-09T12:50:00.123,
 # 2011-12-09, '... UTC'). Slashed dates are read month-first (the UCI Online Retail CSV writes
@@ -56,3 +57,10 @@ def timestamp(x: str, *, epoch: str | None = None, time_format: str | None = Non
 def category_path(x: str, sep: str = ".") -> str:
     """'electronics.audio.headphone' -> 'electronics > audio > headphone'."""
     return f"nullif(array_to_string(list_filter(list_transform(string_split({text(x)}, {sql_str(sep)}), lambda s: trim(s)), lambda s: s <> ''), ' > '), '')"
+
+
+def revenue(qty: str, price: str) -> str:
+    """quantity * price of a row, NULL unless both are finite and plausible (see core.ingest.sanity),
+    so one absurd row cannot swamp or overflow the file's revenue reconciliation."""
+    return (f"CASE WHEN abs({qty}) <= {MAX_QUANTITY} AND abs({price}) <= {MAX_PRICE} "
+            f"THEN {qty} * {price} END")

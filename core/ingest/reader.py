@@ -11,6 +11,15 @@ File types
 * Parquet (``PAR1`` magic) via ``read_parquet``; typed columns are cast to text so every format is
   parsed by one code path. A gzipped Parquet file (``.parquet.gz``) is first unpacked, streaming,
   into a temporary file (Parquet cannot be read through gzip).
+* What the bytes are (encoding, byte-order marks, files that are not tables) is decided first by
+  ``core.ingest.source``; text DuckDB cannot decode itself, and files whose line endings mix CRLF
+  and LF, are read through a UTF-8 copy it makes.
+
+Counting
+--------
+Rows read = good records staged + malformed records. DuckDB numbers *records* (a quoted field
+that spans lines is one record) and logs one reject row per error, so malformed records are
+counted as distinct reject lines, exactly as the quarantine keeps them (one row per record).
 
 Row numbers
 -----------
@@ -26,24 +35,19 @@ is the same file.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import gzip
 import hashlib
-import shutil
-import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
+from core.ingest import source
+from core.ingest.errors import IngestError
 from core.progress import NULL, Progress
 
 
-class IngestError(ValueError):
-    """A problem with the input that the user can fix; the message names file, column and fix."""
 
 
 RAW_VIEW = "_ing_raw"  # staging view: __rn (row number) + the source columns as VARCHAR
@@ -93,37 +97,24 @@ def execute_with_progress(con: duckdb.DuckDBPyConnection, sql: str, params=None,
 
 
 def fingerprint(path: Path, progress: Progress = NULL) -> str:
+    """SHA-256 of the file's bytes; a gzipped file is also checked to be complete (not cut off)."""
     size = path.stat().st_size
     h = hashlib.sha256()
+    gz = None
     with progress.stage(f"Fingerprinting {path.name}", total=size) as bar:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 22):
+                if gz is None:
+                    gz = source.GzipCheck() if chunk[:2] == b"\x1f\x8b" else False
+                if gz:
+                    gz.feed(chunk)
                 h.update(chunk)
                 bar.advance(len(chunk))
+    if gz and not gz.complete():
+        why = f" ({gz.error})" if gz.error else ""
+        raise IngestError(f"{path}: the gzip file is damaged or cut off{why}. Check that the "
+                          f"download or export finished, then try again.")
     return h.hexdigest()
-
-
-def file_kind(path: Path) -> str:
-    """'parquet', 'parquet.gz', 'tsv' or 'csv' (by magic bytes, then by name)."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head == b"PAR1":
-        return "parquet"
-    name = path.name.lower()
-    if head[:2] == b"\x1f\x8b":
-        with gzip.open(path, "rb") as g:
-            try:
-                inner = g.read(4)
-            except (OSError, EOFError) as e:
-                raise IngestError(f"{path}: the file looks gzipped but cannot be unpacked ({e}).") from e
-        if inner == b"PAR1":
-            return "parquet.gz"
-        name = name.removesuffix(".gz")
-    if name.endswith((".tsv", ".tab")):
-        return "tsv"
-    if name.endswith(".parquet"):
-        raise IngestError(f"{path}: named .parquet but is not a Parquet file (no PAR1 header).")
-    return "csv"
 
 
 @dataclass
@@ -134,19 +125,8 @@ class Staged:
     kind: str
     columns: list[str]
     rows: int                        # rows staged (good rows)
-    rejects: int = 0                 # malformed CSV lines (quarantined separately)
-
-
-@contextlib.contextmanager
-def _parquet_source(path: Path, kind: str) -> Iterator[Path]:
-    if kind != "parquet.gz":
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="segstudio-ingest-") as d:
-        out = Path(d) / (path.name.removesuffix(".gz") or "data.parquet")
-        with gzip.open(path, "rb") as src, open(out, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 22)
-        yield out
+    rejects: int = 0                 # malformed CSV records (quarantined separately, one per record)
+    notes: list[str] = field(default_factory=list)   # how the bytes were read (encoding...)
 
 
 def drop_staging(con: duckdb.DuckDBPyConnection, prefix: str = "_ing_") -> None:
@@ -172,53 +152,49 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
         raise IngestError(f"{path}: no such file. Check the path (it is relative to {Path.cwd()}).")
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: the file is empty. Check that the export finished.")
-    kind = file_kind(path)
+    info = source.inspect(path)
+    if not lines and not info.kind.startswith("parquet") and source.first_line_blank(info):
+        raise IngestError(f"{path}: the first line is empty, so the file has no header row. Put the "
+                          f"column names on the first line (remove blank lines above them).")
     table = view + "_t"
     rejects, scans = view + "_rejects", view + "_scans"
     for t in (rejects, scans):
         con.execute(f"DROP TABLE IF EXISTS temp.{t}")
     con.execute(f"DROP VIEW IF EXISTS temp.{view}")
     con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    n_rejects = 0
+    n_rejects, notes = 0, list(info.notes)
     with progress.stage(f"Reading {path.name}", total=100) as bar:
-        try:
-            if kind.startswith("parquet"):
-                if lines:
-                    raise IngestError(
-                        f"{path}: the baskets format reads a text file with one basket per line, "
-                        f"not Parquet. Use --format events with --basket-col and --item-col instead."
-                    )
-                with _parquet_source(path, kind) as src:
-                    cols = [r[0] for r in con.execute(
-                        f"DESCRIBE SELECT * FROM read_parquet({sql_str(src)})").fetchall()]
-                    sel = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in cols)
-                    execute_with_progress(con, f"CREATE TEMP TABLE {table} AS SELECT {sel} "
-                                          f"FROM read_parquet({sql_str(src)})", bar=bar)
-            else:
-                if lines:
-                    opts = ("header = false, auto_detect = false, columns = {'line': 'VARCHAR'}, "
-                            "delim = '\x01', quote = '', escape = ''")
-                else:
-                    opts = "header = true, all_varchar = true"
-                    if kind == "tsv":
-                        opts += ", delim = '\t'"
-                if encoding:
-                    opts += f", encoding = {sql_str(encoding)}"
-                opts += f", store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}'"
-                execute_with_progress(
-                    con, f"CREATE TEMP TABLE {table} AS SELECT * FROM read_csv({sql_str(path)}, {opts})",
-                    bar=bar)
-                n_rejects = con.execute(f"SELECT count(*) FROM temp.{rejects}").fetchone()[0]
-        except duckdb.Error as e:
-            raise IngestError(
-                f"{path}: DuckDB could not read the file as {kind.upper()}: {str(e).splitlines()[0]}. "
-                f"Check that it is a UTF-8 CSV/TSV (with a header row) or a Parquet file."
-            ) from e
+        if info.kind.startswith("parquet"):
+            if lines:
+                raise IngestError(
+                    f"{path}: the baskets format reads a text file with one basket per line, "
+                    f"not Parquet. Use --format events with --basket-col and --item-col instead."
+                )
+            _read_parquet(con, info, table, bar)
+        else:
+            try:
+                with source.readable(info, encoding) as (src, enc, more):
+                    _read_csv(con, src, info.kind, enc, lines, table, rejects, scans, bar)
+            except duckdb.Error as e:
+                if not source.mixed_newlines(path, info.gzipped):
+                    raise _unreadable(path, info, e) from None
+                for t in (rejects, scans, table):
+                    con.execute(f"DROP TABLE IF EXISTS temp.{t}")
+                try:
+                    with source.readable(info, encoding, newlines=True) as (src, enc, more):
+                        _read_csv(con, src, info.kind, enc, lines, table, rejects, scans, bar)
+                except duckdb.Error as e2:
+                    raise _unreadable(path, info, e2) from None
+            notes += more
+            # one per malformed record (DuckDB logs one row per error: a line short of 5
+            # columns gives 5), the same grouping the quarantine uses
+            n_rejects = con.execute(f"SELECT count(DISTINCT line) FROM temp.{rejects}").fetchone()[0]
     cols = [r[0] for r in con.execute(f"DESCRIBE temp.{table}").fetchall()]
     n = con.execute(f"SELECT count(*) FROM temp.{table}").fetchone()[0]
     if n_rejects:
         # Good row k (1-based, in file order) sits at data row k + #{rejects j : d_j - j < k},
         # where d_j is reject j's data row and j its rank: d_j - j good rows precede reject j.
+        # DuckDB numbers records, not physical lines: a quoted field spanning lines is one.
         header = 0 if lines else 1
         con.execute(f"""
             CREATE TEMP TABLE {view}_gaps AS
@@ -234,7 +210,57 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
         """)
     else:
         con.execute(f"CREATE TEMP VIEW {view} AS SELECT rowid + 1 AS __rn, * FROM temp.{table}")
-    return Staged(path=path, kind=kind, columns=cols, rows=int(n), rejects=int(n_rejects))
+    return Staged(path=path, kind=info.kind, columns=cols, rows=int(n), rejects=int(n_rejects),
+                  notes=notes)
+
+
+def _read_parquet(con, info: source.SourceInfo, table: str, bar) -> None:
+    with source.copy_parquet(info) as src:
+        try:
+            cols = [r[0] for r in con.execute(
+                f"DESCRIBE SELECT * FROM read_parquet({sql_str(src)})").fetchall()]
+            sel = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in cols)
+            execute_with_progress(con, f"CREATE TEMP TABLE {table} AS SELECT {sel} "
+                                  f"FROM read_parquet({sql_str(src)})", bar=bar)
+        except duckdb.Error as e:
+            raise IngestError(
+                f"{info.path}: DuckDB could not read the Parquet file ({_first_line(e)}). Check that "
+                f"the export finished (a cut-off Parquet file cannot be read), or export it again."
+            ) from None
+
+
+def _read_csv(con, src: Path, kind: str, encoding: str | None, lines: bool, table: str,
+              rejects: str, scans: str, bar) -> None:
+    if lines:
+        opts = ("header = false, auto_detect = false, columns = {'line': 'VARCHAR'}, "
+                "delim = '\x01', quote = '', escape = ''")
+    else:
+        opts = "header = true, all_varchar = true"
+        if kind == "tsv":
+            opts += ", delim = '\t'"
+    if encoding:
+        opts += f", encoding = {sql_str(encoding)}"
+    opts += f", store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}'"
+    execute_with_progress(
+        con, f"CREATE TEMP TABLE {table} AS SELECT * FROM read_csv({sql_str(src)}, {opts})", bar=bar)
+
+
+def _first_line(e: Exception) -> str:
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return first.split("Error: ", 1)[-1]
+
+
+def _unreadable(path: Path, info: source.SourceInfo, e: Exception) -> IngestError:
+    """DuckDB could not read a text file at all: say what we know about why, and the fix."""
+    what = "TSV" if info.kind == "tsv" else "CSV"
+    msg = _first_line(e)
+    if "sniff" in msg.lower():
+        return IngestError(
+            f"{path}: could not work out the file's layout (delimiter, quoting and header) from its "
+            f"first lines. Check that it is a {what} file with a header row and the same number of "
+            f"fields on every line; a file with an unusual delimiter can be re-saved with commas.")
+    return IngestError(f"{path}: DuckDB could not read the file as {what} ({msg}). Check that it is "
+                       f"a {what} file with a header row (UTF-8, or give --encoding).")
 
 
 def reject_rows_sql(view: str = RAW_VIEW, lines: bool = False) -> str:

@@ -22,9 +22,9 @@ import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 
 from core.segments.fit import member_shares, ranked_items
+from core.segments.report import ADVICE, WEAK_STABILITY, lens_report, weak_reasons  # noqa: F401
 
 K = 10
-WEAK_STABILITY = 0.7
 
 
 def targets_matrix(items_lists, item_index: dict[str, int]) -> sp.csr_matrix:
@@ -110,49 +110,3 @@ def summary(name: str, scores: np.ndarray, seed: int = 42) -> dict:
     return {"name": name, "ndcg10": float(np.mean(scores)) if len(scores) else None,
             "ci_low": lo, "ci_high": hi, "shoppers": int(len(scores))}
 
-
-def weak_reasons(q: dict) -> list[str]:
-    """Plain-words reasons a lens's segments are weak (empty when they are sound)."""
-    out = []
-    seed_s, boot_s = q.get("stability_seed"), q.get("stability_bootstrap")
-    low = [v for v in (seed_s, boot_s) if v is not None and v < WEAK_STABILITY]
-    if low:
-        out.append(f"they are unstable: refitting moves many shoppers (agreement {min(low):.2f} "
-                   f"on a 0-1 scale; 0.7 or more is sound)")
-    v = q.get("validity") or {}
-    seg, pop = v.get("segments"), v.get("popularity")
-    if seg and pop and seg.get("ndcg10") is not None and pop.get("ndcg10"):
-        lo = seg.get("ci_low")
-        if seg["ndcg10"] <= pop["ndcg10"] or (lo is not None and lo <= pop["ndcg10"]):
-            out.append("they predict what members buy next no better than the shop's "
-                       "best-sellers do")
-    return out
-
-
-ADVICE = {
-    "taste": "Try another number of segments (`segstudio build --k 4`), density-based segments "
-             "(`--method dbscan`), or a longer stretch of history.",
-    "lifecycle": "Lifecycle stages are rules on recency, orders and spend; with little history "
-                 "(few repeat buyers) they move easily. Load a longer stretch of history.",
-}
-
-
-def lens_report(metrics: dict) -> dict[str, dict]:
-    """Per lens, from a build's metrics: segments, stability (seed, bootstrap), predictive
-    validity against the references, and the plain-words reasons it is weak with advice."""
-    out = {}
-    taste = metrics.get("segments") or {}
-    if taste:
-        out["taste"] = {"k": taste.get("k"), "stability_seed": taste.get("stability_seed"),
-                        "stability_bootstrap": taste.get("stability_bootstrap"),
-                        "validity": taste.get("validity"), "silhouette": taste.get("silhouette")}
-    life = metrics.get("lifecycle") or {}
-    if life:
-        q = life.get("quality") or {}
-        out["lifecycle"] = {"k": life.get("k"), "stability_seed": q.get("stability_seed"),
-                            "stability_bootstrap": q.get("stability_bootstrap"),
-                            "validity": q.get("validity"), "silhouette": None}
-    for lens, r in out.items():
-        r["weak"] = weak_reasons(r)
-        r["advice"] = ADVICE[lens] if r["weak"] else None
-    return out

@@ -2,41 +2,38 @@
 
 How writes stay invisible until complete
 ----------------------------------------
-DuckDB lets many processes read one file only while no process holds it read-write. So a
-writer (ingest, build, saving a segment) never opens the published file for writing. Instead:
+A writer (ingest, build) never opens the published file for writing: it takes the store's lock,
+works in a private copy and renames it over the store when it succeeds (the protocol is in
+``core.store.publish``). Readers (dashboard sessions, ``segstudio status``) open the published
+file read-only. They see either the state before a write or the state after it, never half of
+one. A reader that already has the old file open keeps reading it (the old inode lives until it
+closes); ``Store.version()`` changes after a publish so long-lived readers can reopen. A write
+that fails, or a process that is killed half-way, leaves the published file untouched.
 
-1. it takes an exclusive lock (``<store>.lock``) so writers queue instead of racing;
-2. copies the published file to a private shadow file ``.<store>.<pid>.<token>.tmp``;
-3. does all its work in the shadow file;
-4. on success checkpoints, closes, fsyncs and atomically renames the shadow over the store.
-
-Readers (dashboard sessions, ``segstudio status``) open the published file read-only. They see
-either the state before a write or the state after it, never half of one. A reader that already
-has the old file open keeps reading it (the old inode lives until it closes); ``Store.version()``
-changes after a publish so long-lived readers can reopen. A write that fails, or a process that is
-killed half-way, leaves the published file untouched; its shadow is removed on failure, or by
-the next writer if the process was killed.
+Small records (saved segments, and later audiences and export records) live in a second file
+beside the store, ``<store>.records.duckdb`` (``core.store.records``), with its own lock: saving
+one never copies the store and never waits for a build. ``Store.read()`` attaches both: the
+store's tables by their names, the records' as ``records.<table>``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import secrets
-import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import contextlib
+
 import duckdb
 
+from core.store import records as _records
+from core.store.publish import StoreError, not_a_store, os_error, published_write
 from core.store.schema import ensure_schema, schema_version
 
 
-class StoreNotFound(FileNotFoundError):
+class StoreNotFound(StoreError, FileNotFoundError):
     pass
 
 
@@ -45,10 +42,30 @@ class StoreVersion:
     inode: int
     mtime_ns: int
     size: int
+    records: tuple[int, int, int] | None = None   # the records file's (inode, mtime_ns, size)
+
+    @property
+    def key(self) -> str:
+        """A short text key of the whole version (store and records)."""
+        r = "-".join(map(str, self.records)) if self.records else "none"
+        return f"{self.inode}-{self.mtime_ns}-{self.size}/{r}"
+
+    @property
+    def data_key(self) -> str:
+        """A key of the store alone: it changes with ingests and builds, not with records."""
+        return f"{self.inode}-{self.mtime_ns}-{self.size}"
+
+
+def _stat(p: Path) -> tuple[int, int, int] | None:
+    try:
+        st = p.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 class Store:
-    """A Segment Studio store at ``path`` (a DuckDB file)."""
+    """A Segment Studio store at ``path`` (a DuckDB file) and its records file beside it."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).expanduser().resolve()
@@ -56,27 +73,40 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
+    @property
+    def records_path(self) -> Path:
+        return _records.records_path(self.path)
+
     # ---------------------------------------------------------------- reading
     def exists(self) -> bool:
         return self.path.is_file()
 
     def version(self) -> StoreVersion | None:
-        """Identity of the published file; changes whenever a write is published."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
+        """Identity of the published files; changes whenever a write is published."""
+        main = _stat(self.path)
+        if main is None:
             return None
-        return StoreVersion(st.st_ino, st.st_mtime_ns, st.st_size)
+        return StoreVersion(*main, records=_stat(self.records_path))
+
+    def _check_path(self) -> None:
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder, not a store file. Give a file name "
+                             f"such as {self.path / 'segstudio.duckdb'} to --db.")
+        with contextlib.suppress(OSError):
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                raise StoreError(f"{self.path} is an empty file, not a Segment Studio store. "
+                                 f"Delete it, or give --db a new file name to create a store.")
 
     def read(self) -> "ReadConnection":
-        """A read-only connection to the store as published now.
+        """A read-only connection to the store (and its records) as published now.
 
-        Each call opens the file afresh (attached to a private in-memory database), so a reader
+        Each call opens the files afresh (attached to a private in-memory database), so a reader
         that calls ``read()`` after a publish sees the new state even while older connections in
         the same process still read the previous one. (A plain ``duckdb.connect(path)`` would
         hand back DuckDB's cached instance of the old file.) ``.cursor()`` gives a connection for
         another thread on the same snapshot.
         """
+        self._check_path()
         if not self.exists():
             raise StoreNotFound(
                 f"No Segment Studio store at {self.path}. Create one with "
@@ -84,12 +114,17 @@ class Store:
                 f"or point to an existing one with --db / SEGSTUDIO_DB."
             )
         con = duckdb.connect(":memory:")
-        path = str(self.path).replace("'", "''")
-        con.execute(f"ATTACH '{path}' AS store (READ_ONLY)")
+        try:
+            con.execute(f"ATTACH {_sql_str(self.path)} AS store (READ_ONLY)")
+        except duckdb.Error as e:
+            con.close()
+            raise not_a_store(self.path, e) from e
         con.execute("USE store")
         if schema_version(con) is None:
             con.close()
             raise StoreNotFound(f"{self.path} is a DuckDB file but not a Segment Studio store.")
+        _records.attach_for_reading(con, self.records_path)
+        con.execute("USE store")
         return ReadConnection(con)
 
     # ---------------------------------------------------------------- writing
@@ -99,60 +134,18 @@ class Store:
 
         The copy replaces the published store only if the block finishes without an exception.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a+") as lock:
-            self._lock(lock, wait)
-            try:
-                self._remove_stale_shadows()
-                shadow = self.path.with_name(
-                    f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-                )
-                if self.exists():
-                    shutil.copyfile(self.path, shadow)
-                con = duckdb.connect(str(shadow))
-                try:
-                    ensure_schema(con)
-                    yield con
-                    con.execute("CHECKPOINT")
-                    con.close()
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        con.close()
-                    _unlink_shadow(shadow)
-                    raise
-                _fsync(shadow)
-                os.replace(shadow, self.path)
-                _fsync_dir(self.path.parent)
-            finally:
-                with contextlib.suppress(Exception):
-                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        self._check_path()
+        with published_write(self.path, ensure_schema, wait=wait,
+                             busy="another ingest or build") as con:
+            yield con
 
-    def _lock(self, lock, wait: bool) -> None:
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise RuntimeError(
-                    f"Another ingest or build is writing to {self.path}. "
-                    f"Wait for it to finish and try again."
-                ) from None
-            print(
-                f"Waiting for another ingest or build to finish writing {self.path.name}...",
-                file=sys.stderr,
-            )
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-
-    def _remove_stale_shadows(self) -> None:
-        """Shadows of killed writers (their pid is gone). Called while holding the lock."""
-        for p in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            parts = p.name[len(self.path.name) + 2 :].split(".")
-            try:
-                pid = int(parts[0])
-            except (ValueError, IndexError):
-                continue
-            if pid == os.getpid() or not _pid_alive(pid):
-                _unlink_shadow(p)
+    @contextlib.contextmanager
+    def write_records(self, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection to a private copy of the records file (saved segments...),
+        published on success. It never copies the store and never waits for a build."""
+        self._check_path()
+        with _records.write(self.path, wait=wait) as con:
+            yield con
 
 
 class ReadConnection:
@@ -187,37 +180,8 @@ class ReadConnection:
         return False
 
 
-def _unlink_shadow(p: Path) -> None:
-    for f in (p, p.with_name(p.name + ".wal")):
-        with contextlib.suppress(FileNotFoundError):
-            f.unlink()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _fsync(p: Path) -> None:
-    fd = os.open(p, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(d: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def _sql_str(s) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
 
 
 def wait_for_version_change(store: Store, old: StoreVersion | None, timeout: float) -> bool:
@@ -228,3 +192,7 @@ def wait_for_version_change(store: Store, old: StoreVersion | None, timeout: flo
             return True
         time.sleep(0.05)
     return False
+
+
+__all__ = ["ReadConnection", "Store", "StoreError", "StoreNotFound", "StoreVersion",
+           "os_error", "wait_for_version_change"]

@@ -107,23 +107,9 @@ BASE_DDL = [
         shopper_type VARCHAR NOT NULL
     )
     """,
-    # Segments a person saved (from a map selection, a filter...). Members in saved_segment_members.
-    """
-    CREATE TABLE IF NOT EXISTS saved_segments (
-        saved_id INTEGER NOT NULL,
-        name VARCHAR NOT NULL,
-        description VARCHAR,
-        created_at TIMESTAMP,
-        source_run_id INTEGER,
-        definition JSON
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS saved_segment_members (
-        saved_id INTEGER NOT NULL,
-        user_id VARCHAR NOT NULL
-    )
-    """,
+    # Saved segments (and other records people write while they work) live in the records file
+    # beside the store, so saving one never copies the store or waits for a build:
+    # see core/store/records.py (stores made earlier keep old copies here, read until migrated).
 
     # ------------------------------------------------------------------ build outputs
     # Every table below is run-scoped: run_id first. Written by `segstudio build`.

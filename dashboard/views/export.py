@@ -5,8 +5,8 @@ import streamlit as st
 from core import explore as ex
 from dashboard import common as c
 
-c.page_header("Export", "Download a list of shoppers for a campaign. CSV cells that could run as "
-              "spreadsheet formulas are neutralised.")
+c.page_header("Export", "Download a list of shoppers for a campaign. For a spreadsheet, text that "
+              "could run as a formula is neutralised (CSV and Parquet).")
 run = c.current_run()
 run_id = run["run_id"]
 
@@ -30,6 +30,11 @@ with left:
     cols = st.multiselect("Columns", list(ex.COLUMN_GROUPS), default=list(ex.DEFAULT_COLUMNS),
                           format_func=lambda k: ex.COLUMN_GROUPS[k], key="export_columns")
     fmt = st.radio("Format", ["CSV", "Parquet"], horizontal=True, key="export_format")
+    use = st.radio("For", ["A spreadsheet", "Another tool"], horizontal=True, key="export_for",
+                   help="A spreadsheet (safe): text that starts with = + - @ gets a leading ' so "
+                        "Excel or Sheets shows it instead of running it. Another tool: every value "
+                        "exactly as stored.")
+for_spreadsheet = use == "A spreadsheet"
 kind, val = sources[src]
 label, ids, _ = ex.resolve_group(c.con(), run_id, (kind, val))
 frame = ex.export_frame(c.con(), run_id, ids, cols or ["id"])
@@ -40,11 +45,11 @@ with right:
         st.metric("Shoppers", c.intf(len(frame)))
         st.caption(f"{len(frame.columns)} columns")
         if fmt == "CSV":
-            st.download_button("Download CSV", ex.to_csv_bytes(frame), file_name=f"{stem}.csv",
+            st.download_button("Download CSV", ex.to_csv_bytes(frame, for_spreadsheet), file_name=f"{stem}.csv",
                                mime="text/csv", type="primary", icon=":material/download:",
                                key="export_download")
         else:
-            st.download_button("Download Parquet", ex.to_parquet_bytes(frame), file_name=f"{stem}.parquet",
+            st.download_button("Download Parquet", ex.to_parquet_bytes(frame, for_spreadsheet), file_name=f"{stem}.parquet",
                                mime="application/octet-stream", type="primary",
                                icon=":material/download:", key="export_download")
 st.markdown("**Preview**")
