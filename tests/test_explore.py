@@ -83,12 +83,15 @@ def make_tiny_store(path) -> Store:
             v = [1.0, 0.0, 0.0] if seg == 0 else [0.0, 1.0, 0.0]
             v[2] = 0.01 * i
             con.execute("INSERT INTO profiles VALUES (?, ?, ?)", [run_id, u, v])
-        con.execute("""INSERT INTO segment_info VALUES
+        con.execute("""INSERT INTO segment_info (run_id, segment_id, name, description, color, size,
+            user_share, revenue_share, recency_median, frequency_median, monetary_median,
+            representative_users) VALUES
             (?, 0, 'Gift buyers', 'Decorations and wrap', '#E45756', 6, 0.5, 0.4, 12, 2, 15,
              ['u01', 'u02', 'u03']),
             (?, 1, 'Kitchen regulars', 'Tea things', '#4C78A8', 6, 0.5, 0.6, 18, 2, 40,
              ['u07', 'u08'])""", [run_id, run_id])
-        con.execute("""INSERT INTO segment_traits VALUES
+        con.execute("""INSERT INTO segment_traits (run_id, segment_id, dimension, value, support,
+            population_support, lift) VALUES
             (?, 0, 'category', 'Decor', 1.0, 0.5, 2.0), (?, 0, 'item', 'G1', 1.0, 0.5, 2.0),
             (?, 1, 'category', 'Kitchen', 1.0, 0.5, 2.0)""", [run_id] * 3)
         con.execute("""INSERT INTO rules VALUES

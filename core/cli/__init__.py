@@ -90,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Every expected failure (bad input, paths, permissions, a full disk, a
     file that is not a store...) ends as one sentence with the fix and exit code 2; a bug ends
     as one line and exit code 1. Tracebacks only with --debug (or SEGSTUDIO_DEBUG=1)."""
-    from core.cli.errors import EXIT_BUG, EXIT_USER, bug_line, explain
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -108,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the one place every failure is turned into a sentence
         if debug:
             raise
+        from core.cli.errors import EXIT_BUG, EXIT_USER, bug_line, explain
+
         msg = explain(e)
         code = EXIT_USER if msg is not None else EXIT_BUG
         msg = msg if msg is not None else bug_line(e)

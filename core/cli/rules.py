@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.cli import UserError, print_json
-from core.explore.export import atomic_output, check_output
 
 # numpy / pandas are imported where used: `segstudio --help` imports every command module
 
@@ -134,6 +133,8 @@ def run(args, settings) -> int:
 
     fmt = _check(args)
     protect = [settings.store().path, settings.store().records_path]
+    from core.explore.export import check_output
+
     check_output(args.out, force=args.force, protect=protect)  # before mining, not after
     progress = TqdmProgress(enabled=not (args.quiet or args.json))
     min_conf = DEFAULT_MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
@@ -187,6 +188,8 @@ def run(args, settings) -> int:
 
     out = output_frame(rules, fmt)
     path = Path(args.out)
+    from core.explore.export import atomic_output
+
     with atomic_output(path, force=args.force, protect=protect) as tmp:  # never half a file
         if fmt == "csv":
             out.to_csv(tmp, index=False)
