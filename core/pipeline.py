@@ -2,7 +2,7 @@
 
     item text embeddings -> item themes -> features -> held-out baskets -> profile encoder
     (trained without them) -> profiles -> lifecycle lens -> taste lens -> segment descriptions
-    (both lenses) -> map -> association rules -> offline evaluation
+    (both lenses) -> map -> predictions -> association rules -> offline evaluation
 
 All stages run inside one ``store.write()``: the run row is written with status 'running' and
 finished at the end, and the store is published only if every stage succeeded. A build that
@@ -49,12 +49,17 @@ class BuildParams:
     eval_holdout: str = "basket"        # basket | interaction
     encoder: dict[str, Any] = field(default_factory=dict)  # encoder hyper-parameters
     currency: str = "£"                 # for descriptions, unless the store sets its own
+    predictions: bool = True            # scores per shopper (core.predictions), backtested
+    horizon_days: float = 30.0          # what the purchase, goal and value scores look ahead
+    goal: str | None = None             # custom goal: a category, theme or title phrase
 
     def __post_init__(self) -> None:
         if self.method not in ("kmeans", "dbscan"):
             raise ValueError(f"method must be 'kmeans' or 'dbscan' (got {self.method!r}).")
         if self.k is not None and self.k < 2:
             raise ValueError(f"k must be at least 2 (got {self.k}).")
+        if not 1 <= self.horizon_days <= 365:
+            raise ValueError(f"horizon_days must be between 1 and 365 (got {self.horizon_days}).")
         if self.eval_holdout not in ("basket", "interaction"):
             raise ValueError(f"eval_holdout must be 'basket' or 'interaction' (got {self.eval_holdout!r}).")
 
@@ -81,6 +86,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
     from core.features.holdout import cutoffs, last_basket_split
     from core.ingest.sanity import SanityError, check_inputs
     from core.maps import build_map
+    from core.predictions import build_predictions
     from core.rules import build_rules
     from core.segments import assign_lifecycle, describe_segments, segment_taste
     from core.segments.describe import store_currency
@@ -151,10 +157,15 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
                                         progress=progress)
                 for lens in ("lifecycle", "taste")})
             stage("map", lambda: build_map(con, run_id, seed=params.seed, progress=progress))
+            if params.predictions:
+                stage("predictions", lambda: build_predictions(
+                    con, run_id, horizon_days=params.horizon_days, goal=params.goal,
+                    seed=params.seed, progress=progress))
         else:
             why = (f"{n_users} shopper(s) with an id in the data: profiles, segments and the map "
                    "need at least 3 (anonymous baskets still give association rules)")
-            for name in ("encoder", "profiles", "lifecycle", "segments", "describe", "map"):
+            for name in ("encoder", "profiles", "lifecycle", "segments", "describe", "map",
+                         "predictions"):
                 metrics["skipped"][name] = why
         stage("rules", lambda: build_rules(
             con, run_id, min_support=params.min_support, min_confidence=params.min_confidence,

@@ -30,6 +30,7 @@ COMMANDS = [
     "rules",
     "recommend",
     "evaluate",
+    "predictions",
 ]
 
 DESCRIPTION = """\

@@ -52,6 +52,14 @@ def add_arguments(parser) -> None:
                              "(default) or last interaction")
     parser.add_argument("--no-evaluate", action="store_true",
                         help="skip the offline evaluation of the recommenders")
+    parser.add_argument("--horizon", type=float, default=30.0, metavar="DAYS",
+                        help="how far the purchase, goal and spend predictions look ahead "
+                             "(default 30 days)")
+    parser.add_argument("--goal", default=None, metavar="PHRASE",
+                        help="a custom prediction goal: a category, theme or title words, e.g. "
+                             "'christmas' (likelihood to buy from it)")
+    parser.add_argument("--no-predictions", action="store_true",
+                        help="skip the per-shopper predictions")
     parser.add_argument("--keep-runs", type=int, default=None, metavar="N",
                         help="keep the outputs of the newest N complete builds (default 5, or "
                              "keep_runs in segstudio.toml); builds a saved segment uses are kept too")
@@ -68,6 +76,7 @@ def run(args, settings) -> int:
         text_model=args.text_model or settings.text_model,
         min_support=args.min_support, min_confidence=args.min_confidence,
         evaluate=not args.no_evaluate, eval_holdout=args.holdout,
+        predictions=not args.no_predictions, horizon_days=args.horizon, goal=args.goal,
     )
     store = settings.store()
     if not store.exists():

@@ -246,6 +246,48 @@ BASE_DDL = [
         vector FLOAT[] NOT NULL
     )
     """,
+    # Predictions (core.predictions): one row per shopper and score, with its percentile among
+    # the shoppers scored and the features that push it up the most.
+    """
+    CREATE TABLE IF NOT EXISTS predictions (
+        run_id INTEGER NOT NULL,
+        user_id VARCHAR NOT NULL,
+        score VARCHAR NOT NULL,       -- purchase | goal | churn | value
+        value DOUBLE,                 -- probability, or amount in the store's currency
+        percentile DOUBLE,            -- 0-100, higher = more likely / more valuable
+        reasons VARCHAR[]
+    )
+    """,
+    # The backtest of each score against its baseline (latest horizon held out).
+    """
+    CREATE TABLE IF NOT EXISTS prediction_backtest (
+        run_id INTEGER NOT NULL,
+        score VARCHAR NOT NULL,
+        title VARCHAR,
+        definition VARCHAR,
+        horizon_days DOUBLE,
+        metric VARCHAR NOT NULL,      -- auc | lift_top10 | calibration_error | mae | rmse | ...
+        model DOUBLE,
+        baseline DOUBLE,
+        model_low DOUBLE,             -- 95 % bootstrap interval (AUC)
+        model_high DOUBLE,
+        baseline_low DOUBLE,
+        baseline_high DOUBLE,
+        shoppers BIGINT,
+        positive_rate DOUBLE
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS prediction_reliability (
+        run_id INTEGER NOT NULL,
+        score VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,       -- model | baseline
+        bin INTEGER,
+        predicted DOUBLE,
+        observed DOUBLE,
+        shoppers BIGINT
+    )
+    """,
     # Offline evaluation, one row per recommender.
     """
     CREATE TABLE IF NOT EXISTS evaluations (

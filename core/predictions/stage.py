@@ -1,0 +1,231 @@
+"""The predictions stage: fit, backtest and score every shopper, every build.
+
+Scores (each a probability or an amount over a horizon, stored with its percentile):
+
+* ``purchase``: probability of at least one order in the next H days (default 30);
+* ``goal``: probability of an order with an item of the user's goal (a category, theme or title
+  phrase, e.g. "christmas") in the next H days — only when a goal is set;
+* ``churn``: for shoppers who have ordered, probability of no order in the next C days, C set from
+  the shop's own gaps between orders (``windows.churn_horizon_days``);
+* ``value``: expected spend in the next H days (shops with prices).
+
+Protocol (the same for every score, with its horizon H): let E be the end of the data,
+T0 = E - H and T1 = T0 - H. The backtest fits on features as of T1 with labels from [T1, T0) and
+is judged on features as of T0 with labels from [T0, E): the latest horizon is held out, and the
+model never sees it. The baseline (recency rank; average historic spend) is fitted and judged on
+the same windows. The scores a marketer uses are then refitted on [T0, E) and applied to every
+shopper as of E: they predict the H days after the data ends.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from core.predictions.metrics import (auc, auc_interval, calibration_error, reliability,
+                                      top_decile_lift, value_errors)
+from core.predictions.read import TITLES
+from core.predictions.models import (LikelihoodModel, RecencyBaseline, SpendRateBaseline,
+                                     ValueModel, push_reasons)
+from core.predictions.windows import (FEATURE_WORDS, churn_horizon_days, data_end, data_start,
+                                      features_as_of, labels_for, match_goal, outcomes_between)
+from core.progress import NULL, Progress
+
+MAX_TRAIN = 200_000     # shopper-windows sampled for fitting (scoring always covers everyone)
+TRAIN_WINDOWS = 4       # consecutive horizons stacked for fitting
+
+
+
+def _definition(name: str, horizon: float, goal_text: str = "", churn_how: str = "") -> str:
+    h = f"{horizon:.0f} days"
+    return {
+        "purchase": f"Probability of at least one order in the next {h}.",
+        "goal": f"Probability of an order with {goal_text} in the next {h}.",
+        "churn": (f"For shoppers who have ordered: probability of no order in the next {h} "
+                  f"(churn horizon {churn_how})."),
+        "value": f"Expected spend in the next {h} (zero for most shoppers).",
+    }[name]
+
+
+class _Windows:
+    """Features per cut-off, computed once per (cut, goal)."""
+
+    def __init__(self, con, goal_items):
+        self.con, self.goal_items, self._f = con, goal_items, {}
+
+    def features(self, cut):
+        if cut not in self._f:
+            self._f[cut] = features_as_of(self.con, cut, self.goal_items)
+        return self._f[cut]
+
+    def labels(self, cut, end):
+        f = self.features(cut)
+        return f, labels_for(f, outcomes_between(self.con, cut, end, self.goal_items))
+
+
+def _sample(n: int, seed: int) -> np.ndarray:
+    if n <= MAX_TRAIN:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, MAX_TRAIN, replace=False))
+
+
+def _classifier(name, X_tr, y_tr, X_te, y_te, baseline, seed):
+    i = _sample(len(X_tr), seed)
+    model = LikelihoodModel(seed=seed).fit(X_tr.iloc[i], y_tr[i])
+    base = baseline.fit(X_tr, y_tr)
+    p, b = model.predict_proba(X_te), base.predict_proba(X_te)
+    rank = base.rank_score(X_te)
+    lo, hi = auc_interval(y_te, p, seed=seed)
+    blo, bhi = auc_interval(y_te, rank, seed=seed)
+    rows = [("auc", auc(y_te, p), auc(y_te, rank), lo, hi, blo, bhi),
+            ("lift_top10", top_decile_lift(y_te, p), top_decile_lift(y_te, rank),
+             None, None, None, None),
+            ("calibration_error", calibration_error(y_te, p), calibration_error(y_te, b),
+             None, None, None, None)]
+    rel = {"model": reliability(y_te, p), "baseline": reliability(y_te, b)}
+    return rows, rel
+
+
+def _value(X_tr, y_tr, X_te, y_te, horizon, seed):
+    i = _sample(len(X_tr), seed)
+    model = ValueModel(seed=seed).fit(X_tr.iloc[i], y_tr[i])
+    m = value_errors(y_te, model.predict(X_te))
+    b = value_errors(y_te, SpendRateBaseline(horizon).predict(X_te))
+    return [("mae", m["mae"], b["mae"], None, None, None, None),
+            ("rmse", m["rmse"], b["rmse"], None, None, None, None),
+            ("predicted_total", m["predicted_total"], b["predicted_total"], None, None, None, None),
+            ("actual_total", m["actual_total"], m["actual_total"], None, None, None, None)]
+
+
+def _xy(w: _Windows, name: str, cut, until):
+    """Features as of ``cut`` and the score's label over [cut, until), for its population."""
+    X, L = w.labels(cut, until)
+    if name == "churn":
+        keep = (X["orders"] > 0).to_numpy()
+        return X[keep], (1 - L["bought"]).to_numpy()[keep]
+    return X, L[{"purchase": "bought", "goal": "bought_goal", "value": "spend"}[name]].to_numpy()
+
+
+def _stacked(w: _Windows, name: str, last_cut, h: float, start, n_windows: int):
+    """Training rows from up to ``n_windows`` consecutive windows ending at ``last_cut + h``
+    (cuts last_cut, last_cut - h, ...; each needs some history before it): several windows make
+    the model see more than one season's moment."""
+    Xs, ys = [], []
+    for k in range(n_windows):
+        cut = last_cut - timedelta(days=h * k)
+        if cut <= start + timedelta(days=min(h, 30)):
+            break
+        X, y = _xy(w, name, cut, cut + timedelta(days=h))
+        Xs.append(X)
+        ys.append(y)
+    if not Xs:
+        return None, None
+    return pd.concat(Xs), np.concatenate(ys)
+
+
+def _score(w, name, h, start, end, goal_items, goal_text, churn_how, run_id, seed,
+           scored, backtest, rel_rows, out) -> str | None:
+    """Backtest one score, refit it on the latest windows and score everyone; return why not."""
+    if name == "goal" and not goal_items:
+        return goal_text
+    t0 = end - timedelta(days=h)
+    X_tr, y_tr = _stacked(w, name, t0 - timedelta(days=h), h, start, TRAIN_WINDOWS)
+    if X_tr is None:
+        return (f"the data spans {(end - start).days} days; backtesting a {h:.0f}-day horizon "
+                f"needs more than {2 * h + min(h, 30):.0f}")
+    X_te, y_te = _xy(w, name, t0, end)
+    if len(X_tr) < 20 or len(X_te) < 20:
+        return (f"too few shoppers to backtest ({len(X_tr)} and {len(X_te)} in the training and "
+                "held-out windows; at least 20 each)")
+    X_fit, y_fit = _stacked(w, name, t0, h, start, TRAIN_WINDOWS)
+    X_now = w.features(end)
+    if name == "churn":
+        X_now = X_now[X_now["orders"] > 0]
+    s = _sample(len(X_fit), seed)
+    if name == "value":
+        rows = _value(X_tr, y_tr, X_te, y_te, h, seed)
+        values = ValueModel(seed=seed).fit(X_fit.iloc[s], y_fit[s]).predict(X_now)
+        reasons = [[] for _ in range(len(X_now))]
+    else:
+        col, inc = ("days_since_order", True) if name == "churn" else ("days_since_activity", False)
+        rows, rel = _classifier(name, X_tr, y_tr, X_te, y_te, RecencyBaseline(col, inc), seed)
+        for who, bins in rel.items():
+            rel_rows += [(run_id, name, who, r["bin"], r["predicted"], r["observed"],
+                          r["shoppers"]) for r in bins]
+        final = LikelihoodModel(seed=seed).fit(X_fit.iloc[s], y_fit[s])
+        values = final.predict_proba(X_now)
+        reasons = push_reasons(final, X_now, FEATURE_WORDS)
+    definition = _definition(name, h, goal_text, churn_how)
+    positives = float(np.mean(y_te > 0))
+    for metric, mv, bv, lo, hi, blo, bhi in rows:
+        backtest.append((run_id, name, TITLES[name], definition, float(h), metric, mv, bv,
+                         lo, hi, blo, bhi, len(X_te), positives))
+    scored.append(pd.DataFrame({"run_id": run_id, "user_id": X_now.index, "score": name,
+                                "value": values, "percentile": _percentile(values),
+                                "reasons": reasons}))
+    out["scores"][name] = {"title": TITLES[name], "definition": definition, "horizon_days": h,
+                           "shoppers_scored": len(X_now), "backtest_shoppers": len(X_te),
+                           "training_rows": len(X_tr), "backtest_positive_rate": positives,
+                           **{m: {"model": mv, "baseline": bv} for m, mv, bv, *_ in rows}}
+    return None
+
+
+def _percentile(v: np.ndarray) -> np.ndarray:
+    return pd.Series(v).rank(pct=True, method="average").to_numpy() * 100
+
+
+def build_predictions(con, run_id: int, *, horizon_days: float = 30.0, goal: str | None = None,
+                      seed: int = 42, progress: Progress = NULL) -> dict:
+    """Backtest and store every score for ``run_id``; return the metrics (skipped scores say why)."""
+    end, start = data_end(con), data_start(con)
+    out: dict = {"horizon_days": horizon_days, "scores": {}, "skipped": {}}
+    if end is None:
+        out["skipped"]["all"] = "no timed events from known shoppers"
+        return out
+    goal_items, goal_text = (match_goal(con, run_id, goal) if goal else ([], ""))
+    if goal:
+        out["goal"] = {"phrase": goal, "matched": goal_text, "items": len(goal_items)}
+    churn_days, churn_how = churn_horizon_days(con)
+    has_prices = bool(con.execute(
+        "SELECT count(*) > 0 FROM events WHERE event_type = 'purchase' AND unit_price > 0"
+    ).fetchone()[0])
+    plan = [("purchase", horizon_days), ("churn", churn_days)]
+    if goal:
+        plan.append(("goal", horizon_days))
+    if has_prices:
+        plan.append(("value", horizon_days))
+    else:
+        out["skipped"]["value"] = "the data has no prices"
+    w = _Windows(con, goal_items)
+    scored, backtest, rel_rows = [], [], []
+    n_shoppers = len(w.features(end))
+    # On small tables the trees' thread start-up costs more than it saves (2.5x slower on the
+    # demo shop with both cores busy); large shops use every core.
+    threads = 1 if n_shoppers < 100_000 else None
+    with progress.stage("Predictions", total=len(plan)) as bar, threadpool_limits(threads):
+        for name, h in plan:
+            why = _score(w, name, h, start, end, goal_items, goal_text, churn_how, run_id, seed,
+                         scored, backtest, rel_rows, out)
+            if why:
+                out["skipped"][name] = why
+            bar.advance()
+    _store(con, run_id, scored, backtest, rel_rows)
+    return out
+
+
+def _store(con, run_id, scored, backtest, rel_rows) -> None:
+    for t in ("predictions", "prediction_backtest", "prediction_reliability"):
+        con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
+    if scored:
+        df = pd.concat(scored, ignore_index=True)  # noqa: F841 (read by DuckDB below)
+        con.execute("INSERT INTO predictions SELECT run_id, user_id, score, value, percentile, "
+                    "reasons FROM df")
+    if backtest:
+        con.executemany("INSERT INTO prediction_backtest VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", backtest)
+    if rel_rows:
+        con.executemany("INSERT INTO prediction_reliability VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        rel_rows)

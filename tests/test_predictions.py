@@ -1,0 +1,169 @@
+"""Per-shopper predictions: no look-ahead past the cut-off (hand-made shop with exact dates),
+calibration on a synthetic case with known probabilities, the backtest figures on fixed examples,
+and the scores of a built demo shop through `segstudio predictions`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.predictions.metrics import (auc, calibration_error, reliability, top_decile_lift,
+                                      value_errors)
+from core.predictions.models import LikelihoodModel, RecencyBaseline, SpendRateBaseline
+from core.predictions.windows import (churn_horizon_days, features_as_of, labels_for,
+                                      outcomes_between)
+
+CUT = datetime(2025, 6, 1)
+
+# (event id, shopper, item, type, time, quantity, unit price, basket)
+EVENTS = [
+    (1, "A", "mug", "purchase", "2025-01-01 00:00", 2, 5.0, "o1"),     # 2 x 5 = 10
+    (2, "A", "cup", "purchase", "2025-05-02 00:00", 1, 20.0, "o2"),    # 30 days before the cut
+    (3, "A", "mug", "view", "2025-05-31 12:00", 1, None, None),        # 12 hours before the cut
+    (4, "B", "mug", "view", "2025-03-01 00:00", 1, None, None),        # B only viewed
+    (5, "B", "cup", "cart", "2025-03-01 00:00", 1, None, None),
+    (6, "C", "tree", "purchase", "2024-12-01 00:00", 1, 50.0, "o3"),   # one order, 182 days before
+    # at or after the cut: must never reach the features
+    (7, "A", "tree", "purchase", "2025-06-01 00:00", 1, 50.0, "o4"),
+    (8, "B", "mug", "purchase", "2025-06-15 00:00", 3, 5.0, "o5"),
+    (9, "D", "mug", "purchase", "2025-06-20 00:00", 1, 5.0, "o6"),     # new after the cut
+    (10, "C", "mug", "view", "2025-07-05 00:00", 1, None, None),      # outside a 30-day horizon
+]
+
+
+def _shop(con, events=EVENTS) -> None:
+    for e in events:
+        con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 1, NULL)", list(e))
+    for item in ("mug", "cup", "tree"):
+        con.execute("INSERT INTO items VALUES (?, ?, NULL, ?, NULL, NULL, 1)",
+                    [item, item.upper(), "Christmas" if item == "tree" else "Kitchen"])
+
+
+def test_features_use_only_events_before_the_cut(tmp_store):
+    with tmp_store.write() as con:
+        _shop(con)
+        f = features_as_of(con, CUT, goal_items=["tree"])
+    assert list(f.index) == ["A", "B", "C"]            # D appears only after the cut
+    a, b, c = f.loc["A"], f.loc["B"], f.loc["C"]
+    assert a["orders"] == 2 and a["spend"] == 30.0 and a["order_value"] == 15.0
+    assert a["days_since_order"] == 30.0 and a["days_since_activity"] == 0.5
+    assert a["orders_30d"] == 1 and a["orders_90d"] == 1 and a["orders_365d"] == 2
+    assert a["gap_days"] == 121.0                      # 1 Jan -> 2 May
+    assert a["views"] == 1 and a["items"] == 2 and a["goal_orders"] == 0
+    assert b["orders"] == 0 and np.isnan(b["days_since_order"]) and np.isnan(b["spend"])
+    assert b["views"] == 1 and b["carts"] == 1 and b["days_since_activity"] == 92.0
+    assert c["goal_orders"] == 1 and c["goal_share"] == 1.0 and c["days_since_goal"] == 182.0
+    # by construction: deleting everything at or after the cut changes nothing
+    with tmp_store.write() as con:
+        con.execute("DELETE FROM events WHERE ts >= ?", [CUT])
+        g = features_as_of(con, CUT, goal_items=["tree"])
+    pd.testing.assert_frame_equal(f, g)
+
+
+def test_labels_come_from_the_horizon_only(tmp_store):
+    with tmp_store.write() as con:
+        _shop(con)
+        f = features_as_of(con, CUT, goal_items=["tree"])
+        out = outcomes_between(con, CUT, datetime(2025, 7, 1), goal_items=["tree"])
+    assert out.to_dict("index") == {
+        "A": {"orders": 1.0, "spend": 50.0, "goal_orders": 1.0},
+        "B": {"orders": 1.0, "spend": 15.0, "goal_orders": 0.0},
+        "D": {"orders": 1.0, "spend": 5.0, "goal_orders": 0.0}}
+    lab = labels_for(f, out)
+    assert lab.to_dict("index") == {              # D has no features at the cut: not scored
+        "A": {"bought": 1, "spend": 50.0, "bought_goal": 1},
+        "B": {"bought": 1, "spend": 15.0, "bought_goal": 0},
+        "C": {"bought": 0, "spend": 0.0, "bought_goal": 0}}
+
+
+def test_churn_horizon_comes_from_the_shops_gaps(tmp_store):
+    # 30 shoppers with orders every 10 days, 10 with orders every 40 days: 80th percentile of the
+    # 120 gaps (90 of 10 days, 30 of 40 days) is 40 days
+    ev, n = [], 0
+    for u in range(40):
+        gap = 10 if u < 30 else 40
+        for k in range(4 if u < 30 else 4):
+            n += 1
+            ev.append((n, f"u{u}", "mug", "purchase", datetime(2025, 1, 1) + pd.Timedelta(
+                days=gap * k), 1, 5.0, f"o{n}"))
+    with tmp_store.write() as con:
+        _shop(con, ev)
+        days, how = churn_horizon_days(con)
+    assert days == 40.0
+    assert how.startswith("40 days: 80% of repeat orders came within 40 days")
+
+
+def test_backtest_figures_on_a_fixed_example():
+    y = np.array([1, 0, 1, 1, 0, 0, 0, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.3, 0.4, 0.05, 0.0, 0.0])
+    # positives 0.9, 0.7, 0.1 over 7 negatives: 0.9 beats 7, 0.7 beats 6, 0.1 beats 3 -> 16/21
+    assert auc(y, s) == pytest.approx(16 / 21)
+    assert auc(y, np.zeros(10)) == 0.5                  # ties count half
+    assert top_decile_lift(y, s) == pytest.approx(1 / 0.3)   # top 1 of 10 is a positive
+    p = np.array([0.05, 0.05, 0.15, 0.15, 0.95, 0.95, 0.95, 0.95, 0.5, 0.5])
+    yy = np.array([0, 0, 0, 1, 1, 1, 1, 0, 1, 0])
+    bins = reliability(yy, p)
+    assert [(b["bin"], b["shoppers"], b["observed"]) for b in bins] == [
+        (0, 2, 0.0), (1, 2, 0.5), (5, 2, 0.5), (9, 4, 0.75)]
+    # |0.05-0| * 2 + |0.15-0.5| * 2 + |0.5-0.5| * 2 + |0.95-0.75| * 4 = 0.1 + 0.7 + 0 + 0.8
+    assert calibration_error(yy, p) == pytest.approx(1.6 / 10)
+    assert value_errors([0, 10, 20], [5, 5, 5]) == pytest.approx(
+        {"mae": 25 / 3, "rmse": np.sqrt(275 / 3), "predicted_total": 15, "actual_total": 30})
+
+
+def test_calibrated_probabilities_match_known_ones():
+    # a known truth: P(buy) = 0.05 + 0.9 * x for x uniform in [0, 1]
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, 20_000)
+    noise = rng.normal(0, 1, 20_000)
+    y = (rng.uniform(0, 1, 20_000) < 0.05 + 0.9 * x).astype(int)
+    X = pd.DataFrame({"x": x, "noise": noise})
+    m = LikelihoodModel(seed=0).fit(X.iloc[:10_000], y[:10_000])
+    p = m.predict_proba(X.iloc[10_000:])
+    truth = 0.05 + 0.9 * x[10_000:]
+    assert np.abs(p - truth).mean() < 0.04
+    assert calibration_error(y[10_000:], p) < 0.03
+    assert auc(y[10_000:], p) == pytest.approx(auc(y[10_000:], truth), abs=0.01)
+
+
+def test_baselines():
+    X = pd.DataFrame({"days_since_order": [1.0, 50.0, np.nan], "spend": [100.0, np.nan, 30.0],
+                      "tenure_days": [200.0, 10.0, 60.0]})
+    b = RecencyBaseline("days_since_order", increasing=True)
+    assert list(b.rank_score(X)) == [1.0, 50.0, 51.0]   # never ordered: older than everyone
+    b.fit(X, np.array([0, 1, 1]))
+    assert list(b.predict_proba(X)) == [0.0, 1.0, 1.0]
+    # spend per day over max(tenure, horizon) days, times the horizon (30)
+    assert list(SpendRateBaseline(30).predict(X)) == pytest.approx([15.0, 0.0, 15.0])
+
+
+def test_built_demo_has_scores_that_beat_their_baselines(built_demo_store, capsys):
+    from core.cli import main
+
+    assert main(["predictions", "--json", "--db", str(built_demo_store.path)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    scores = got["scores"]
+    assert set(scores) == {"purchase", "churn", "value"}   # no goal set: no goal score
+    assert scores["purchase"]["horizon_days"] == 30.0
+    for name in ("purchase", "churn"):
+        auc_ = scores[name]["metrics"]["auc"]
+        assert auc_["model"] > auc_["baseline"] and auc_["model_better"] is True
+        lo, hi = auc_["model_95"]
+        assert lo < auc_["model"] < hi
+    assert scores["value"]["metrics"]["mae"]["model_better"] is True
+    con = built_demo_store.read()
+    try:
+        n_users = con.execute("SELECT count(DISTINCT user_id) FROM user_features WHERE run_id = "
+                              "(SELECT max(run_id) FROM prediction_backtest)").fetchone()[0]
+        rows = con.execute("SELECT score, count(*), min(percentile) > 0, max(percentile), "
+                           "min(value) >= 0, max(value) <= 1 FROM predictions GROUP BY score "
+                           "ORDER BY score").fetchall()
+    finally:
+        con.close()
+    by = {r[0]: r[1:] for r in rows}
+    assert by["purchase"][0] == n_users and by["purchase"][2] == 100.0
+    assert by["purchase"][3] and by["purchase"][4] and by["churn"][4]
