@@ -23,6 +23,7 @@ anything that slipped past an older ingest. After the last stage, run retention
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -52,6 +53,7 @@ class BuildParams:
     predictions: bool = True            # scores per shopper (core.predictions), backtested
     horizon_days: float = 30.0          # what the purchase, goal and value scores look ahead
     goal: str | None = None             # custom goal: a category, theme or title phrase
+    as_of: str | None = None            # build as if the data ended at this date (YYYY-MM-DD)
 
     def __post_init__(self) -> None:
         if self.method not in ("kmeans", "dbscan"):
@@ -60,6 +62,11 @@ class BuildParams:
             raise ValueError(f"k must be at least 2 (got {self.k}).")
         if not 1 <= self.horizon_days <= 365:
             raise ValueError(f"horizon_days must be between 1 and 365 (got {self.horizon_days}).")
+        if self.as_of is not None:
+            try:
+                self.as_of = datetime.fromisoformat(str(self.as_of)).isoformat(sep=" ")
+            except ValueError:
+                raise ValueError(f"as_of must be a date like 2011-09-01 (got {self.as_of!r}).") from None
         if self.eval_holdout not in ("basket", "interaction"):
             raise ValueError(f"eval_holdout must be 'basket' or 'interaction' (got {self.eval_holdout!r}).")
 
@@ -70,6 +77,17 @@ class BuildError(ValueError):
 
 def _count(con, sql: str) -> int:
     return int(con.execute(sql).fetchone()[0])
+
+
+def _as_of(con, as_of: str) -> int:
+    """Make every stage of this build see only the events before ``as_of``: a temporary view
+    named ``events`` shadows the table for this connection (temporary objects are found first
+    and are never written to the store). Returns the number of events the build will use."""
+    db = con.execute("SELECT current_database()").fetchone()[0].replace('"', '""')
+    stamp = datetime.fromisoformat(as_of).isoformat(sep=" ")     # our own text, never the user's
+    con.execute(f'CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM "{db}".main.events '
+                f"WHERE ts < TIMESTAMP '{stamp}'")
+    return _count(con, "SELECT count(*) FROM events")
 
 
 def build(store: Store, params: BuildParams | None = None, progress: Progress = NULL, *,
@@ -86,6 +104,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
     from core.features.holdout import cutoffs, last_basket_split
     from core.ingest.sanity import SanityError, check_inputs
     from core.maps import build_map
+    from core.migration.matching import keep_names, relabel_like_previous
     from core.predictions import build_predictions
     from core.rules import build_rules
     from core.segments import assign_lifecycle, describe_segments, segment_taste
@@ -103,12 +122,19 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
                 "Load data first: `segstudio demo` for the demo shop, or "
                 "`segstudio ingest FILE --format FORMAT`."
             )
+        if params.as_of:
+            n_events = _as_of(con, params.as_of)
+            if n_events == 0:
+                raise BuildError(f"No events before {params.as_of[:10]} (--as-of): choose a later "
+                                 "date, or build without --as-of.")
         try:
             check_inputs(con)
         except SanityError as e:
             raise BuildError(f"The build cannot use the data: {e}") from None
         run_id = start_run(con, "build", asdict(params))
         metrics: dict[str, Any] = {"run_id": run_id, "stage_seconds": {}, "skipped": {}}
+        if params.as_of:
+            metrics["as_of"] = params.as_of
 
         def stage(name: str, fn: Callable[[], dict | None]) -> dict:
             t0 = time.perf_counter()
@@ -148,6 +174,11 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
                 con, run_id, method=params.method, k=params.k, k_range=tuple(params.k_range),
                 seed=params.seed, device=resolve_device(params.device), split=split,
                 progress=progress))
+            # The same segment keeps its number (so its colour) and name from the previous build.
+            seg["matched_previous"] = relabel_like_previous(con, run_id, "taste")
+            if isinstance(seg.get("sizes"), dict) and seg["matched_previous"].get("renumbered"):
+                ren = {int(k): v for k, v in seg["matched_previous"]["renumbered"].items()}
+                seg["sizes"] = {ren.get(int(s), int(s)): n for s, n in seg["sizes"].items()}
             # The headline quality figures, at the top level for `segstudio status` and the UI.
             for key in ("method", "k", "silhouette", "stability_ari", "sizes"):
                 if key in seg:
@@ -156,6 +187,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
                 lens: describe_segments(con, run_id, lens=lens, currency=currency,
                                         progress=progress)
                 for lens in ("lifecycle", "taste")})
+            metrics["describe"]["names_kept"] = keep_names(con, run_id, seg["matched_previous"])
             stage("map", lambda: build_map(con, run_id, seed=params.seed, progress=progress))
             if params.predictions:
                 stage("predictions", lambda: build_predictions(

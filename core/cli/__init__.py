@@ -31,6 +31,7 @@ COMMANDS = [
     "recommend",
     "evaluate",
     "predictions",
+    "migration",
 ]
 
 DESCRIPTION = """\

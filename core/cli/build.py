@@ -60,6 +60,10 @@ def add_arguments(parser) -> None:
                              "'christmas' (likelihood to buy from it)")
     parser.add_argument("--no-predictions", action="store_true",
                         help="skip the per-shopper predictions")
+    parser.add_argument("--as-of", default=None, metavar="YYYY-MM-DD",
+                        help="build as if the data ended on this date (only events before it): "
+                             "two builds at different dates show how shoppers moved "
+                             "(`segstudio migration`)")
     parser.add_argument("--keep-runs", type=int, default=None, metavar="N",
                         help="keep the outputs of the newest N complete builds (default 5, or "
                              "keep_runs in segstudio.toml); builds a saved segment uses are kept too")
@@ -77,6 +81,7 @@ def run(args, settings) -> int:
         min_support=args.min_support, min_confidence=args.min_confidence,
         evaluate=not args.no_evaluate, eval_holdout=args.holdout,
         predictions=not args.no_predictions, horizon_days=args.horizon, goal=args.goal,
+        as_of=args.as_of,
     )
     store = settings.store()
     if not store.exists():
@@ -93,7 +98,8 @@ def run(args, settings) -> int:
     if args.json:
         print_json({**metrics, "segments": names})
         return 0
-    print(f"Build {metrics['run_id']} complete in {metrics['total_seconds']:.1f} s "
+    as_of = f" as of {metrics['as_of'][:10]}" if metrics.get("as_of") else ""
+    print(f"Build {metrics['run_id']}{as_of} complete in {metrics['total_seconds']:.1f} s "
           f"({metrics['n_users']:,} shoppers, {metrics['n_items']:,} items, "
           f"{metrics['n_events']:,} events).")
     for name, secs in metrics["stage_seconds"].items():
