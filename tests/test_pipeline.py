@@ -12,7 +12,7 @@ from core.pipeline import BuildError, BuildParams, build
 from core.store import Store, latest_run, list_runs
 
 STAGES = ["embed", "themes", "features", "encoder", "profiles", "lifecycle", "segments", "describe",
-          "map", "rules", "evaluate"]
+          "map", "predictions", "rules", "evaluate"]
 
 
 def _one(con, sql, *args):
@@ -97,7 +97,7 @@ def test_baskets_without_shoppers_still_get_rules(tmp_store):
     metrics = build(tmp_store, BuildParams(min_support=0.2, min_confidence=0.5))
     assert metrics["n_users"] == 0
     assert set(metrics["skipped"]) == {"encoder", "profiles", "lifecycle", "segments", "describe",
-                                       "map", "evaluate"}
+                                       "map", "predictions", "evaluate"}
     con = tmp_store.read()
     try:
         rules = con.execute(

@@ -165,5 +165,6 @@ def test_built_demo_has_scores_that_beat_their_baselines(built_demo_store, capsy
     finally:
         con.close()
     by = {r[0]: r[1:] for r in rows}
-    assert by["purchase"][0] == n_users and by["purchase"][2] == 100.0
+    # percentiles run up to 100 (tied probabilities share their average rank)
+    assert by["purchase"][0] == n_users and 99 < by["purchase"][2] <= 100.0
     assert by["purchase"][3] and by["purchase"][4] and by["churn"][4]
