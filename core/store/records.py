@@ -69,6 +69,39 @@ RECORDS_DDL: list[str] = [
         user_id VARCHAR NOT NULL
     )
     """,
+    # Campaign audiences (core.audiences.audience): a frozen segment with a seeded hold-out.
+    """
+    CREATE TABLE IF NOT EXISTS audiences (
+        audience_id INTEGER NOT NULL,
+        name VARCHAR NOT NULL,
+        created_at TIMESTAMP,
+        run_id INTEGER,
+        definition JSON,
+        description VARCHAR,
+        frozen_at TIMESTAMP,          -- the data's last event when frozen
+        holdout_share DOUBLE,
+        seed INTEGER
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS audience_members (
+        audience_id INTEGER NOT NULL,
+        user_id VARCHAR NOT NULL,
+        grp VARCHAR NOT NULL          -- treated | holdout
+    )
+    """,
+    # Every export: when, by whom, what and how many rows (core.audiences.exportlog).
+    """
+    CREATE TABLE IF NOT EXISTS export_log (
+        export_id INTEGER NOT NULL,
+        exported_at TIMESTAMP NOT NULL,
+        who VARCHAR,
+        what VARCHAR,
+        rows BIGINT,
+        path VARCHAR,
+        format VARCHAR
+    )
+    """,
 ]
 
 # Statements run after RECORDS_DDL on every write (idempotent: ADD COLUMN IF NOT EXISTS ...).
@@ -77,6 +110,7 @@ RECORDS_MIGRATIONS: list[str] = []
 # SELECTs of the build run ids that records point at (run retention keeps those builds).
 RUN_REFERENCES: list[str] = [
     "SELECT source_run_id AS run_id FROM records.saved_segments WHERE source_run_id IS NOT NULL",
+    "SELECT run_id FROM records.audiences WHERE run_id IS NOT NULL",
 ]
 
 ALIAS = "records"  # the catalog name of the records file, for readers and writers alike
