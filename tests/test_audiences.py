@@ -164,3 +164,36 @@ def test_anything_like_a_phrase_matches_item_texts_with_the_text_model(tmp_store
     assert [g["title"] for g in got] == ["CHRISTMAS TREE LIGHTS", "SET OF 6 CHRISTMAS BAUBLES",
                                          "SILVER TINSEL GARLAND"]
     assert got[0]["similarity"] > got[-1]["similarity"] >= 0.35
+
+
+def test_audience_cli_freezes_lists_compares_and_exports(shop, tmp_path, capsys):
+    from core.cli import main
+
+    with shop.write() as con:
+        con.execute("INSERT INTO runs (run_id, kind, status) VALUES (1, 'build', 'complete')")
+    db = ["--db", str(shop.path)]
+    d = '{"kind": "activity", "action": "bought", "category": "christmas"}'
+    assert main(["audience", "freeze", "--name", "Xmas", "--definition", d, "--holdout", "50",
+                 "--seed", "1", *db]) == 0
+    assert "Audience 1 'Xmas' frozen: 1 shoppers to target, 1 held out" in capsys.readouterr().out
+    assert main(["audience", "compare", "1", "--json", *db]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["groups"]["treated"]["shoppers"] + got["groups"]["holdout"]["shoppers"] == 2
+    out = tmp_path / "xmas.csv"
+    assert main(["audience", "export", "1", "--group", "all", "--out", str(out), *db]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("Exported segment,Definition,Customer ID")
+    assert [ln.split(",")[2] for ln in lines[1:]] == ["a", "d"]
+    assert lines[1].startswith("Xmas,bought from christmas,a,")
+    con = shop.read()
+    try:
+        from core.audiences.campaign import list_exports
+
+        log = list_exports(con)
+    finally:
+        con.close()
+    assert log[["what", "rows", "format"]].values.tolist() == [["audience 1 'Xmas' (all)", 2, "csv"]]
+    assert main(["audience", "freeze", "--name", "Xmas", "--segment", "0", *db]) == 2
+    assert "The latest build has no taste segment 0" in capsys.readouterr().err
+    assert main(["audience", "freeze", "--name", "xmas", "--definition", d, *db]) == 2
+    assert "An audience called 'xmas' already exists" in capsys.readouterr().err

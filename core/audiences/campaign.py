@@ -40,6 +40,9 @@ def add_scores(df: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
     if scores is None or scores.empty or "user_id" not in df.columns:
         return df
     s = scores.rename(columns={"value": "value_predicted"}).copy()
+    order = [c for name in ("purchase", "goal", "churn", "value_predicted", "value")
+             for c in (name, f"{name}_pct") if c in s.columns]
+    s = s[order]
     for c in s.columns:
         s[c] = s[c].round(2 if c == "value_predicted" else 4 if not c.endswith("_pct") else 1)
     return df.merge(s, left_on="user_id", right_index=True, how="left")

@@ -32,6 +32,7 @@ COMMANDS = [
     "evaluate",
     "predictions",
     "migration",
+    "audience",
 ]
 
 DESCRIPTION = """\
