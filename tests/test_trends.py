@@ -52,3 +52,16 @@ def test_a_date_range_filters_and_picks_weeks(tmp_store):
     assert df.attrs["grain"] == "week"
     # 2 March 2025 is a Sunday: its ISO week starts Monday 24 February; 3-4 March the next week
     assert _rows(df) == [("2025-02-24", 20.0, 1, 1, 1, 0), ("2025-03-03", 10.0, 2, 2, 2, 1)]
+
+
+def test_a_shoppers_activity_by_period_and_kind(tmp_store):
+    from core.trends import shopper_activity
+
+    with tmp_store.write() as con:
+        _shop(con)
+        a = shopper_activity(con, "a")
+        c = shopper_activity(con, "c")
+    assert a.attrs["grain"] == "week"                    # 5 Jan to 2 Mar: under 180 days
+    assert [(p.strftime("%Y-%m-%d"), t, n, s) for p, t, n, s in a.itertuples(index=False)] == [
+        ("2024-12-30", "purchase", 2, 15.0), ("2025-02-24", "purchase", 1, 20.0)]
+    assert c.attrs["grain"] == "week" and c["events"].tolist() == [1, 1]

@@ -66,3 +66,24 @@ def trends(con, *, run_id: int | None = None, lens: str = "taste", segment_id: i
     df["revenue"] = df["revenue"].round(2)
     df.attrs["grain"] = grain
     return df
+
+
+def shopper_activity(con, user_id: str, grain: str | None = None) -> pd.DataFrame:
+    """One shopper's interactions per period and kind: period, event_type, events, spend (net of
+    purchases, for the purchase rows). The period is a month over spans above 180 days, else a week."""
+    lo, hi = con.execute("SELECT min(ts), max(ts) FROM events WHERE user_id = ? AND ts IS NOT NULL",
+                         [str(user_id)]).fetchone()
+    if lo is None:
+        return pd.DataFrame(columns=["period", "event_type", "events", "spend"])
+    grain = grain or ("month" if (hi - lo).days > 180 else "week")
+    if grain not in GRAINS:
+        raise ValueError(f"grain must be one of {GRAINS} (got {grain!r}).")
+    df = con.execute(
+        f"""SELECT date_trunc('{grain}', ts) AS period, event_type, count(*) AS events,
+                   coalesce(sum(quantity * unit_price) FILTER (event_type = 'purchase'), 0) AS spend
+            FROM events WHERE user_id = ? AND ts IS NOT NULL
+            GROUP BY ALL ORDER BY period, event_type""", [str(user_id)]).df()
+    df["period"] = pd.to_datetime(df["period"])
+    df["events"] = df["events"].astype(int)
+    df.attrs["grain"] = grain
+    return df
