@@ -71,6 +71,14 @@ def freeze(store, name: str, *, run_id: int, definition=None, user_ids=None,
 
 
 def list_audiences(con) -> pd.DataFrame:
+    """Audiences, newest first, with their group sizes (empty for a records file written before
+    audiences existed)."""
+    have = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'records' "
+                       "AND table_name = 'audiences'").fetchone()[0]
+    if not have:
+        return pd.DataFrame(columns=["audience_id", "name", "description", "created_at",
+                                     "frozen_at", "run_id", "holdout_share", "seed", "treated",
+                                     "holdout"])
     return con.execute(
         """SELECT a.audience_id, a.name, a.description, a.created_at, a.frozen_at, a.run_id,
                   a.holdout_share, a.seed,
