@@ -180,7 +180,7 @@ def test_serve_and_export_commands(tiny_db, tmp_path, capsys):
     assert rows[0] == ["user_id", "segment_id", "segment_name"] and len(rows) == 7
     other = tmp_path / "other.csv"
     assert main(["export", "--db", str(tiny_db.path), "--segment", "5", "--out", str(other)]) == 2
-    assert "Segment 5 is not in build 1" in capsys.readouterr().err
+    assert "Segment 5 is not in build 1 (taste lens)" in capsys.readouterr().err
     assert main(["export", "--db", str(tiny_db.path), "--saved", "Nope", "--out", str(other)]) == 2
     assert "No saved segment called 'Nope'" in capsys.readouterr().err
     assert not other.exists()

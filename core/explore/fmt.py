@@ -84,3 +84,11 @@ def fmt_days(x) -> str:
     if x < 1:
         return "today"
     return f"{x:,.0f} day{'s' if round(x) != 1 else ''}"
+
+
+def fmt_clock(hour) -> str:
+    """13.5 -> '13:30' (a time of day from fractional hours)."""
+    if _bad(hour):
+        return "–"
+    minutes = int(round(float(hour) * 60)) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
