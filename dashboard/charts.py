@@ -22,22 +22,26 @@ def _base(fig: go.Figure, height: int = 380, **layout) -> go.Figure:
     return fig
 
 
-def segment_map(df: pd.DataFrame, *, colors: dict[int, str], color_by: str | None,
-                currency: str, height: int = 640) -> go.Figure:
-    """The UMAP map as WebGL scatter; each point carries its user id (customdata[0])."""
+def segment_map(df: pd.DataFrame, *, color_by: str | None, currency: str,
+                height: int = 640, money: bool = True) -> go.Figure:
+    """The UMAP map as WebGL scatter; each point carries its user id (customdata[0]). Points
+    are coloured by their ``group`` (a lens's segments or their main theme; ``group_color``)
+    or, for a behaviour, by ``color_value`` on a colour scale."""
     def custom(d: pd.DataFrame) -> np.ndarray:
         return np.column_stack([
             d["user_id"].astype(str), d["segment"].astype(str),
-            d["frequency"].map(ex.fmt_int), d["monetary"].map(lambda v: ex.fmt_money(v, currency)),
+            d["frequency"].map(ex.fmt_int),
+            d["monetary"].map(lambda v: ex.fmt_money(v, currency)) if money else
+            pd.Series("–", index=d.index),
             d["recency_days"].map(ex.fmt_days),
         ])
 
     hover = ("<b>Shopper %{customdata[0]}</b><br>%{customdata[1]}<br>"
-             "Orders: %{customdata[2]} · Spend: %{customdata[3]}<br>"
-             "Last purchase: %{customdata[4]} ago<extra></extra>")
+             "Orders: %{customdata[2]}" + (" · Spend: %{customdata[3]}" if money else "") +
+             "<br>Last purchase: %{customdata[4]} ago<extra></extra>")
     fig = go.Figure()
     size = 6 if len(df) < 5000 else 4 if len(df) < 30000 else 3
-    if color_by and "color_value" in df.columns:
+    if "color_value" in df.columns:
         vals = df["color_value"]
         label = ex.FEATURE_LABELS.get(color_by, color_by)
         fig.add_trace(go.Scattergl(
@@ -48,14 +52,14 @@ def segment_map(df: pd.DataFrame, *, colors: dict[int, str], color_by: str | Non
                         cmax=float(np.nanpercentile(vals, 98)) if vals.notna().any() else None,
                         colorbar=dict(title=dict(text=label, side="right"), thickness=12))))
     else:
-        order = df.groupby("segment_id")["user_id"].count().sort_values(ascending=False).index
-        for sid in order:
-            d = df[df["segment_id"] == sid]
+        order = df.groupby("group")["user_id"].count().sort_values(ascending=False).index
+        for grp in order:
+            d = df[df["group"] == grp]
             fig.add_trace(go.Scattergl(
-                x=d["x"], y=d["y"], mode="markers", name=str(d["segment"].iloc[0]),
+                x=d["x"], y=d["y"], mode="markers", name=str(grp),
                 customdata=custom(d), hovertemplate=hover,
-                marker=dict(size=size, color=colors.get(int(sid), ex.UNASSIGNED_COLOR), opacity=0.85,
-                            line=dict(width=0))))
+                marker=dict(size=size, color=d["group_color"].iloc[0] or ex.UNASSIGNED_COLOR,
+                            opacity=0.85, line=dict(width=0))))
     _base(fig, height=height, dragmode="select", clickmode="event+select",
           legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, title_text=""))
     fig.update_xaxes(showticklabels=False, showgrid=False, title=None)
@@ -85,15 +89,26 @@ def lift_bars(traits: pd.DataFrame, *, label_col: str = "label", color: str = "#
     return fig
 
 
-def distribution(df: pd.DataFrame, label: str, color: str) -> go.Figure:
+def distribution(df: pd.DataFrame, label: str, color: str, log: bool = False) -> go.Figure:
+    """Box plots of a feature, segment vs whole shop; money and counts on a log scale (only
+    positive values can be drawn there, so the others are left out and the axis says so)."""
     fig = go.Figure()
+    dropped = 0
     for grp, c in (("Segment", color), ("Whole shop", "#9aa0a6")):
         d = df[df["group"] == grp]
+        if log:
+            dropped += int((d["value"] <= 0).sum())
+            d = d[d["value"] > 0]
         if d.empty:
             continue
         fig.add_trace(go.Box(x=d["value"], name=grp, marker_color=c, boxpoints=False,
                              orientation="h"))
-    return _base(fig, height=220, xaxis_title=label, showlegend=False)
+    title = label + (" (log scale" + (f"; {dropped:,} at zero or below not drawn" if dropped
+                                       else "") + ")" if log else "")
+    _base(fig, height=220, xaxis_title=title, showlegend=False)
+    if log:
+        fig.update_xaxes(type="log")
+    return fig
 
 
 def bars_by_group(df: pd.DataFrame, *, x: str, y: str, group: str, colors: dict[str, str] | None,
@@ -218,8 +233,33 @@ def training_curve(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def share_donut(labels, values, colors, height: int = 260) -> go.Figure:
-    fig = go.Figure(go.Pie(labels=labels, values=values, hole=0.6, marker=dict(colors=colors),
-                           sort=False, textinfo="percent",
-                           hovertemplate="%{label}<br>%{value:,} shoppers (%{percent})<extra></extra>"))
-    return _base(fig, height=height, showlegend=False, margin=dict(l=0, r=0, t=10, b=0))
+def share_donut(labels, values, colors, height: int = 300) -> go.Figure:
+    """Share of shoppers per segment: percentages inside the slices, horizontal and never
+    shrunk (hidden on slices too small to hold them), the names in a legend underneath."""
+    names = [str(n) if len(str(n)) <= 28 else str(n)[:27] + "…" for n in labels]
+    fig = go.Figure(go.Pie(labels=names, values=values, hole=0.55, marker=dict(colors=list(colors)),
+                           sort=False, textinfo="percent", textposition="inside",
+                           insidetextorientation="horizontal", texttemplate="%{percent:.0%}",
+                           customdata=[str(n) for n in labels],
+                           hovertemplate="%{customdata}<br>%{value:,} shoppers (%{percent})"
+                                         "<extra></extra>"))
+    _base(fig, height=height, showlegend=True, margin=dict(l=0, r=0, t=10, b=0),
+          legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, font=dict(size=11)),
+          uniformtext=dict(minsize=11, mode="hide"))
+    return fig
+
+
+def cross_heatmap(cross: pd.DataFrame, value: str = "users", money: str = "") -> go.Figure:
+    """Lifecycle stages (rows) x taste segments (columns): shoppers (or revenue) in each cell."""
+    wide = cross.pivot_table(index="lifecycle", columns="taste", values=value, aggfunc="sum",
+                             fill_value=0, sort=False)
+    text = [[(ex.fmt_money(v, money) if money else ex.fmt_int(v)) if v else "" for v in row]
+            for row in wide.to_numpy()]
+    fig = go.Figure(go.Heatmap(
+        z=wide.to_numpy(), x=[str(c)[:28] for c in wide.columns], y=[str(i) for i in wide.index],
+        text=text, texttemplate="%{text}", colorscale="Blues", showscale=False,
+        hovertemplate="%{y} × %{x}<br>%{text}<extra></extra>"))
+    _base(fig, height=max(220, 44 * len(wide) + 80), margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_yaxes(autorange="reversed", gridcolor="white")
+    fig.update_xaxes(side="top", gridcolor="white")
+    return fig

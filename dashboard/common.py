@@ -145,6 +145,8 @@ pct, num, intf, lift, when, days = ex.fmt_pct, ex.fmt_num, ex.fmt_int, ex.fmt_li
 
 
 def feature_value(feature: str, x) -> str:
+    if feature == "mean_hour":
+        return ex.fmt_clock(x)
     if feature in ex.MONEY_FEATURES:
         return money(x)
     if feature in ex.SHARE_FEATURES:
@@ -157,8 +159,11 @@ def feature_value(feature: str, x) -> str:
 
 
 def behaviour_table(features, group_label: str) -> None:
-    """Median behaviour of a group (segment or selection) next to the whole shop's, formatted."""
+    """Median behaviour of a group (segment or selection) next to the whole shop's, formatted
+    (money figures only where the shop records prices)."""
     f = features
+    if not shop_has_prices():
+        f = f[~f["feature"].isin(ex.MONEY_FEATURES | {"price_sensitivity"})]
     st.dataframe(
         {"Behaviour (median)": f["label"],
          group_label: [feature_value(k, v) for k, v in zip(f["feature"], f["group"])],
@@ -178,11 +183,86 @@ def page_header(title: str, subtitle: str = "") -> None:
         st.caption(subtitle)
 
 
-def segment_options(run_id: int) -> dict[str, int]:
-    df = q("segments", run_id)
+def segment_options(run_id: int, lens: str = "taste", scope=None) -> dict[str, int]:
+    """Label -> segment id for a lens's segments (taste unless told: the recommenders work on
+    taste segments), sizes within the scope when there is one."""
+    df = q("segments", run_id, lens=lens, scope=scope)
     if df.empty:
         return {}
     return {f"{r.name} ({intf(r.size)} shoppers)": int(r.segment_id) for r in df.itertuples()}
+
+
+# ------------------------------------------------------------------------------ lenses & scope
+LENS_KEY, SCOPE_KEY = "lens", "scope_segment"
+LENS_NOUN = {"taste": "taste segment", "lifecycle": "lifecycle stage"}
+
+
+def lens() -> str:
+    """The lens the person chose in the sidebar (shared by every page): taste or lifecycle."""
+    v = st.session_state.get(LENS_KEY)
+    return v if v in ex.LENSES else ex.DEFAULT_LENS
+
+
+def scope():
+    """(other lens, segment id) when the person narrowed every page to one segment of the other
+    lens in the sidebar, else None."""
+    sid = st.session_state.get(SCOPE_KEY)
+    return None if sid is None else (ex.other_lens(lens()), int(sid))
+
+
+def set_lens(name: str, scope_segment: int | None = None) -> None:
+    """For button callbacks: switch the lens (and the scope in the other lens)."""
+    st.session_state[LENS_KEY] = name
+    st.session_state[SCOPE_KEY] = scope_segment
+
+
+def _lens_changed() -> None:
+    st.session_state[SCOPE_KEY] = None  # the other lens changed: its segment no longer applies
+
+
+def sidebar_lens() -> None:
+    """The lens switch and the other-lens filter, in the sidebar of every page."""
+    s = store()
+    if not s.exists():
+        return
+    run = current_run(required=False)
+    if not run:
+        return
+    with st.sidebar:
+        st.radio("Segments by", list(ex.LENSES), key=LENS_KEY, horizontal=True,
+                 format_func=lambda n: ex.LENS_LABELS[n], on_change=_lens_changed,
+                 help="Taste: what shoppers buy and how they shop. Lifecycle: where they are with "
+                      "the shop (new, active, loyal, at risk, lapsed).")
+        other = ex.other_lens(lens())
+        opts = {sid: f"{name} ({intf(n)})" for name, sid, n in
+                q("lens_scope_options", run["run_id"], lens())}
+        if st.session_state.get(SCOPE_KEY) not in opts:
+            st.session_state[SCOPE_KEY] = None
+        st.selectbox(f"Only shoppers in this {LENS_NOUN[other]}", [None, *opts], key=SCOPE_KEY,
+                     format_func=lambda sid: "Everyone" if sid is None else opts[sid],
+                     help="Narrow every page to the shoppers in one segment of the other lens, "
+                          "e.g. the taste segments of at-risk shoppers.")
+
+
+def scope_note(run_id: int) -> None:
+    """A line under the page title saying the page is narrowed, when it is."""
+    sc = scope()
+    if sc is None:
+        return
+    names = q("segment_names", run_id, lens=sc[0])
+    st.info(f"Only shoppers in the {LENS_NOUN[sc[0]]} **{html.escape(names.get(sc[1], str(sc[1])))}**"
+            " (change it in the sidebar).", icon=":material/filter_alt:")
+
+
+def shop_has_prices() -> bool:
+    return bool(q("has_prices"))
+
+
+def weak_warning(run: dict, lens_name: str | None = None) -> None:
+    """The plain-words warning that a lens's segments are weak, with what to try."""
+    r = ex.lens_quality(run).get(lens_name or lens())
+    if r and r.get("warning"):
+        st.warning(f"{r['warning']} {r['advice'] or ''}", icon=":material/warning:")
 
 
 # ------------------------------------------------------------------------------ sign-in

@@ -121,11 +121,14 @@ def make_tiny_store(path, *, bare: bool = False, lifecycle_stability: float = 0.
                 VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)""",
                         [run_id, sid, name, f"{name}: {rule}.", color, len(members),
                          len(members) / 12, members[:2], rule, sid])
-        con.execute("""INSERT INTO segment_traits (run_id, segment_id, dimension, value, support,
+        # what a build stores: categories where the shop has them, themes where it has not
+        kind, gift, kitchen = ("theme", *THEMES.values()) if bare else ("category", "Decor", "Kitchen")
+        con.execute(f"""INSERT INTO segment_traits (run_id, segment_id, dimension, value, support,
             population_support, lift) VALUES
-            (?, 0, 'category', 'Decor', 1.0, 0.5, 2.0), (?, 0, 'item', 'G1', 1.0, 0.5, 2.0),
-            (?, 1, 'category', 'Kitchen', 1.0, 0.5, 2.0),
-            (?, 1, 'item', 'G1', 0.1, 0.5, 0.2)""", [run_id] * 4)  # (lift < 1: never shown)
+            (?, 0, '{kind}', ?, 1.0, 0.5, 2.0), (?, 0, 'item', 'G1', 1.0, 0.5, 2.0),
+            (?, 1, '{kind}', ?, 1.0, 0.5, 2.0),
+            (?, 1, 'item', 'G1', 0.1, 0.5, 0.2)""",  # (lift < 1: never shown)
+                    [run_id, gift, run_id, run_id, kitchen, run_id])
         con.execute("""INSERT INTO rules VALUES
             (?, NULL, ['G1'], ['G2'], 0.5, 1.0, 2.0, 0.25, NULL, 12, NULL),
             (?, NULL, ['K1'], ['K2'], 0.5, 1.0, 2.0, 0.25, NULL, 12, NULL),
