@@ -141,6 +141,11 @@ def money(x, digits=None) -> str:
     return ex.fmt_money(x, currency(), digits)
 
 
+def money_short(x) -> str:
+    """£2.1m, £845k, £950.00: money that fits a narrow card."""
+    return ex.fmt_money_short(x, currency())
+
+
 pct, num, intf, lift, when, days = ex.fmt_pct, ex.fmt_num, ex.fmt_int, ex.fmt_lift, ex.fmt_when, ex.fmt_days
 
 
@@ -203,21 +208,24 @@ def lens() -> str:
     return v if v in ex.LENSES else ex.DEFAULT_LENS
 
 
+EVERYONE = "everyone"  # the filter's "no filter" choice (segment ids are ints; -1 = unassigned)
+
+
 def scope():
     """(other lens, segment id) when the person narrowed every page to one segment of the other
     lens in the sidebar, else None."""
-    sid = st.session_state.get(SCOPE_KEY)
-    return None if sid is None else (ex.other_lens(lens()), int(sid))
+    sid = st.session_state.get(SCOPE_KEY, EVERYONE)
+    return None if sid in (None, EVERYONE) else (ex.other_lens(lens()), int(sid))
 
 
 def set_lens(name: str, scope_segment: int | None = None) -> None:
     """For button callbacks: switch the lens (and the scope in the other lens)."""
     st.session_state[LENS_KEY] = name
-    st.session_state[SCOPE_KEY] = scope_segment
+    st.session_state[SCOPE_KEY] = EVERYONE if scope_segment is None else int(scope_segment)
 
 
 def _lens_changed() -> None:
-    st.session_state[SCOPE_KEY] = None  # the other lens changed: its segment no longer applies
+    st.session_state[SCOPE_KEY] = EVERYONE  # the other lens changed: its segment no longer applies
 
 
 def sidebar_lens() -> None:
@@ -237,9 +245,9 @@ def sidebar_lens() -> None:
         opts = {sid: f"{name} ({intf(n)})" for name, sid, n in
                 q("lens_scope_options", run["run_id"], lens())}
         if st.session_state.get(SCOPE_KEY) not in opts:
-            st.session_state[SCOPE_KEY] = None
-        st.selectbox(f"Only shoppers in this {LENS_NOUN[other]}", [None, *opts], key=SCOPE_KEY,
-                     format_func=lambda sid: "Everyone" if sid is None else opts[sid],
+            st.session_state[SCOPE_KEY] = EVERYONE
+        st.selectbox(f"Only shoppers in this {LENS_NOUN[other]}", [EVERYONE, *opts], key=SCOPE_KEY,
+                     format_func=lambda sid: "Everyone" if sid == EVERYONE else opts[sid],
                      help="Narrow every page to the shoppers in one segment of the other lens, "
                           "e.g. the taste segments of at-risk shoppers.")
 

@@ -27,20 +27,24 @@ def segment_quality_section(run: dict) -> None:
         st.info("This build recorded no segment quality (it predates the lenses, or had too few "
                 "shoppers). The next `segstudio build` measures it.")
         return
-    rows = []
+    measures = {  # one row per measure, one column per lens: narrow enough to read whole
+        "Segments": lambda r: c.intf(r["segments"]),
+        "Stability between seeds (0-1)": lambda r: c.num(r["stability_seed"], 2),
+        "Stability between 80% samples (0-1)": lambda r: c.num(r["stability_bootstrap"], 2),
+        "Predicts the next basket: NDCG@10 (95% interval)": _ndcg,
+        "… the whole shop's best-sellers": lambda r: c.num(r["popularity_ndcg10"], 3),
+        "… a TF-IDF clustering of baskets, same number of segments":
+            lambda r: c.num(r["tfidf_ndcg10"], 3),
+        "Segments vs the TF-IDF clustering": lambda r: c.lift(r["ratio_vs_tfidf"]),
+        "Silhouette (-1 to 1)": lambda r: c.num(r["silhouette"], 2),
+        "Shoppers evaluated": lambda r: c.intf(r["shoppers_evaluated"]),
+    }
+    wide = {"Measure": list(measures)}
     for _, r in table.iterrows():
-        rows.append({
-            "Lens": r["lens"], "Segments": c.intf(r["segments"]),
-            "Stability between seeds": c.num(r["stability_seed"], 2),
-            "Stability between 80% samples": c.num(r["stability_bootstrap"], 2),
-            "Predicts next basket (NDCG@10, 95% interval)": _ndcg(r),
-            "Best-sellers": c.num(r["popularity_ndcg10"], 3),
-            "TF-IDF clustering": c.num(r["tfidf_ndcg10"], 3),
-            "vs TF-IDF": c.lift(r["ratio_vs_tfidf"]),
-            "Silhouette": c.num(r["silhouette"], 2),
-            "Sizes (shoppers)": r["sizes"],
-        })
-    st.dataframe(rows, hide_index=True, width="stretch")
+        wide[r["lens"]] = [fn(r) for fn in measures.values()]
+    st.dataframe(wide, hide_index=True, width="stretch", key="segment_quality")
+    st.markdown("  \n".join(f"**{r.lens} sizes:** {c.html.escape(r.sizes)}"
+                             for r in table.itertuples() if r.sizes))
     st.caption("Stability: agreement (adjusted Rand index, 1 = the same segments) between fits with "
                "two seeds, and between fits on two 80% samples; 0.7 or more is sound. Predicts next "
                "basket: each shopper's last basket is held out of every model; each segment ranks "

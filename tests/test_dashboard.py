@@ -295,9 +295,11 @@ def test_dimensions_the_data_lacks_are_hidden(tmp_path, monkeypatch):
 
 def test_model_page_shows_quality_per_lens_and_lifecycle_rules(tiny_db):
     at = open_page("views/model.py")
-    q = next(d.value for d in at.dataframe if "Lens" in d.value.columns).set_index("Lens")
-    assert q.loc["Taste", "Stability between seeds"] == "0.93"
-    assert q.loc["Taste", "Predicts next basket (NDCG@10, 95% interval)"] == "0.300 (0.290–0.310)"
-    assert q.loc["Lifecycle", "Segments"] == "3"
+    q = next(d.value for d in at.dataframe if "Measure" in d.value.columns).set_index("Measure")
+    assert q.loc["Stability between seeds (0-1)", "Taste"] == "0.93"
+    assert q.loc["Predicts the next basket: NDCG@10 (95% interval)", "Taste"] == "0.300 (0.290–0.310)"
+    assert q.loc["… the whole shop's best-sellers", "Lifecycle"] == "0.200"
+    assert q.loc["Segments", "Lifecycle"] == "3"
+    assert "**Taste sizes:** Kitchen regulars 6 · Gift buyers 6" in texts(at)
     rules = next(d.value for d in at.dataframe if "Rule" in d.value.columns)
     assert list(rules["Stage"]) == ["Loyal high value", "Active repeat buyers", "At risk"]

@@ -16,6 +16,7 @@ from core.explore.export import (COLUMN_GROUPS, DEFAULT_COLUMNS, ExportError, at
                                  saved_export, segment_export, to_csv_bytes, to_parquet_bytes,
                                  write_export)
 from core.explore.fmt import (currency_symbol, fmt_clock, fmt_days, fmt_int, fmt_lift, fmt_money,
+                              fmt_money_short,
                               fmt_num, fmt_pct, fmt_when)
 from core.explore.groups import (busiest_hours, compare_groups, feature_comparison, group_summary,
                                  group_traits, order_values, resolve_group, segment_user_ids)

@@ -63,8 +63,8 @@ else:
                     a.metric("Shoppers", c.intf(r.size), help=f"{c.pct(r.user_share)} of "
                              + ("the shoppers in the filter" if scope else "all shoppers"))
                     if prices:
-                        b.metric("Revenue", c.money(r.revenue),
-                                 help=f"{c.pct(r.revenue_share)} of the "
+                        b.metric("Revenue", c.money_short(r.revenue),
+                                 help=f"{c.money(r.revenue)}: {c.pct(r.revenue_share)} of the "
                                       + ("filter's" if scope else "shop's") + " net revenue")
                     else:
                         b.metric("Of shoppers", c.pct(r.user_share))
