@@ -236,6 +236,11 @@ def sidebar_lens() -> None:
     run = current_run(required=False)
     if not run:
         return
+    have = [n for n in ex.LENSES if not q("segments", run["run_id"], lens=n).empty]
+    if len(have) < 2:  # a build with one lens only (or none): nothing to switch or filter by
+        st.session_state[LENS_KEY] = have[0] if have else ex.DEFAULT_LENS
+        st.session_state[SCOPE_KEY] = EVERYONE
+        return
     with st.sidebar:
         st.radio("Segments by", list(ex.LENSES), key=LENS_KEY, horizontal=True,
                  format_func=lambda n: ex.LENS_LABELS[n], on_change=_lens_changed,

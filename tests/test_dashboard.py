@@ -303,3 +303,20 @@ def test_model_page_shows_quality_per_lens_and_lifecycle_rules(tiny_db):
     assert "**Taste sizes:** Kitchen regulars 6 · Gift buyers 6" in texts(at)
     rules = next(d.value for d in at.dataframe if "Rule" in d.value.columns)
     assert list(rules["Stage"]) == ["Loyal high value", "Active repeat buyers", "At risk"]
+
+
+def test_a_build_with_one_lens_has_no_switch(tmp_path, monkeypatch):
+    from test_explore import make_tiny_store
+
+    store = make_tiny_store(tmp_path / "one.duckdb")
+    with store.write() as con:
+        con.execute("DELETE FROM lifecycle_segments")
+        con.execute("DELETE FROM lifecycle_info")
+    serve(store, monkeypatch)
+    for page in PAGES:
+        at = open_page(page)
+        assert not at.sidebar.radio, page
+    at = open_page("views/overview.py")
+    assert card_titles(at) == ["Kitchen regulars", "Gift buyers"] and "Lifecycle × taste" not in texts(at)
+    at = open_page("views/segment_map.py")
+    assert at.selectbox(key="map_color_by").options[:2] == ["Taste segment", "Main theme"]

@@ -21,13 +21,18 @@ prices = c.shop_has_prices()
 c.scope_note(run_id)
 features = [f for f in c.q("feature_columns", run_id)
             if prices or f not in ex.MONEY_FEATURES | {"price_sensitivity"}]
-groupings = {"taste": "Taste segment", "lifecycle": "Lifecycle stage"}
+groupings = {k: v for k, v in (("taste", "Taste segment"), ("lifecycle", "Lifecycle stage"))
+             if not c.q("segments", run_id, lens=k).empty}
 if "theme" in c.q("dimensions", run_id):
     groupings["theme"] = "Main theme"
 by_label = {**{v: k for k, v in groupings.items()}, **{ex.FEATURE_LABELS[f]: f for f in features}}
 options = list(by_label)
+if not options:
+    c.empty_state("Nothing to colour the map by", "This build has no segments, themes or behaviour "
+                  "figures for its shoppers.")
+    st.stop()
 if st.session_state.get("map_color_by") not in options:
-    st.session_state["map_color_by"] = groupings[lens]
+    st.session_state["map_color_by"] = groupings.get(lens, options[0])
 ctl = st.columns([2, 3])
 choice = ctl[0].selectbox("Colour by", options, key="map_color_by",
                           help="Colour shoppers by their taste segment, lifecycle stage or main "
