@@ -90,24 +90,24 @@ def lift_bars(traits: pd.DataFrame, *, label_col: str = "label", color: str = "#
 
 
 def distribution(df: pd.DataFrame, label: str, color: str, log: bool = False) -> go.Figure:
-    """Box plots of a feature, segment vs whole shop; money and counts on a log scale (only
-    positive values can be drawn there, so the others are left out and the axis says so)."""
+    """Box plots of a feature, segment vs whole shop: box = middle half, line = median, whiskers
+    = 5th to 95th percentile (skewed money and counts would otherwise be all whisker). With
+    ``log``, on a log scale over the positive values (zero cannot be drawn there)."""
     fig = go.Figure()
-    dropped = 0
-    for grp, c in (("Segment", color), ("Whole shop", "#9aa0a6")):
-        d = df[df["group"] == grp]
+    for grp, c in (("Whole shop", "#9aa0a6"), ("Segment", color)):
+        v = df.loc[df["group"] == grp, "value"].astype(float).dropna()
         if log:
-            dropped += int((d["value"] <= 0).sum())
-            d = d[d["value"] > 0]
-        if d.empty:
+            v = v[v > 0]
+        if v.empty:
             continue
-        fig.add_trace(go.Box(x=d["value"], name=grp, marker_color=c, boxpoints=False,
-                             orientation="h"))
-    title = label + (" (log scale" + (f"; {dropped:,} at zero or below not drawn" if dropped
-                                       else "") + ")" if log else "")
-    _base(fig, height=220, xaxis_title=title, showlegend=False)
+        p5, q1, med, q3, p95 = np.percentile(v, [5, 25, 50, 75, 95])
+        fig.add_trace(go.Box(y=[grp], q1=[q1], median=[med], q3=[q3], lowerfence=[p5],
+                             upperfence=[p95], name=grp, marker_color=c, orientation="h",
+                             boxpoints=False, hoverinfo="x"))
+    _base(fig, height=200, xaxis_title=label + (" (log scale)" if log else ""), showlegend=False,
+          margin=dict(l=10, r=10, t=20, b=10))
     if log:
-        fig.update_xaxes(type="log")
+        fig.update_xaxes(type="log", exponentformat="none", separatethousands=True)
     return fig
 
 
@@ -251,8 +251,10 @@ def share_donut(labels, values, colors, height: int = 300) -> go.Figure:
 
 def cross_heatmap(cross: pd.DataFrame, value: str = "users", money: str = "") -> go.Figure:
     """Lifecycle stages (rows) x taste segments (columns): shoppers (or revenue) in each cell."""
+    rows = cross.sort_values("lifecycle_id")["lifecycle"].unique()  # stages in their own order
+    cols = cross.groupby("taste", sort=False)["revenue"].sum().sort_values(ascending=False).index
     wide = cross.pivot_table(index="lifecycle", columns="taste", values=value, aggfunc="sum",
-                             fill_value=0, sort=False)
+                             fill_value=0).reindex(index=rows, columns=cols, fill_value=0)
     text = [[(ex.fmt_money(v, money) if money else ex.fmt_int(v)) if v else "" for v in row]
             for row in wide.to_numpy()]
     fig = go.Figure(go.Heatmap(

@@ -81,6 +81,9 @@ with tabs[1]:
     skip = set() if prices else ex.MONEY_FEATURES | {"price_sensitivity"}
     feats_shown = [x for x in ["recency_days", "frequency", "monetary", "avg_order_value", "basket_size",
                                "price_sensitivity"] if x in set(f["feature"]) and x not in skip]
+    st.caption("Distributions: the box holds the middle half of the shoppers, the line is the "
+               "median, the whiskers reach from the 5th to the 95th percentile. Money and counts "
+               "are on log scales, which leave out shoppers at zero.")
     cols = st.columns(2)
     for i, feat in enumerate(feats_shown):
         dist = c.q("feature_distribution", run_id, feat, segment_id, lens=lens, scope=scope)
