@@ -228,6 +228,17 @@ def _lens_changed() -> None:
     st.session_state[SCOPE_KEY] = EVERYONE  # the other lens changed: its segment no longer applies
 
 
+def _from_link() -> None:
+    """Start a session on the lens (and other-lens segment) its link names, when it names them."""
+    name = st.query_params.get("lens")
+    if name in ex.LENSES:
+        st.session_state[LENS_KEY] = name
+        try:
+            st.session_state[SCOPE_KEY] = int(st.query_params.get("scope", ""))
+        except ValueError:
+            pass
+
+
 def sidebar_lens() -> None:
     """The lens switch and the other-lens filter, in the sidebar of every page."""
     s = store()
@@ -236,6 +247,8 @@ def sidebar_lens() -> None:
     run = current_run(required=False)
     if not run:
         return
+    if LENS_KEY not in st.session_state:  # a shared link: ?lens=lifecycle&scope=3
+        _from_link()
     have = [n for n in ex.LENSES if not q("segments", run["run_id"], lens=n).empty]
     if len(have) < 2:  # a build with one lens only (or none): nothing to switch or filter by
         st.session_state[LENS_KEY] = have[0] if have else ex.DEFAULT_LENS

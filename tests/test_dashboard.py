@@ -320,3 +320,14 @@ def test_a_build_with_one_lens_has_no_switch(tmp_path, monkeypatch):
     assert card_titles(at) == ["Kitchen regulars", "Gift buyers"] and "Lifecycle × taste" not in texts(at)
     at = open_page("views/segment_map.py")
     assert at.selectbox(key="map_color_by").options[:2] == ["Taste segment", "Main theme"]
+
+
+def test_a_link_can_open_a_lens_and_a_filter(tiny_db):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["lens"] = "lifecycle"
+    at.query_params["scope"] = "1"  # taste segment 1, Kitchen regulars
+    at.run()
+    assert not at.exception
+    assert card_titles(at) == ["Loyal high value", "At risk"]  # no active kitchen shopper
+    assert [m.value for m in at.metric if m.label == "Shoppers"][-2:] == ["4", "2"]
+    assert "Only shoppers in the taste segment **Kitchen regulars**" in texts(at)
