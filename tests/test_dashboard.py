@@ -331,3 +331,12 @@ def test_a_link_can_open_a_lens_and_a_filter(tiny_db):
     assert card_titles(at) == ["Loyal high value", "At risk"]  # no active kitchen shopper
     assert [m.value for m in at.metric if m.label == "Shoppers"][-2:] == ["4", "2"]
     assert "Only shoppers in the taste segment **Kitchen regulars**" in texts(at)
+
+
+def test_map_selection_shows_only_what_sets_it_apart(tiny_db):
+    at = open_page("views/segment_map.py", {"selected_users": USERS[:6]})
+    t = texts(at)
+    assert "**Categories**" in t and "**Themes**" in t and "**Brands**" in t
+    mixed = open_page("views/segment_map.py", {"selected_users": USERS[:3] + USERS[6:9]})
+    assert "Nothing sets these shoppers clearly apart" in texts(mixed)
+    assert "**Categories**" not in texts(mixed)

@@ -99,17 +99,22 @@ with side:
             for r in mix.head(6).itertuples()), unsafe_allow_html=True)
         tabs = st.tabs(["What sets it apart", "Behaviour", "Save or export"])
         with tabs[0]:
-            traits = ex.group_traits(c.con(), run_id, ids, top=5)
+            traits = ex.group_traits(c.con(), run_id, ids, top=5, min_lift=1.5,
+                                     min_users=max(3, -(-len(ids) // 10)))
             if traits.empty:
-                st.caption("No preference data for these shoppers.")
+                st.caption("Nothing sets these shoppers clearly apart: no theme, category, brand "
+                           "or price band takes 1.5 times the whole shop's share of their activity "
+                           "among at least a tenth of them.")
             for dim, d in traits.groupby("dimension", sort=False):
                 st.markdown(f"**{ex.DIMENSION_LABELS.get(dim, dim)}**")
                 st.plotly_chart(charts.lift_bars(d.rename(columns={"value": "label"}),
                                                  support_col="group_share", pop_col="population_share",
                                                  color="#4C5FD5"),
                                 key=f"sel_traits_{dim}", config={"displayModeBar": False})
-            st.caption("Lift: how many times more of the group's activity goes there than the "
-                       "whole shop's. Percentages: share of activity, group vs shop.")
+            if not traits.empty:
+                st.caption("Lift: how many times more of the group's activity goes there than the "
+                           "whole shop's (1.5 times or more, among at least a tenth of the group). "
+                           "Percentages: share of activity, group vs shop.")
         with tabs[1]:
             c.behaviour_table(summary["features"], "Selection")
         with tabs[2]:
