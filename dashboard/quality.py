@@ -35,7 +35,8 @@ def segment_quality_section(run: dict) -> None:
         "… the whole shop's best-sellers": lambda r: c.num(r["popularity_ndcg10"], 3),
         "… a TF-IDF clustering of baskets, same number of segments":
             lambda r: c.num(r["tfidf_ndcg10"], 3),
-        "Segments vs the TF-IDF clustering": lambda r: c.lift(r["ratio_vs_tfidf"]),
+        "Segments vs the TF-IDF clustering": lambda r: c.num(r["ratio_vs_tfidf"], 2) + "×"
+        if r["ratio_vs_tfidf"] is not None and r["ratio_vs_tfidf"] == r["ratio_vs_tfidf"] else "–",
         "Silhouette (-1 to 1)": lambda r: c.num(r["silhouette"], 2),
         "Shoppers evaluated": lambda r: c.intf(r["shoppers_evaluated"]),
     }
@@ -61,4 +62,5 @@ def segment_quality_section(run: dict) -> None:
         life = life.sort_values("position" if "position" in life.columns else "segment_id")
         st.dataframe({"Stage": life["name"], "Rule": life["rule"].fillna(""),
                       "Shoppers": [c.intf(v) for v in life["size"]]},
-                     hide_index=True, width="stretch")
+                     hide_index=True, width="stretch",
+                     column_config={"Rule": st.column_config.TextColumn("Rule", width="large")})

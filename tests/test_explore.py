@@ -497,3 +497,14 @@ def test_export_both_lenses(tiny):
     assert list(df["user_id"]) == ["u05", "u06", "u07", "u08"]
     assert set(df["segment_name"]) == {"At risk"}
     assert list(df["taste_segment_name"]) == ["Gift buyers"] * 2 + ["Kitchen regulars"] * 2
+
+
+def test_k_scan_keeps_only_the_figures():
+    run = {"metrics": {"segments": {"k_scan": [
+        {"candidate": "taste", "k": 3, "seed_stability": 0.98, "silhouette": 0.06,
+         "val_ndcg10": 0.11, "chosen": False},
+        {"candidate": "taste", "k": 5, "seed_stability": 0.98, "silhouette": 0.06,
+         "val_ndcg10": 0.12, "chosen": True, "labels": [0, 1, 2] * 1000, "model": "TasteModel(...)"}]}}}
+    ks = ex.k_scan(run)
+    assert list(ks.columns) == ["candidate", "k", "seed_stability", "silhouette", "val_ndcg10", "chosen"]
+    assert list(ks["k"]) == [3, 5] and list(ks["chosen"]) == [False, True]

@@ -22,11 +22,19 @@ def run_history(con) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+K_SCAN_COLUMNS = ("candidate", "k", "seed_stability", "silhouette", "val_ndcg10", "chosen",
+                  "inertia")
+
+
 def k_scan(run: dict) -> pd.DataFrame:
-    """The k-scan of a run (k, silhouette, inertia), from its segments metrics."""
+    """The options a build tried for the taste lens (k, and per option its seed stability,
+    silhouette, validation NDCG@10 and whether it was chosen; older builds: silhouette and
+    inertia), from its segments metrics. Only those figures: anything bulkier stored with the
+    chosen option (its labels) is left out."""
     m = run.get("metrics") or {}
     scan = m.get("k_scan") or (m.get("segments") or {}).get("k_scan") or []
-    return pd.DataFrame(scan)
+    df = pd.DataFrame(scan)
+    return df[[c for c in K_SCAN_COLUMNS if c in df.columns]]
 
 
 def training_curve(con, run_id: int) -> pd.DataFrame:
