@@ -63,6 +63,14 @@ def test_every_page_renders(tiny_db):
         assert texts(at), page
 
 
+def test_every_page_renders_on_the_lifecycle_lens_narrowed_to_a_taste_segment(tiny_db):
+    for page in PAGES:
+        at = open_page(page, {"lens": "lifecycle", "scope_segment": 1})
+        assert at.sidebar.radio(key="lens").value == "lifecycle", page
+        if page not in ("views/rules.py", "views/recommend.py", "views/model.py"):
+            assert "Only shoppers in the taste segment **Kitchen regulars**" in texts(at), page
+
+
 def test_map_selection_panel_and_saving(tiny_db):
     from core import explore as ex
 
@@ -291,6 +299,8 @@ def test_dimensions_the_data_lacks_are_hidden(tmp_path, monkeypatch):
     at = open_page("views/user_profile.py", {"profile_user": "u07"})
     assert "**Categories**" not in texts(at) and "**Themes**" in texts(at)
     assert "Net spend" not in [m.label for m in at.metric]
+    for page in PAGES:  # and nothing breaks anywhere for want of prices or categories
+        open_page(page)
 
 
 def test_model_page_shows_quality_per_lens_and_lifecycle_rules(tiny_db):
