@@ -107,6 +107,8 @@ def test_map_without_selection_invites_one(tiny_db):
 def test_segment_detail_and_profile_content(tiny_db):
     at = open_page("views/segment_detail.py", {"segment_id": 1})
     assert "Kitchen regulars" in texts(at) and metric(at, "Shoppers") == "6"
+    mix = next(m.value for m in at.markdown if "Its shoppers by lifecycle stage" in m.value)
+    assert "Loyal high value 4 (67%)" in mix and "At risk 2 (33%)" in mix
     at = open_page("views/user_profile.py", {"profile_user": "u07"})
     t = texts(at)
     assert "Shopper u07" in t and "Kitchen regulars" in t

@@ -38,6 +38,17 @@ if isinstance(info.get("rule"), str) and info["rule"]:
     st.markdown(f"**Rule:** {c.html.escape(info['rule'])}")
 c.scope_note(run_id)
 c.weak_warning(run)
+cross = c.q("lens_cross", run_id)
+if not cross.empty and scope is None:  # the other lens's mix, each a sidebar choice away
+    other = ex.other_lens(lens)
+    mine = cross[cross[f"{lens}_id"] == segment_id].sort_values(f"{other}_id")
+    colors = c.q("segment_colors", run_id, lens=other)
+    total = int(mine["users"].sum())
+    if total:
+        st.markdown(f"**Its shoppers by {c.LENS_NOUN[other]}:** " + " · ".join(
+            f"{c.swatch(colors.get(int(r[f'{other}_id'])))}{c.html.escape(str(r[other]))} "
+            f"{c.intf(r['users'])} ({c.pct(r['users'] / total, 0)})" for _, r in mine.iterrows()),
+            unsafe_allow_html=True)
 
 nums = d["scoped"] or info
 feats = d["features"].set_index("feature")["group"].to_dict() if len(d["features"]) else {}
