@@ -352,3 +352,19 @@ def test_map_selection_shows_only_what_sets_it_apart(tiny_db):
     mixed = open_page("views/segment_map.py", {"selected_users": USERS[:3] + USERS[6:9]})
     assert "Nothing sets these shoppers clearly apart" in texts(mixed)
     assert "**Categories**" not in texts(mixed)
+
+
+def test_export_page_exports_either_lens(tiny_db):
+    at = open_page("views/export.py", {"lens": "lifecycle"})
+    src = at.selectbox(key="export_source")
+    assert src.options[:3] == ["Lifecycle stage: Loyal high value (4 shoppers)",
+                               "Lifecycle stage: At risk (4 shoppers)",
+                               "Lifecycle stage: Active repeat buyers (4 shoppers)"]
+    src.select("Lifecycle stage: At risk (4 shoppers)").run()
+    at.multiselect(key="export_columns").set_value(["id", "segment", "other_segment"]).run()
+    assert not at.exception
+    preview = at.dataframe[0].value
+    assert list(preview.columns) == ["user_id", "segment_id", "segment_name", "taste_segment_id",
+                                     "taste_segment_name"]
+    assert list(preview["user_id"]) == ["u05", "u06", "u07", "u08"]
+    assert set(preview["segment_name"]) == {"At risk"}
