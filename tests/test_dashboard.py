@@ -265,7 +265,7 @@ def test_weak_segments_warning_in_plain_words(tmp_path, monkeypatch):
     assert not at.warning  # the taste segments are sound
     at.sidebar.radio(key="lens").set_value("lifecycle").run()
     w = [x.value for x in at.warning]
-    assert w == ["Treat these lifecycle stages with care: they are unstable: refitting moves many "
+    assert w == ["Treat these lifecycle stages with care, because they are unstable: refitting moves many "
                  "shoppers (agreement 0.55 on a 0-1 scale; 0.7 or more is sound). Lifecycle stages "
                  "are rules on recency, orders and spend; with little history (few repeat buyers) "
                  "they move easily. Load a longer stretch of history."]

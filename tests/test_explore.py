@@ -481,7 +481,7 @@ def test_dimensions_price_band_order_clock_times_and_quality(tiny, tmp_path):
     assert q["taste"]["warning"] is None
     weak = make_tiny_store(tmp_path / "weak.duckdb", lifecycle_stability=0.55)
     w = ex.lens_quality(latest_run(weak.read()))["lifecycle"]
-    assert w["warning"].startswith("Treat these lifecycle stages with care: they are unstable")
+    assert w["warning"].startswith("Treat these lifecycle stages with care, because they are unstable")
     assert w["advice"].startswith("Lifecycle stages are rules")
     table = ex.quality_table(con, latest_run(con)).set_index("lens")
     assert table.loc["Taste", "stability_seed"] == 0.93 and table.loc["Lifecycle", "segments"] == 3

@@ -190,7 +190,7 @@ def lens_quality(run: dict | None) -> dict[str, dict]:
     out = lens_report((run or {}).get("metrics") or {})
     for lens, r in out.items():
         r["label"] = LENS_LABELS.get(lens, lens)
-        r["warning"] = (f"Treat these {LENS_NOUNS.get(lens, lens)} with care: "
+        r["warning"] = (f"Treat these {LENS_NOUNS.get(lens, lens)} with care, because "
                         + "; and ".join(r["weak"]) + ".") if r["weak"] else None
     return out
 
