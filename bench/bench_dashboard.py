@@ -11,6 +11,8 @@ or a colleague after them). Both include drawing every visible chart and table.
     python bench/bench_dashboard.py --store /tmp/demo.duckdb
     python bench/bench_dashboard.py --demo-users 2000            # generate + build a demo first
     python bench/bench_dashboard.py --store /tmp/or.duckdb --json out.json
+    python bench/bench_dashboard.py --store /tmp/or.duckdb --lens lifecycle --scope 3
+                                     # the lifecycle lens, narrowed to taste segment 3
 
 Prints a table (seconds) and, with --json, writes the figures.
 """
@@ -35,7 +37,7 @@ from test_browser import (CHROMIUM, CHROMIUM_ARGS, PAGES, free_port, page_errors
                           start_server, stop_server, wait_ready)
 
 
-def measure(store_path: Path, repeats: int = 2) -> dict:
+def measure(store_path: Path, repeats: int = 2, query: str = "") -> dict:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -54,7 +56,7 @@ def measure(store_path: Path, repeats: int = 2) -> dict:
                         else warm_ctx
                     page = ctx.new_page()
                     t = time.perf_counter()
-                    page.goto(f"{url}/{path}")
+                    page.goto(f"{url}/{path}{query}")
                     page.wait_for_selector('[data-testid="stMain"] h1', timeout=180_000)
                     first = time.perf_counter() - t
                     wait_ready(page, timeout_ms=180_000)
@@ -77,11 +79,13 @@ def measure(store_path: Path, repeats: int = 2) -> dict:
     for r in results.values():
         r["warm_median"] = statistics.median(r["warm"]) if r["warm"] else None
         r["warm_first_median"] = statistics.median(r["warm_first"]) if r["warm_first"] else None
-    return {"store": str(store_path), "server_start_s": server_start, "pages": results}
+    return {"store": str(store_path), "server_start_s": server_start, "pages": results,
+            "query": query}
 
 
 def print_table(res: dict, title: str) -> None:
-    print(f"\n=== {title}: first paint per page (s), store {res['store']}")
+    print(f"\n=== {title}: first paint per page (s), store {res['store']}"
+          + (f", pages opened with {res['query']}" if res.get("query") else ""))
     print(f"  server start (until /_stcore/health answers): {res['server_start_s']:.2f} s")
     print("  first content = the page's title is on screen; complete = the script has finished and")
     print("  every visible chart and table is drawn")
@@ -100,7 +104,14 @@ def main() -> int:
                     help="generate and build a demo shop of this many shoppers first")
     ap.add_argument("--repeats", type=int, default=2, help="warm visits per page (default 2)")
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--lens", choices=["taste", "lifecycle"], default=None,
+                    help="open every page on this segment lens (default: the dashboard's, taste)")
+    ap.add_argument("--scope", type=int, default=None,
+                    help="with --lens: narrow every page to this segment of the other lens")
     args = ap.parse_args()
+    query = ""
+    if args.lens:
+        query = f"?lens={args.lens}" + (f"&scope={args.scope}" if args.scope is not None else "")
     out = {}
     if args.demo_users:
         from core.demo import generate_demo
@@ -113,10 +124,10 @@ def main() -> int:
         t = time.perf_counter()
         build(store, BuildParams(seed=42))
         print(f"demo shop of {args.demo_users:,} shoppers built in {time.perf_counter() - t:.1f} s")
-        out["demo"] = measure(path, args.repeats)
+        out["demo"] = measure(path, args.repeats, query)
         print_table(out["demo"], f"Demo shop ({args.demo_users:,} shoppers)")
     if args.store:
-        out["store"] = measure(args.store, args.repeats)
+        out["store"] = measure(args.store, args.repeats, query)
         print_table(out["store"], args.store.name)
     if not out:
         ap.error("give --store PATH and/or --demo-users N")

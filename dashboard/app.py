@@ -57,5 +57,6 @@ st.markdown(
 ASSETS = Path(__file__).resolve().parent / "assets"
 st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
 page = st.navigation(PAGES)
+common.sidebar_lens()  # the lens switch and the other-lens filter, shared by every page
 common.sidebar_footer()
 page.run()

@@ -22,22 +22,26 @@ def _base(fig: go.Figure, height: int = 380, **layout) -> go.Figure:
     return fig
 
 
-def segment_map(df: pd.DataFrame, *, colors: dict[int, str], color_by: str | None,
-                currency: str, height: int = 640) -> go.Figure:
-    """The UMAP map as WebGL scatter; each point carries its user id (customdata[0])."""
+def segment_map(df: pd.DataFrame, *, color_by: str | None, currency: str,
+                height: int = 640, money: bool = True) -> go.Figure:
+    """The UMAP map as WebGL scatter; each point carries its user id (customdata[0]). Points
+    are coloured by their ``group`` (a lens's segments or their main theme; ``group_color``)
+    or, for a behaviour, by ``color_value`` on a colour scale."""
     def custom(d: pd.DataFrame) -> np.ndarray:
         return np.column_stack([
             d["user_id"].astype(str), d["segment"].astype(str),
-            d["frequency"].map(ex.fmt_int), d["monetary"].map(lambda v: ex.fmt_money(v, currency)),
+            d["frequency"].map(ex.fmt_int),
+            d["monetary"].map(lambda v: ex.fmt_money(v, currency)) if money else
+            pd.Series("–", index=d.index),
             d["recency_days"].map(ex.fmt_days),
         ])
 
     hover = ("<b>Shopper %{customdata[0]}</b><br>%{customdata[1]}<br>"
-             "Orders: %{customdata[2]} · Spend: %{customdata[3]}<br>"
-             "Last purchase: %{customdata[4]} ago<extra></extra>")
+             "Orders: %{customdata[2]}" + (" · Spend: %{customdata[3]}" if money else "") +
+             "<br>Last purchase: %{customdata[4]} ago<extra></extra>")
     fig = go.Figure()
     size = 6 if len(df) < 5000 else 4 if len(df) < 30000 else 3
-    if color_by and "color_value" in df.columns:
+    if "color_value" in df.columns:
         vals = df["color_value"]
         label = ex.FEATURE_LABELS.get(color_by, color_by)
         fig.add_trace(go.Scattergl(
@@ -48,14 +52,14 @@ def segment_map(df: pd.DataFrame, *, colors: dict[int, str], color_by: str | Non
                         cmax=float(np.nanpercentile(vals, 98)) if vals.notna().any() else None,
                         colorbar=dict(title=dict(text=label, side="right"), thickness=12))))
     else:
-        order = df.groupby("segment_id")["user_id"].count().sort_values(ascending=False).index
-        for sid in order:
-            d = df[df["segment_id"] == sid]
+        order = df.groupby("group")["user_id"].count().sort_values(ascending=False).index
+        for grp in order:
+            d = df[df["group"] == grp]
             fig.add_trace(go.Scattergl(
-                x=d["x"], y=d["y"], mode="markers", name=str(d["segment"].iloc[0]),
+                x=d["x"], y=d["y"], mode="markers", name=str(grp),
                 customdata=custom(d), hovertemplate=hover,
-                marker=dict(size=size, color=colors.get(int(sid), ex.UNASSIGNED_COLOR), opacity=0.85,
-                            line=dict(width=0))))
+                marker=dict(size=size, color=d["group_color"].iloc[0] or ex.UNASSIGNED_COLOR,
+                            opacity=0.85, line=dict(width=0))))
     _base(fig, height=height, dragmode="select", clickmode="event+select",
           legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, title_text=""))
     fig.update_xaxes(showticklabels=False, showgrid=False, title=None)
@@ -85,15 +89,26 @@ def lift_bars(traits: pd.DataFrame, *, label_col: str = "label", color: str = "#
     return fig
 
 
-def distribution(df: pd.DataFrame, label: str, color: str) -> go.Figure:
+def distribution(df: pd.DataFrame, label: str, color: str, log: bool = False) -> go.Figure:
+    """Box plots of a feature, segment vs whole shop: box = middle half, line = median, whiskers
+    = 5th to 95th percentile (skewed money and counts would otherwise be all whisker). With
+    ``log``, on a log scale over the positive values (zero cannot be drawn there)."""
     fig = go.Figure()
-    for grp, c in (("Segment", color), ("Whole shop", "#9aa0a6")):
-        d = df[df["group"] == grp]
-        if d.empty:
+    for grp, c in (("Whole shop", "#9aa0a6"), ("Segment", color)):
+        v = df.loc[df["group"] == grp, "value"].astype(float).dropna()
+        if log:
+            v = v[v > 0]
+        if v.empty:
             continue
-        fig.add_trace(go.Box(x=d["value"], name=grp, marker_color=c, boxpoints=False,
-                             orientation="h"))
-    return _base(fig, height=220, xaxis_title=label, showlegend=False)
+        p5, q1, med, q3, p95 = np.percentile(v, [5, 25, 50, 75, 95])
+        fig.add_trace(go.Box(y=[grp], q1=[q1], median=[med], q3=[q3], lowerfence=[p5],
+                             upperfence=[p95], name=grp, marker_color=c, orientation="h",
+                             boxpoints=False, hoverinfo="x"))
+    _base(fig, height=200, xaxis_title=label + (" (log scale)" if log else ""), showlegend=False,
+          margin=dict(l=10, r=10, t=20, b=10))
+    if log:
+        fig.update_xaxes(type="log", exponentformat="none", separatethousands=True)
+    return fig
 
 
 def bars_by_group(df: pd.DataFrame, *, x: str, y: str, group: str, colors: dict[str, str] | None,
@@ -184,10 +199,35 @@ def rule_network(graph: dict) -> go.Figure:
     return fig
 
 
+CANDIDATE_LABELS = {"taste": "Taste", "taste_habits": "Taste and habits"}
+
+
 def k_scan(df: pd.DataFrame, chosen_k: int | None) -> go.Figure:
     from plotly.subplots import make_subplots
 
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    if "val_ndcg10" in df and "candidate" in df:  # builds with held-out choice of k
+        palette = ["#4C78A8", "#F58518", "#54A24B", "#B279A2"]
+        for i, (cand, d) in enumerate(df.sort_values("k").groupby("candidate", sort=False)):
+            name, col = CANDIDATE_LABELS.get(cand, str(cand)), palette[i % len(palette)]
+            fig.add_trace(go.Scatter(x=d["k"], y=d["val_ndcg10"], name=f"{name}: predicts (NDCG@10)",
+                                     mode="lines+markers", line_color=col), secondary_y=False)
+            fig.add_trace(go.Scatter(x=d["k"], y=d["seed_stability"], name=f"{name}: stability",
+                                     mode="lines+markers", line=dict(color=col, dash="dot")),
+                          secondary_y=True)
+        if "chosen" in df and df["chosen"].fillna(False).astype(bool).any():
+            ch = df[df["chosen"].fillna(False).astype(bool)].iloc[0]
+            fig.add_trace(go.Scatter(x=[ch["k"]], y=[ch["val_ndcg10"]], mode="markers", name="chosen",
+                                     marker=dict(size=16, symbol="circle-open", color="#1F2430",
+                                                 line=dict(width=2))), secondary_y=False)
+        _base(fig, height=420, xaxis_title="Number of segments (k)",
+              legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, font=dict(size=11)),
+              margin=dict(l=10, r=10, t=90, b=10))
+        fig.update_xaxes(dtick=1)
+        fig.update_yaxes(title_text="Predicts held-out baskets (NDCG@10)", secondary_y=False)
+        fig.update_yaxes(title_text="Stability between seeds (0-1)", secondary_y=True,
+                         gridcolor=GRID, range=[0, 1.05], dtick=0.2, showgrid=False)
+        return fig
     if "inertia" in df:
         fig.add_trace(go.Scatter(x=df["k"], y=df["inertia"], name="Inertia (elbow)", mode="lines+markers",
                                  line_color="#4C78A8"), secondary_y=False)
@@ -218,8 +258,35 @@ def training_curve(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def share_donut(labels, values, colors, height: int = 260) -> go.Figure:
-    fig = go.Figure(go.Pie(labels=labels, values=values, hole=0.6, marker=dict(colors=colors),
-                           sort=False, textinfo="percent",
-                           hovertemplate="%{label}<br>%{value:,} shoppers (%{percent})<extra></extra>"))
-    return _base(fig, height=height, showlegend=False, margin=dict(l=0, r=0, t=10, b=0))
+def share_donut(labels, values, colors, height: int = 300) -> go.Figure:
+    """Share of shoppers per segment: percentages inside the slices, horizontal and never
+    shrunk (hidden on slices too small to hold them), the names in a legend underneath."""
+    names = [str(n) if len(str(n)) <= 28 else str(n)[:27] + "…" for n in labels]
+    fig = go.Figure(go.Pie(labels=names, values=values, hole=0.55, marker=dict(colors=list(colors)),
+                           sort=False, textinfo="percent", textposition="inside",
+                           insidetextorientation="horizontal", texttemplate="%{percent:.0%}",
+                           customdata=[str(n) for n in labels],
+                           hovertemplate="%{customdata}<br>%{value:,} shoppers (%{percent})"
+                                         "<extra></extra>"))
+    _base(fig, height=height, showlegend=True, margin=dict(l=0, r=0, t=10, b=0),
+          legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, font=dict(size=11)),
+          uniformtext=dict(minsize=11, mode="hide"))
+    return fig
+
+
+def cross_heatmap(cross: pd.DataFrame, value: str = "users", money: str = "") -> go.Figure:
+    """Lifecycle stages (rows) x taste segments (columns): shoppers (or revenue) in each cell."""
+    rows = cross.sort_values("lifecycle_id")["lifecycle"].unique()  # stages in their own order
+    cols = cross.groupby("taste", sort=False)["revenue"].sum().sort_values(ascending=False).index
+    wide = cross.pivot_table(index="lifecycle", columns="taste", values=value, aggfunc="sum",
+                             fill_value=0).reindex(index=rows, columns=cols, fill_value=0)
+    text = [[(ex.fmt_money(v, money) if money else ex.fmt_int(v)) if v else "" for v in row]
+            for row in wide.to_numpy()]
+    fig = go.Figure(go.Heatmap(
+        z=wide.to_numpy(), x=[str(c)[:28] for c in wide.columns], y=[str(i) for i in wide.index],
+        text=text, texttemplate="%{text}", colorscale="Blues", showscale=False,
+        hovertemplate="%{y} × %{x}<br>%{text}<extra></extra>"))
+    _base(fig, height=max(220, 44 * len(wide) + 80), margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_yaxes(autorange="reversed", gridcolor="white")
+    fig.update_xaxes(side="top", gridcolor="white")
+    return fig

@@ -7,7 +7,6 @@ Pages only render: every figure comes from ``core.explore`` (and ``core.recommen
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 
 import streamlit as st
@@ -141,10 +140,17 @@ def money(x, digits=None) -> str:
     return ex.fmt_money(x, currency(), digits)
 
 
+def money_short(x) -> str:
+    """£2.1m, £845k, £950.00: money that fits a narrow card."""
+    return ex.fmt_money_short(x, currency())
+
+
 pct, num, intf, lift, when, days = ex.fmt_pct, ex.fmt_num, ex.fmt_int, ex.fmt_lift, ex.fmt_when, ex.fmt_days
 
 
 def feature_value(feature: str, x) -> str:
+    if feature == "mean_hour":
+        return ex.fmt_clock(x)
     if feature in ex.MONEY_FEATURES:
         return money(x)
     if feature in ex.SHARE_FEATURES:
@@ -157,8 +163,11 @@ def feature_value(feature: str, x) -> str:
 
 
 def behaviour_table(features, group_label: str) -> None:
-    """Median behaviour of a group (segment or selection) next to the whole shop's, formatted."""
+    """Median behaviour of a group (segment or selection) next to the whole shop's, formatted
+    (money figures only where the shop records prices)."""
     f = features
+    if not shop_has_prices():
+        f = f[~f["feature"].isin(ex.MONEY_FEATURES | {"price_sensitivity"})]
     st.dataframe(
         {"Behaviour (median)": f["label"],
          group_label: [feature_value(k, v) for k, v in zip(f["feature"], f["group"])],
@@ -178,83 +187,111 @@ def page_header(title: str, subtitle: str = "") -> None:
         st.caption(subtitle)
 
 
-def segment_options(run_id: int) -> dict[str, int]:
-    df = q("segments", run_id)
+def segment_options(run_id: int, lens: str = "taste", scope=None) -> dict[str, int]:
+    """Label -> segment id for a lens's segments (taste unless told: the recommenders work on
+    taste segments), sizes within the scope when there is one."""
+    df = q("segments", run_id, lens=lens, scope=scope)
     if df.empty:
         return {}
     return {f"{r.name} ({intf(r.size)} shoppers)": int(r.segment_id) for r in df.itertuples()}
 
 
+# ------------------------------------------------------------------------------ lenses & scope
+LENS_KEY, SCOPE_KEY = "lens", "scope_segment"
+LENS_NOUN = {"taste": "taste segment", "lifecycle": "lifecycle stage"}
+
+
+def lens() -> str:
+    """The lens the person chose in the sidebar (shared by every page): taste or lifecycle."""
+    v = st.session_state.get(LENS_KEY)
+    return v if v in ex.LENSES else ex.DEFAULT_LENS
+
+
+EVERYONE = "everyone"  # the filter's "no filter" choice (segment ids are ints; -1 = unassigned)
+
+
+def scope():
+    """(other lens, segment id) when the person narrowed every page to one segment of the other
+    lens in the sidebar, else None."""
+    sid = st.session_state.get(SCOPE_KEY, EVERYONE)
+    return None if sid in (None, EVERYONE) else (ex.other_lens(lens()), int(sid))
+
+
+def set_lens(name: str, scope_segment: int | None = None) -> None:
+    """For button callbacks: switch the lens (and the scope in the other lens)."""
+    st.session_state[LENS_KEY] = name
+    st.session_state[SCOPE_KEY] = EVERYONE if scope_segment is None else int(scope_segment)
+
+
+def _lens_changed() -> None:
+    st.session_state[SCOPE_KEY] = EVERYONE  # the other lens changed: its segment no longer applies
+
+
+def _from_link() -> None:
+    """Start a session on the lens (and other-lens segment) its link names, when it names them."""
+    name = st.query_params.get("lens")
+    if name in ex.LENSES:
+        st.session_state[LENS_KEY] = name
+        try:
+            st.session_state[SCOPE_KEY] = int(st.query_params.get("scope", ""))
+        except ValueError:
+            pass
+
+
+def sidebar_lens() -> None:
+    """The lens switch and the other-lens filter, in the sidebar of every page."""
+    s = store()
+    if not s.exists():
+        return
+    run = current_run(required=False)
+    if not run:
+        return
+    if LENS_KEY not in st.session_state:  # a shared link: ?lens=lifecycle&scope=3
+        _from_link()
+    have = [n for n in ex.LENSES if not q("segments", run["run_id"], lens=n).empty]
+    if len(have) < 2:  # a build with one lens only (or none): nothing to switch or filter by
+        st.session_state[LENS_KEY] = have[0] if have else ex.DEFAULT_LENS
+        st.session_state[SCOPE_KEY] = EVERYONE
+        return
+    with st.sidebar:
+        st.radio("Segments by", list(ex.LENSES), key=LENS_KEY, horizontal=True,
+                 format_func=lambda n: ex.LENS_LABELS[n], on_change=_lens_changed,
+                 help="Taste: what shoppers buy and how they shop. Lifecycle: where they are with "
+                      "the shop (new, active, loyal, at risk, lapsed).")
+        other = ex.other_lens(lens())
+        opts = {sid: f"{name} ({intf(n)})" for name, sid, n in
+                q("lens_scope_options", run["run_id"], lens())}
+        if st.session_state.get(SCOPE_KEY) not in opts:
+            st.session_state[SCOPE_KEY] = EVERYONE
+        st.selectbox(f"Only shoppers in this {LENS_NOUN[other]}", [EVERYONE, *opts], key=SCOPE_KEY,
+                     format_func=lambda sid: "Everyone" if sid == EVERYONE else opts[sid],
+                     help="Narrow every page to the shoppers in one segment of the other lens, "
+                          "e.g. the taste segments of at-risk shoppers.")
+
+
+def scope_note(run_id: int) -> None:
+    """A line under the page title saying the page is narrowed, when it is."""
+    sc = scope()
+    if sc is None:
+        return
+    names = q("segment_names", run_id, lens=sc[0])
+    st.info(f"Only shoppers in the {LENS_NOUN[sc[0]]} **{html.escape(names.get(sc[1], str(sc[1])))}**"
+            " (change it in the sidebar).", icon=":material/filter_alt:")
+
+
+def shop_has_prices() -> bool:
+    return bool(q("has_prices"))
+
+
+def weak_warning(run: dict, lens_name: str | None = None) -> None:
+    """The plain-words warning that a lens's segments are weak, with what to try."""
+    r = ex.lens_quality(run).get(lens_name or lens())
+    if r and r.get("warning"):
+        st.warning(f"{r['warning']} {r['advice'] or ''}", icon=":material/warning:")
+
+
 # ------------------------------------------------------------------------------ sign-in
-def auth_config():
-    """The sign-in settings: the secrets file `segstudio serve` chose (SEGSTUDIO_SECRETS), else
-    Streamlit's own secrets (`streamlit run`, tests). Anything doubtful comes back broken."""
-    from core.access import AuthConfig, check_auth, load_cached, load_file
-
-    path = os.environ.get("SEGSTUDIO_SECRETS")
-    if path is not None:
-        return load_cached(path or None)
-    try:
-        data = st.secrets.to_dict()
-    except Exception:  # no secrets file, or one Streamlit could not parse: look ourselves
-        files = [p for p in st.get_option("secrets.files") if Path(p).is_file()]
-        for f in files:
-            cfg = load_file(f)
-            if cfg.method == "broken":
-                return cfg
-        if files:
-            return AuthConfig("broken", files[0], error=f"Streamlit could not read {files[0]}.")
-        return AuthConfig("none", "no secrets file")
-    return check_auth(data, "Streamlit secrets")
-
-
-def _centered(title: str, caption: str):
-    _, mid, _ = st.columns([1, 2, 1])
-    with mid:
-        st.title(title)
-        st.caption(caption)
-    return mid
-
-
-def require_sign_in() -> None:
-    """Show nothing until the person has signed in, when [auth] asks for it; show nothing at all
-    when [auth] is broken. Without [auth] the dashboard is open.
-
-    Password sign-in happens on the gate's /signin page (dashboard/gate.py), which sets a signed
-    session cookie; the gate checks it on every request (downloads included) and this function
-    checks it again on every run of the script."""
-    from core.access.sessions import DEFAULT_SIGNER, SESSION_COOKIE
-
-    cfg = auth_config()
-    if cfg.method == "none":
-        return
-    if cfg.method == "broken":
-        with _centered("Segment Studio", "The dashboard is closed until its sign-in settings are fixed."):
-            st.error(f"Sign-in is misconfigured, so no data is shown. {cfg.error}",
-                     icon=":material/lock:")
-        st.stop()
-    if cfg.method == "password":
-        token = st.context.cookies.get(SESSION_COOKIE) if st.context.cookies else None
-        if DEFAULT_SIGNER.valid(token, cfg.password or "", cfg.session_hours * 3600):
-            with st.sidebar:  # in this tab (target _self): its page and websocket end too
-                st.markdown('Signed in · <a href="/signout" target="_self">Sign out</a>',
-                            unsafe_allow_html=True)
-            return
-        with _centered("Segment Studio", "Sign in to see the shop's segments."):
-            st.link_button("Sign in", "/signin", type="primary", icon=":material/login:")
-            st.caption("If this keeps coming back, start the dashboard with `segstudio serve`: it "
-                       "puts the sign-in page in front of it.")
-        st.stop()
-    if getattr(st.user, "is_logged_in", False):
-        with st.sidebar:
-            st.caption(f"Signed in as {st.user.get('name') or st.user.get('email') or 'you'}")
-            if st.button("Sign out", key="_logout"):
-                st.logout()
-        return
-    with _centered("Segment Studio", "Sign in with your company account to see the shop's segments."):
-        if st.button("Sign in", type="primary"):
-            st.login(cfg.providers[0]) if cfg.providers else st.login()
-    st.stop()
+from dashboard.signin import auth_config, require_sign_in  # noqa: E402,F401  (app.py calls it here)
 
 
 def sidebar_footer() -> None:

@@ -1,9 +1,10 @@
 """The dashboard in a real browser: headless Chromium (Debian's) against `segstudio serve`.
 
 The server asks for a password, as a real deployment would: every browser signs in on the gate's
-page first. Visits every page, draws a box on the segment map, saves the selection as a segment,
-downloads its CSV and checks the file (and that its download URL is refused without a session,
-and that tables offer no raw "Download as CSV"). A screenshot of each page goes to
+page first. Visits every page, switches the segment lens and keeps it across pages, draws a box
+on the segment map, saves the selection as a segment, downloads its CSV and checks the file (and
+that its download URL is refused without a session, and that tables offer no raw "Download as
+CSV"). A screenshot of each page goes to
 $SEGSTUDIO_ARTIFACTS/screenshots (default ./test-artifacts).
 """
 
@@ -259,6 +260,31 @@ def test_box_select_save_and_download_csv(browser, served, tmp_path):
     saved = ex.find_saved(con, "Browser test picks")
     members = ex.saved_members(con, saved["saved_id"])
     assert len(members) == n and sorted(r[0] for r in rows[1:]) == members
+
+
+def test_lens_switch_is_kept_while_moving_between_pages(browser, served):
+    """The sidebar's lens and other-lens filter hold for the whole visit, across pages."""
+    url, _ = served
+    ctx, page = signed_in(browser, url, viewport={"width": 1440, "height": 1600})
+    try:
+        wait_ready(page)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("Lifecycle", exact=True).click()
+        page.get_by_role("heading", name="Lifecycle stages").wait_for(timeout=30_000)
+        wait_ready(page)
+        assert page.get_by_text("Lifecycle × taste").count() >= 1
+        sidebar.get_by_role("link", name="Segment detail").click()
+        page.get_by_text("Lifecycle stage", exact=True).first.wait_for(timeout=30_000)
+        wait_ready(page)
+        assert page_errors(page) == []
+        page.screenshot(path=str(artifacts_dir() / "segment_detail_lifecycle.png"), full_page=True)
+        sidebar.get_by_role("link", name="Compare").click()
+        wait_ready(page)
+        assert page_errors(page) == []
+        main = page.inner_text('[data-testid="stMain"]')
+        assert "Loyal high value" in main or "Active repeat buyers" in main
+    finally:
+        ctx.close()
 
 
 def test_many_sessions_at_once(browser, served):

@@ -63,6 +63,14 @@ def test_every_page_renders(tiny_db):
         assert texts(at), page
 
 
+def test_every_page_renders_on_the_lifecycle_lens_narrowed_to_a_taste_segment(tiny_db):
+    for page in PAGES:
+        at = open_page(page, {"lens": "lifecycle", "scope_segment": 1})
+        assert at.sidebar.radio(key="lens").value == "lifecycle", page
+        if page not in ("views/rules.py", "views/recommend.py", "views/model.py"):
+            assert "Only shoppers in the taste segment **Kitchen regulars**" in texts(at), page
+
+
 def test_map_selection_panel_and_saving(tiny_db):
     from core import explore as ex
 
@@ -91,7 +99,7 @@ def test_map_selection_panel_and_saving(tiny_db):
 def test_map_without_selection_invites_one(tiny_db):
     at = open_page("views/segment_map.py")
     assert "Select a group" in texts(at)
-    assert at.selectbox(key="map_color_by").options[0] == "Segment"
+    assert at.selectbox(key="map_color_by").options[:3] == ["Taste segment", "Lifecycle stage", "Main theme"]
     at.selectbox(key="map_color_by").select("Net spend").run()
     assert not at.exception
 
@@ -99,6 +107,8 @@ def test_map_without_selection_invites_one(tiny_db):
 def test_segment_detail_and_profile_content(tiny_db):
     at = open_page("views/segment_detail.py", {"segment_id": 1})
     assert "Kitchen regulars" in texts(at) and metric(at, "Shoppers") == "6"
+    mix = next(m.value for m in at.markdown if "Its shoppers by lifecycle stage" in m.value)
+    assert "Loyal high value 4 (67%)" in mix and "At risk 2 (33%)" in mix
     at = open_page("views/user_profile.py", {"profile_user": "u07"})
     t = texts(at)
     assert "Shopper u07" in t and "Kitchen regulars" in t
@@ -180,7 +190,181 @@ def test_serve_and_export_commands(tiny_db, tmp_path, capsys):
     assert rows[0] == ["user_id", "segment_id", "segment_name"] and len(rows) == 7
     other = tmp_path / "other.csv"
     assert main(["export", "--db", str(tiny_db.path), "--segment", "5", "--out", str(other)]) == 2
-    assert "Segment 5 is not in build 1" in capsys.readouterr().err
+    assert "Segment 5 is not in build 1 (taste lens)" in capsys.readouterr().err
     assert main(["export", "--db", str(tiny_db.path), "--saved", "Nope", "--out", str(other)]) == 2
     assert "No saved segment called 'Nope'" in capsys.readouterr().err
     assert not other.exists()
+
+
+# ------------------------------------------------------------------------------ lenses (issue 8)
+def serve(store, monkeypatch):
+    monkeypatch.setenv("SEGSTUDIO_DB", str(store.path))
+    for var in ("SEGSTUDIO_CONFIG", "SEGSTUDIO_CURRENCY", "SEGSTUDIO_SECRETS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def card_titles(at: AppTest) -> list[str]:
+    import re
+
+    return [re.sub(r"<[^>]+>", "", m.value) for m in at.markdown
+            if "class=\"seg-card-title\"" in m.value]
+
+
+def test_lens_switch_changes_the_segments_on_every_page(tiny_db):
+    at = open_page("views/overview.py")
+    assert card_titles(at) == ["Kitchen regulars", "Gift buyers"]  # most revenue first
+    assert at.sidebar.radio(key="lens").value == "taste"
+    at.sidebar.radio(key="lens").set_value("lifecycle").run()
+    assert not at.exception
+    assert card_titles(at) == ["Loyal high value", "At risk", "Active repeat buyers"]
+    assert "Lifecycle stages" in texts(at)
+    assert "Rule: 2 or more orders, the last 15 to 19 days ago" in texts(at)
+    # the choice is kept across pages
+    at.switch_page("views/segment_detail.py").run()
+    assert not at.exception
+    assert at.selectbox(key="detail_segment_lifecycle").options == [
+        "Loyal high value (4 shoppers)", "At risk (4 shoppers)", "Active repeat buyers (4 shoppers)"]
+    assert "found for each taste segment" in texts(at)  # no lifecycle rules: said, not empty
+    at.switch_page("views/compare.py").run()
+    assert at.multiselect(key="compare_groups_lifecycle").options[:3] == [
+        "Loyal high value (4 shoppers)", "At risk (4 shoppers)", "Active repeat buyers (4 shoppers)"]
+
+
+def test_overview_cross_table_and_scope_filter(tiny_db):
+    at = open_page("views/overview.py")
+    assert "Lifecycle × taste" in texts(at)
+    table = next(d.value for d in at.dataframe if "Lifecycle × taste" in d.value.columns)
+    assert list(table["Lifecycle × taste"]) == [
+        "Loyal high value × Kitchen regulars", "At risk × Kitchen regulars",
+        "Active repeat buyers × Gift buyers", "At risk × Gift buyers"]
+    assert list(table["Shoppers"]) == ["4", "2", "4", "2"]
+    assert list(table["Revenue"]) == ["£128.00", "£64.00", "£44.00", "£22.00"]
+    # the sidebar narrows every page to one segment of the other lens
+    scope = at.sidebar.selectbox(key="scope_segment")
+    assert scope.options == ["Everyone", "Loyal high value (4)", "At risk (4)",
+                             "Active repeat buyers (4)"]
+    scope.select(3).run()
+    assert not at.exception
+    assert "Only shoppers in the lifecycle stage **At risk**" in texts(at)
+    assert [m.value for m in at.metric if m.label == "Revenue"] == ["£64.00", "£22.00"]
+    assert [m.value for m in at.metric if m.label == "Shoppers"][-2:] == ["2", "2"]
+    # a pair of the cross table is one click away
+    at = open_page("views/overview.py")
+    at.selectbox(key="cross_pick").select("At risk × Gift buyers").run()
+    next(b for b in at.button if b.key == "cross_open").click().run()
+    assert not at.exception
+    assert "Gift buyers" in texts(at) and metric(at, "Shoppers") == "2"
+    assert "Only shoppers in the lifecycle stage **At risk**" in texts(at)
+
+
+def test_weak_segments_warning_in_plain_words(tmp_path, monkeypatch):
+    from test_explore import make_tiny_store
+
+    serve(make_tiny_store(tmp_path / "weak.duckdb", lifecycle_stability=0.55), monkeypatch)
+    at = open_page("views/overview.py")
+    assert not at.warning  # the taste segments are sound
+    at.sidebar.radio(key="lens").set_value("lifecycle").run()
+    w = [x.value for x in at.warning]
+    assert w == ["Treat these lifecycle stages with care, because they are unstable: refitting moves many "
+                 "shoppers (agreement 0.55 on a 0-1 scale; 0.7 or more is sound). Lifecycle stages "
+                 "are rules on recency, orders and spend; with little history (few repeat buyers) "
+                 "they move easily. Load a longer stretch of history."]
+    at.switch_page("views/segment_detail.py").run()
+    assert [x.value for x in at.warning] == w
+    model = open_page("views/model.py")
+    assert any(x.value.startswith("Lifecycle segments are weak: they are unstable")
+               for x in model.warning)
+
+
+def test_dimensions_the_data_lacks_are_hidden(tmp_path, monkeypatch):
+    from test_explore import make_tiny_store
+
+    serve(make_tiny_store(tmp_path / "bare.duckdb", bare=True), monkeypatch)
+    at = open_page("views/overview.py")
+    assert [m.label for m in at.metric][:4] == ["Shoppers", "Items", "Events", "Orders"]
+    assert "Net revenue" not in [m.label for m in at.metric]
+    assert "Revenue" not in [m.label for m in at.metric]
+    assert "records no prices" in texts(at)
+    at = open_page("views/compare.py")
+    assert at.segmented_control(key="compare_dim").options == ["Themes", "Items"]
+    assert "Themes: share of each group's activity" in texts(at)
+    at.segmented_control(key="compare_dim").set_value("item").run()
+    assert "Items: share of each group's shoppers who bought them" in texts(at)
+    assert "median spend" not in texts(at)
+    at = open_page("views/segment_detail.py", {"segment_id": 0})
+    t = texts(at)
+    assert "**Categories**" not in t and "**Brands**" not in t and "**Themes**" in t
+    assert "Revenue" not in [m.label for m in at.metric]
+    assert metric(at, "Busiest hours") == "10:00–12:00"
+    behaviour = next(d.value for d in at.dataframe if "Behaviour (median)" in d.value.columns)
+    assert "Net spend" not in set(behaviour["Behaviour (median)"])
+    at = open_page("views/user_profile.py", {"profile_user": "u07"})
+    assert "**Categories**" not in texts(at) and "**Themes**" in texts(at)
+    assert "Net spend" not in [m.label for m in at.metric]
+    for page in PAGES:  # and nothing breaks anywhere for want of prices or categories
+        open_page(page)
+
+
+def test_model_page_shows_quality_per_lens_and_lifecycle_rules(tiny_db):
+    at = open_page("views/model.py")
+    q = next(d.value for d in at.dataframe if "Measure" in d.value.columns).set_index("Measure")
+    assert q.loc["Stability between seeds (0-1)", "Taste"] == "0.93"
+    assert q.loc["Predicts the next basket: NDCG@10 (95% interval)", "Taste"] == "0.300 (0.290–0.310)"
+    assert q.loc["… the whole shop's best-sellers", "Lifecycle"] == "0.200"
+    assert q.loc["Segments", "Lifecycle"] == "3"
+    assert "**Taste sizes:** Kitchen regulars 6 · Gift buyers 6" in texts(at)
+    rules = next(d.value for d in at.dataframe if "Rule" in d.value.columns)
+    assert list(rules["Stage"]) == ["Loyal high value", "Active repeat buyers", "At risk"]
+
+
+def test_a_build_with_one_lens_has_no_switch(tmp_path, monkeypatch):
+    from test_explore import make_tiny_store
+
+    store = make_tiny_store(tmp_path / "one.duckdb")
+    with store.write() as con:
+        con.execute("DELETE FROM lifecycle_segments")
+        con.execute("DELETE FROM lifecycle_info")
+    serve(store, monkeypatch)
+    for page in PAGES:
+        at = open_page(page)
+        assert not at.sidebar.radio, page
+    at = open_page("views/overview.py")
+    assert card_titles(at) == ["Kitchen regulars", "Gift buyers"] and "Lifecycle × taste" not in texts(at)
+    at = open_page("views/segment_map.py")
+    assert at.selectbox(key="map_color_by").options[:2] == ["Taste segment", "Main theme"]
+
+
+def test_a_link_can_open_a_lens_and_a_filter(tiny_db):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["lens"] = "lifecycle"
+    at.query_params["scope"] = "1"  # taste segment 1, Kitchen regulars
+    at.run()
+    assert not at.exception
+    assert card_titles(at) == ["Loyal high value", "At risk"]  # no active kitchen shopper
+    assert [m.value for m in at.metric if m.label == "Shoppers"][-2:] == ["4", "2"]
+    assert "Only shoppers in the taste segment **Kitchen regulars**" in texts(at)
+
+
+def test_map_selection_shows_only_what_sets_it_apart(tiny_db):
+    at = open_page("views/segment_map.py", {"selected_users": USERS[:6]})
+    t = texts(at)
+    assert "**Categories**" in t and "**Themes**" in t and "**Brands**" in t
+    mixed = open_page("views/segment_map.py", {"selected_users": USERS[:3] + USERS[6:9]})
+    assert "Nothing sets these shoppers clearly apart" in texts(mixed)
+    assert "**Categories**" not in texts(mixed)
+
+
+def test_export_page_exports_either_lens(tiny_db):
+    at = open_page("views/export.py", {"lens": "lifecycle"})
+    src = at.selectbox(key="export_source")
+    assert src.options[:3] == ["Lifecycle stage: Loyal high value (4 shoppers)",
+                               "Lifecycle stage: At risk (4 shoppers)",
+                               "Lifecycle stage: Active repeat buyers (4 shoppers)"]
+    src.select("Lifecycle stage: At risk (4 shoppers)").run()
+    at.multiselect(key="export_columns").set_value(["id", "segment", "other_segment"]).run()
+    assert not at.exception
+    preview = at.dataframe[0].value
+    assert list(preview.columns) == ["user_id", "segment_id", "segment_name", "taste_segment_id",
+                                     "taste_segment_name"]
+    assert list(preview["user_id"]) == ["u05", "u06", "u07", "u08"]
+    assert set(preview["segment_name"]) == {"At risk"}

@@ -14,7 +14,11 @@ from core import explore as ex
 from core.store import Store, finish_run, latest_run, start_run
 
 # 12 shoppers: u01-u06 in segment 0 ("Gift buyers", left of the map), u07-u12 in segment 1
-# ("Kitchen regulars", right). Items: 3 gifts (G1-G3), 3 kitchen items (K1-K3).
+# ("Kitchen regulars", right). Items: 3 gifts (G1-G3), 3 kitchen items (K1-K3), in two themes.
+# Lifecycle lens: u01-u04 active (stage 1), u05-u08 at risk (3), u09-u12 loyal (0), so the cross
+# of the lenses is Active x Gift 4 shoppers (£44), At risk x Gift 2 (£22), At risk x Kitchen 2
+# (£64), Loyal x Kitchen 4 (£128). Spend: gift shoppers u01, u03, u05 £15, the others £7;
+# kitchen u07, u09, u11 £34, the others £30. Every event is at 10:00 or 11:00.
 ITEMS = [
     ("G1", "Christmas bauble", "Home > Decor > Christmas", "Jolly", 2.5),
     ("G2", "Gift wrap", "Home > Decor > Wrap", "Jolly", 1.0),
@@ -24,14 +28,26 @@ ITEMS = [
     ("K3", "Tea towel", "Home > Kitchen > Textiles", "Cosy", 2.0),
 ]
 USERS = [f"u{i:02d}" for i in range(1, 13)]
+THEMES = {0: "Christmas gifts", 1: "Tea time"}
+STAGE_OF = {**{u: 1 for u in USERS[:4]}, **{u: 3 for u in USERS[4:8]}, **{u: 0 for u in USERS[8:]}}
+LIFECYCLE = [  # id, name, colour, rule
+    (0, "Loyal high value", "#1B7837", "2 or more orders, the last within 15 days, and net spend "
+                                       "of £34.00 or more"),
+    (1, "Active repeat buyers", "#5AAE61", "2 or more orders, the last within 15 days"),
+    (3, "At risk", "#F4A442", "2 or more orders, the last 15 to 19 days ago"),
+]
 
 
-def make_tiny_store(path) -> Store:
+def make_tiny_store(path, *, bare: bool = False, lifecycle_stability: float = 0.95) -> Store:
+    """The hand-made shop. ``bare``: items with titles only (no categories, brands or prices) and
+    purchases without prices, as in a shop that records none of them. ``lifecycle_stability``:
+    the lifecycle lens's recorded stability (below 0.7 it is weak)."""
     store = Store(path)
     with store.write() as con:
         for it in ITEMS:
             con.execute("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, 1)",
-                        [it[0], it[1], f"{it[1]} for you", it[2], it[3], it[4]])
+                        [it[0], it[1], f"{it[1]} for you", None if bare else it[2],
+                         None if bare else it[3], None if bare else it[4]])
         for i, u in enumerate(USERS):
             country = "United Kingdom" if i % 3 else "France"
             attrs = {"country": country, "age_band": "-25" if u == "u01" else "25-34"}
@@ -46,7 +62,7 @@ def make_tiny_store(path) -> Store:
             for b in range(2):  # two orders each
                 for it in basket_items:
                     eid += 1
-                    price = dict((x[0], x[4]) for x in ITEMS)[it]
+                    price = None if bare else dict((x[0], x[4]) for x in ITEMS)[it]
                     con.execute(
                         "INSERT INTO events VALUES (?, ?, ?, 'purchase', ?, 1, ?, ?, NULL, 1, ?)",
                         [eid, u, it, f"2024-0{b + 1}-1{i % 10} 1{b}:00:00", price, f"{u}-b{b}", eid])
@@ -65,20 +81,28 @@ def make_tiny_store(path) -> Store:
                    30, 0.0, NULL, count(*) / count(DISTINCT basket_id), 0.25, 0.5, 10.5, 0.0, 1.0,
                    count(*), count(DISTINCT item_id)
             FROM events GROUP BY user_id""", [run_id])
-        con.execute("""
-            INSERT INTO user_shares
-            SELECT ?, e.user_id, 'category', split_part(i.category_path, ' > ', 2),
-                   count(*) / sum(count(*)) OVER (PARTITION BY e.user_id)
-            FROM events e JOIN items i USING (item_id) GROUP BY 2, 3, 4""", [run_id])
-        con.execute("""
-            INSERT INTO user_shares
-            SELECT ?, e.user_id, 'brand', i.brand, count(*) / sum(count(*)) OVER (PARTITION BY e.user_id)
-            FROM events e JOIN items i USING (item_id) GROUP BY 2, 3, 4""", [run_id])
+        for tid, label in THEMES.items():
+            con.execute("INSERT INTO theme_info VALUES (?, ?, ?, NULL, 3, 6, NULL)", [run_id, tid, label])
+            con.execute("INSERT INTO item_themes SELECT ?, item_id, ? FROM items WHERE item_id LIKE ?",
+                        [run_id, tid, "G%" if tid == 0 else "K%"])
+        shares = {"theme": "t.label", "hour": "lpad(CAST(hour(e.ts) AS VARCHAR), 2, '0')"}
+        if not bare:
+            shares.update({"category": "split_part(i.category_path, ' > ', 2)", "brand": "i.brand"})
+        for dim, expr in shares.items():
+            con.execute(f"""
+                INSERT INTO user_shares
+                SELECT ?, e.user_id, '{dim}', {expr}, count(*) / sum(count(*)) OVER (PARTITION BY e.user_id)
+                FROM events e JOIN items i USING (item_id)
+                JOIN item_themes it ON it.run_id = ? AND it.item_id = e.item_id
+                JOIN theme_info t ON t.run_id = it.run_id AND t.theme_id = it.theme_id
+                GROUP BY 2, 3, 4""", [run_id, run_id])
         for i, u in enumerate(USERS):
             seg = 0 if i < 6 else 1
             x = (-5.0 if seg == 0 else 5.0) + (i % 6) * 0.1
             y = float(i % 6)
             con.execute("INSERT INTO segments VALUES (?, ?, ?, ?)", [run_id, u, seg, 0.1 * i])
+            con.execute("INSERT INTO lifecycle_segments VALUES (?, ?, ?, NULL)",
+                        [run_id, u, STAGE_OF[u]])
             con.execute("INSERT INTO user_map VALUES (?, ?, ?, ?)", [run_id, u, x, y])
             v = [1.0, 0.0, 0.0] if seg == 0 else [0.0, 1.0, 0.0]
             v[2] = 0.01 * i
@@ -90,10 +114,21 @@ def make_tiny_store(path) -> Store:
              ['u01', 'u02', 'u03']),
             (?, 1, 'Kitchen regulars', 'Tea things', '#4C78A8', 6, 0.5, 0.6, 18, 2, 40,
              ['u07', 'u08'])""", [run_id, run_id])
-        con.execute("""INSERT INTO segment_traits (run_id, segment_id, dimension, value, support,
+        for sid, name, color, rule in LIFECYCLE:
+            members = [u for u in USERS if STAGE_OF[u] == sid]
+            con.execute("""INSERT INTO lifecycle_info (run_id, segment_id, name, description, color,
+                size, user_share, revenue_share, representative_users, rule, position)
+                VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)""",
+                        [run_id, sid, name, f"{name}: {rule}.", color, len(members),
+                         len(members) / 12, members[:2], rule, sid])
+        # what a build stores: categories where the shop has them, themes where it has not
+        kind, gift, kitchen = ("theme", *THEMES.values()) if bare else ("category", "Decor", "Kitchen")
+        con.execute(f"""INSERT INTO segment_traits (run_id, segment_id, dimension, value, support,
             population_support, lift) VALUES
-            (?, 0, 'category', 'Decor', 1.0, 0.5, 2.0), (?, 0, 'item', 'G1', 1.0, 0.5, 2.0),
-            (?, 1, 'category', 'Kitchen', 1.0, 0.5, 2.0)""", [run_id] * 3)
+            (?, 0, '{kind}', ?, 1.0, 0.5, 2.0), (?, 0, 'item', 'G1', 1.0, 0.5, 2.0),
+            (?, 1, '{kind}', ?, 1.0, 0.5, 2.0),
+            (?, 1, 'item', 'G1', 0.1, 0.5, 0.2)""",  # (lift < 1: never shown)
+                    [run_id, gift, run_id, run_id, kitchen, run_id])
         con.execute("""INSERT INTO rules VALUES
             (?, NULL, ['G1'], ['G2'], 0.5, 1.0, 2.0, 0.25, NULL, 12, NULL),
             (?, NULL, ['K1'], ['K2'], 0.5, 1.0, 2.0, 0.25, NULL, 12, NULL),
@@ -107,8 +142,21 @@ def make_tiny_store(path) -> Store:
                                  "stability_ari": 0.93, "sizes": {"0": 6, "1": 6}, "n_users": 12,
                                  "k_scan": [{"k": 2, "silhouette": 0.61, "inertia": 10.0},
                                             {"k": 3, "silhouette": 0.4, "inertia": 7.0}],
-                                 "total_seconds": 1.5})
+                                 "total_seconds": 1.5,
+                                 "segments": {"k": 2, "stability_seed": 0.93,
+                                              "stability_bootstrap": 0.91, "silhouette": 0.61,
+                                              "validity": _validity(0.30, 0.20, 0.25)},
+                                 "lifecycle": {"k": 3, "quality": {
+                                     "stability_seed": lifecycle_stability,
+                                     "stability_bootstrap": lifecycle_stability,
+                                     "validity": _validity(0.22, 0.20, 0.25)}}})
     return store
+
+
+def _validity(seg: float, pop: float, ref: float) -> dict:
+    return {"segments": {"ndcg10": seg, "ci_low": seg - 0.01, "ci_high": seg + 0.01, "shoppers": 12},
+            "popularity": {"ndcg10": pop}, "tfidf_kmeans": {"ndcg10": ref, "k": 2},
+            "ratio_vs_tfidf": seg / ref}
 
 
 @pytest.fixture()
@@ -136,7 +184,8 @@ def test_shop_totals_and_data_health(tiny):
 def test_segments_colors_and_names(tiny):
     _, con, run_id = tiny
     df = ex.segments(con, run_id)
-    assert list(df["name"]) == ["Gift buyers", "Kitchen regulars"]
+    assert list(df["name"]) == ["Kitchen regulars", "Gift buyers"]  # most revenue first
+    assert list(df["revenue"]) == [192.0, 66.0]
     assert ex.segment_colors(con, run_id) == {0: "#E45756", 1: "#4C78A8", -1: ex.UNASSIGNED_COLOR}
 
 
@@ -338,3 +387,124 @@ def test_recommendation_previews_through_core_recommend(tiny):
     assert set(seg["recs"]["item_id"]) <= {"K1", "K2", "K3"}
     bad = recs.preview(eng, "user", con=con, run_id=run_id, user_id="nobody", names=("hybrid",))
     assert bad["error"] and "nobody" in bad["error"]
+
+
+# ------------------------------------------------------------------------------ lenses and scopes
+def test_lens_cross_counts_revenue_and_names(tiny):
+    _, con, run_id = tiny
+    x = ex.lens_cross(con, run_id)
+    assert list(x["label"]) == ["Loyal high value × Kitchen regulars", "At risk × Kitchen regulars",
+                                "Active repeat buyers × Gift buyers", "At risk × Gift buyers"]
+    assert list(x["users"]) == [4, 2, 4, 2]
+    assert list(x["revenue"]) == [128.0, 64.0, 44.0, 22.0]
+    assert list(x["lifecycle_id"]) == [0, 3, 1, 3] and list(x["taste_id"]) == [1, 1, 0, 0]
+    assert x["user_share"].sum() == pytest.approx(1.0)
+    assert x["revenue_share"].iloc[0] == pytest.approx(128 / 258)
+
+
+def test_lens_switches_every_segment_query(tiny):
+    _, con, run_id = tiny
+    life = ex.segments(con, run_id, lens="lifecycle")
+    assert list(life["name"]) == ["Loyal high value", "At risk", "Active repeat buyers"]
+    assert list(life["revenue"]) == [128.0, 86.0, 44.0]
+    assert life.set_index("segment_id").loc[3, "rule"] == "2 or more orders, the last 15 to 19 days ago"
+    assert ex.segment_user_ids(con, run_id, 3, lens="lifecycle") == ["u05", "u06", "u07", "u08"]
+    assert ex.segment_names(con, run_id, lens="lifecycle")[3] == "At risk"
+    d = ex.segment_detail(con, run_id, 3, lens="lifecycle")
+    assert d["info"]["name"] == "At risk" and d["members"] == 4 and d["rules"].empty
+    p = ex.user_profile(con, run_id, "u07", lens="lifecycle")
+    assert p["segment"] == "At risk" and p["segments"]["taste"]["name"] == "Kitchen regulars"
+    assert p["main_theme"] == "Tea time"
+    pts, total = ex.map_points(con, run_id, lens="lifecycle")
+    assert total == 12 and pts.set_index("user_id").loc["u05", "segment"] == "At risk"
+    with pytest.raises(ValueError, match="Unknown segment lens 'colour'"):
+        ex.segments(con, run_id, lens="colour")
+
+
+def test_scope_restricts_to_one_segment_of_the_other_lens(tiny):
+    _, con, run_id = tiny
+    at_risk = ("lifecycle", 3)
+    seg = ex.segments(con, run_id, lens="taste", scope=at_risk)
+    assert list(seg["name"]) == ["Kitchen regulars", "Gift buyers"]
+    assert list(seg["size"]) == [2, 2] and list(seg["revenue"]) == [64.0, 22.0]
+    assert list(seg["revenue_share"]) == pytest.approx([64 / 86, 22 / 86])
+    assert list(seg["user_share"]) == [0.5, 0.5]
+    assert ex.segment_user_ids(con, run_id, 0, scope=at_risk) == ["u05", "u06"]
+    d = ex.segment_detail(con, run_id, 0, scope=at_risk)
+    assert d["scoped"]["size"] == 2 and d["scoped"]["revenue"] == 22.0 and d["members"] == 2
+    assert d["info"]["size"] == 6  # the segment's own figures stay
+    assert d["top_items"].iloc[0]["buyers"] == 2
+    # no stored representative is at risk: the members closest to the centre stand in
+    assert list(d["representatives"]["user_id"]) == ["u05", "u06"]
+    pts, total = ex.map_points(con, run_id, scope=at_risk)
+    assert total == 4 and sorted(pts["user_id"]) == ["u05", "u06", "u07", "u08"]
+    assert ex.users_in_region(con, run_id, box={"x": [-6, 0], "y": [-1, 10]}, scope=at_risk) == \
+        ["u05", "u06"]
+    c = ex.compare_groups(con, run_id, [("segment", 0), ("segment", 1)], scope=at_risk)
+    assert list(c["summary"]["users"]) == [2, 2]
+    assert ex.find_users(con, "u", run_id=run_id, scope=at_risk) == ["u05", "u06", "u07", "u08"]
+    loyal_taste = ex.segments(con, run_id, lens="lifecycle", scope=("taste", 1))
+    assert list(loyal_taste["name"]) == ["Loyal high value", "At risk"]  # no active kitchen shopper
+    with pytest.raises(ValueError, match="scope must be"):
+        ex.segments(con, run_id, scope="lifecycle")
+
+
+def test_traits_never_below_lift_one_and_rules_specific_to_the_segment(tiny):
+    _, con, run_id = tiny
+    t = ex.segment_traits(con, run_id, 1)
+    assert list(t["value"]) == ["Kitchen"]  # the stored item with lift 0.2 is never shown
+    r = ex.rules_table(con, run_id, segment_id=0)
+    assert list(r["segment_ratio"]) == [1.5]
+    t = ex.group_traits(con, run_id, USERS[:6])
+    assert (t["lift"] > 1).all() and "Tea time" not in set(t["value"])
+    assert t.set_index("value").loc["Christmas gifts", "lift"] == pytest.approx(2.0)
+
+
+def test_dimensions_price_band_order_clock_times_and_quality(tiny, tmp_path):
+    _, con, run_id = tiny
+    assert ex.dimensions(con, run_id) == ["category", "theme", "brand"]
+    bare = make_tiny_store(tmp_path / "bare.duckdb", bare=True)
+    bcon = bare.read()
+    assert ex.dimensions(bcon, 1) == ["theme"] and not ex.has_prices(bcon)
+    assert ex.has_prices(con)
+    bands = pd.DataFrame({"value": ["luxury", "budget", "premium", "mid"], "share": [1, 2, 3, 4]})
+    assert list(ex.order_values(bands, "price_band")["value"]) == ["budget", "mid", "premium", "luxury"]
+    assert ex.busiest_hours(con, run_id) == "10:00–12:00"
+    assert ex.fmt_clock(13.5) == "13:30" and ex.fmt_clock(None) == "–"
+    items = ex.compare_groups(con, run_id, [("segment", 0), ("segment", 1)], dimension="item")
+    sh = items["shares"].set_index(["group", "value"])["share"]
+    assert sh[("Gift buyers", "Christmas bauble")] == 1.0 and sh[("Kitchen regulars", "Tea towel")] == 0.5
+    assert list(items["summary"]["busiest_hours"]) == ["10:00–12:00", "10:00–12:00"]
+    themes = ex.compare_groups(con, run_id, [("segment", 0), ("segment", 1)], dimension="theme")
+    assert themes["shares"].set_index(["group", "value"])["share"][("Kitchen regulars", "Tea time")] == 1.0
+    q = ex.lens_quality(latest_run(con))
+    assert q["taste"]["warning"] is None
+    weak = make_tiny_store(tmp_path / "weak.duckdb", lifecycle_stability=0.55)
+    w = ex.lens_quality(latest_run(weak.read()))["lifecycle"]
+    assert w["warning"].startswith("Treat these lifecycle stages with care, because they are unstable")
+    assert w["advice"].startswith("Lifecycle stages are rules")
+    table = ex.quality_table(con, latest_run(con)).set_index("lens")
+    assert table.loc["Taste", "stability_seed"] == 0.93 and table.loc["Lifecycle", "segments"] == 3
+    assert table.loc["Taste", "sizes"] == "Kitchen regulars 6 · Gift buyers 6"
+
+
+def test_export_both_lenses(tiny):
+    _, con, run_id = tiny
+    df = ex.segment_export(con, run_id, 3, columns=["id", "segment", "other_segment"],
+                           lens="lifecycle")
+    assert list(df.columns) == ["user_id", "segment_id", "segment_name", "taste_segment_id",
+                                "taste_segment_name"]
+    assert list(df["user_id"]) == ["u05", "u06", "u07", "u08"]
+    assert set(df["segment_name"]) == {"At risk"}
+    assert list(df["taste_segment_name"]) == ["Gift buyers"] * 2 + ["Kitchen regulars"] * 2
+
+
+def test_k_scan_keeps_only_the_figures():
+    run = {"metrics": {"segments": {"k_scan": [
+        {"candidate": "taste", "k": 3, "seed_stability": 0.98, "silhouette": 0.06,
+         "val_ndcg10": 0.11, "chosen": False},
+        {"candidate": "taste", "k": 5, "seed_stability": 0.98, "silhouette": 0.06,
+         "val_ndcg10": 0.12, "chosen": True, "labels": [0, 1, 2] * 1000, "model": "TasteModel(...)"}]}}}
+    ks = ex.k_scan(run)
+    assert list(ks.columns) == ["candidate", "k", "seed_stability", "silhouette", "val_ndcg10", "chosen"]
+    assert list(ks["k"]) == [3, 5] and list(ks["chosen"]) == [False, True]

@@ -7,7 +7,9 @@ from core.cli import UserError, print_json
 HELP = "export a segment's shoppers as CSV or Parquet (spreadsheet-safe)"
 DESCRIPTION = """\
 Write the shoppers of a segment (from the latest build) or of a saved segment (saved on the
-dashboard's map) to a file, for a campaign tool or a spreadsheet. The format follows the
+dashboard's map) to a file, for a campaign tool or a spreadsheet. Every build has two lenses:
+--lens taste (the default: what shoppers buy) or --lens lifecycle (new, active, loyal, at risk,
+lapsed...); --segment is a segment of that lens, and the file names it (segment_name). The format follows the
 extension: .csv, .csv.gz or .parquet. For spreadsheets (the default), text cells that start with
 = + - @ get a leading apostrophe, in CSV and Parquet, so a spreadsheet shows them as text instead
 of running them; --for tool writes the values exactly as stored.
@@ -16,10 +18,12 @@ An existing file is never overwritten without --force; a symbolic link is never 
 (with --force the link itself is replaced); the store itself is never a valid --out; the file
 appears only once it is complete.
 
-Column groups (--columns, any of): id, segment, rfm, attributes, behaviour (default: id segment rfm)
+Column groups (--columns, any of): id, segment, other_segment (the shopper's segment in the other
+lens), rfm, attributes, behaviour (default: id segment rfm)
 
 Examples:
   segstudio export --segment 3 --out segment3.csv
+  segstudio export --lens lifecycle --segment 3 --out at-risk.csv --columns id segment other_segment
   segstudio export --saved "Christmas lovers" --out xmas.parquet --columns id attributes
   segstudio export --segment 3 --out segment3.csv --force       replace last week's file
   segstudio export --segment 3 --out s3.parquet --for tool      raw values for another program
@@ -31,9 +35,13 @@ def add_arguments(parser) -> None:
     g = parser.add_mutually_exclusive_group(required=True)
     g.add_argument("--segment", type=int, help="segment number (from `segstudio status` or the dashboard)")
     g.add_argument("--saved", metavar="NAME", help="name of a segment saved on the dashboard")
+    parser.add_argument("--lens", choices=["taste", "lifecycle"], default="taste",
+                        help="which division --segment (and the segment column) refers to: taste "
+                             "(default) or lifecycle")
     parser.add_argument("--out", required=True, help="output file: .csv, .csv.gz or .parquet")
     parser.add_argument("--columns", nargs="+", default=None, metavar="GROUP",
-                        help="column groups: id segment rfm attributes behaviour (default id segment rfm)")
+                        help="column groups: id segment other_segment rfm attributes behaviour "
+                             "(default id segment rfm)")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument("--for", dest="for_", choices=["spreadsheet", "tool"], default="spreadsheet",
                         help="spreadsheet (default): neutralise text cells that a spreadsheet would "
@@ -60,16 +68,21 @@ def run(args, settings) -> int:
         if args.segment is not None:
             if run_ is None:
                 raise UserError("No complete build yet: run `segstudio build` first.")
-            sizes = dict(con.execute("SELECT segment_id, count(*) FROM segments WHERE run_id = ? "
-                                     "GROUP BY 1", [run_["run_id"]]).fetchall())
-            if args.segment not in sizes:
-                raise UserError(f"Segment {args.segment} is not in build {run_['run_id']}; its segments "
-                                f"are {', '.join(map(str, sorted(sizes))) or 'none'}.")
-            df = ex.segment_export(con, run_["run_id"], args.segment, columns)
-            what = f"segment {args.segment}"
+            segs = ex.segments(con, run_["run_id"], lens=args.lens)
+            names = {int(r.segment_id): str(r.name) for r in segs.itertuples()}
+            if args.segment not in names:
+                listed = ", ".join(f"{i} ({n})" for i, n in sorted(names.items())) or "none"
+                raise UserError(f"Segment {args.segment} is not in build {run_['run_id']} "
+                                f"({args.lens} lens); its {args.lens} segments are {listed}.")
+            try:
+                df = ex.segment_export(con, run_["run_id"], args.segment, columns, lens=args.lens)
+            except ValueError as e:
+                raise UserError(str(e)) from e
+            what = f"{args.lens} segment {args.segment} '{names[args.segment]}'"
         else:
             try:
-                df = ex.saved_export(con, run_["run_id"] if run_ else None, args.saved, columns)
+                df = ex.saved_export(con, run_["run_id"] if run_ else None, args.saved, columns,
+                                     lens=args.lens)
             except ex.SavedSegmentError as e:
                 raise UserError(str(e)) from e
             what = f"saved segment '{args.saved}'"
@@ -77,7 +90,8 @@ def run(args, settings) -> int:
         con.close()
     path = ex.write_export(df, args.out, force=args.force, protect=protect,
                            for_spreadsheet=args.for_ == "spreadsheet")
-    result = {"out": str(path), "rows": len(df), "columns": list(df.columns), "what": what}
+    result = {"out": str(path), "rows": len(df), "columns": list(df.columns), "what": what,
+              "lens": args.lens}
     if args.json:
         print_json(result)
     elif not args.quiet:

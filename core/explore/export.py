@@ -23,12 +23,14 @@ from typing import Iterator, Sequence
 
 import pandas as pd
 
-from core.explore.queries import FEATURE_LABELS, segment_user_ids
+from core.explore.base import FEATURE_LABELS, lens_tables, other_lens
+from core.explore.groups import segment_user_ids
 
 # Column groups a person can choose, in output order.
 COLUMN_GROUPS: dict[str, str] = {
     "id": "Shopper id",
     "segment": "Segment (id and name)",
+    "other_segment": "Segment in the other lens (id and name)",
     "rfm": "Recency, frequency, spend (RFM)",
     "attributes": "Shopper attributes (country, age band...)",
     "behaviour": "All behaviour features",
@@ -54,29 +56,38 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_frame(con, run_id: int | None, user_ids: Sequence[str],
-                 columns: Sequence[str] = DEFAULT_COLUMNS) -> pd.DataFrame:
-    """One row per user (sorted by id) with the chosen column groups."""
+                 columns: Sequence[str] = DEFAULT_COLUMNS, *, lens: str = "taste") -> pd.DataFrame:
+    """One row per user (sorted by id) with the chosen column groups. "segment" is the shopper's
+    segment in ``lens`` (segment_id, segment_name); "other_segment" their segment in the other
+    lens (e.g. lifecycle_segment_id, lifecycle_segment_name)."""
     unknown = [c for c in columns if c not in COLUMN_GROUPS]
     if unknown:
         raise ValueError(f"unknown export column group(s) {', '.join(unknown)}; choose from "
                          f"{', '.join(COLUMN_GROUPS)}")
     cols = list(columns) or ["id"]
     ids = sorted({str(u) for u in user_ids})
-    df = con.execute("""
+    L, O = lens_tables(lens), lens_tables(other_lens(lens))
+    df = con.execute(f"""
         WITH _xsel AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS user_id)
         SELECT x.user_id, s.segment_id, i.name AS segment_name,
+               o.segment_id AS other_segment_id, oi.name AS other_segment_name,
                f.* EXCLUDE (run_id, user_id), u.attributes
         FROM _xsel x
-        LEFT JOIN segments s ON s.run_id = ? AND s.user_id = x.user_id
-        LEFT JOIN segment_info i ON i.run_id = s.run_id AND i.segment_id = s.segment_id
+        LEFT JOIN {L.members} s ON s.run_id = ? AND s.user_id = x.user_id
+        LEFT JOIN {L.info} i ON i.run_id = s.run_id AND i.segment_id = s.segment_id
+        LEFT JOIN {O.members} o ON o.run_id = ? AND o.user_id = x.user_id
+        LEFT JOIN {O.info} oi ON oi.run_id = o.run_id AND oi.segment_id = o.segment_id
         LEFT JOIN user_features f ON f.run_id = ? AND f.user_id = x.user_id
         LEFT JOIN (SELECT user_id, any_value(attributes) AS attributes FROM users
                    GROUP BY user_id) u ON u.user_id = x.user_id
-        ORDER BY x.user_id""", [ids, run_id, run_id]).df()
+        ORDER BY x.user_id""", [ids, run_id, run_id, run_id]).df()
     out = pd.DataFrame({"user_id": df["user_id"]})
     if "segment" in cols:
         out["segment_id"] = df["segment_id"].astype("Int64")
         out["segment_name"] = df["segment_name"]
+    if "other_segment" in cols:
+        out[f"{O.name}_segment_id"] = df["other_segment_id"].astype("Int64")
+        out[f"{O.name}_segment_name"] = df["other_segment_name"]
     if "rfm" in cols:
         out["recency_days"] = df["recency_days"].round(1)
         out["orders"] = df["frequency"]
@@ -97,19 +108,21 @@ def export_frame(con, run_id: int | None, user_ids: Sequence[str],
     return out
 
 
-def segment_export(con, run_id: int, segment_id: int, columns=DEFAULT_COLUMNS) -> pd.DataFrame:
-    ids = segment_user_ids(con, run_id, segment_id)
+def segment_export(con, run_id: int, segment_id: int, columns=DEFAULT_COLUMNS, *,
+                   lens: str = "taste") -> pd.DataFrame:
+    ids = segment_user_ids(con, run_id, segment_id, lens=lens)
     if not ids:
-        raise ValueError(f"Segment {segment_id} has no shoppers in build {run_id}; "
-                         f"`segstudio status` lists the segments.")
-    return export_frame(con, run_id, ids, columns)
+        raise ValueError(f"{lens_tables(lens).label} segment {segment_id} has no shoppers in build "
+                         f"{run_id}; `segstudio status` lists the segments.")
+    return export_frame(con, run_id, ids, columns, lens=lens)
 
 
-def saved_export(con, run_id: int | None, name_or_id, columns=DEFAULT_COLUMNS) -> pd.DataFrame:
+def saved_export(con, run_id: int | None, name_or_id, columns=DEFAULT_COLUMNS, *,
+                 lens: str = "taste") -> pd.DataFrame:
     from core.explore.saved import find_saved, get_saved, saved_members
 
     s = get_saved(con, name_or_id) if isinstance(name_or_id, int) else find_saved(con, str(name_or_id))
-    return export_frame(con, run_id, saved_members(con, s["saved_id"]), columns)
+    return export_frame(con, run_id, saved_members(con, s["saved_id"]), columns, lens=lens)
 
 
 class ExportError(ValueError):

@@ -52,6 +52,20 @@ def fmt_money(x, currency: str = DEFAULT_CURRENCY, digits: int | None = None) ->
     return f"{sign}{currency}{a:,.{digits}f}"
 
 
+def fmt_money_short(x, currency: str = DEFAULT_CURRENCY) -> str:
+    """£2.1m, £845k, £9,950, £12.50: money that fits a narrow space (3 significant figures
+    from ten thousand up)."""
+    if _bad(x):
+        return "–"
+    a = abs(float(x))
+    sign = "-" if float(x) < 0 else ""
+    if a >= 999_500:
+        return f"{sign}{currency}{a / 1e6:,.{1 if a < 99_950_000 else 0}f}m"
+    if a >= 10_000:
+        return f"{sign}{currency}{a / 1e3:,.{0 if a >= 99_950 else 1}f}k"
+    return fmt_money(x, currency)
+
+
 def fmt_pct(x, digits: int = 1) -> str:
     """0.234 -> '23.4%'."""
     if _bad(x):
@@ -84,3 +98,11 @@ def fmt_days(x) -> str:
     if x < 1:
         return "today"
     return f"{x:,.0f} day{'s' if round(x) != 1 else ''}"
+
+
+def fmt_clock(hour) -> str:
+    """13.5 -> '13:30' (a time of day from fractional hours)."""
+    if _bad(hour):
+        return "–"
+    minutes = int(round(float(hour) * 60)) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

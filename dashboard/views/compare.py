@@ -10,9 +10,12 @@ from dashboard import common as c
 c.page_header("Compare", "Put segments and saved selections side by side.")
 run = c.current_run()
 run_id = run["run_id"]
+lens, scope = c.lens(), c.scope()
+prices = c.shop_has_prices()
+c.scope_note(run_id)
 
 choices: dict[str, tuple] = {}
-for label, sid in c.segment_options(run_id).items():
+for label, sid in c.segment_options(run_id, lens, scope).items():
     choices[label] = ("segment", sid)
 saved = ex.list_saved(c.con())
 for r in saved.itertuples():
@@ -25,15 +28,19 @@ if len(choices) < 2:
 
 labels = list(choices)
 picked = st.multiselect("Groups to compare", labels, default=labels[:min(3, len(labels))],
-                        key="compare_groups", max_selections=6)
-dim = st.segmented_control("Preferences by", ["category", "brand", "price_band"], default="category",
-                           format_func=lambda d: ex.DIMENSION_LABELS[d], key="compare_dim") or "category"
+                        key=f"compare_groups_{lens}", max_selections=6)
+views = [*c.q("dimensions", run_id), "item"]  # only what the data has: no empty brands or prices
+if st.session_state.get("compare_dim") not in views:
+    st.session_state["compare_dim"] = views[0]
+dim = st.segmented_control("Preferences by", views, format_func=lambda d: ex.DIMENSION_LABELS[d],
+                           key="compare_dim") or views[0]
 if len(picked) < 2:
     st.info("Pick at least two groups.")
     st.stop()
 
 with st.spinner("Comparing..."):
-    res = c.q("compare_groups", run_id, tuple(choices[p] for p in picked), dimension=dim)
+    res = c.q("compare_groups", run_id, tuple(choices[p] for p in picked), dimension=dim,
+              lens=lens, scope=scope)
 summ = res["summary"]
 cols = st.columns(len(summ))
 fallback = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2"]
@@ -45,21 +52,32 @@ for i, (col, r) in enumerate(zip(cols, summ.itertuples())):
         st.markdown(f'{c.swatch(color, 14)}<span class="seg-card-title">{c.html.escape(r.group)}</span>',
                     unsafe_allow_html=True)
         st.metric("Shoppers", c.intf(r.users), help=f"{c.pct(r.user_share)} of all shoppers")
-        st.metric("Revenue share", c.pct(r.revenue_share))
-        st.markdown(f"Median orders **{c.num(r.median_orders, 0)}** · median spend "
-                    f"**{c.money(r.median_spend)}**  \nLast purchase typically "
-                    f"**{c.days(r.median_recency_days)}** ago")
+        if prices:
+            st.metric("Revenue share", c.pct(r.revenue_share))
+        st.markdown(f"Median orders **{c.num(r.median_orders, 0)}**"
+                    + (f" · median spend **{c.money(r.median_spend)}** per shopper" if prices else "")
+                    + f"  \nLast purchase typically **{c.days(r.median_recency_days)}** ago"
+                    + f"  \nBusiest hours **{r.busiest_hours or 'no clear peak'}**")
 
-st.subheader(f"{ex.DIMENSION_LABELS[dim]}: share of each group's activity")
+if dim == "item":
+    st.subheader("Items: share of each group's shoppers who bought them")
+else:
+    st.subheader(f"{ex.DIMENSION_LABELS[dim]}: share of each group's activity")
 sh = res["shares"]
 if sh.empty:
     st.info("No preference data for these groups.")
 else:
+    sh = sh.assign(value=sh["value"].astype(str).str.slice(0, 40))
     st.plotly_chart(charts.bars_by_group(sh, x="value", y="share", group="group", colors=colors,
-                                         yaxis="Share of activity"), key="compare_shares")
+                                         yaxis="Share of shoppers" if dim == "item"
+                                         else "Share of activity"), key="compare_shares")
+    if dim == "price_band":
+        st.caption("Price bands by the quartiles of the shop's item prices, cheapest first.")
 
 st.subheader("Behaviour side by side (medians)")
 f = res["features"]
+if not prices and not f.empty:
+    f = f[~f["feature"].isin(ex.MONEY_FEATURES | {"price_sensitivity"})]
 if not f.empty:
     wide = f.pivot_table(index=["feature", "label"], columns="group", values="value", sort=False)
     table = pd.DataFrame({"Behaviour": [lbl for _, lbl in wide.index]})

@@ -9,10 +9,13 @@ c.page_header("Export", "Download a list of shoppers for a campaign. For a sprea
               "could run as a formula is neutralised (CSV and Parquet).")
 run = c.current_run()
 run_id = run["run_id"]
+lens, scope = c.lens(), c.scope()
+c.scope_note(run_id)
 
 sources: dict[str, tuple] = {}
-for label, sid in c.segment_options(run_id).items():
-    sources[f"Segment: {label}"] = ("segment", sid)
+noun = "Taste segment" if lens == "taste" else "Lifecycle stage"
+for label, sid in c.segment_options(run_id, lens, scope).items():
+    sources[f"{noun}: {label}"] = ("segment", sid)
 saved = ex.list_saved(c.con())
 for r in saved.itertuples():
     sources[f"Saved: {r.name} ({c.intf(r.size)} shoppers)"] = ("saved", int(r.saved_id))
@@ -36,8 +39,10 @@ with left:
                         "exactly as stored.")
 for_spreadsheet = use == "A spreadsheet"
 kind, val = sources[src]
-label, ids, _ = ex.resolve_group(c.con(), run_id, (kind, val))
-frame = ex.export_frame(c.con(), run_id, ids, cols or ["id"])
+label, ids, _ = ex.resolve_group(c.con(), run_id, (kind, val), lens=lens, scope=scope)
+frame = ex.export_frame(c.con(), run_id, ids, cols or ["id"], lens=lens)
+if scope is not None:
+    label += " " + c.q("segment_names", run_id, lens=scope[0]).get(scope[1], "")
 stem = "".join(ch if ch.isalnum() else "-" for ch in label.lower()).strip("-")
 stem = "-".join(p for p in stem.split("-") if p) or "shoppers"
 with right:

@@ -7,6 +7,7 @@ import streamlit as st
 from core import explore as ex
 from dashboard import charts
 from dashboard import common as c
+from dashboard.quality import segment_quality_section
 
 c.page_header("Model and data", "How the segments and recommendations were built, and how good they are.")
 run = c.current_run()
@@ -23,6 +24,10 @@ q[2].metric("Davies-Bouldin", c.num(m.get("davies_bouldin"), 3),
 q[3].metric("Stability (ARI)", c.num(m.get("stability_ari"), 3),
             help="Agreement between segmentations on resampled data (1 = identical)")
 q[4].metric("Build time", f"{c.num(m.get('total_seconds'), 0)} s")
+
+# --- segment quality per lens (dashboard/quality.py) -------------------------------------------
+segment_quality_section(run)
+# --- end of segment quality ----------------------------------------------------------------------
 
 left, right = st.columns(2)
 with left:

@@ -10,32 +10,42 @@ run = c.current_run()
 run_id = run["run_id"]
 totals = c.q("shop_totals")
 
-cols = st.columns(5)
+prices = c.shop_has_prices()
+lens, scope = c.lens(), c.scope()
+
+cols = st.columns(5 if prices else 4)
 cols[0].metric("Shoppers", c.intf(totals["users"]))
 cols[1].metric("Items", c.intf(totals["items"]))
 cols[2].metric("Events", c.intf(totals["events"]))
 cols[3].metric("Orders", c.intf(totals["baskets"]))
-cols[4].metric("Net revenue", c.money(totals["revenue"]))
+if prices:
+    cols[4].metric("Net revenue", c.money(totals["revenue"]))
 span = ""
 if totals["first_event"] is not None:
     span = f"Data from {totals['first_event']:%d %b %Y} to {totals['last_event']:%d %b %Y}. "
 m = run["metrics"]
 st.caption(f"{span}Showing build {run_id}, finished {c.when(run['finished_at'])}"
-           + (f" · {m.get('method', 'kmeans')} segmentation" if m.get("method") else ""))
+           + (f" · {m.get('method', 'kmeans')} segmentation" if m.get("method") else "")
+           + ("" if prices else " · this shop records no prices, so no money figures are shown"))
 
-st.subheader("Segments")
-segs = c.q("segments", run_id)
+st.subheader("Taste segments" if lens == "taste" else "Lifecycle stages")
+c.scope_note(run_id)
+c.weak_warning(run)
+segs = c.q("segments", run_id, lens=lens, scope=scope)
 if segs.empty:
-    c.empty_state("No segments in this build",
-                  "This build has no shopper segments (for example, the data has no shopper ids). "
-                  "Association rules are still available under **Bought together**.")
+    c.empty_state("No segments in this build" if scope is None else "No shoppers here",
+                  "This build has no shopper segments in this lens (for example, the data has no "
+                  "shopper ids). Association rules are still available under **Bought together**."
+                  if scope is None else "No shopper is in both. Choose *Everyone* in the sidebar.")
 else:
     left, right = st.columns([3, 1])
     with right:
         st.plotly_chart(charts.share_donut(segs["name"], segs["size"], segs["color"]),
                         key="overview_donut", config={"displayModeBar": False})
-        st.caption("Share of shoppers per segment")
+        st.caption("Share of shoppers per segment" + (" (in the filter)" if scope else ""))
     with left:
+        if prices:
+            st.caption("Largest revenue first.")
         per_row = 3
         rows = [segs.iloc[i:i + per_row] for i in range(0, len(segs), per_row)]
         for chunk in rows:
@@ -46,14 +56,53 @@ else:
                                 f'{c.html.escape(str(r.name))}</span>', unsafe_allow_html=True)
                     st.markdown(f'<div class="seg-muted">{c.html.escape(str(r.description or ""))}</div>',
                                 unsafe_allow_html=True)
+                    rule = getattr(r, "rule", None)
+                    if isinstance(rule, str) and rule:
+                        st.caption(f"Rule: {rule}")
                     a, b = st.columns(2)
-                    a.metric("Shoppers", c.intf(r.size), help=f"{c.pct(r.user_share)} of all shoppers")
-                    b.metric("Revenue", c.pct(r.revenue_share),
-                             help="Share of the shop's net revenue from this segment")
+                    a.metric("Shoppers", c.intf(r.size), help=f"{c.pct(r.user_share)} of "
+                             + ("the shoppers in the filter" if scope else "all shoppers"))
+                    if prices:
+                        b.metric("Revenue", c.money_short(r.revenue),
+                                 help=f"{c.money(r.revenue)}: {c.pct(r.revenue_share)} of the "
+                                      + ("filter's" if scope else "shop's") + " net revenue")
+                    else:
+                        b.metric("Of shoppers", c.pct(r.user_share))
                     if st.button("Open segment", key=f"open_seg_{r.segment_id}",
                                  icon=":material/arrow_forward:"):
                         st.session_state["segment_id"] = int(r.segment_id)
                         st.switch_page("views/segment_detail.py")
+
+cross = c.q("lens_cross", run_id)
+if not cross.empty:
+    st.subheader("Lifecycle × taste")
+    st.caption("Every shopper has a lifecycle stage and a taste segment: how many sit in each "
+               "pair" + (", and what they spend" if prices else "") + ". Open a pair to see "
+               "those shoppers on every page.")
+    show = "users"
+    if prices:
+        show = st.segmented_control("Show", ["users", "revenue"], default="users", key="cross_show",
+                                    format_func=lambda v: {"users": "Shoppers",
+                                                           "revenue": "Revenue"}[v]) or "users"
+    st.plotly_chart(charts.cross_heatmap(cross, show, c.currency() if show == "revenue" else ""),
+                    key="cross_heatmap", config={"displayModeBar": False})
+    top = cross.head(12)
+    table = {"Lifecycle × taste": top["label"], "Shoppers": [c.intf(v) for v in top["users"]],
+             "Of shoppers": [c.pct(v) for v in top["user_share"]]}
+    if prices:
+        table.update({"Revenue": [c.money(v) for v in top["revenue"]],
+                      "Of revenue": [c.pct(v) for v in top["revenue_share"]]})
+    st.dataframe(table, hide_index=True, width="stretch")
+    pairs = {r.label: (int(r.lifecycle_id), int(r.taste_id)) for r in cross.itertuples()}
+    pc = st.columns([3, 1])
+    pick = pc[0].selectbox("Open a pair", list(pairs), key="cross_pick",
+                           help="Shows the taste segment, narrowed to the lifecycle stage")
+    life_id, taste_id = pairs[pick]
+    pc[1].markdown("&nbsp;")
+    if pc[1].button("Open", key="cross_open", icon=":material/arrow_forward:",
+                    on_click=c.set_lens, args=("taste", life_id)):
+        st.session_state["segment_id"] = taste_id
+        st.switch_page("views/segment_detail.py")
 
 st.subheader("Data health")
 health = c.q("data_health")

@@ -14,8 +14,11 @@ run_id = run["run_id"]
 if not c.needs("rules", run_id, "Association rules"):
     st.stop()
 
+if c.scope() is not None or c.lens() != "taste":
+    st.caption("Rules are found on the baskets of the whole shop and of each taste segment; the "
+               "sidebar's lens and filter do not change them.")
 seg_opts = {"Every rule": "all", "Whole shop": None}
-seg_opts.update({k: v for k, v in c.segment_options(run_id).items()})
+seg_opts.update({f"Taste segment: {k}": v for k, v in c.segment_options(run_id, "taste").items()})
 f = st.columns([2, 2, 1, 1, 1])
 scope = f[0].selectbox("Rules for", list(seg_opts), key="rules_scope")
 search = f[1].text_input("Item search", placeholder="e.g. lantern or an item code", key="rules_search")
@@ -30,7 +33,9 @@ if rules.empty:
                   "clear the item search.")
     st.stop()
 st.caption(f"{c.intf(len(rules))} rules" + (" (the 5,000 strongest)" if len(rules) == 5000 else "")
-           + " · strongest lift first")
+           + (" · strongest lift first" if not isinstance(seg_opts[scope], int) else
+              " · only rules this segment follows at least "
+              f"{ex.SPECIFIC_RATIO:.1f} times as often as the whole shop, the most specific first"))
 tabs = st.tabs(["Table", "Support and confidence", "Network"])
 with tabs[0]:
     st.dataframe(rules[["if_bought", "then_buys", "confidence", "lift", "support", "count", "segment"]],

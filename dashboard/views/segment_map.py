@@ -16,24 +16,39 @@ run_id = run["run_id"]
 if not c.needs("user_map", run_id, "The segment map"):
     st.stop()
 
-features = c.q("feature_columns", run_id)
-options = ["Segment"] + [ex.FEATURE_LABELS[f] for f in features]
-by_label = {ex.FEATURE_LABELS[f]: f for f in features}
+lens, scope = c.lens(), c.scope()
+prices = c.shop_has_prices()
+c.scope_note(run_id)
+features = [f for f in c.q("feature_columns", run_id)
+            if prices or f not in ex.MONEY_FEATURES | {"price_sensitivity"}]
+groupings = {k: v for k, v in (("taste", "Taste segment"), ("lifecycle", "Lifecycle stage"))
+             if not c.q("segments", run_id, lens=k).empty}
+if "theme" in c.q("dimensions", run_id):
+    groupings["theme"] = "Main theme"
+by_label = {**{v: k for k, v in groupings.items()}, **{ex.FEATURE_LABELS[f]: f for f in features}}
+options = list(by_label)
+if not options:
+    c.empty_state("Nothing to colour the map by", "This build has no segments, themes or behaviour "
+                  "figures for its shoppers.")
+    st.stop()
+if st.session_state.get("map_color_by") not in options:
+    st.session_state["map_color_by"] = groupings.get(lens, options[0])
 ctl = st.columns([2, 3])
 choice = ctl[0].selectbox("Colour by", options, key="map_color_by",
-                          help="Colour shoppers by their segment or by a behaviour")
+                          help="Colour shoppers by their taste segment, lifecycle stage or main "
+                               "theme, or by a behaviour")
 color_by = by_label.get(choice)
-points, total = c.q("map_points", run_id, color_by=color_by, max_points=MAX_POINTS)
+points, total = c.q("map_points", run_id, color_by=color_by, max_points=MAX_POINTS, lens=lens,
+                    scope=scope)
 sampled = total > len(points)
 if sampled:
     ctl[1].info(f"Showing a sample of {c.intf(len(points))} of {c.intf(total)} shoppers to keep "
                 "the map fast. Selections include every shopper inside the area you draw.",
                 icon=":material/filter_alt:")
 
-colors = c.q("segment_colors", run_id)
 map_col, side = st.columns([3, 2], gap="medium")
 with map_col:
-    fig = charts.segment_map(points, colors=colors, color_by=color_by, currency=c.currency())
+    fig = charts.segment_map(points, color_by=color_by, currency=c.currency(), money=prices)
     event = st.plotly_chart(fig, key="segment_map", on_select="rerun", selection_mode=("box", "lasso"),
                             config={"displaylogo": False, "scrollZoom": True,
                                     "modeBarButtonsToRemove": ["autoScale2d", "toImage"]})
@@ -45,7 +60,7 @@ has_event = bool(sel.get("points") or sel.get("box") or sel.get("lasso"))
 sig = repr((sel.get("box"), sel.get("lasso"), sel.get("point_indices"))) if has_event else None
 if has_event and sig != st.session_state.get("_map_sel_sig"):
     st.session_state["selected_users"] = ex.selection_user_ids(c.con(), run_id, dict(sel),
-                                                               sampled=sampled)
+                                                               sampled=sampled, scope=scope)
     st.session_state["selection_definition"] = {"box": sel.get("box"), "lasso": sel.get("lasso"),
                                                 "run_id": run_id, "sampled": sampled}
     st.session_state["_map_sel_sig"] = sig
@@ -61,36 +76,45 @@ with side:
             st.markdown("Drag on the map to draw a box around some shoppers (or pick the lasso in "
                         "the chart toolbar). You'll see here how big the group is, what sets it "
                         "apart from the whole shop, and you can save it as a segment or export it.")
-        segs = c.q("segments", run_id)
+        segs = c.q("segments", run_id, lens=lens, scope=scope)
         if not segs.empty:
-            st.markdown("**Segments on the map**")
+            st.markdown("**Taste segments**" if lens == "taste" else "**Lifecycle stages**")
             st.markdown("  \n".join(f"{c.swatch(r.color)}{c.html.escape(str(r.name))} · "
                                     f"{c.intf(r.size)}" for r in segs.itertuples()),
                         unsafe_allow_html=True)
     else:
-        summary = ex.group_summary(c.con(), run_id, ids)
+        summary = ex.group_summary(c.con(), run_id, ids, lens=lens)
         st.markdown("#### Your selection")
         m = st.columns(3)
         m[0].metric("Shoppers", c.intf(summary["size"]))
         m[1].metric("Of all shoppers", c.pct(summary["user_share"]))
-        m[2].metric("Revenue share", c.pct(summary["revenue_share"]))
+        if prices:
+            m[2].metric("Revenue share", c.pct(summary["revenue_share"]))
+        else:
+            m[2].metric("Busiest hours", summary["busiest_hours"] or "No clear peak")
         mix = summary["segment_mix"]
-        st.markdown("**Segments in it:** " + " · ".join(
+        st.markdown(("**Taste segments in it:** " if lens == "taste" else "**Lifecycle stages in it:** ")
+                    + " · ".join(
             f"{c.swatch(r.color)}{c.html.escape(str(r.segment))} {c.intf(r.users)}"
             for r in mix.head(6).itertuples()), unsafe_allow_html=True)
         tabs = st.tabs(["What sets it apart", "Behaviour", "Save or export"])
         with tabs[0]:
-            traits = ex.group_traits(c.con(), run_id, ids, top=5)
+            traits = ex.group_traits(c.con(), run_id, ids, top=5, min_lift=1.5,
+                                     min_users=max(3, -(-len(ids) // 10)))
             if traits.empty:
-                st.caption("No preference data for these shoppers.")
+                st.caption("Nothing sets these shoppers clearly apart: no theme, category, brand "
+                           "or price band takes 1.5 times the whole shop's share of their activity "
+                           "among at least a tenth of them.")
             for dim, d in traits.groupby("dimension", sort=False):
                 st.markdown(f"**{ex.DIMENSION_LABELS.get(dim, dim)}**")
                 st.plotly_chart(charts.lift_bars(d.rename(columns={"value": "label"}),
                                                  support_col="group_share", pop_col="population_share",
                                                  color="#4C5FD5"),
                                 key=f"sel_traits_{dim}", config={"displayModeBar": False})
-            st.caption("Lift: how many times more of the group's activity goes there than the "
-                       "whole shop's. Percentages: share of activity, group vs shop.")
+            if not traits.empty:
+                st.caption("Lift: how many times more of the group's activity goes there than the "
+                           "whole shop's (1.5 times or more, among at least a tenth of the group). "
+                           "Percentages: share of activity, group vs shop.")
         with tabs[1]:
             c.behaviour_table(summary["features"], "Selection")
         with tabs[2]:
@@ -109,7 +133,7 @@ with side:
                                "Find it under Compare and Export.", icon=":material/check_circle:")
                 except ex.SavedSegmentError as e:
                     st.error(str(e))
-            frame = ex.export_frame(c.con(), run_id, ids, ex.DEFAULT_COLUMNS)
+            frame = ex.export_frame(c.con(), run_id, ids, ex.DEFAULT_COLUMNS, lens=lens)
             fname = (st.session_state.get("last_saved", {}).get("name") or "selection")
             fname = "".join(ch if ch.isalnum() else "-" for ch in fname.lower()).strip("-") or "selection"
             st.download_button(f"Download CSV ({c.intf(len(frame))} shoppers)", ex.to_csv_bytes(frame),

@@ -1,0 +1,81 @@
+"""Model and data: the builds, their k-scan, the encoder's training, the recommenders' offline
+evaluation, and each segment lens's quality (stability, predictive validity, silhouette, sizes)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from core.explore.base import _df, table_exists
+
+
+def run_history(con) -> pd.DataFrame:
+    from core.store import list_runs
+
+    rows = []
+    for r in list_runs(con, "build"):
+        m = r["metrics"]
+        rows.append({"run": r["run_id"], "finished": r["finished_at"], "method": m.get("method"),
+                     "segments": m.get("k") or len(m.get("sizes", {}) or {}),
+                     "silhouette": m.get("silhouette"), "davies_bouldin": m.get("davies_bouldin"),
+                     "stability_ari": m.get("stability_ari"), "shoppers": m.get("n_users"),
+                     "seconds": m.get("total_seconds")})
+    return pd.DataFrame(rows)
+
+
+K_SCAN_COLUMNS = ("candidate", "k", "seed_stability", "silhouette", "val_ndcg10", "chosen",
+                  "inertia")
+
+
+def k_scan(run: dict) -> pd.DataFrame:
+    """The options a build tried for the taste lens (k, and per option its seed stability,
+    silhouette, validation NDCG@10 and whether it was chosen; older builds: silhouette and
+    inertia), from its segments metrics. Only those figures: anything bulkier stored with the
+    chosen option (its labels) is left out."""
+    m = run.get("metrics") or {}
+    scan = m.get("k_scan") or (m.get("segments") or {}).get("k_scan") or []
+    df = pd.DataFrame(scan)
+    return df[[c for c in K_SCAN_COLUMNS if c in df.columns]]
+
+
+def training_curve(con, run_id: int) -> pd.DataFrame:
+    if not table_exists(con, "training_curve"):
+        return pd.DataFrame()
+    return _df(con, "SELECT epoch, train_loss, val_ndcg10, val_recall10, seconds FROM training_curve "
+                    "WHERE run_id = ? ORDER BY epoch", [run_id])
+
+
+def evaluations(con, run_id: int) -> pd.DataFrame:
+    if not table_exists(con, "evaluations"):
+        return pd.DataFrame()
+    return _df(con, "SELECT recommender, recall10, ndcg10, hitrate10, mrr10, coverage, users_evaluated, "
+                    "params FROM evaluations WHERE run_id = ? ORDER BY ndcg10 DESC NULLS LAST", [run_id])
+
+
+def quality_table(con, run: dict) -> pd.DataFrame:
+    """One row per lens of the build: segments, stability (between seeds and between 80 %
+    samples; 1 = the same segments), predictive validity (NDCG@10 of the segment's best-sellers
+    on each shopper's held-out last basket, with its 95 % interval) against the whole shop's
+    best-sellers and KMeans on TF-IDF/SVD of baskets, silhouette, the segment sizes, and
+    whether the lens is weak (``core.segments.report``)."""
+    from core.explore.overview import lens_quality, segments
+
+    rows = []
+    for lens, r in lens_quality(run).items():
+        v = r.get("validity") or {}
+        seg, pop, ref = v.get("segments") or {}, v.get("popularity") or {}, \
+            v.get("tfidf_kmeans") or {}
+        sizes = segments(con, run["run_id"], lens=lens)
+        rows.append({
+            "lens": r["label"], "segments": r.get("k") if r.get("k") is not None else len(sizes),
+            "stability_seed": r.get("stability_seed"),
+            "stability_bootstrap": r.get("stability_bootstrap"),
+            "ndcg10": seg.get("ndcg10"), "ndcg10_low": seg.get("ci_low"),
+            "ndcg10_high": seg.get("ci_high"), "shoppers_evaluated": seg.get("shoppers"),
+            "popularity_ndcg10": pop.get("ndcg10"), "tfidf_ndcg10": ref.get("ndcg10"),
+            "tfidf_k": ref.get("k"), "ratio_vs_tfidf": v.get("ratio_vs_tfidf"),
+            "silhouette": r.get("silhouette"),
+            "sizes": " · ".join(f"{n} {int(s):,}" for n, s in zip(sizes.get("name", []),
+                                                                sizes.get("size", []))),
+            "weak": "; ".join(r["weak"]) or None, "advice": r.get("advice"),
+        })
+    return pd.DataFrame(rows)
