@@ -196,8 +196,9 @@ def _choose(options: list[dict], given_k: bool, val_pop: float | None = None) ->
     out = {key: v for key, v in chosen.items()}
     for o in options:
         o["chosen"] = o is chosen
-        o.pop("labels", None) if o is not chosen else None
-        o.pop("model", None) if o is not chosen else None
+        # ``out`` keeps the chosen labels and model; the scan stored in the run keeps figures only
+        o.pop("labels", None)
+        o.pop("model", None)
     out["chosen_by"] = "user" if given_k else how
     return out
 
