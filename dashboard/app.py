@@ -32,10 +32,12 @@ PAGES = {
         st.Page("views/segment_detail.py", title="Segment detail", icon=":material/groups:"),
         st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("views/user_profile.py", title="Shopper profile", icon=":material/person_search:"),
+        st.Page("views/changes.py", title="Changes over time", icon=":material/timeline:"),
     ],
     "Act": [
         st.Page("views/rules.py", title="Bought together", icon=":material/hub:"),
         st.Page("views/recommend.py", title="Recommend", icon=":material/recommend:"),
+        st.Page("views/audiences.py", title="Audiences", icon=":material/campaign:"),
         st.Page("views/export.py", title="Export", icon=":material/download:"),
     ],
     "Behind the scenes": [

@@ -22,6 +22,10 @@ def _base(fig: go.Figure, height: int = 380, **layout) -> go.Figure:
     return fig
 
 
+PREDICTION_LABELS = {"pred:purchase": "Likely to buy", "pred:goal": "Likely to buy the goal",
+                     "pred:churn": "Likely to churn", "pred:value": "Predicted spend"}
+
+
 def segment_map(df: pd.DataFrame, *, color_by: str | None, currency: str,
                 height: int = 640, money: bool = True) -> go.Figure:
     """The UMAP map as WebGL scatter; each point carries its user id (customdata[0]). Points
@@ -43,7 +47,7 @@ def segment_map(df: pd.DataFrame, *, color_by: str | None, currency: str,
     size = 6 if len(df) < 5000 else 4 if len(df) < 30000 else 3
     if "color_value" in df.columns:
         vals = df["color_value"]
-        label = ex.FEATURE_LABELS.get(color_by, color_by)
+        label = ex.FEATURE_LABELS.get(color_by) or PREDICTION_LABELS.get(color_by, color_by)
         fig.add_trace(go.Scattergl(
             x=df["x"], y=df["y"], mode="markers", customdata=custom(df), hovertemplate=hover,
             name=label, showlegend=False,

@@ -197,3 +197,23 @@ def test_audience_cli_freezes_lists_compares_and_exports(shop, tmp_path, capsys)
     assert "The latest build has no taste segment 0" in capsys.readouterr().err
     assert main(["audience", "freeze", "--name", "xmas", "--definition", d, *db]) == 2
     assert "An audience called 'xmas' already exists" in capsys.readouterr().err
+
+
+def test_a_dynamic_saved_segment_refreshes_and_a_static_one_does_not(shop):
+    from core.explore.saved import save_segment, saved_members
+
+    d = {"kind": "feature", "feature": "frequency", "op": ">=", "value": 3}
+    con = shop.read()
+    try:
+        now = members(con, 1, d)
+    finally:
+        con.close()
+    dyn = save_segment(shop, "Regulars", now, definition={"builder": d, "mode": "dynamic"})
+    snap = save_segment(shop, "Regulars then", now, definition={"builder": d, "mode": "static"})
+    con = shop.read()
+    try:
+        assert saved_members(con, dyn, 1) == saved_members(con, snap, 1) == ["a", "c"]
+        assert saved_members(con, dyn, 2) == ["a", "b", "c"]      # build 2: b ordered more
+        assert saved_members(con, snap, 2) == ["a", "c"]
+    finally:
+        con.close()

@@ -15,7 +15,7 @@ from test_explore import USERS
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 PAGES = ["views/overview.py", "views/segment_map.py", "views/segment_detail.py", "views/compare.py",
          "views/user_profile.py", "views/rules.py", "views/recommend.py", "views/export.py",
-         "views/model.py"]
+         "views/model.py", "views/changes.py", "views/audiences.py"]
 
 
 def open_page(page: str, state: dict | None = None) -> AppTest:

@@ -20,7 +20,8 @@ from core.explore.fmt import (currency_symbol, fmt_clock, fmt_days, fmt_int, fmt
                               fmt_num, fmt_pct, fmt_when)
 from core.explore.groups import (busiest_hours, compare_groups, feature_comparison, group_summary,
                                  group_traits, order_values, resolve_group, segment_user_ids)
-from core.explore.mapview import (MAP_GROUPINGS, map_points, selection_user_ids, theme_colors,
+from core.explore.mapview import (MAP_GROUPINGS, has_prediction, map_points, selection_user_ids,
+                                  theme_colors,
                                   users_in_region)
 from core.explore.model import evaluations, k_scan, quality_table, run_history, training_curve
 from core.explore.overview import (data_health, dimensions, has_prices, latest_build, lens_cross,

@@ -34,6 +34,7 @@ COLUMN_GROUPS: dict[str, str] = {
     "rfm": "Recency, frequency, spend (RFM)",
     "attributes": "Shopper attributes (country, age band...)",
     "behaviour": "All behaviour features",
+    "predictions": "Predictions (likely to buy, churn, spend: value and percentile)",
 }
 DEFAULT_COLUMNS = ("id", "segment", "rfm")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -103,6 +104,14 @@ def export_frame(con, run_id: int | None, user_ids: Sequence[str],
         for k in keys:
             out[k if k not in out.columns else f"attr_{k}"] = [
                 (p.get(k) if isinstance(p, dict) else None) for p in parsed]
+    if "predictions" in cols and run_id is not None:
+        from core.predictions.read import scores_table
+
+        sc = scores_table(con, run_id)
+        if not sc.empty:
+            sc = sc.rename(columns={"value": "predicted_spend", "value_pct": "predicted_spend_pct"})
+            sc = sc.rename(columns={k: f"{k}_probability" for k in ("purchase", "goal", "churn")})
+            out = out.merge(sc.round(4), left_on="user_id", right_index=True, how="left")
     if "id" not in cols:
         out = out.drop(columns=["user_id"])
     return out
@@ -122,7 +131,7 @@ def saved_export(con, run_id: int | None, name_or_id, columns=DEFAULT_COLUMNS, *
     from core.explore.saved import find_saved, get_saved, saved_members
 
     s = get_saved(con, name_or_id) if isinstance(name_or_id, int) else find_saved(con, str(name_or_id))
-    return export_frame(con, run_id, saved_members(con, s["saved_id"]), columns, lens=lens)
+    return export_frame(con, run_id, saved_members(con, s["saved_id"], run_id), columns, lens=lens)
 
 
 class ExportError(ValueError):

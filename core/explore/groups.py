@@ -133,7 +133,7 @@ def resolve_group(con, run_id: int, ref: tuple[str, Any], *, lens: str = "taste"
         from core.explore.saved import get_saved, saved_members
 
         s = get_saved(con, int(val))
-        return f"Saved: {s['name']}", in_scope(con, run_id, saved_members(con, int(val)), scope), None
+        return f"Saved: {s['name']}", in_scope(con, run_id, saved_members(con, int(val), run_id), scope), None
     if kind == "users":
         return "Selection", in_scope(con, run_id, map(str, val), scope), None
     raise ValueError(f"unknown group kind {kind!r}: use 'segment', 'saved' or 'users'")

@@ -22,7 +22,8 @@ def map_points(con, run_id: int, *, color_by: str | None = None, max_points: int
 
     ``color_by``: None or "segment" (the lens's segments), "taste", "lifecycle" (either lens),
     "theme" (each shopper's main theme) - these give ``group``, ``group_id`` and
-    ``group_color`` - or a behaviour feature (``color_value``). Every point carries its
+    ``group_color`` - or a behaviour feature or a prediction ("pred:purchase", "pred:churn"...)
+    (``color_value``). Every point carries its
     ``segment`` in ``lens``. Beyond ``max_points`` a deterministic sample (by a hash of the user
     id) is returned so the map stays responsive."""
     L = lens_tables(lens)
@@ -46,6 +47,12 @@ def map_points(con, run_id: int, *, color_by: str | None = None, max_points: int
         params = [run_id]
     elif color_by in FEATURE_LABELS:
         extra = f", f.{color_by} AS color_value"
+    elif isinstance(color_by, str) and color_by.startswith("pred:"):
+        # a prediction score (core.predictions): its probability or amount per shopper
+        extra = ", pr.value AS color_value"
+        join = ("LEFT JOIN predictions pr ON pr.run_id = m.run_id AND pr.user_id = m.user_id "
+                "AND pr.score = ?")
+        params = [color_by[5:]]
     elif color_by is not None:
         raise ValueError(f"colour the map by a lens ({', '.join(LENSES)}), 'theme' or a behaviour "
                          f"({', '.join(FEATURE_LABELS)}); got {color_by!r}")
@@ -146,3 +153,11 @@ def selection_user_ids(con, run_id: int, selection: dict | None, *, sampled: boo
         if cd is not None:
             ids.add(str(cd))
     return sorted(ids)
+
+
+def has_prediction(con, run_id: int, score: str) -> bool:
+    """Whether the build scored shoppers on ``score`` (core.predictions)."""
+    if not table_exists(con, "predictions"):
+        return False
+    return bool(con.execute("SELECT count(*) FROM (SELECT 1 FROM predictions WHERE run_id = ? AND "
+                            "score = ? LIMIT 1)", [run_id, score]).fetchone()[0])

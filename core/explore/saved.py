@@ -89,7 +89,18 @@ def find_saved(con, name: str) -> dict:
     return get_saved(con, row[0])
 
 
-def saved_members(con, saved_id: int) -> list[str]:
+def saved_members(con, saved_id: int, run_id: int | None = None) -> list[str]:
+    """A saved segment's shoppers. One made in the segment builder as *dynamic* is its definition
+    evaluated again on ``run_id`` (the build being shown), so it refreshes with every build; any
+    other (a map selection, a static snapshot) is the list saved."""
+    if run_id is not None:
+        row = con.execute("SELECT definition FROM records.saved_segments WHERE saved_id = ?",
+                          [int(saved_id)]).fetchone()
+        d = json.loads(row[0]) if row and row[0] else {}
+        if isinstance(d, dict) and d.get("mode") == "dynamic" and d.get("builder"):
+            from core.audiences import members
+
+            return members(con, run_id, d["builder"])
     return [r[0] for r in con.execute(
         "SELECT user_id FROM records.saved_segment_members WHERE saved_id = ? ORDER BY user_id",
         [int(saved_id)]).fetchall()]

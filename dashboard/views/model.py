@@ -7,6 +7,7 @@ import streamlit as st
 from core import explore as ex
 from dashboard import charts
 from dashboard import common as c
+from dashboard.predictions_view import predictions_section
 from dashboard.quality import segment_quality_section
 
 c.page_header("Model and data", "How the segments and recommendations were built, and how good they are.")
@@ -61,6 +62,10 @@ else:
         "users_evaluated": st.column_config.NumberColumn("Shoppers evaluated", format="localized")})
     st.caption("Each shopper's last basket is hidden; the recommenders see the rest and we check "
                "whether the hidden items are in their top 10.")
+
+# --- predictions (dashboard/predictions_view.py) ------------------------------------------------
+predictions_section(run)
+# --- end of predictions ----------------------------------------------------------------------------
 
 st.subheader("Build history")
 hist = c.q("run_history")

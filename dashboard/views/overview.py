@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from dashboard import charts
+from core.trends import trends
+from dashboard import charts, timecharts
 from dashboard import common as c
 
 c.page_header("Overview", "Who shops here, what they are worth, and how the data was loaded.")
@@ -103,6 +104,17 @@ if not cross.empty:
                     on_click=c.set_lens, args=("taste", life_id)):
         st.session_state["segment_id"] = taste_id
         st.switch_page("views/segment_detail.py")
+
+st.subheader("Month by month")
+_trend = trends(c.con())
+if _trend.empty:
+    st.info("No dated events to chart.")
+else:
+    st.plotly_chart(timecharts.trend(_trend, currency=c.currency(), prices=prices),
+                    key="overview_trend")
+    st.caption("Active: shoppers with any visit or order in the period; new: their first visit. "
+               "**Changes over time** narrows this to a segment or a date range and shows how "
+               "shoppers moved between builds.")
 
 st.subheader("Data health")
 health = c.q("data_health")

@@ -5,7 +5,9 @@ import streamlit as st
 from core import explore as ex
 from core.explore import recs
 from dashboard import charts
+from core.trends import trends
 from dashboard import common as c
+from dashboard import timecharts
 
 run = c.current_run()
 run_id = run["run_id"]
@@ -67,7 +69,17 @@ if prices:
                      + c.money(feats.get("monetary", info.get("monetary_median"))) + " per shopper")
 
 tabs = st.tabs(["What sets it apart", "Behaviour", "Top items", "Representative shoppers",
-                "Bought together", "Recommendations"])
+                "Bought together", "Recommendations", "Over time"])
+with tabs[6]:
+    _trend = trends(c.con(), run_id=run_id, lens=lens, segment_id=segment_id)
+    if _trend.empty:
+        st.info("No dated events for these shoppers.")
+    else:
+        st.plotly_chart(timecharts.trend(_trend, currency=c.currency(), prices=c.shop_has_prices(),
+                                         color=info.get("color") or "#4C78A8"),
+                        key="detail_trend")
+        st.caption("This segment's current members, period by period: revenue, shoppers active "
+                   "and new. The filter in the sidebar does not apply here.")
 with tabs[0]:
     traits = d["traits"]
     if traits.empty:

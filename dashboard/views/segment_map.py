@@ -25,7 +25,12 @@ groupings = {k: v for k, v in (("taste", "Taste segment"), ("lifecycle", "Lifecy
              if not c.q("segments", run_id, lens=k).empty}
 if "theme" in c.q("dimensions", run_id):
     groupings["theme"] = "Main theme"
-by_label = {**{v: k for k, v in groupings.items()}, **{ex.FEATURE_LABELS[f]: f for f in features}}
+predicted = [k for k in ("purchase", "goal", "churn", "value")
+             if prices or k != "value"] if c.q("has_rows", "predictions", run_id) else []
+pred_labels = {f"{charts.PREDICTION_LABELS['pred:' + k]} (prediction)": f"pred:{k}"
+               for k in predicted if c.q("has_prediction", run_id, k)}
+by_label = {**{v: k for k, v in groupings.items()}, **pred_labels,
+            **{ex.FEATURE_LABELS[f]: f for f in features}}
 options = list(by_label)
 if not options:
     c.empty_state("Nothing to colour the map by", "This build has no segments, themes or behaviour "

@@ -5,7 +5,9 @@ import streamlit as st
 
 from core import explore as ex
 from core.explore import recs
-from dashboard import charts
+from core.predictions.read import TITLES, shopper_scores
+from core.trends import shopper_activity
+from dashboard import charts, timecharts
 from dashboard import common as c
 
 c.page_header("Shopper profile", "Look up a shopper by id.")
@@ -54,6 +56,21 @@ if prices:
 if p["attributes"]:
     st.caption(" · ".join(f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in p["attributes"].items()))
 
+scores = shopper_scores(c.con(), run_id, user_id)
+if not scores.empty:
+    st.markdown("**Predictions**")
+    pc = st.columns(len(scores))
+    for col, r in zip(pc, scores.itertuples()):
+        title = TITLES.get(r.score, r.score)
+        value = c.money(r.value) if r.score == "value" else f"{r.value:.0%}"
+        col.metric(title, value, help=f"Higher than {r.percentile:.0f}% of shoppers. "
+                   + ("What pushes it up: " + "; ".join(r.reasons) + "."
+                      if r.reasons is not None and len(r.reasons) else ""))
+        col.caption(f"top {max(1, round(100 - r.percentile)):.0f}% of shoppers"
+                    + (f" · {r.reasons[0]}" if r.reasons is not None and len(r.reasons) else ""))
+    st.caption("Probabilities over the horizon set for the build (see **Model and data** for "
+               "the definitions and how well each did when tested on held-out months).")
+
 tabs = st.tabs(["Preferences", "Timeline", "Similar shoppers", "Recommendations", "All behaviour"])
 with tabs[0]:
     dims = [*c.q("dimensions", run_id), "hour", "weekday"]  # only what the data has
@@ -84,6 +101,10 @@ with tabs[1]:
     if tl.empty:
         st.info("No events for this shopper.")
     else:
+        act = shopper_activity(c.con(), user_id)
+        if not act.empty:
+            st.plotly_chart(timecharts.activity(act, currency=c.currency()), key="profile_activity",
+                            config={"displayModeBar": False})
         counts = tl["event_type"].value_counts()
         st.caption(" · ".join(f"{c.intf(v)} {k}{'s' if v != 1 else ''}" for k, v in counts.items())
                    + (" (latest 500 shown)" if len(tl) == 500 else ""))
