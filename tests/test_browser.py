@@ -38,6 +38,8 @@ PAGES = [
     ("recommend", "Recommend"),
     ("export", "Export"),
     ("model", "Model and data"),
+    ("changes", "Changes over time"),
+    ("audiences", "Audiences"),
 ]
 
 pytestmark = pytest.mark.browser
@@ -303,3 +305,78 @@ def test_many_sessions_at_once(browser, served):
     finally:
         for ctx in ctxs:
             ctx.close()
+
+
+@pytest.fixture(scope="module")
+def served_twice(built_demo_store, tmp_path_factory):
+    """The demo shop built twice (the second build with another seed), served."""
+    from core.pipeline import BuildParams, build
+    from core.store import Store
+
+    folder = tmp_path_factory.mktemp("served2")
+    db = folder / "served.duckdb"
+    shutil.copyfile(built_demo_store.path, db)
+    build(Store(db), BuildParams(seed=8, evaluate=False))
+    secrets = folder / "secrets.toml"
+    secrets.write_text(f'[auth]\npassword = "{PASSWORD}"\n')
+    port = free_port()
+    proc = start_server(db, port, secrets=secrets)
+    yield f"http://localhost:{port}", db
+    stop_server(proc)
+
+
+def test_build_freeze_export_an_audience_and_see_migration(browser, served_twice, tmp_path):
+    """A marketer builds a segment (top 20 % likely to buy), freezes it with a 10 % hold-out,
+    downloads the campaign file, and opens the migration between the shop's two builds."""
+    from core.store import Store
+
+    url, db = served_twice
+    ctx, page = signed_in(browser, url, viewport={"width": 1440, "height": 1800},
+                          accept_downloads=True)
+    try:
+        page.goto(f"{url}/audiences")
+        wait_ready(page)
+        page.get_by_role("button", name="Add condition").click()       # top 20 % likely to buy
+        page.get_by_text("Shoppers who match").wait_for(timeout=30_000)
+        wait_ready(page)
+        n = int(page.locator('[data-testid="stMetric"]', has_text="Shoppers who match")
+                .locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
+        assert 100 <= n <= 140                          # 20 % of 600, ties at the cut included
+        page.get_by_label("Audience name").fill("Browser campaign")
+        page.get_by_label("Audience name").press("Enter")
+        wait_ready(page)
+        page.get_by_role("button", name="Freeze").click()
+        page.get_by_text("Audience 1 'Browser campaign' frozen.").wait_for(timeout=30_000)
+        wait_ready(page)
+        page.screenshot(path=str(artifacts_dir() / "audiences.png"), full_page=True)
+        with page.expect_download(timeout=30_000) as dl:
+            page.get_by_role("button", name="Download").click()
+        target = tmp_path / "campaign.csv"
+        dl.value.save_as(target)
+        assert page_errors(page) == []
+
+        page.goto(f"{url}/changes")
+        wait_ready(page)
+        page.get_by_text("How shoppers moved between builds").wait_for(timeout=30_000)
+        assert page.locator(".js-plotly-plot").count() >= 2          # trends and the Sankey
+        both = page.locator('[data-testid="stMetric"]', has_text="In both builds")
+        assert both.locator('[data-testid="stMetricValue"]').inner_text() == "600"
+        page.screenshot(path=str(artifacts_dir() / "changes.png"), full_page=True)
+        assert page_errors(page) == []
+    finally:
+        ctx.close()
+
+    rows = list(csv.reader(target.open(encoding="utf-8")))
+    assert rows[0][:3] == ["Exported segment", "Definition", "Customer ID"]
+    assert {r[0] for r in rows[1:]} == {"Browser campaign"}
+    assert {r[1] for r in rows[1:]} == {"top 20% likely to buy"}
+    con = Store(db).read()
+    try:
+        groups = dict(con.execute("SELECT grp, count(*) FROM records.audience_members "
+                                  "GROUP BY grp").fetchall())
+        logged = con.execute("SELECT what, rows FROM records.export_log").fetchall()
+    finally:
+        con.close()
+    assert groups["treated"] + groups["holdout"] == n and groups["holdout"] == round(0.1 * n)
+    assert len(rows) - 1 == groups["treated"]
+    assert logged == [("audience 1 'Browser campaign' (treated)", groups["treated"])]

@@ -26,6 +26,9 @@ if ss.get("aud_flash"):
 
 # ----------------------------------------------------------------------------- the builder
 st.subheader("Segment builder")
+if c.scope() is not None:
+    st.caption("The sidebar's filter does not apply here: add an “In a taste segment or "
+               "lifecycle stage” condition instead.")
 KIND_LABELS = {"prediction": "Predicted behaviour (top % likely to...)",
                "activity": "Bought or viewed something (within N days)",
                "like": "Bought anything like a phrase",

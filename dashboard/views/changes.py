@@ -17,8 +17,9 @@ c.page_header("Changes over time", "Revenue and shoppers month by month, and who
 run = c.current_run()
 run_id = run["run_id"]
 con = c.con()
-lens = c.lens()
+lens, scope = c.lens(), c.scope()
 prices = c.shop_has_prices()
+c.scope_note(run_id)
 
 st.subheader("Trends")
 lo, hi = con.execute("SELECT min(ts), max(ts) FROM events WHERE ts IS NOT NULL").fetchone()
@@ -27,13 +28,18 @@ with right:
     rng = st.date_input("Date range", value=(lo.date(), hi.date()), min_value=lo.date(),
                         max_value=hi.date(), key="trend_range",
                         help="Every figure in this section counts only events in the range.")
-    options = {"The whole shop": None, **c.segment_options(run_id, lens)}
+    # the sidebar's filter narrows the trend to that segment of the other lens
+    everyone = ("The whole shop", None) if scope is None else (
+        c.q("segment_names", run_id, lens=scope[0]).get(scope[1], "The filter"), scope)
+    options = {everyone[0]: everyone[1],
+               **{k: (lens, v) for k, v in c.segment_options(run_id, lens).items()}}
     who = st.selectbox("Shoppers", list(options), key="trend_segment")
 start = end = None
 if isinstance(rng, (tuple, list)) and len(rng) == 2:
     start = datetime.combine(rng[0], dtime.min)
     end = datetime.combine(rng[1], dtime.max)
-df = trends(con, run_id=run_id, lens=lens, segment_id=options[who], start=start, end=end)
+pick_lens, pick_id = options[who] or (lens, None)
+df = trends(con, run_id=run_id, lens=pick_lens, segment_id=pick_id, start=start, end=end)
 with left:
     if df.empty:
         st.info("No events in this range.")
