@@ -14,6 +14,7 @@ import streamlit as st
 from core import explore as ex
 from core.config import load_settings
 from core.store import Store
+from dashboard import daterange
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,13 +61,17 @@ def con():
     if cur is None or cur[0] != key or cur[1] != str(s.path):
         cur = (key, str(s.path), _shared_connection(str(s.path), key).cursor())
         st.session_state["_cursor"] = cur
+    ex.restrict_events(cur[2], *(daterange.current() or (None, None)))
     return cur[2]
 
 
 @st.cache_data(show_spinner=False, max_entries=512, ttl=3600)
-def _cached(fn_name: str, path: str, version_key: str, args: tuple, kwargs: tuple):
+def _cached(fn_name: str, path: str, version_key: str, args: tuple, kwargs: tuple,
+            dates: tuple | None = None):
     fn = getattr(ex, fn_name)
     cur = _shared_connection(path, version_key).cursor()
+    if dates:
+        ex.restrict_events(cur, *dates)
     try:
         return fn(cur, *args, **dict(kwargs))
     finally:
@@ -76,7 +81,8 @@ def _cached(fn_name: str, path: str, version_key: str, args: tuple, kwargs: tupl
 def q(fn_name: str, *args, **kwargs):
     """Call ``core.explore.<fn_name>(con, *args, **kwargs)``, cached per store version."""
     s = store()
-    return _cached(fn_name, str(s.path), _vkey(s), tuple(args), tuple(sorted(kwargs.items())))
+    return _cached(fn_name, str(s.path), _vkey(s), tuple(args), tuple(sorted(kwargs.items())),
+                   daterange.current())
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -248,6 +254,11 @@ def sidebar_lens() -> None:
         return
     if LENS_KEY not in st.session_state:  # a shared link: ?lens=lifecycle&scope=3
         _from_link()
+    cur = _shared_connection(str(s.path), _vkey(s)).cursor()
+    try:
+        daterange.sidebar(cur)
+    finally:
+        cur.close()
     have = [n for n in ex.LENSES if not q("segments", run["run_id"], lens=n).empty]
     if len(have) < 2:  # a build with one lens only (or none): nothing to switch or filter by
         st.session_state[LENS_KEY] = have[0] if have else ex.DEFAULT_LENS
@@ -271,6 +282,7 @@ def sidebar_lens() -> None:
 
 def scope_note(run_id: int) -> None:
     """A line under the page title saying the page is narrowed, when it is."""
+    daterange.note()
     sc = scope()
     if sc is None:
         return

@@ -124,3 +124,17 @@ def test_exports_carry_the_prediction_scores(tiny_db):
         con.close()
     assert list(f.columns) == ["user_id", "purchase_probability", "purchase_pct"]
     assert f.values.tolist() == [["u01", 0.05, 8.3333], ["u12", 0.6, 100.0]]
+
+
+def test_the_sidebar_date_range_filters_the_figures(tiny_db):
+    from datetime import date
+
+    at = open_page("views/overview.py")
+    assert metric(at, "Net revenue") == "£258.00" and metric(at, "Orders") == "24"
+    # every shopper ordered the same basket once in January and once in February 2024
+    at = open_page("views/overview.py", {"date_range": (date(2024, 1, 10), date(2024, 1, 31))})
+    assert metric(at, "Net revenue") == "£129.00" and metric(at, "Orders") == "12"
+    assert "Figures count only 10 Jan 2024 to 31 Jan 2024" in texts(at)
+    at = open_page("views/user_profile.py", {"date_range": (date(2024, 2, 1), date(2024, 2, 19)),
+                                             "profile_user": "u01"})
+    assert not at.exception

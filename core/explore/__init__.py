@@ -10,6 +10,7 @@ from core.explore.base import (CONTENT_DIMENSIONS, DEFAULT_LENS, DIMENSION_LABEL
                                LENS_LABELS, LENSES, LOG_FEATURES, MONEY_FEATURES, PRICE_BAND_ORDER,
                                SHARE_FEATURES, UNASSIGNED_COLOR, check_scope, feature_columns,
                                has_rows, in_scope, lens_tables, members_sql, other_lens,
+                               restrict_events,
                                scope_filter, scope_ids, table_exists)
 from core.explore.export import (COLUMN_GROUPS, DEFAULT_COLUMNS, ExportError, atomic_output,
                                  check_output, export_frame, neutralise_cell, neutralise_frame,

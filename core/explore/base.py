@@ -172,3 +172,23 @@ __all__ = ["CONTENT_DIMENSIONS", "DEFAULT_LENS", "DIMENSION_LABELS", "FALLBACK_C
            "PRICE_BAND_ORDER", "SHARE_FEATURES", "UNASSIGNED_COLOR", "WEEKDAY_ORDER",
            "check_scope", "feature_columns", "has_rows", "in_scope", "lens_tables",
            "members_sql", "other_lens", "scope_filter", "scope_ids", "table_exists"]
+
+
+def restrict_events(con, start=None, end=None) -> None:
+    """Make this connection read only the events in [start, end) wherever a query names
+    ``events`` (a temporary view over the store's table, private to the connection; nothing is
+    written), or all of them again when both are None. Figures computed by the build (segments'
+    sizes and medians, predictions) keep describing the whole build."""
+    if start is None and end is None:
+        con.execute("DROP VIEW IF EXISTS temp.main.events")
+        return
+    from datetime import datetime
+
+    def stamp(v, default):
+        v = default if v is None else v
+        return datetime.fromisoformat(str(v)).isoformat(sep=" ")   # our own text, never raw input
+
+    db = con.execute("SELECT current_database()").fetchone()[0].replace('"', '""')
+    lo, hi = stamp(start, "1900-01-01"), stamp(end, "2999-01-01")
+    con.execute(f'CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM "{db}".main.events '
+                f"WHERE ts >= TIMESTAMP '{lo}' AND ts < TIMESTAMP '{hi}'")
