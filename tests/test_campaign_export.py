@@ -28,6 +28,7 @@ def test_campaign_frame_has_names_integers_cents_and_scores():
     assert f["Orders"].tolist() == [11, 1] and str(f["Orders"].dtype) == "Int64"
     assert f["Net spend (€)"].tolist() == [1234.57, 20.0]
     assert f["Likely to buy (probability)"].tolist() == [0.6123, 0.1]
+    assert f["Likely to buy (percentile)"].tolist() == [93.04, 20.0]
     raw = campaign_frame(ROWS, segment_name="Regency shoppers", friendly=False)
     assert list(raw.columns)[:3] == ["segment_export", "segment_definition", "user_id"]
 
@@ -47,7 +48,7 @@ def test_formats(tmp_path):
     first = json.loads(j.read_text().splitlines()[0])
     assert first["type"] == "segment_membership" and first["customer_id"] == "12346"
     assert first["segment"] == "Regency" and first["properties"]["Orders"] == 11
-    assert first["properties"]["Likely to buy (percentile)"] == 93.0
+    assert first["properties"]["Likely to buy (percentile)"] == 93.04
     from core.explore.export import ExportError
 
     with pytest.raises(ExportError, match="already exists"):

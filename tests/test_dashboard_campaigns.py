@@ -123,7 +123,7 @@ def test_exports_carry_the_prediction_scores(tiny_db):
     finally:
         con.close()
     assert list(f.columns) == ["user_id", "purchase_probability", "purchase_pct"]
-    assert f.values.tolist() == [["u01", 0.05, 8.3333], ["u12", 0.6, 100.0]]
+    assert f.values.tolist() == [["u01", 0.05, 8.33], ["u12", 0.6, 100.0]]
 
 
 def test_the_sidebar_date_range_filters_the_figures(tiny_db):
@@ -138,3 +138,14 @@ def test_the_sidebar_date_range_filters_the_figures(tiny_db):
     at = open_page("views/user_profile.py", {"date_range": (date(2024, 2, 1), date(2024, 2, 19)),
                                              "profile_user": "u01"})
     assert not at.exception
+
+
+def test_export_page_for_a_campaign_tool_and_its_log(tiny_db):
+    at = open_page("views/export.py")
+    at.toggle(key="export_campaign").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    preview = at.dataframe[0].value
+    assert list(preview.columns)[:3] == ["Exported segment", "Definition", "Customer ID"]
+    assert str(preview["Orders"].dtype) == "Int64"
+    assert "JSON lines (one payload per shopper)" in at.radio(key="export_format").options
+    assert "No exports recorded yet" in texts(at)

@@ -20,32 +20,34 @@ from typing import Sequence
 import pandas as pd
 
 INT_COLUMNS = {"segment_id", "orders", "frequency", "n_events", "n_items"}
-MONEY_COLUMNS = {"spend", "monetary", "avg_order_value", "value_predicted"}
+MONEY_COLUMNS = {"spend", "monetary", "avg_order_value", "predicted_spend"}
+PREDICTION_NAMES = ("purchase_probability", "goal_probability", "churn_probability",
+                    "predicted_spend")
 FRIENDLY = {
     "user_id": "Customer ID", "segment_id": "Segment number", "segment_name": "Segment",
     "lens": "Segment kind", "recency_days": "Days since last order", "orders": "Orders",
     "spend": "Net spend ({c})", "avg_order_value": "Average order value ({c})",
     "tenure_days": "Days as a shopper", "return_rate": "Share of units returned",
     "basket_size": "Items per order", "n_events": "Interactions", "n_items": "Different items",
-    "purchase": "Likely to buy (probability)", "purchase_pct": "Likely to buy (percentile)",
-    "goal": "Likely to buy the goal (probability)", "goal_pct": "Likely to buy the goal (percentile)",
-    "churn": "Likely to churn (probability)", "churn_pct": "Likely to churn (percentile)",
-    "value_predicted": "Predicted spend ({c})", "value_pct": "Predicted spend (percentile)",
+    "purchase_probability": "Likely to buy (probability)",
+    "purchase_pct": "Likely to buy (percentile)",
+    "goal_probability": "Likely to buy the goal (probability)",
+    "goal_pct": "Likely to buy the goal (percentile)",
+    "churn_probability": "Likely to churn (probability)", "churn_pct": "Likely to churn (percentile)",
+    "predicted_spend": "Predicted spend ({c})", "predicted_spend_pct": "Predicted spend (percentile)",
 }
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
 
 
 def add_scores(df: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
-    """Join the per-shopper prediction scores (``core.predictions.read.scores_table``)."""
-    if scores is None or scores.empty or "user_id" not in df.columns:
+    """Join the per-shopper prediction scores (``core.predictions.read.scores_table``) under the
+    names the export's "predictions" column group uses (unless the table has them already)."""
+    from core.explore.export import prediction_columns
+
+    if scores is None or scores.empty or "user_id" not in df.columns \
+            or any(c in df.columns for c in PREDICTION_NAMES):
         return df
-    s = scores.rename(columns={"value": "value_predicted"}).copy()
-    order = [c for name in ("purchase", "goal", "churn", "value_predicted", "value")
-             for c in (name, f"{name}_pct") if c in s.columns]
-    s = s[order]
-    for c in s.columns:
-        s[c] = s[c].round(2 if c == "value_predicted" else 4 if not c.endswith("_pct") else 1)
-    return df.merge(s, left_on="user_id", right_index=True, how="left")
+    return df.merge(prediction_columns(scores), left_on="user_id", right_index=True, how="left")
 
 
 def campaign_frame(df: pd.DataFrame, *, segment_name: str, definition: str = "",

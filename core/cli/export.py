@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.cli import UserError, print_json
 
 HELP = "export a segment's shoppers as CSV or Parquet (spreadsheet-safe)"
@@ -38,10 +40,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lens", choices=["taste", "lifecycle"], default="taste",
                         help="which division --segment (and the segment column) refers to: taste "
                              "(default) or lifecycle")
-    parser.add_argument("--out", required=True, help="output file: .csv, .csv.gz or .parquet")
+    parser.add_argument("--out", required=True,
+                        help="output file: .csv, .csv.gz or .parquet (and .jsonl with --campaign)")
     parser.add_argument("--columns", nargs="+", default=None, metavar="GROUP",
                         help="column groups: id segment other_segment rfm attributes behaviour "
-                             "(default id segment rfm)")
+                             "predictions (default id segment rfm)")
+    parser.add_argument("--campaign", action="store_true",
+                        help="for a campaign tool: the segment's name and definition on every row, "
+                             "friendly headers, whole-number counts, money in cents, prediction "
+                             "scores; .jsonl writes one payload per shopper")
+    parser.add_argument("--raw-headers", action="store_true",
+                        help="with --campaign: column names as stored")
+    parser.add_argument("--bom", action="store_true",
+                        help="with --campaign: CSV with a UTF-8 byte-order mark (Excel)")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument("--for", dest="for_", choices=["spreadsheet", "tool"], default="spreadsheet",
                         help="spreadsheet (default): neutralise text cells that a spreadsheet would "
@@ -57,8 +68,9 @@ def run(args, settings) -> int:
     if unknown:
         raise UserError(f"unknown column group(s) {', '.join(unknown)}; choose from "
                         f"{', '.join(ex.COLUMN_GROUPS)}")
-    if not args.out.lower().endswith((".csv", ".csv.gz", ".parquet")):
-        raise UserError(f"--out {args.out}: use a .csv, .csv.gz or .parquet file name")
+    exts = (".csv", ".csv.gz", ".parquet") + ((".jsonl",) if args.campaign else ())
+    if not args.out.lower().endswith(exts):
+        raise UserError(f"--out {args.out}: use a {', '.join(exts)} file name")
     store = settings.store()
     protect = [store.path, store.records_path]
     ex.check_output(args.out, force=args.force, protect=protect)  # before any work
@@ -79,6 +91,7 @@ def run(args, settings) -> int:
             except ValueError as e:
                 raise UserError(str(e)) from e
             what = f"{args.lens} segment {args.segment} '{names[args.segment]}'"
+            seg_name, definition = names[args.segment], f"{args.lens} segment {args.segment}"
         else:
             try:
                 df = ex.saved_export(con, run_["run_id"] if run_ else None, args.saved, columns,
@@ -86,10 +99,30 @@ def run(args, settings) -> int:
             except ex.SavedSegmentError as e:
                 raise UserError(str(e)) from e
             what = f"saved segment '{args.saved}'"
+            saved = ex.find_saved(con, args.saved)
+            seg_name, definition = saved["name"], saved.get("description") or saved["name"]
+        if args.campaign:
+            from core.audiences.campaign import campaign_frame
+            from core.predictions.read import scores_table
+            from core.segments.describe import store_currency
+
+            df = campaign_frame(df, segment_name=seg_name, definition=definition,
+                                currency=store_currency(con, "£"), friendly=not args.raw_headers,
+                                scores=scores_table(con, run_["run_id"]) if run_ else None)
     finally:
         con.close()
-    path = ex.write_export(df, args.out, force=args.force, protect=protect,
-                           for_spreadsheet=args.for_ == "spreadsheet")
+    if args.campaign:
+        from core.audiences.campaign import write_campaign
+
+        path = write_campaign(df, args.out, bom=args.bom, force=args.force, protect=protect,
+                              for_spreadsheet=args.for_ == "spreadsheet")
+    else:
+        path = ex.write_export(df, args.out, force=args.force, protect=protect,
+                               for_spreadsheet=args.for_ == "spreadsheet")
+    from core.audiences.campaign import log_export
+
+    log_export(store, what=what, rows=len(df), path=str(Path(path).resolve()),
+               fmt=Path(path).name.split(".", 1)[-1])
     result = {"out": str(path), "rows": len(df), "columns": list(df.columns), "what": what,
               "lens": args.lens}
     if args.json:

@@ -109,12 +109,27 @@ def export_frame(con, run_id: int | None, user_ids: Sequence[str],
 
         sc = scores_table(con, run_id)
         if not sc.empty:
-            sc = sc.rename(columns={"value": "predicted_spend", "value_pct": "predicted_spend_pct"})
-            sc = sc.rename(columns={k: f"{k}_probability" for k in ("purchase", "goal", "churn")})
-            out = out.merge(sc.round(4), left_on="user_id", right_index=True, how="left")
+            out = out.merge(prediction_columns(sc), left_on="user_id", right_index=True,
+                            how="left")
     if "id" not in cols:
         out = out.drop(columns=["user_id"])
     return out
+
+
+def prediction_columns(scores: pd.DataFrame) -> pd.DataFrame:
+    """The prediction scores as export columns, in a fixed order: probabilities (4 decimals) and
+    predicted spend (cents), each followed by its percentile among the shoppers scored."""
+    names = {"purchase": "purchase_probability", "goal": "goal_probability",
+             "churn": "churn_probability", "value": "predicted_spend",
+             "value_pct": "predicted_spend_pct"}
+    sc = scores.rename(columns=names)
+    order = [c for base in ("purchase", "goal", "churn")
+             for c in (f"{base}_probability", f"{base}_pct") if c in sc.columns]
+    order += [c for c in ("predicted_spend", "predicted_spend_pct") if c in sc.columns]
+    sc = sc[order].copy()
+    for c in order:
+        sc[c] = sc[c].round(2 if c == "predicted_spend" or c.endswith("_pct") else 4)
+    return sc
 
 
 def segment_export(con, run_id: int, segment_id: int, columns=DEFAULT_COLUMNS, *,

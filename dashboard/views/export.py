@@ -2,7 +2,11 @@
 
 import streamlit as st
 
+import json
+
 from core import explore as ex
+from core.audiences.campaign import _payload, campaign_frame, list_exports, log_export
+from core.predictions.read import scores_table
 from dashboard import common as c
 
 c.page_header("Export", "Download a list of shoppers for a campaign. For a spreadsheet, text that "
@@ -32,7 +36,12 @@ with left:
     src = st.selectbox("Shoppers", list(sources), key="export_source")
     cols = st.multiselect("Columns", list(ex.COLUMN_GROUPS), default=list(ex.DEFAULT_COLUMNS),
                           format_func=lambda k: ex.COLUMN_GROUPS[k], key="export_columns")
-    fmt = st.radio("Format", ["CSV", "Parquet"], horizontal=True, key="export_format")
+    campaign = st.toggle("For a campaign tool", value=False, key="export_campaign",
+                         help="The segment's name and definition on every row, friendly column "
+                              "names, whole-number counts, money in cents, prediction scores.")
+    fmt = st.radio("Format", ["CSV", "CSV for Excel (with BOM)", "Parquet"]
+                   + (["JSON lines (one payload per shopper)"] if campaign else []),
+                   horizontal=True, key="export_format")
     use = st.radio("For", ["A spreadsheet", "Another tool"], horizontal=True, key="export_for",
                    help="A spreadsheet (safe): text that starts with = + - @ gets a leading ' so "
                         "Excel or Sheets shows it instead of running it. Another tool: every value "
@@ -43,20 +52,33 @@ label, ids, _ = ex.resolve_group(c.con(), run_id, (kind, val), lens=lens, scope=
 frame = ex.export_frame(c.con(), run_id, ids, cols or ["id"], lens=lens)
 if scope is not None:
     label += " " + c.q("segment_names", run_id, lens=scope[0]).get(scope[1], "")
+if campaign:
+    frame = campaign_frame(frame, segment_name=label, definition=label, currency=c.currency(),
+                           scores=scores_table(c.con(), run_id))
 stem = "".join(ch if ch.isalnum() else "-" for ch in label.lower()).strip("-")
 stem = "-".join(p for p in stem.split("-") if p) or "shoppers"
 with right:
     with st.container(border=True):
         st.metric("Shoppers", c.intf(len(frame)))
         st.caption(f"{len(frame.columns)} columns")
-        if fmt == "CSV":
-            st.download_button("Download CSV", ex.to_csv_bytes(frame, for_spreadsheet), file_name=f"{stem}.csv",
-                               mime="text/csv", type="primary", icon=":material/download:",
-                               key="export_download")
+        if fmt.startswith("CSV"):
+            data, ext = ex.to_csv_bytes(frame, for_spreadsheet), "csv"
+            if "BOM" in fmt:
+                data = b"\xef\xbb\xbf" + data
+        elif fmt == "Parquet":
+            data, ext = ex.to_parquet_bytes(frame, for_spreadsheet), "parquet"
         else:
-            st.download_button("Download Parquet", ex.to_parquet_bytes(frame, for_spreadsheet), file_name=f"{stem}.parquet",
-                               mime="application/octet-stream", type="primary",
-                               icon=":material/download:", key="export_download")
+            data, ext = "".join(json.dumps(_payload(r), default=str, ensure_ascii=False) + "\n"
+                                for r in frame.to_dict("records")).encode("utf-8"), "jsonl"
+        who = getattr(getattr(st, "user", None), "email", None) or "dashboard"
+
+        def _log():
+            log_export(c.store(), what=label, rows=len(frame), path=f"{stem}.{ext} (download)",
+                       fmt=ext, who=str(who))
+
+        st.download_button(f"Download {ext.upper() if ext != 'jsonl' else 'JSON lines'}", data,
+                           file_name=f"{stem}.{ext}", type="primary", icon=":material/download:",
+                           key="export_download", on_click=_log)
 st.markdown("**Preview**")
 st.dataframe(frame.head(50), hide_index=True, width="stretch")
 
@@ -74,3 +96,16 @@ if not saved.empty:
             ex.delete_saved(c.store(), names[victim])
             st.success("Deleted.")
             st.rerun()
+
+st.subheader("Export log")
+log = list_exports(c.con())
+if log.empty:
+    st.caption("No exports recorded yet: every download here, every `segstudio export` and every "
+               "audience export is listed with who, when, what and how many rows.")
+else:
+    st.dataframe(log, hide_index=True, width="stretch", column_config={
+        "export_id": None,
+        "exported_at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+        "who": "Who", "what": "What",
+        "rows": st.column_config.NumberColumn("Rows", format="localized"),
+        "path": "File", "format": "Format"})
