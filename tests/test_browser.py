@@ -350,7 +350,7 @@ def test_build_freeze_export_an_audience_and_see_migration(browser, served_twice
         wait_ready(page)
         page.screenshot(path=str(artifacts_dir() / "audiences.png"), full_page=True)
         with page.expect_download(timeout=30_000) as dl:
-            page.get_by_role("button", name="Download").click()
+            page.locator('[data-testid="stDownloadButton"] button').first.click()
         target = tmp_path / "campaign.csv"
         dl.value.save_as(target)
         assert page_errors(page) == []
