@@ -261,11 +261,15 @@ def test_encoder_recommender_and_hybrid_with_a_trained_encoder(tmp_path):
     from core.encoder import train_encoder
     from core.evaluate import evaluate_recommenders
 
+    from core.features.holdout import cutoffs, last_basket_split
+
     store, run_id = make_store(tmp_path)
     with store.write() as con:
+        split = last_basket_split(con)  # as the build: u1's last basket kept out, b6 validates
         train_encoder(con, run_id, device="cpu", seed=0, text_model="fake",
                       params={"d": 8, "n_heads": 1, "n_layers": 1, "max_epochs": 2,
-                              "threads": 1})
+                              "threads": 1},
+                      cutoffs=cutoffs(split), val_cutoffs=cutoffs(split, "val_cut"))
     con = store.read()
     recs = fit_recommenders(con, run_id, ShopData.load(con, run_id), text_model="fake")
     assert "encoder" in recs
@@ -279,6 +283,8 @@ def test_encoder_recommender_and_hybrid_with_a_trained_encoder(tmp_path):
     con.close()
     with store.write() as con:
         res = evaluate_recommenders(con, run_id, holdout="interaction", seed=0)
-    assert "encoder" in res["recommenders"]
-    ov = res["recommenders"]["encoder"]["params"]["encoder_overlap"]
-    assert ov["heldout_target_events"] == 3 and 0 <= ov["share"] <= 1
+    # leave-one-out is scored only where the encoder never saw the held-out purchase: u1
+    # (u2 and u3 have a single basket, which the encoder trained on)
+    assert res["encoder"] == "evaluated" and "encoder" in res["recommenders"]
+    assert res["users_left_out_for_encoder"] == 2
+    assert res["users_evaluated"]["repeats"] == 1

@@ -11,7 +11,8 @@
 * ``user_returned_only`` (users x items, CSR bool): items the user returned and kept none of
   (returned units >= bought units) -- never recommended to that user;
 * ``baskets`` (baskets x items, CSR binary): every purchase basket, anonymous ones included
-  (basket = ``basket_id``, else ``session_id``, else user + day);
+  (basket = ``basket_id``, else ``session_id``, else user + day), with ``basket_user`` (the
+  shopper's row, -1 when anonymous) and ``basket_days`` (age in days at the reference time);
 * segment membership (``segments``) and names (``segment_info``) of the run.
 
 Availability rule (documented for marketers): an item can be recommended only if it is in the
@@ -82,6 +83,8 @@ class ShopData:
     user_segment: np.ndarray           # int64 (n_users,), -1 = none
     segment_names: dict[int, str]
     ref_time: datetime | None
+    basket_user: np.ndarray | None = None  # int64 (n_baskets,): user row, -1 anonymous
+    basket_days: np.ndarray | None = None  # float64 (n_baskets,): days before ref_time
     active_days: int = DEFAULT_ACTIVE_DAYS
     events_sql: str = "events"
     item_index: dict[str, int] = field(default_factory=dict)
@@ -174,18 +177,31 @@ class ShopData:
 
         bk = con.execute(
             f"""
-            SELECT DISTINCT {BASKET_KEY_SQL} AS basket, item_id FROM {ev} e
+            SELECT {BASKET_KEY_SQL} AS basket, item_id, any_value(user_id) AS user_id,
+                   min(ts) AS ts
+            FROM {ev} e
             WHERE event_type = 'purchase'
+            GROUP BY ALL
             """
         ).df()
         bc = item_pos.get_indexer(bk["item_id"].astype(str))
         keep = bc >= 0
-        codes, _ = pd.factorize(bk["basket"][keep])
+        bk = bk[keep]
+        codes, _ = pd.factorize(bk["basket"])
+        n_b = int(codes.max()) + 1 if len(codes) else 0
         baskets = sp.csr_matrix(
-            (np.ones(int(keep.sum()), dtype=np.float32), (codes, bc[keep])),
-            shape=(int(codes.max()) + 1 if len(codes) else 0, len(item_ids)),
-        )
-
+            (np.ones(len(codes), dtype=np.float32), (codes, bc[keep])), shape=(n_b, len(item_ids)))
+        # per basket: its shopper (row of user_ids, -1 anonymous) and days before ref_time
+        basket_user = np.full(n_b, -1, dtype=np.int64)
+        basket_days = np.zeros(n_b, dtype=np.float64)
+        if n_b:
+            bu = bk["user_id"].astype(object).where(bk["user_id"].notna(), None)
+            ui_ = user_pos.get_indexer(pd.Index([str(x) if x is not None else "\x00" for x in bu]))
+            basket_user[codes] = ui_
+            if ref is not None:
+                age = (pd.Timestamp(ref) - pd.to_datetime(bk["ts"])).dt.total_seconds() / 86400.0
+                age = age.to_numpy(dtype=np.float64, na_value=0.0)
+                np.maximum.at(basket_days, codes, age)
         user_segment = np.full(len(user_ids), -1, dtype=np.int64)
         segment_names: dict[int, str] = {}
         if run_id is not None:
@@ -205,7 +221,8 @@ class ShopData:
             item_ids=item_ids, titles=titles, prices=prices, active=active, user_ids=user_ids,
             user_counts=counts, user_days=udays, user_returned_only=returned_only,
             baskets=baskets, user_segment=user_segment, segment_names=segment_names,
-            ref_time=ref, active_days=int(active_days), events_sql=events_sql,
+            ref_time=ref, basket_user=basket_user, basket_days=basket_days,
+            active_days=int(active_days), events_sql=events_sql,
         )
 
     # ------------------------------------------------------------------ histories

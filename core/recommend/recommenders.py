@@ -25,6 +25,8 @@ Recommenders
 * ``item_knn``: item-to-item co-occurrence over baskets: score(j) = sum over the shopper's items i
   of w_i * P(j in basket | i in basket), w_i = 0.5^(days since i was last bought / 30). The reason
   quotes the conditional probability of the strongest contributor.
+* ``tifu_knn``: time-decayed personal item frequency blended with the nearest shoppers' (TIFU-KNN;
+  ``core.recommend.tifu``).
 * ``encoder``: ``core.encoder.load_encoder(con, run_id).next_item_scores(history)``.
 * ``hybrid``: weighted sum of the components' per-shopper normalised scores (each divided by
   the shopper's maximum; the encoder's as exp(score - max)); items no component scores are
@@ -49,7 +51,7 @@ from core.recommend.data import ShopData, first_row
 
 REPEAT_HALF_LIFE_DAYS = 365.0
 KNN_HALF_LIFE_DAYS = 30.0
-DEFAULT_WEIGHTS = {"encoder": 1.0, "item_knn": 1.0, "segment_popularity": 0.25, "repeat": 1.0}
+DEFAULT_WEIGHTS = {"tifu_knn": 1.0, "encoder": 0.5, "item_knn": 0.5, "segment_popularity": 0.25}
 
 
 @dataclass
@@ -74,6 +76,7 @@ class Batch:
     segment: np.ndarray
     histories: list | None = None
     users: list | None = None
+    fitted: bool = False  # rows are fitted shoppers' own data (not an edited or new history)
 
     def __len__(self) -> int:
         return self.counts.shape[0]
@@ -84,7 +87,7 @@ def batch_for_users(data: ShopData, rows: np.ndarray, histories: list | None = N
     return Batch(
         counts=data.user_counts[rows], days=data.user_days[rows],
         returned_only=data.user_returned_only[rows], segment=data.user_segment[rows],
-        histories=histories, users=[data.user_ids[r] for r in rows],
+        histories=histories, users=[data.user_ids[r] for r in rows], fitted=True,
     )
 
 
@@ -556,6 +559,7 @@ def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
         "segment_popularity": SegmentPopularityRecommender().fit(con, run_id, data),
         "repeat": RepeatRecommender().fit(con, run_id, data),
         "item_knn": ItemKNNRecommender().fit(con, run_id, data),
+        "tifu_knn": TifuKNNRecommender().fit(con, run_id, data),
     }
     fit_recommenders.last_error = None
     if encoder:
@@ -563,12 +567,17 @@ def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
             recs["encoder"] = EncoderRecommender(text_model).fit(con, run_id, data)
         except Exception as e:  # no encoder module yet, or no checkpoint for this run
             fit_recommenders.last_error = f"{type(e).__name__}: {e}"
-    comps = {k: v for k, v in recs.items() if k in ("encoder", "item_knn", "segment_popularity",
-                                                     "repeat", "popularity")}
+    comps = {k: v for k, v in recs.items() if k in HYBRID_COMPONENTS}
     recs["hybrid"] = HybridRecommender(comps, weights, weights_new).fit(con, run_id, data)
     return recs
 
 
 fit_recommenders.last_error = None
 
-RECOMMENDERS = ("hybrid", "encoder", "item_knn", "segment_popularity", "repeat", "popularity")
+RECOMMENDERS = ("hybrid", "tifu_knn", "encoder", "item_knn", "segment_popularity", "repeat",
+                "popularity")
+HYBRID_COMPONENTS = ("tifu_knn", "encoder", "item_knn", "segment_popularity", "repeat",
+                     "popularity")
+
+
+from core.recommend.tifu import TifuKNNRecommender  # noqa: E402  (registered above)
