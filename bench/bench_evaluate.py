@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--holdout", choices=["basket", "interaction", "both"], default="both")
     ap.add_argument("--max-users", type=int, default=2000, help="0: every eligible shopper")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--tune-users", type=int, default=None,
+                    help="validation shoppers (default: the evaluation's default)")
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
 
@@ -45,7 +47,8 @@ def main() -> None:
         for h in holdouts:
             t0 = time.perf_counter()
             out = evaluate_recommenders(con, rid, holdout=h, seed=a.seed,
-                                        max_users=a.max_users or None, write=not a.no_write)
+                                        max_users=a.max_users or None, write=not a.no_write,
+                                        **({"tune_users": a.tune_users} if a.tune_users else {}))
             dt = time.perf_counter() - t0
             print(f"\n=== build {rid}, hold-out: {h} ({dt:.1f} s) ===")
             print(format_tables(rows_from_result(out)))

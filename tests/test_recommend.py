@@ -288,3 +288,56 @@ def test_encoder_recommender_and_hybrid_with_a_trained_encoder(tmp_path):
     assert res["encoder"] == "evaluated" and "encoder" in res["recommenders"]
     assert res["users_left_out_for_encoder"] == 2
     assert res["users_evaluated"]["repeats"] == 1
+
+
+def test_tifu_knn_vectors_neighbours_and_reasons(shop):
+    from core.recommend.tifu import TifuKNNRecommender
+
+    con, run_id, data = shop
+    # u1's baskets, newest first: b5 (C, E), b6 (A), b1 (A, B); one group of three, so the
+    # weights are 1/3, 0.9/3 and 0.81/3
+    t = TifuKNNRecommender(neighbours=1, alpha=0.7).fit(con, run_id, data)
+    u1 = t.U_[data.user_index["u1"]].toarray()[0]
+    ix = data.item_index
+    assert u1[ix["A"]] == pytest.approx((0.9 + 0.81) / 3, abs=1e-6)
+    assert u1[ix["B"]] == pytest.approx(0.81 / 3, abs=1e-6)
+    assert u1[ix["C"]] == pytest.approx(1 / 3, abs=1e-6) and u1[ix["E"]] == pytest.approx(1 / 3, abs=1e-6)
+    # u1's nearest shopper is u2 (A, B, C: cosine 0.860 against u3's 0.811)
+    out = t.recommend(user_id="u1", n=4, repeat=True)
+    assert ids(out) == ["A", "C", "B", "E"]
+    assert out[0].score == pytest.approx(0.7 * 0.57 + 0.3, abs=1e-6)
+    assert out[0].reason.startswith("this shopper bought it in 2 of their 3 baskets, last on")
+    # u3 (A, C) has u2 as nearest shopper: B is new to u3 and explained by the neighbour
+    new = t.recommend(user_id="u3", n=3)
+    assert ids(new) == ["B"]
+    assert new[0].reason == ("bought by 1 of the 1 shoppers whose baskets are most like this "
+                             "shopper's")
+
+
+def test_next_basket_model_learns_latest_basket_habit(tmp_path):
+    """Targets = every shopper's latest basket of the fitted data: the learned model ranks
+    those items first (a habit TIFU-kNN alone only partly captures)."""
+    from core.evaluate.metrics import per_user_metrics
+    from core.recommend.nextbasket import FEATURES, NextBasketRecommender
+    from core.recommend.recommenders import batch_for_users
+    from test_evaluate import _poison_store
+
+    store, run_id = _poison_store(tmp_path)
+    con = store.read()
+    data = ShopData.load(con, run_id)
+    nb = NextBasketRecommender().fit(con, run_id, data)
+    rows = np.arange(len(data.user_ids))
+    b = batch_for_users(data, rows)
+    latest = b.days.copy()
+    mins = np.array([latest[r].data.min() for r in rows])
+    T = b.counts.copy()
+    T.data = (np.abs(latest.data - np.repeat(mins, np.diff(latest.indptr))) < 0.5).astype(
+        np.float32)
+    T.eliminate_zeros()
+    bad = nb.mask(b, repeat=True)
+    model = nb.learn(b, T, bad, repeat=True)
+    assert model["features"] == list(FEATURES) and len(model["coef"]) == len(FEATURES)
+    nb.models = {"repeats": model}
+    top = nb.ranked(nb.mode_scores(b, True), bad, 10)
+    assert per_user_metrics(top, T, 10)["ndcg"].mean() > 0.95
+    con.close()

@@ -19,7 +19,8 @@ Protocol (``evaluate_recommenders``; ``PROTOCOL`` is the text the Model page sho
   shopper with a hold-out is re-assigned to a segment from their training purchases only
   (``reassign_segments``), so segment popularity cannot read the held-out basket.
 * **Hybrid weights** are chosen on the validation hold-out only (coordinate ascent over a grid,
-  maximising NDCG@10), separately for each list type, and stored with the hybrid row.
+  maximising NDCG@10), separately for each list type, and stored with the hybrid row; so is the
+  ``next_basket`` logistic model (learned on the validation baskets, stored with its row).
 * **Two list types.** ``new_items`` (the app's default): items the shopper already bought are
   excluded; targets are the held-out items they had not bought before (shoppers with none are
   left out). ``repeats``: bought items allowed; targets are the whole held-out basket.
@@ -30,7 +31,7 @@ Protocol (``evaluate_recommenders``; ``PROTOCOL`` is the text the Model page sho
   bootstrap intervals over shoppers (1,000 resamples, shared by all recommenders), catalogue
   coverage, and the same per segment. Under 200 evaluated shoppers a warning is attached.
 * **Sampling.** At most ``max_users`` (default 2,000) evaluated shoppers, drawn with ``seed``;
-  ``tune_users`` (default 600) validation shoppers.
+  ``tune_users`` (default 2,000) validation shoppers.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from core.recommend.recommenders import (
 
 K = 10
 DEFAULT_MAX_USERS = 2000
-DEFAULT_TUNE_USERS = 600
+DEFAULT_TUNE_USERS = 2000
 WEIGHT_GRID = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 CHUNK = 256
 N_BOOT = 1000
@@ -139,16 +140,19 @@ def _scores(recs: dict, data: ShopData, rows: np.ndarray, hists, names: list[str
 
 
 def component_topk(recs: dict, data: ShopData, rows: np.ndarray, hists, names: list[str], k: int,
-                   weights: dict[str, dict]):
-    """Top-k per list type, per component and for the hybrid with ``weights[mode]``."""
-    tops = {m: {n: [] for n in list(names) + ["hybrid"]} for m in MODES}
+                   weights: dict[str, dict], extra: tuple = ()):
+    """Top-k per list type, per component and for the hybrid with ``weights[mode]``; ``extra``:
+    recommenders outside the hybrid whose scores depend on the list type (``mode_scores``)."""
+    tops = {m: {n: [] for n in list(names) + list(extra) + ["hybrid"]} for m in MODES}
     ref = recs["popularity"]
     for _, b, raw in _scores(recs, data, rows, hists, names):
         bads = {m: ref.mask(b, repeat=rep) for m, rep in MODES.items()}
         norm = {n: normalise(n, v).astype(np.float32) for n, v in raw.items()}
-        for m in MODES:
+        for m, rep in MODES.items():
             for n in names:
                 tops[m][n].append(ref.ranked(raw[n], bads[m], k))
+            for n in extra:
+                tops[m][n].append(ref.ranked(recs[n].mode_scores(b, rep), bads[m], k))
             hy = HybridRecommender.combine(norm, weights[m])
             hy = np.zeros((len(b), data.n_items)) if hy is None else hy
             tops[m]["hybrid"].append(ref.ranked(hy, bads[m], k))
@@ -266,6 +270,7 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
                                              replace=False))]
         weights: dict[str, dict] = {}
         val_ndcg: dict[str, float] = {}
+        nb_models: dict[str, dict | None] = {}
         view = register_cut_view(con, "_eval_excl_val", validation_cuts(split))
         try:
             dval = ShopData.load(con, run_id, events_sql=view, active_days=active_days)
@@ -287,6 +292,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
                         weights[mode], val_ndcg[mode] = tune_weights(
                             {n: v[keep_v] for n, v in norms.items()}, bad, t[keep_v],
                             rval["popularity"], k)
+                        nb_models[mode] = rval["next_basket"].learn(
+                            batch_for_users(dval, vrows[keep_v]), t[keep_v], bad, rep, seed)
         finally:
             unregister(con, "_eval_excl_val")
         for mode in MODES:
@@ -300,14 +307,15 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
             moved = reassign_segments(data, split.index)
             recs = fit_recommenders(con, run_id, data, weights=weights["repeats"],
                                     weights_new=weights["new_items"],
-                                    encoder=enc_keep is not None)
+                                    encoder=enc_keep is not None,
+                                    next_basket_models=nb_models)
             if enc_why is None and "encoder" not in recs:
                 enc_why = fit_recommenders.last_error
             tusers = [u for u in test.index if u in data.user_index]
             rows = np.array([data.user_index[u] for u in tusers], dtype=np.int64)
             names = [n for n in HYBRID_COMPONENTS if n in recs]
             tops = component_topk(recs, data, rows, _histories(con, data, tusers, recs), names,
-                                  k, weights)
+                                  k, weights, extra=("next_basket",))
             targets = targets_matrix(data, test.loc[tusers, "test_items"].tolist())
             tgt = {"repeats": targets, "new_items": new_only(targets, data.user_counts[rows])}
         finally:
@@ -343,7 +351,7 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
         "users_left_out_for_encoder": excluded_for_encoder, "segment_reassigned": moved,
         "validation_users": int(len(val)), "recommenders": results, "best": best,
         "hybrid_weights": weights["repeats"], "hybrid_weights_new_items": weights["new_items"],
-        "validation_ndcg10": val_ndcg, "warning": warning,
+        "validation_ndcg10": val_ndcg, "next_basket_models": nb_models, "warning": warning,
         "encoder": "evaluated" if "encoder" in recs else f"not evaluated: {enc_why}",
         "catalogue_items": data.n_items, "available_items": int(data.active.sum()),
         "max_users": max_users, "seed": seed, "active_days": active_days,
@@ -424,6 +432,8 @@ def write_evaluations(con, run_id: int, result: dict) -> None:
             params.update(weights=result["hybrid_weights"],
                           weights_new_items=result["hybrid_weights_new_items"],
                           validation_ndcg10=result["validation_ndcg10"])
+        if name == "next_basket":
+            params["model"] = result.get("next_basket_models")
         con.execute(
             "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [int(run_id), name, m[f"recall{k}"], m[f"ndcg{k}"], m[f"hitrate{k}"], m[f"mrr{k}"],

@@ -27,6 +27,9 @@ Recommenders
   quotes the conditional probability of the strongest contributor.
 * ``tifu_knn``: time-decayed personal item frequency blended with the nearest shoppers' (TIFU-KNN;
   ``core.recommend.tifu``).
+* ``next_basket``: a logistic model over repeat-purchase signals (TIFU-kNN parts, frequency,
+  recency, repeat rate, popularity, item-kNN), learned on validation baskets by the offline
+  evaluation (``core.recommend.nextbasket``).
 * ``encoder``: ``core.encoder.load_encoder(con, run_id).next_item_scores(history)``.
 * ``hybrid``: weighted sum of the components' per-shopper normalised scores (each divided by
   the shopper's maximum; the encoder's as exp(score - max)); items no component scores are
@@ -550,7 +553,8 @@ class HybridRecommender(Recommender):
 def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
                      weights: dict[str, float] | None = None,
                      weights_new: dict[str, float] | None = None, encoder: bool = True,
-                     text_model: str | None = None) -> dict[str, Recommender]:
+                     text_model: str | None = None,
+                     next_basket_models: dict | None = None) -> dict[str, Recommender]:
     """All recommenders fitted on one read of the store. ``encoder`` is left out (with the
     reason in ``fit_recommenders.last_error``) when the run has no trained encoder."""
     data = data if data is not None else ShopData.load(con, run_id)
@@ -560,6 +564,7 @@ def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
         "repeat": RepeatRecommender().fit(con, run_id, data),
         "item_knn": ItemKNNRecommender().fit(con, run_id, data),
         "tifu_knn": TifuKNNRecommender().fit(con, run_id, data),
+        "next_basket": NextBasketRecommender(next_basket_models).fit(con, run_id, data),
     }
     fit_recommenders.last_error = None
     if encoder:
@@ -574,10 +579,11 @@ def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
 
 fit_recommenders.last_error = None
 
-RECOMMENDERS = ("hybrid", "tifu_knn", "encoder", "item_knn", "segment_popularity", "repeat",
+RECOMMENDERS = ("hybrid", "next_basket", "tifu_knn", "encoder", "item_knn", "segment_popularity", "repeat",
                 "popularity")
 HYBRID_COMPONENTS = ("tifu_knn", "encoder", "item_knn", "segment_popularity", "repeat",
                      "popularity")
 
 
-from core.recommend.tifu import TifuKNNRecommender  # noqa: E402  (registered above)
+from core.recommend.nextbasket import NextBasketRecommender  # noqa: E402  (registered above)
+from core.recommend.tifu import TifuKNNRecommender  # noqa: E402
