@@ -282,4 +282,4 @@ def test_model_page_states_the_protocol_and_intervals(tmp_path, monkeypatch):
     assert "New items only (what the app shows)" in captions
     assert any("below 200" in w.value for w in at.warning)
     df = at.dataframe[0].value
-    assert "NDCG@10 95 % range" in df.columns and len(df) == 6  # no encoder here
+    assert "NDCG@10 95 % range" in df.columns and len(df) == 7  # no encoder here
