@@ -143,9 +143,12 @@ def test_item_knn_conditional_probability_reasons(shop):
     assert knn.P[C, A] == pytest.approx(2 / 3)
     recs = knn.recommend(None, user_id="u3")                  # u3 bought A and C on day 3
     assert ids(recs) == ["B", "E", "D"]
-    assert recs[0].reason == "bought with White hanging heart t-light holder in 40% of baskets"
-    assert recs[1].reason == "bought with Christmas candle set in 33% of baskets"
-    assert recs[2].reason == "bought with White hanging heart t-light holder in 20% of baskets"
+    assert recs[0].reason == ("in 40% of baskets that contain White hanging heart t-light holder, "
+                              "which this shopper bought")
+    assert recs[1].reason == ("in 33% of baskets that contain Christmas candle set, which this "
+                              "shopper bought")
+    assert recs[2].reason == ("in 20% of baskets that contain White hanging heart t-light holder, "
+                              "which this shopper bought")
     # the two contributions add up: 0.4 + 1/3 for B, scaled by the recency weight
     w = 0.5 ** (7 / 30)
     assert recs[0].score == pytest.approx(w * (0.4 + 1 / 3), rel=1e-4)
@@ -156,8 +159,8 @@ def test_repeat_purchase(shop):
     rep = RepeatRecommender().fit(con, run_id, data)
     recs = rep.recommend(None, user_id="u1")
     assert ids(recs) == ["A", "C", "E", "B"]
-    assert recs[0].reason == "you bought this twice, last on 09 Jan 2024"
-    assert recs[3].reason == "you bought this once, last on 02 Jan 2024"
+    assert recs[0].reason == "this shopper bought it twice, last on 09 Jan 2024"
+    assert recs[3].reason == "this shopper bought it once, last on 02 Jan 2024"
 
 
 def test_segment_popularity(shop):
@@ -165,8 +168,9 @@ def test_segment_popularity(shop):
     seg = SegmentPopularityRecommender().fit(con, run_id, data)
     recs = seg.recommend([], segment_id=0)
     assert ids(recs) == ["A", "C", "B", "E"]
-    assert recs[3].reason == "popular in Holiday gift buyers: bought by 50% of them, 1.5x the shop average"
-    assert recs[0].reason == "popular in Holiday gift buyers: bought by 100% of them"
+    assert recs[3].reason == ("bought by 50% of shoppers in Holiday gift buyers, 1.5x the shop "
+                              "average")
+    assert recs[0].reason == "bought by 100% of shoppers in Holiday gift buyers"
 
 
 def test_hybrid_and_all_recommenders(shop):
@@ -177,7 +181,7 @@ def test_hybrid_and_all_recommenders(shop):
     assert isinstance(hy, HybridRecommender)
     out = hy.recommend(None, user_id="u3", n=3)
     assert ids(out)[0] == "B"
-    assert out[0].reason.startswith("bought with ")
+    assert out[0].reason.startswith("in ") and "which this shopper bought" in out[0].reason
     assert all(r.item_id not in ("A", "C", "F", "X") for r in out)
 
 
@@ -188,8 +192,7 @@ def test_previews(tmp_path):
     assert p["segment_name"] == "Candle lovers"
     assert [r["item_id"] for r in p["recommendations"]] == ["B", "E", "D"]
     assert p["recommendations"][0]["price"] == 12.0
-    with pytest.raises(PreviewError, match="no purchases"):
-        preview_user(con, run_id, "nobody")
+    assert preview_user(con, run_id, "nobody")["basis"] == "fallback"
     s = preview_segment(con, run_id, 0, n=2)
     assert s["segment_name"] == "Holiday gift buyers" and s["size"] == 2
     assert [r["item_id"] for r in s["recommendations"]] == ["A", "C"]
@@ -249,9 +252,9 @@ def test_cli_recommend(tmp_path, capsys):
     assert [r["item_id"] for r in js["recommendations"]] == ["B", "E", "D"]
     assert main(["recommend", "--db", str(store.path), "--user", "u3", "--recommender",
                  "item_knn"]) == 0
-    assert "bought with" in capsys.readouterr().out
-    assert main(["recommend", "--db", str(store.path), "--user", "nobody"]) == 2
-    assert "no purchases" in capsys.readouterr().err
+    assert "of baskets that contain" in capsys.readouterr().out
+    assert main(["recommend", "--db", str(store.path), "--user", "nobody"]) == 0
+    assert "not in this build's data" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -278,7 +281,7 @@ def test_encoder_recommender_and_hybrid_with_a_trained_encoder(tmp_path):
     got = ids(out)
     assert set(got) == {"B", "C", "D", "E"}     # A bought (left out), C only viewed; F unavailable
     b_reason = next(r.reason for r in out if r.item_id == "B")
-    assert b_reason == "similar to what you bought: White hanging heart t-light holder"
+    assert b_reason == "similar to what this shopper bought: White hanging heart t-light holder"
     assert recs["hybrid"].needs_history
     con.close()
     with store.write() as con:
@@ -341,3 +344,87 @@ def test_next_basket_model_learns_latest_basket_habit(tmp_path):
     top = nb.ranked(nb.mode_scores(b, True), bad, 10)
     assert per_user_metrics(top, T, 10)["ndcg"].mean() > 0.95
     con.close()
+
+
+def _clickstream_store(tmp_path):
+    """A clickstream-style shop: sessions of views and carts, purchases in some sessions.
+    Buyers b1-b4 buy the mug (M) with the tea (T) or the scarf (S); v1 only viewed the mug
+    twice and put the tea in the basket; segment 2 ("Window shoppers") has no buyers."""
+    store = Store(tmp_path / "click.duckdb")
+    rows, eid = [], 0
+
+    def ev(u, item, kind, day, session):
+        nonlocal eid
+        eid += 1
+        rows.append((eid, u, item, kind, T0 + timedelta(days=day, minutes=eid), 1.0, 3.0,
+                     session if kind == "purchase" else None, session))
+
+    for k, (u, other) in enumerate([("b1", "T"), ("b2", "T"), ("b3", "S"), ("b4", "T")]):
+        ev(u, "M", "view", k, f"s{u}")
+        ev(u, "M", "purchase", k, f"s{u}")
+        ev(u, other, "purchase", k, f"s{u}")
+    ev("v1", "M", "view", 5, "sv1")
+    ev("v1", "M", "view", 6, "sv1b")
+    ev("v1", "T", "cart", 6, "sv1b")
+    ev("w1", "S", "view", 6, "sw1")
+    df = pd.DataFrame(rows, columns=["event_id", "user_id", "item_id", "event_type", "ts",
+                                     "quantity", "unit_price", "basket_id", "session_id"])
+    items = pd.DataFrame({"item_id": ["M", "T", "S", "G"],
+                          "title": ["Enamel mug", "Earl grey tea", "Wool scarf", "Gift voucher"],
+                          "price": [6.0, 4.0, 20.0, 25.0]})
+    with store.write() as con:
+        con.register("df", df)
+        con.register("it", items)
+        con.execute("INSERT INTO events SELECT event_id, user_id, item_id, event_type, ts, "
+                    "quantity, unit_price, basket_id, session_id, 1, NULL FROM df")
+        con.execute("INSERT INTO items SELECT item_id, title, NULL, NULL, NULL, price, 1 FROM it")
+        con.execute("INSERT INTO users SELECT DISTINCT user_id, NULL, NULL, 1 FROM df")
+        run_id = start_run(con, "build", {})
+        con.execute(f"INSERT INTO segments VALUES ({run_id}, 'b1', 1, 0), ({run_id}, 'b2', 1, 0),"
+                    f" ({run_id}, 'b3', 1, 0), ({run_id}, 'b4', 1, 0), ({run_id}, 'v1', 1, 0),"
+                    f" ({run_id}, 'w1', 2, 0)")
+        con.execute(f"INSERT INTO segment_info (run_id, segment_id, name, size) VALUES "
+                    f"({run_id}, 1, 'Tea lovers', 5), ({run_id}, 2, 'Window shoppers', 1)")
+        finish_run(con, run_id, {})
+    return store, run_id
+
+
+def test_every_shopper_is_served_on_a_clickstream_shop(tmp_path, capsys):
+    from core.cli import main
+
+    store, run_id = _clickstream_store(tmp_path)
+    con = store.read()
+    # v1 only browsed: item-kNN from what they looked at, with the reason a marketer reads
+    out = preview_user(con, run_id, "v1", recommender="item_knn")
+    assert out["basis"] == "browsing" and out["segment_name"] == "Tea lovers"
+    assert "has not bought anything yet" in out["note"]
+    recs = out["recommendations"]
+    # M (viewed, not bought) is in every basket with the tea v1 carted: 1.0 x 0.75 (cart);
+    # T is in 3 of the 4 baskets with the mug v1 viewed: 0.75 x 0.4 (view)
+    assert [r["item_id"] for r in recs] == ["M", "T", "S"]
+    assert recs[0]["reason"] == ("in 100% of baskets that contain Earl grey tea; this shopper "
+                                 "put it in the basket once")
+    assert recs[1]["reason"] == ("in 75% of baskets that contain Enamel mug; this shopper "
+                                 "viewed it twice")
+    # the hybrid (default) and a purchase-only recommender both answer, the latter via the hybrid
+    hy = preview_user(con, run_id, "v1")
+    assert hy["recommendations"] and all(r["reason"] for r in hy["recommendations"])
+    rep = preview_user(con, run_id, "v1", recommender="repeat")
+    assert rep["recommender"] == "hybrid" and "needs purchases" in rep["note"]
+    # an unknown id: the shop's best sellers, labelled as a fallback
+    fb = preview_user(con, run_id, "nobody")
+    assert fb["basis"] == "fallback" and "not in this build's data" in fb["note"]
+    assert [r["item_id"] for r in fb["recommendations"]][:2] == ["M", "T"]
+    # a segment without buyers: the shop's best sellers, said so
+    seg = preview_segment(con, run_id, 2)
+    assert seg["basis"] == "fallback" and "Window shoppers" in seg["note"]
+    assert seg["recommendations"][0]["item_id"] == "M"
+    with pytest.raises(PreviewError, match="no segment 9"):
+        preview_segment(con, run_id, 9)
+    con.close()
+    assert main(["recommend", "--db", str(store.path), "--user", "v1"]) == 0
+    text = capsys.readouterr().out
+    assert "has not bought anything yet" in text and "1. " in text
+    assert main(["recommend", "--db", str(store.path), "--user", "nobody"]) == 0
+    text = capsys.readouterr().out
+    assert "(fallback)" in text and "Enamel mug" in text

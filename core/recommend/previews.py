@@ -33,6 +33,7 @@ from core.recommend.recommenders import (
     batch_for_history,
     batch_for_users,
     fit_recommenders,
+    interest_of,
 )
 
 
@@ -188,31 +189,89 @@ def _history_summary(data: ShopData, b: Batch, limit: int = 20) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------- previews
+FALLBACK_NOTE = ("Shopper {uid!r} is not in this build's data, so nothing is known about them: "
+                 "these are {what} (a fallback, not personal recommendations).")
+BROWSING_NOTE = ("Shopper {uid!r} has not bought anything yet: these suggestions come from what "
+                 "they viewed, put in the basket or liked{seg}.")
+# for a shopper with no purchases: recommenders that need purchases give way to the hybrid
+NEEDS_PURCHASES = ("repeat", "tifu_knn", "next_basket")
+
+
+def _segment_of(con, run_id, user_id: str) -> int | None:
+    if run_id is None:
+        return None
+    row = first_row(con, "SELECT segment_id FROM segments WHERE run_id = ? AND user_id = ?",
+                    [int(run_id), str(user_id)])
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def _fallback(eng: Engine, user_id: str, n: int, exclude=()) -> dict:
+    """The unknown shopper: the shop's best sellers, labelled as a fallback."""
+    pop = eng.recs["popularity"]
+    rs = pop.recommend(n=n, exclude=exclude, batch=batch_for_history(eng.data, []))
+    return {"user_id": user_id, "recommender": "popularity", "repeat": False, "segment_id": None,
+            "segment_name": None, "basis": "fallback", "history": [],
+            "note": FALLBACK_NOTE.format(uid=user_id, what="the shop's best sellers"),
+            "recommendations": _recs(rs, eng.data)}
+
+
 def preview_user(con, run_id: int, user_id: str, *, n: int = 10, recommender: str = "hybrid",
                  repeat: bool = False, exclude=(), engine: Engine | None = None) -> dict:
-    """Top ``n`` for a known shopper, with their segment and recent purchases."""
+    """Top ``n`` for a shopper, with their segment, recent purchases and ``basis``:
+
+    * ``purchases``: a shopper with purchases (views, carts and favourites count too);
+    * ``browsing``: a shopper who only viewed, carted or liked items: the encoder, item-kNN
+      from the items they looked at, and their segment's favourites (``recommender`` options
+      that need purchases give way to the hybrid, said in ``note``);
+    * ``fallback``: an id the data does not know: the shop's best sellers, labelled as such.
+    """
     eng = engine or get_engine(con, run_id)
     data = eng.data
     user_id = str(user_id)
-    if user_id not in data.user_index:
-        raise PreviewError(
-            f"Shopper {user_id!r} has no purchases or returns in this store, so there is nothing "
-            f"to base recommendations on. Check the id (e.g. `segstudio export`) or preview a "
-            f"persona instead (--persona TEXT).")
     rec = eng.recommender(recommender)
-    # purchases, returns and segment from the fitted matrices; the event history (views...)
-    # is read only for the encoder
-    hist = data.user_history(con, user_id) if rec.needs_history else None
+    if user_id not in data.user_index:
+        hist = data.user_history(con, user_id)
+        if not hist:
+            return _fallback(eng, user_id, n, exclude)
+        seg = _segment_of(con, run_id, user_id)
+        note = None
+        if recommender in NEEDS_PURCHASES:
+            note = (f"{recommender} needs purchases; this shopper has none, so the hybrid "
+                    "answers instead.")
+            recommender, rec = "hybrid", eng.recommender("hybrid")
+        b = batch_for_history(data, hist, user_id=user_id, segment_id=seg)
+        rs = rec.recommend(n=n, exclude=exclude, repeat=repeat, batch=b)
+        segname = _segment_name(data, seg if seg is not None else -1)
+        msg = BROWSING_NOTE.format(uid=user_id, seg=f" and from their segment, {segname}"
+                                   if segname else "")
+        return {"user_id": user_id, "recommender": recommender, "repeat": repeat,
+                "segment_id": seg, "segment_name": segname, "basis": "browsing",
+                "history": [], "looked_at": _interest_summary(data, b),
+                "note": msg + (" " + note if note else ""), "recommendations": _recs(rs, data)}
+    # purchases, returns and segment from the fitted matrices; the event history (views,
+    # carts...) is read for the recommenders that use it
+    hist = data.user_history(con, user_id) if (rec.needs_history or recommender in
+                                               ("item_knn", "hybrid")) else None
     b = batch_for_users(data, np.array([data.user_index[user_id]]),
-                        histories=[hist] if hist is not None else None)
+                        histories=[hist] if hist is not None and rec.needs_history else None)
+    if hist is not None:
+        b.interest = [interest_of(data, hist)]
     rs = rec.recommend(n=n, exclude=exclude, repeat=repeat, batch=b)
     seg = int(b.segment[0])
     return {
         "user_id": user_id, "recommender": recommender, "repeat": repeat,
         "segment_id": seg if seg >= 0 else None, "segment_name": _segment_name(data, seg),
+        "basis": "purchases", "note": None,
         "history": _history_summary(data, b),
         "recommendations": _recs(rs, data),
     }
+
+
+def _interest_summary(data: ShopData, b: Batch, limit: int = 20) -> list[dict]:
+    kinds = (b.interest or [{}])[0] or {}
+    top = sorted(kinds.items(), key=lambda x: -sum(x[1].values()))[:limit]
+    return [{"item_id": data.item_ids[j], "title": data.titles[j], "events": dict(k)}
+            for j, k in top]
 
 
 def preview_segment(con, run_id: int, segment_id: int, *, n: int = 10,
@@ -223,14 +282,21 @@ def preview_segment(con, run_id: int, segment_id: int, *, n: int = 10,
     seg = int(segment_id)
     sp_rec = eng.recs["segment_popularity"]
     if seg not in sp_rec.seg_row:
-        known = ", ".join(str(s) for s in sorted(sp_rec.seg_row)) or "none"
-        raise PreviewError(f"Segment {seg} has no shoppers with purchases in run {run_id} "
-                           f"(segments: {known}).")
+        if seg in data.segment_names:
+            # a segment of browsers only: nothing bought to learn from, so the shop's favourites
+            rs = eng.recs["popularity"].recommend(n=n, batch=batch_for_history(data, []))
+            return {"segment_id": seg, "segment_name": _segment_name(data, seg), "size": 0,
+                    "basis": "fallback",
+                    "note": (f"Nobody in {_segment_name(data, seg)} has bought anything yet: "
+                             "these are the shop's best sellers (a fallback)."),
+                    "recommendations": _recs(rs, data)}
+        known = ", ".join(str(s) for s in sorted(data.segment_names)) or "none"
+        raise PreviewError(f"There is no segment {seg} in build {run_id} (segments: {known}).")
     b = batch_for_history(data, [], segment_id=seg)
     rs = sp_rec.recommend(n=n, batch=b)
     return {"segment_id": seg, "segment_name": _segment_name(data, seg),
-            "size": int(sp_rec.seg_users[sp_rec.seg_row[seg]]),
-            "recommendations": _recs(rs, data)}
+            "size": int(sp_rec.seg_users[sp_rec.seg_row[seg]]), "basis": "segment",
+            "note": None, "recommendations": _recs(rs, data)}
 
 
 def _edited_batch(data: ShopData, b: Batch, add, rm: set) -> Batch:

@@ -53,6 +53,9 @@ import scipy.sparse as sp
 from core.recommend.data import ShopData, first_row
 
 REPEAT_HALF_LIFE_DAYS = 365.0
+# how much a view, click, basket addition or favourite counts against a purchase (1.0) as a
+# signal of interest for item-kNN (views and carts count for every recommender that reads them)
+INTEREST_WEIGHTS = {"favorite": 0.75, "cart": 0.75, "click": 0.4, "view": 0.4}
 KNN_HALF_LIFE_DAYS = 30.0
 DEFAULT_WEIGHTS = {"tifu_knn": 1.0, "encoder": 0.5, "item_knn": 0.5, "segment_popularity": 0.25}
 
@@ -80,6 +83,7 @@ class Batch:
     histories: list | None = None
     users: list | None = None
     fitted: bool = False  # rows are fitted shoppers' own data (not an edited or new history)
+    interest: list | None = None  # per row {item index: {event type: count}} (views, carts...)
 
     def __len__(self) -> int:
         return self.counts.shape[0]
@@ -127,6 +131,7 @@ def batch_for_history(data: ShopData, history: list | None, *, user_id: str | No
     events: dict[int, int] = {}
     last: dict[int, object] = {}
     returns: dict[int, int] = {}
+    interest: dict[int, dict] = {}
     for ev in history:
         item, etype = str(ev[0]), str(ev[1])
         ts = ev[2] if len(ev) > 2 else None
@@ -142,6 +147,9 @@ def batch_for_history(data: ShopData, history: list | None, *, user_id: str | No
                 last.setdefault(j, None)
         elif etype == "return":
             returns[j] = returns.get(j, 0) + 1
+        elif etype in INTEREST_WEIGHTS:
+            kinds = interest.setdefault(j, {})
+            kinds[etype] = kinds.get(etype, 0) + 1
     cols = sorted(times)
     cnt = [float(len(times[j])) if None not in times[j] else float(events[j]) for j in cols]
     dd = []
@@ -156,7 +164,27 @@ def batch_for_history(data: ShopData, history: list | None, *, user_id: str | No
     ro = [j for j, k in returns.items() if k >= events.get(j, 0)]
     returned = sp.csr_matrix((np.ones(len(ro), bool), (np.zeros(len(ro), int), ro)), shape=(1, n))
     return Batch(counts=counts, days=days, returned_only=returned, segment=np.array([seg]),
-                 histories=[list(history)], users=[user_id])
+                 histories=[list(history)], users=[user_id], interest=[interest])
+
+
+def interest_of(data: ShopData, history) -> dict[int, dict]:
+    """{item index: {event type: count}} of a history's views, clicks, carts and favourites."""
+    out: dict[int, dict] = {}
+    for ev in history or []:
+        t = str(ev[1])
+        j = data.item_index.get(str(ev[0]))
+        if j is not None and t in INTEREST_WEIGHTS:
+            out.setdefault(j, {})[t] = out.get(j, {}).get(t, 0) + 1
+    return out
+
+
+def interest_words(kinds: dict) -> str:
+    """"put it in the basket once and viewed it twice" (for a marketer's reason)."""
+    verbs = {"view": "viewed it", "click": "clicked on it", "cart": "put it in the basket",
+             "favorite": "saved it as a favourite"}
+    parts = [f"{verbs[t]} {_times(k)}" for t, k in sorted(kinds.items(),
+                                                          key=lambda x: -INTEREST_WEIGHTS[x[0]])]
+    return " and ".join(parts)
 
 
 @contextlib.contextmanager
@@ -302,12 +330,12 @@ class SegmentPopularityRecommender(Recommender):
         r = self.seg_row.get(int(batch.segment[row]), 0)
         pct = 100.0 * self.shares[r, j]
         if r == 0:
-            return f"popular with shoppers: bought by {pct:.0f}% of them"
+            return f"bought by {pct:.0f}% of all shoppers"
         name = self.data.segment_names.get(int(batch.segment[row]),
                                            f"segment {int(batch.segment[row])}")
         lift = self.shares[r, j] / self.shares[0, j] if self.shares[0, j] > 0 else 0.0
         extra = f", {lift:.1f}x the shop average" if lift >= 1.2 else ""
-        return f"popular in {name}: bought by {pct:.0f}% of them{extra}"
+        return f"bought by {pct:.0f}% of shoppers in {name}{extra}"
 
 
 class RepeatRecommender(Recommender):
@@ -327,7 +355,7 @@ class RepeatRecommender(Recommender):
         if self.data.ref_time is not None:
             last = pd.Timestamp(self.data.ref_time) - pd.Timedelta(days=float(days))
             when = f", last on {last:%d %b %Y}"
-        return f"you bought this {_times(k)}{when}"
+        return f"this shopper bought it {_times(k)}{when}"
 
     def recommend(self, history=None, n=10, exclude=(), *, repeat=True, **kw):
         # Repeat purchase is the point of this recommender: bought items are allowed.
@@ -357,8 +385,21 @@ class ItemKNNRecommender(Recommender):
         self.item_baskets = d
 
     def weights(self, batch) -> sp.csr_matrix:
+        """Purchases weigh 0.5^(days since last bought / 30); items only viewed, carted or
+        liked weigh ``INTEREST_WEIGHTS`` of their strongest kind."""
         w = batch.days.copy()
         w.data = np.power(0.5, w.data / KNN_HALF_LIFE_DAYS).astype(np.float32)
+        if batch.interest and any(batch.interest):
+            rows, cols, vals = [], [], []
+            for r, kinds in enumerate(batch.interest):
+                for j, kk in (kinds or {}).items():
+                    rows.append(r)
+                    cols.append(j)
+                    vals.append(max(INTEREST_WEIGHTS[t] for t in kk))
+            extra = sp.csr_matrix((np.array(vals, np.float32), (rows, cols)), shape=w.shape)
+            bought = w.copy()
+            bought.data[:] = 1.0
+            w = (w + extra - extra.multiply(bought)).tocsr()
         return w
 
     def scores(self, batch):
@@ -382,9 +423,15 @@ class ItemKNNRecommender(Recommender):
         p = self.co_counts.data[r0:r1] / np.maximum(self.item_baskets[ii], 1)
         contrib = p * wts[ii]
         if len(ii) == 0 or contrib.max() <= 0:
-            return "bought together with items like yours"
+            return "often bought together with this shopper's items"
         k = int(np.argmax(contrib))
-        return f"bought with {self.data.titles[int(ii[k])]} in {100.0 * p[k]:.0f}% of baskets"
+        i = int(ii[k])
+        title = self.data.titles[i]
+        if batch.interest and batch.counts[row, i] == 0 and i in (batch.interest[row] or {}):
+            return (f"in {100.0 * p[k]:.0f}% of baskets that contain {title}; this shopper "
+                    f"{interest_words(batch.interest[row][i])}")
+        return (f"in {100.0 * p[k]:.0f}% of baskets that contain {title}, which this shopper "
+                "bought")
 
 
 class EncoderRecommender(Recommender):
@@ -446,10 +493,10 @@ class EncoderRecommender(Recommender):
                 k = int(np.argmax(sim))
                 if sim[k] > 0.3:
                     verb = {"purchase": "bought", "view": "viewed", "click": "viewed",
-                            "cart": "put in your basket", "favorite": "liked"}.get(
+                            "cart": "put in the basket", "favorite": "saved as a favourite"}.get(
                         kinds[int(ids[k])], "looked at")
-                    return f"similar to what you {verb}: {self.data.titles[int(ids[k])]}"
-        return "fits the pattern of your recent shopping"
+                    return f"similar to what this shopper {verb}: {self.data.titles[int(ids[k])]}"
+        return "fits the pattern of this shopper's recent activity"
 
 
 def normalise(name: str, s: np.ndarray) -> np.ndarray:

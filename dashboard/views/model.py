@@ -40,7 +40,8 @@ with right:
     else:
         st.plotly_chart(charts.training_curve(tc), key="training_curve")
 
-EXTRA_LABELS = {"tifu_knn": "Buy again + similar shoppers (TIFU-kNN)"}
+EXTRA_LABELS = {"tifu_knn": "Buy again + similar shoppers (TIFU-kNN)",
+                "next_basket": "Next basket (learned on validation baskets)"}
 LIST_TYPES = {"new_items": "New items only (what the app shows)",
               "repeats": "Repeats allowed (next basket)"}
 
