@@ -218,7 +218,10 @@ def test_persona_price_cap_and_nearest_segment(tmp_path):
     out = preview_persona(con, run_id, "gift shopper looking for Christmas candles under 5 pounds",
                           embedder=FakeEmbedder()).to_dict()
     assert out["price_cap"] == 5.0
-    assert out["query"] == "gift shopper looking for Christmas candles"
+    # "gift" is in no title of this tiny catalogue: left out of the search, and said so
+    assert out["query"] == "Christmas candles decoration"
+    assert out["occasions"] == ["Christmas"] and out["ignored"] == ["gift"]
+    assert out["understood"].startswith("price at most £5.00 · occasion: Christmas")
     got = [r["item_id"] for r in out["recommendations"]]
     assert got == ["A", "C", "E"]              # B (12.0) and D (8.0) cost more; F unavailable
     assert all(r["price"] <= 5.0 for r in out["recommendations"])
@@ -228,6 +231,78 @@ def test_persona_price_cap_and_nearest_segment(tmp_path):
     no_cap = preview_persona(con, None, "candles", embedder=FakeEmbedder())  # latest build
     assert no_cap.price_cap is None
     assert [r["item_id"] for r in no_cap][:2] == ["A", "B"]
+    con.close()
+
+
+PHRASINGS = [  # text, (min, max), occasions, ignored words
+    ("gift shopper looking for Christmas decorations under 10 pounds", (None, 10.0),
+     ["Christmas"], []),
+    ("over £50", (50.0, None), [], []),
+    ("nothing over £2", (None, 2.0), [], []),
+    ("not more than 3 pounds", (None, 3.0), [], []),
+    ("between £5 and £10", (5.0, 10.0), [], []),
+    ("from £10 to £5", (5.0, 10.0), [], []),
+    ("scarves £5-£10", (5.0, 10.0), [], []),
+    ("Valentine hearts £5 to 8", (5.0, 8.0), ["Valentine's Day"], []),
+    ("around £15", (12.0, 18.0), [], []),
+    ("candles about 20 quid", (16.0, 24.0), [], []),
+    ("a £15 present for mum", (12.0, 18.0), ["Mother's Day"], ["present"]),
+    ("at least 1 pound but no more than 3 pounds", (1.0, 3.0), [], []),
+    ("wedding gifts above $30", (30.0, None), ["Wedding"], []),
+    ("cheaper than 4,50 euros", (None, 4.5), [], []),
+    ("birthday party bags max 7.50", (None, 7.5), ["Birthday", "Party"], []),
+    ("flibbertigibbet scarf under £20", (None, 20.0), [], ["flibbertigibbet"]),
+    ("christmas 2011 decorations", (None, None), ["Christmas"], []),
+    ("lunch boxes for school", (None, None), ["Back to school"], []),
+]
+
+
+@pytest.mark.parametrize("text,price,occasions,ignored", PHRASINGS)
+def test_persona_parser_phrasings(text, price, occasions, ignored):
+    from core.recommend.persona import parse_persona, vocabulary_of
+
+    vocab = vocabulary_of(["Christmas decoration", "Wool scarf", "Heart gift bag", "Party bag",
+                           "Lunch box", "Scented candle", "Wedding gift"])
+    it = parse_persona(text, vocabulary=vocab, themes={"Heart": ["heart", "love"]})
+    assert (it.min_price, it.max_price) == price
+    assert it.occasions == occasions
+    assert it.ignored == ignored
+    # the price words never reach the search
+    assert "£" not in it.query and "pounds" not in it.query
+
+
+def test_non_merchandise_is_never_recommended(monkeypatch):
+    from core.recommend.data import non_merchandise_matcher
+
+    m = non_merchandise_matcher()
+    excluded = ["Dotcomgiftshop Gift Voucher £20.00", "PACKING CHARGE", "Next Day Carriage",
+                "POSTAGE", "DOTCOM POSTAGE", "Manual", "Bank Charges", "AMAZON FEE",
+                "Adjust bad debt", "SAMPLES", "CRUK Commission", "Discount"]
+    kept = ["FRENCH CARRIAGE LANTERN", "BLACK BAROQUE CARRIAGE CLOCK", "KENSINGTON COFFEE SET",
+            "Gift bag birthday", "Heart of wicker large"]
+    assert all(m.search(t) for t in excluded)
+    assert not any(m.search(t) for t in kept)
+    # configurable: more phrases, '=' for a whole title, also from SEGSTUDIO_NON_MERCHANDISE
+    monkeypatch.setenv("SEGSTUDIO_NON_MERCHANDISE", "loyalty points; =pads to match all cushions")
+    m2 = non_merchandise_matcher(["insurance"])
+    assert m2.search("Parcel insurance") and m2.search("100 loyalty points")
+    assert m2.search("PADS TO MATCH ALL CUSHIONS")
+    assert not m2.search("Cushion pads to match all cushions, set of 2")
+
+
+def test_gift_vouchers_never_reach_a_list(tmp_path):
+    store, run_id = make_store(tmp_path)
+    with store.write() as con:
+        con.execute("INSERT INTO items VALUES ('GV', 'Dotcomgiftshop Gift Voucher £20.00', NULL, "
+                    "NULL, NULL, 16.67, 1)")
+        con.execute("INSERT INTO events VALUES (9001, 'u3', 'GV', 'purchase', "
+                    "TIMESTAMP '2024-01-10 10:00', 5, 16.67, 'b9', NULL, 1, NULL)")
+    con = store.read()
+    data = ShopData.load(con, run_id)
+    assert not data.active[data.item_index["GV"]]
+    recs = fit_recommenders(con, run_id, data, encoder=False)
+    for name in ("popularity", "item_knn", "hybrid", "tifu_knn", "next_basket"):
+        assert "GV" not in ids(recs[name].recommend(user_id="u1", n=10, repeat=True))
     con.close()
 
 

@@ -93,8 +93,10 @@ def run(args, settings) -> int:
         print_json(out)
         return 0
     if args.persona is not None:
-        cap = f" (price cap £{out['price_cap']:.2f})" if out["price_cap"] is not None else ""
-        print(f"Persona: {out['query']!r}{cap}")
+        print(f"Persona: {out['text']!r}")
+        print(f"Understood: {out['understood']}")
+        if out.get("ignored"):
+            print("Not understood (left out of the search): " + ", ".join(out["ignored"]))
         if out["nearest_segment"]:
             s = out["nearest_segment"]
             print(f"Nearest segment: {s['segment_name']} (id {s['segment_id']}, "

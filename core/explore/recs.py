@@ -90,7 +90,9 @@ def preview(eng, kind: str, *, con, run_id: int, names: Sequence[str] = ("hybrid
             out = pv.preview_persona(con, run_id, persona, n=n, engine=eng)
             frames.append(to_frame(list(out), "persona"))
             info = {"price_cap": out.price_cap, "query": out.query, "segments": out.segments,
-                    "nearest_segment": out.nearest_segment}
+                    "nearest_segment": out.nearest_segment, "understood": out.understood,
+                    "ignored": out.ignored, "min_price": out.min_price,
+                    "max_price": out.max_price, "occasions": out.occasions}
         else:
             raise ValueError(f"unknown preview kind {kind!r}: user, segment, basket or persona")
     except pv.PreviewError as e:

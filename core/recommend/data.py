@@ -17,9 +17,10 @@
 
 Availability rule (documented for marketers): an item can be recommended only if it is in the
 catalogue (``items``) **and** was bought at least once in the last ``active_days`` days (default
-90) before the data's last event **and** is merchandise: lines whose whole title is a charge or
-an adjustment (postage, carriage, delivery, shipping, discount, manual, bank charges, Amazon fee,
-samples, adjust bad debt, CRUK commission; see ``NON_PRODUCT_TITLE``) are never recommended.
+90) before the data's last event **and** is merchandise: gift vouchers, charges, fees and
+adjustments (``NON_MERCHANDISE_PHRASES`` anywhere in the title, ``NON_MERCHANDISE_TITLES`` as the
+whole title: "Dotcomgiftshop Gift Voucher £20.00", "PACKING CHARGE", "Next Day Carriage",
+"POSTAGE", "Manual"...; configurable) are never recommended.
 Events for item_ids missing from ``items`` are ignored. Data without timestamps: every catalogue
 item bought at least once is available.
 
@@ -39,11 +40,42 @@ import scipy.sparse as sp
 
 DEFAULT_ACTIVE_DAYS = 90
 
-# Whole titles of non-merchandise lines (charges, fees, adjustments): never recommended.
-NON_PRODUCT_TITLE = re.compile(
-    r"^\s*(?:(?:dotcom |next day )?(?:postage|carriage)|shipping|delivery(?: charges?)?|discount"
-    r"|manual|bank charges?|amazon fee|samples|adjust bad debt|cruk commission)\s*$",
-    re.IGNORECASE)
+# Non-merchandise: never recommended. A title is non-merchandise when it contains one of
+# NON_MERCHANDISE_PHRASES (as whole words) or is, as a whole, one of NON_MERCHANDISE_TITLES.
+# Extend both with SEGSTUDIO_NON_MERCHANDISE ("phrase; =whole title; ...") or the
+# ``non_merchandise`` argument of ``ShopData.load``.
+NON_MERCHANDISE_PHRASES = (
+    "gift voucher", "gift card", "gift certificate", "e-voucher", "voucher", "packing charge",
+    "bank charge", "bank charges", "amazon fee", "service fee", "booking fee", "delivery charge",
+    "delivery charges", "shipping charge", "surcharge", "adjust bad debt", "manual adjustment",
+    "stock adjustment", "cruk commission", "dotcom postage",
+)
+NON_MERCHANDISE_TITLES = (
+    "postage", "carriage", "next day carriage", "next day postage", "delivery", "shipping",
+    "discount", "manual", "samples", "fee", "fees", "charges", "adjustment",
+)
+
+
+def non_merchandise_matcher(extra=None):
+    """A compiled regex for non-merchandise titles: the defaults plus ``extra`` (phrases; a
+    leading '=' means the whole title) and the SEGSTUDIO_NON_MERCHANDISE setting."""
+    import os
+
+    phrases, titles = list(NON_MERCHANDISE_PHRASES), list(NON_MERCHANDISE_TITLES)
+    more = list(extra or []) + [x for x in os.environ.get("SEGSTUDIO_NON_MERCHANDISE", "")
+                                .split(";")]
+    for x in more:
+        x = x.strip().lower()
+        if x.startswith("="):
+            titles.append(x[1:].strip())
+        elif x:
+            phrases.append(x)
+    alt = lambda xs: "|".join(re.escape(x).replace(r"\ ", r"\s+") for x in xs if x)  # noqa: E731
+    return re.compile(rf"^\s*(?:{alt(titles)})\s*$|\b(?:{alt(phrases)})\b", re.IGNORECASE)
+
+
+NON_PRODUCT_TITLE = non_merchandise_matcher()
+
 
 # SQL for a basket key: the basket id, else the session, else the user's day.
 BASKET_KEY_SQL = (
@@ -101,7 +133,7 @@ class ShopData:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, con, run_id: int | None = None, *, events_sql: str = "events",
-             active_days: int = DEFAULT_ACTIVE_DAYS) -> "ShopData":
+             active_days: int = DEFAULT_ACTIVE_DAYS, non_merchandise=None) -> "ShopData":
         ev = events_sql if events_sql == "events" else f"({events_sql})"
         cat = con.execute(
             f"""
@@ -134,8 +166,9 @@ class ShopData:
         active = np.zeros(len(item_ids), dtype=bool)
         ai = item_pos.get_indexer(act["item_id"].astype(str))
         active[ai[ai >= 0]] = True
+        nm = non_merchandise_matcher(non_merchandise)
         for j, t in enumerate(cat["title"].tolist()):
-            if isinstance(t, str) and NON_PRODUCT_TITLE.match(t):
+            if isinstance(t, str) and nm.search(t):
                 active[j] = False
 
         # Per user and item: baskets bought in, last purchase, units bought and returned.

@@ -5,13 +5,13 @@ Everything fitted is kept in an ``Engine`` (one per store file, run and publish)
 ``get_engine(con, run_id)`` and cached in the process (the dashboard also keeps it in
 ``st.cache_resource``); a preview then costs a few milliseconds.
 
-Persona matching: the text is embedded with the run's text model (``core.embed.TextEmbedder``),
-items are ranked by cosine similarity of their text vectors (``item_vectors``) among available
-items; a price cap written in the text ("under 10 pounds", "under £10", "below 5 GBP",
-"less than £7.50", "max 20 quid") keeps only items whose price is at most the cap (items without
-a known price are left out when a cap is given). The phrase with the cap is removed from the text
-before embedding. The nearest segment is the one whose mean item-text vector (over its shoppers'
-purchases, weighted by times bought) is most similar to the persona.
+Persona matching: the text is read by ``core.recommend.persona`` (price range, occasions,
+themes, ignored words); the understood words are embedded with the run's text model
+(``core.embed.TextEmbedder``) and available items in the price range are ranked by cosine
+similarity of their text vectors (``item_vectors``), items of a recognised theme first among
+near-equals (+0.05). Items without a known price are left out when a range is given. A text that
+only sets a price gets the shop's best sellers in the range. The nearest segment is the one whose
+mean item-text vector (over its shoppers' purchases, weighted by times bought) is most similar.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class Engine:
     _seg_vectors: dict | None = None
     _has_vector: np.ndarray | None = None
     _queries: "OrderedDict[str, np.ndarray]" = field(default_factory=OrderedDict)
+    _vocab: frozenset | None = None
+    _themes: dict | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def recommender(self, name: str):
@@ -103,6 +105,33 @@ class Engine:
                 while len(self._queries) > 256:
                     self._queries.popitem(last=False)
         return v
+
+    def vocabulary(self) -> frozenset:
+        from core.recommend.persona import vocabulary_of
+
+        if self._vocab is None:
+            self._vocab = vocabulary_of(self.data.titles)
+        return self._vocab
+
+    def themes(self, con) -> dict:
+        """{"keywords": {label: [words]}, "item_theme": (n_items,) theme label or None}."""
+        with self._lock:
+            if self._themes is None:
+                kw, item_theme = {}, [None] * self.data.n_items
+                try:
+                    rows = con.execute("SELECT theme_id, label, keywords FROM theme_info "
+                                       "WHERE run_id = ?", [int(self.run_id)]).fetchall()
+                    labels = {int(t): str(lb) for t, lb, _ in rows}
+                    kw = {str(lb): list(k or []) for _, lb, k in rows}
+                    for it, t in con.execute("SELECT item_id, theme_id FROM item_themes "
+                                             "WHERE run_id = ?", [int(self.run_id)]).fetchall():
+                        j = self.data.item_index.get(str(it))
+                        if j is not None:
+                            item_theme[j] = labels.get(int(t))
+                except Exception:  # a build without themes: personas still work
+                    kw, item_theme = {}, [None] * self.data.n_items
+                self._themes = {"keywords": kw, "item_theme": item_theme}
+            return self._themes
 
     def segment_vectors(self, con) -> tuple[list[int], np.ndarray]:
         """Unit mean item-text vector per segment (purchases weighted by times bought)."""
@@ -370,29 +399,18 @@ def preview_history(con, run_id: int, *, user_id: str | None = None, history: li
     }
 
 
-_CUR = r"(?:£|\$|€|gbp|eur|usd)"
-_UNIT = r"(?:pounds?|quid|gbp|£|euros?|eur|dollars?|usd|bucks)"
-_CAP_RE = re.compile(
-    rf"\b(?:under|below|less\s+than|cheaper\s+than|at\s+most|max(?:imum)?|up\s+to|no\s+more\s+than)"
-    rf"\s*{_CUR}?\s*(\d+(?:[.,]\d{{1,2}})?)\s*{_UNIT}?", re.IGNORECASE)
-_CAP_SYM_RE = re.compile(rf"(?:<|<=)\s*{_CUR}?\s*(\d+(?:[.,]\d{{1,2}})?)\s*{_UNIT}?", re.IGNORECASE)
-
-
 def parse_price_cap(text: str) -> tuple[float | None, str]:
-    """(cap, text without the cap phrase). "gift under £10" -> (10.0, "gift")."""
-    for rx in (_CAP_RE, _CAP_SYM_RE):
-        m = rx.search(text)
-        if m:
-            cap = float(m.group(1).replace(",", "."))
-            rest = (text[:m.start()] + " " + text[m.end():]).strip()
-            rest = re.sub(r"\s+", " ", rest)
-            return cap, rest or text
-    return None, text
+    """(upper price bound, text without the price phrases). "gift under £10" -> (10.0, "gift")."""
+    from core.recommend.persona import parse_price
+
+    _, hi, _, rest = parse_price(text)
+    return hi, rest or text
 
 
 class PersonaPreview(list):
     """The persona's recommendations (a list of dicts like the other previews' items) with the
-    persona's details as attributes: text, query, price_cap, nearest_segment, segments."""
+    persona's details as attributes: text, query, price_cap (= max_price), min_price,
+    max_price, occasions, themes, ignored, understood, intent, nearest_segment, segments."""
 
     def __init__(self, recs, **info):
         super().__init__(recs)
@@ -408,9 +426,12 @@ def preview_persona(con, run_id: int | None, text: str, *, n: int = 10,
                     max_price: float | None = None, engine: Engine | None = None,
                     embedder=None) -> PersonaPreview:
     """Items (and the nearest segments) for a free-text persona, e.g. "gift shopper looking for
-    Christmas decorations under 10 pounds". ``run_id=None``: the latest complete build.
-    Returns a list of recommendation dicts with ``.price_cap``, ``.nearest_segment`` ... (see
-    ``PersonaPreview``; ``.to_dict()`` for JSON)."""
+    Christmas decorations under 10 pounds" (read by ``core.recommend.persona``: price range,
+    occasions, themes, ignored words). ``run_id=None``: the latest complete build. Returns a
+    list of recommendation dicts with ``.intent``, ``.understood``, ``.ignored``,
+    ``.price_cap``, ``.nearest_segment`` ... (``.to_dict()`` for JSON)."""
+    from core.recommend.persona import parse_persona
+
     if run_id is None:
         from core.store import latest_run
 
@@ -421,17 +442,25 @@ def preview_persona(con, run_id: int | None, text: str, *, n: int = 10,
                            "'gift shopper looking for Christmas decorations under 10 pounds'.")
     eng = engine or get_engine(con, run_id)
     data = eng.data
-    cap, query = parse_price_cap(text)
+    th = eng.themes(con)
+    intent = parse_persona(text, vocabulary=eng.vocabulary(), themes=th["keywords"])
     if max_price is not None:
-        cap = float(max_price) if cap is None else min(cap, float(max_price))
-    V = eng.item_vectors(con)
-    q = eng.embed_query(query, embedder)
-    # einsum, not BLAS: a multi-threaded BLAS matvec spins for tens of ms on a busy CPU
-    sim = np.einsum("ij,j->i", V, q)
-    ok = data.active & eng._has_vector
-    if cap is not None:
-        ok = ok & np.isfinite(data.prices) & (data.prices <= cap + 1e-9)
-    key = np.where(ok, sim, -np.inf)
+        intent.max_price = float(max_price) if intent.max_price is None \
+            else min(intent.max_price, float(max_price))
+    ok = data.active & intent.price_ok(data.prices)
+    in_theme = np.array([t in intent.themes for t in th["item_theme"]], dtype=bool) \
+        if intent.themes else np.zeros(data.n_items, dtype=bool)
+    q = None
+    if intent.query:
+        V = eng.item_vectors(con)
+        q = eng.embed_query(intent.query, embedder)
+        # einsum, not BLAS: a multi-threaded BLAS matvec spins for tens of ms on a busy CPU
+        sim = np.einsum("ij,j->i", V, q)
+        ok = ok & eng._has_vector
+        key = np.where(ok, sim + 0.05 * in_theme, -np.inf)
+    else:  # only a price (or nothing understood): the best sellers in the range
+        sim = eng.recs["popularity"].basket_counts.astype(np.float64)
+        key = np.where(ok, sim + 1e-6 * in_theme, -np.inf)
     k = min(n, int(ok.sum()))
     if k:
         part = np.argpartition(-key, k - 1)[:k]
@@ -441,18 +470,27 @@ def preview_persona(con, run_id: int | None, text: str, *, n: int = 10,
     recs = []
     for j in top:
         p = data.prices[j]
-        price = f", £{p:.2f}" if np.isfinite(p) else ""
-        recs.append(Recommendation(
-            data.item_ids[j], data.titles[j], float(sim[j]),
-            f"matches “{query}” (text similarity {sim[j]:.2f}){price}", "persona"))
-    segs, M = eng.segment_vectors(con)
+        price = f"; £{p:.2f}" if np.isfinite(p) else ""
+        theme = f"; in the {th['item_theme'][j]} theme" if in_theme[j] else ""
+        if intent.query:
+            why = f"matches “{intent.query}” (text match {sim[j]:.2f})"
+        else:
+            why = f"a best seller in the price range: in {int(sim[j]):,} baskets"
+        recs.append(Recommendation(data.item_ids[j], data.titles[j], float(sim[j]),
+                                   f"{why}{theme}{price}", "persona"))
     nearest = []
-    if len(segs):
-        ss = np.einsum("ij,j->i", M, q)
-        for i in np.argsort(-ss)[:3]:
-            nearest.append({"segment_id": segs[i], "segment_name": _segment_name(data, segs[i]),
-                            "similarity": float(ss[i])})
-    return PersonaPreview(_recs(recs, data), text=text, query=query, price_cap=cap,
+    if q is not None:
+        segs, M = eng.segment_vectors(con)
+        if len(segs):
+            ss = np.einsum("ij,j->i", M, q)
+            for i in np.argsort(-ss)[:3]:
+                nearest.append({"segment_id": segs[i], "segment_name": _segment_name(data, segs[i]),
+                                "similarity": float(ss[i])})
+    return PersonaPreview(_recs(recs, data), text=text, query=intent.query,
+                          price_cap=intent.max_price, min_price=intent.min_price,
+                          max_price=intent.max_price, occasions=intent.occasions,
+                          themes=intent.themes, ignored=intent.ignored,
+                          understood=intent.describe(), intent=intent.to_dict(),
                           nearest_segment=nearest[0] if nearest else None, segments=nearest)
 
 

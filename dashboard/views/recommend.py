@@ -90,13 +90,13 @@ with right:
                 st.caption(f"Shopper in **{info['segment_name']}**. {verb}: "
                            + ", ".join(h["title"] for h in seen[:5]))
             if kind == "persona":
-                bits = []
-                if info.get("price_cap") is not None:
-                    bits.append(f"price cap {c.money(info['price_cap'])}")
+                bits = [info.get("understood") or ""]
                 if info.get("nearest_segment"):
                     bits.append(f"closest segment: **{info['nearest_segment']['segment_name']}**")
-                if bits:
-                    st.caption("Understood: " + " · ".join(bits))
+                st.caption("Understood: " + " · ".join(b for b in bits if b))
+                if info.get("ignored"):
+                    st.caption("Not understood, left out of the search: "
+                               + ", ".join(f"“{w}”" for w in info["ignored"]))
             out = res["recs"]
             groups = list(dict.fromkeys(out["recommender"])) or ["hybrid"]
             cols = st.columns(len(groups))
