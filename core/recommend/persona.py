@@ -12,7 +12,8 @@
 * **occasions** (Christmas, birthday, wedding, Valentine's Day, Easter, Halloween, Mother's and
   Father's Day, baby, anniversary, party, summer, back to school, housewarming), each adding a
   few words to the text the catalogue is searched with;
-* **themes**: the build's item themes whose label or keywords appear in the text;
+* **themes**: the build's item themes whose main word (label's first word or top keyword)
+  appears in the text; their items come first among near-equal matches;
 * **ignored**: words that are neither filler (a, for, shopper, looking...) nor occasions, themes
   or words of the catalogue's titles: they are left out of the search, and shown to the user.
 
@@ -123,7 +124,8 @@ class Intent:
             bits.append("occasion: " + ", ".join(self.occasions))
         if self.themes:
             bits.append("themes: " + ", ".join(self.themes))
-        bits.append(f"searching for “{self.query}”")
+        bits.append(f"searching for “{self.query}”" if self.query else
+                    "no words to search for: the shop's best sellers in the range")
         return " · ".join(bits)
 
 
@@ -202,7 +204,10 @@ def parse_persona(text: str, *, vocabulary=None, themes: dict[str, list[str]] | 
             extra.append(adds)
     theme_words: dict[str, set] = {}
     for label, kws in (themes or {}).items():
-        theme_words[label] = set().union(*[_forms(k) for k in list(kws or []) + _WORD.findall(label)])
+        # a theme is recognised by its main word (the label's first word, its top keyword):
+        # the other keywords ("gift", "decoration") are shared by too many themes
+        main = (_WORD.findall(label) or [""])[:1] + list(kws or [])[:1]
+        theme_words[label] = set().union(*[_forms(k) for k in main if k])
     forms = [_forms(w) for w in low]
     theme_hits = [label for label, keys in theme_words.items() if any(f & keys for f in forms)]
     occasion_words = {s for sig, _ in OCCASIONS.values() for s in sig}
