@@ -388,8 +388,8 @@ def test_tifu_knn_vectors_neighbours_and_reasons(shop):
     # u3 (A, C) has u2 as nearest shopper: B is new to u3 and explained by the neighbour
     new = t.recommend(user_id="u3", n=3)
     assert ids(new) == ["B"]
-    assert new[0].reason == ("bought by 1 of the 1 shoppers whose baskets are most like this "
-                             "shopper's")
+    assert new[0].reason == ("bought by 100% (1) of the 1 shoppers whose baskets are most like "
+                             "this shopper's")
 
 
 def test_next_basket_model_learns_latest_basket_habit(tmp_path):

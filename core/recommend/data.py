@@ -262,8 +262,41 @@ class ShopData:
     def _ev(self) -> str:
         return "events" if self.events_sql == "events" else f"({self.events_sql})"
 
+    def index_histories(self, con, max_events: int = 20_000_000) -> bool:
+        """Keep every shopper's events in memory (compact arrays) so that ``user_history`` is a
+        slice, not a query (~20 ms on Online Retail's 540k events). Skipped above
+        ``max_events``. Returns whether the index was built."""
+        ev = self._ev()
+        n = con.execute(f"SELECT count(*) FROM {ev} e WHERE user_id IS NOT NULL").fetchall()[0][0]
+        if n > max_events:
+            return False
+        df = con.execute(
+            f"SELECT user_id, item_id, event_type, ts FROM {ev} e WHERE user_id IS NOT NULL "
+            "ORDER BY user_id, ts NULLS FIRST, event_id").df()
+        users, ucodes = np.unique(df["user_id"].astype(str).to_numpy(), return_index=True)
+        ends = np.r_[ucodes[1:], len(df)]
+        icode, iuniq = pd.factorize(df["item_id"].astype(str))
+        tcode, tuniq = pd.factorize(df["event_type"].astype(str))
+        ts = pd.to_datetime(df["ts"])
+        self._hist_index = {
+            "pos": {u: (int(a), int(b)) for u, a, b in zip(users, ucodes, ends)},
+            "item": icode.astype(np.int32), "items": np.asarray(iuniq, dtype=object),
+            "type": tcode.astype(np.int8), "types": np.asarray(tuniq, dtype=object),
+            "ts": ts.to_numpy(), "has_ts": ts.notna().to_numpy(),
+        }
+        return True
+
     def user_history(self, con, user_id: str) -> list[tuple[str, str, datetime | None]]:
         """The user's events (item_id, event_type, ts) in time order, from the fitted view."""
+        h = getattr(self, "_hist_index", None)
+        if h is not None:
+            a, b = h["pos"].get(str(user_id), (0, 0))
+            if a == b:
+                return []
+            ts = pd.DatetimeIndex(h["ts"][a:b]).to_pydatetime()
+            return [(i, t, s if ok else None) for i, t, s, ok in zip(
+                h["items"][h["item"][a:b]].tolist(), h["types"][h["type"][a:b]].tolist(), ts,
+                h["has_ts"][a:b].tolist())]
         return [
             (str(i), str(t), ts) for i, t, ts in con.execute(
                 f"SELECT item_id, event_type, ts FROM {self._ev()} e WHERE user_id = ? "

@@ -66,6 +66,7 @@ class NextBasketRecommender(Recommender):
         """(candidates (m, c) item indices, features (m, c, len(FEATURES)), parts for reasons)."""
         V, own = self.tifu_.batch_vectors(batch)
         nb_rows = self.tifu_.neighbour_rows(V, own)
+        self.tifu_._nb_cache = (batch, nb_rows)  # the reasons reuse the neighbours
         Vd = V.toarray()
         nbd = np.zeros_like(Vd)
         for r, rows in enumerate(nb_rows):
@@ -124,10 +125,9 @@ class NextBasketRecommender(Recommender):
         return self.mode_scores(batch, repeat), self.reason
 
     def reason(self, batch, row, j, score):
-        if batch.counts[row, j] > 0:
-            return self.tifu_.reason(batch, row, j, score)
+        """The shopper's own purchases, else their similar shoppers', else co-occurrence."""
         r = self.tifu_.reason(batch, row, j, score)
-        if r.startswith("bought by") and "of the" in r:
+        if r != "bought by shoppers with similar baskets":
             return r
         return self.knn_.reason(batch, row, j, score)
 

@@ -178,6 +178,7 @@ def get_engine(con, run_id: int | None, *, refresh: bool = False) -> Engine:
         row = first_row(con, "SELECT params FROM runs WHERE run_id = ?", [int(run_id)])
         text_model = (json.loads(row[0]) if row and row[0] else {}).get("text_model")
     data = ShopData.load(con, run_id)
+    data.index_histories(con)  # previews read a shopper's events from memory
     recs = fit_recommenders(con, run_id, data, text_model=text_model)
     eng = Engine(run_id, data, recs, text_model, fit_recommenders.last_error)
     with _ENGINES_LOCK:

@@ -144,28 +144,37 @@ class TifuKNNRecommender(Recommender):
         self._nb_cache = (batch, nb)
         return out
 
+    def _row_cache(self, batch, row):
+        """Dense purchases, days and neighbours' buyer counts of one shopper (for reasons)."""
+        c = getattr(self, "_rcache", None)
+        if c is None or c[0] is not batch or c[1] != row:
+            cache = getattr(self, "_nb_cache", None)
+            if cache is None or cache[0] is not batch:
+                self.scores(batch)
+                cache = self._nb_cache
+            nb = cache[1][row]
+            n_buy = np.asarray(self.bought_[nb].sum(axis=0)).ravel() if len(nb) else None
+            self._rcache = c = (batch, row, batch.counts[row].toarray().ravel(),
+                                batch.days[row].toarray().ravel(), nb, n_buy)
+        return c
+
     def reason(self, batch, row, j, score):
         d = self.data
-        k = float(batch.counts[row, j])
+        _, _, cnt, days, nb, n_buy = self._row_cache(batch, row)
+        k = float(cnt[j])
         if k > 0:
             own = d.user_index.get(str(batch.users[row])) if (
                 getattr(batch, "fitted", False) and batch.users) else None
             when = ""
             if d.ref_time is not None:
-                last = pd.Timestamp(d.ref_time) - pd.Timedelta(days=float(batch.days[row, j]))
+                last = pd.Timestamp(d.ref_time) - pd.Timedelta(days=float(days[j]))
                 when = f", last on {last:%d %b %Y}"
             if own is not None:
                 return (f"this shopper bought it in {int(k)} of their "
                         f"{int(self.n_baskets_[own])} baskets{when}")
             return f"this shopper bought it {_times(k)}{when}"
-        cache = getattr(self, "_nb_cache", None)
-        if cache is None or cache[0] is not batch:
-            self.scores(batch)
-            cache = self._nb_cache
-        nb = cache[1][row]
-        if len(nb):
-            n_buy = int(self.bought_[nb][:, j].sum())
-            if n_buy:
-                return (f"bought by {n_buy} of the {len(nb)} shoppers whose baskets are most "
-                        f"like this shopper's")
+        if n_buy is not None and n_buy[j] > 0:
+            pct = 100.0 * n_buy[j] / len(nb)
+            return (f"bought by {pct:.0f}% ({int(n_buy[j])}) of the {len(nb)} shoppers whose "
+                    "baskets are most like this shopper's")
         return "bought by shoppers with similar baskets"
