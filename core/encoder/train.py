@@ -49,7 +49,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "weight_decay": 0.0,
     "batch_size": 64,                 # windows (of max_len interactions) per step
     "negatives": "auto",              # 0/"full": full softmax; N: N sampled negatives per step;
-                                      # "auto": full up to 2,048 items, else 1,024 sampled
+                                      # "auto": full up to 8,192 items, else 1,024 sampled
     "max_epochs": 20,
     "max_target_passes": 450_000,     # compute budget: epochs <= this / training targets
     "patience": 2,                    # epochs without a better validation NDCG@10
@@ -202,12 +202,20 @@ def baseline_mean_text(seq, n_val, T: np.ndarray) -> tuple[float, float, int]:
     return nd, rc, len(targets)
 
 
+# Full softmax (cross-entropy over the whole catalogue) up to this many items. On Online Retail
+# (3,927 items) it trained as fast as 1,024 sampled negatives on the CPU and scored better on
+# every held-out table, same seed and split (NDCG@10, encoder alone): leave-one-out 0.165 vs
+# 0.146 (new items) and 0.151 vs 0.142 (repeats); last basket 0.051 vs 0.048 and 0.133 vs 0.123.
+FULL_SOFTMAX_UP_TO = 8192
+
+
 def _n_negatives(setting, n_items: int) -> int:
-    """0 = full softmax. 'auto': full softmax up to 2,048 items, else 1,024 sampled negatives."""
+    """0 = full softmax. 'auto': full softmax up to ``FULL_SOFTMAX_UP_TO`` items, else 1,024
+    sampled negatives."""
     if setting in (None, 0, "full"):
         return 0
     if setting == "auto":
-        return 0 if n_items <= 2048 else 1024
+        return 0 if n_items <= FULL_SOFTMAX_UP_TO else 1024
     k = int(setting)
     return 0 if k >= n_items else k
 

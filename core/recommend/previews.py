@@ -98,7 +98,10 @@ class Engine:
             cache = True
         else:
             cache = False
-        v = np.asarray(embedder.encode([text])[0], dtype=np.float32)
+        from core.recommend.recommenders import one_torch_thread
+
+        with one_torch_thread():  # one short text: more threads only spin on a busy CPU
+            v = np.asarray(embedder.encode([text])[0], dtype=np.float32)
         if cache:
             with self._lock:
                 self._queries[text] = v
