@@ -503,3 +503,22 @@ def test_every_shopper_is_served_on_a_clickstream_shop(tmp_path, capsys):
     assert main(["recommend", "--db", str(store.path), "--user", "nobody"]) == 0
     text = capsys.readouterr().out
     assert "(fallback)" in text and "Enamel mug" in text
+
+
+def test_recommend_page_serves_browsers_and_unknown_ids(tmp_path, monkeypatch):
+    from test_dashboard import open_page
+
+    store, run_id = _clickstream_store(tmp_path)
+    monkeypatch.setenv("SEGSTUDIO_DB", str(store.path))
+    for var in ("SEGSTUDIO_CONFIG", "SEGSTUDIO_CURRENCY", "SEGSTUDIO_SECRETS"):
+        monkeypatch.delenv(var, raising=False)
+    at = open_page("views/recommend.py")
+    at.text_input(key="rec_user_q").input("v1").run()
+    assert not at.exception
+    infos = " ".join(i.value for i in at.info)
+    assert "has not bought anything yet" in infos
+    assert any("this shopper" in c.value for c in at.caption)
+    at.text_input(key="rec_user_q").input("nobody").run()
+    assert not at.exception
+    assert "not in this build's data" in " ".join(i.value for i in at.info)
+    assert "Enamel mug" in " ".join(m.value for m in at.markdown)
