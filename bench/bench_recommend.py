@@ -1,4 +1,4 @@
-"""Benchmark: latency of the recommendation previews on CPU (target: p95 under 50 ms).
+"""Benchmark: latency of the recommendation previews on CPU (target: p95 at most 30 ms).
 
 Store: ``--db PATH`` (a store with a complete build, e.g. Online Retail after `segstudio ingest`
 and `segstudio build`). Without ``--db`` a fresh store is made in a temporary folder: Online
@@ -152,8 +152,12 @@ def main() -> int:
             else TextEmbedder(device="cpu")
         timed("(text embedding alone)", lambda i=0: emb.encode(
             [f"{PERSONAS[i % len(PERSONAS)]} [{i}]"]))
+        # a catalogue word makes each text new to the search (a number alone would not: the
+        # persona parser drops it, and the query's vector would come from the cache)
+        words = sorted(w for w in eng.vocabulary() if w.isalpha() and len(w) > 3)
         timed("persona-new-text", lambda i=0: preview_persona(
-            con, rid, f"{PERSONAS[i % len(PERSONAS)]} ({i})", engine=eng))
+            con, rid, f"{PERSONAS[i % len(PERSONAS)]} {words[(i * 7919) % len(words)]}",
+            engine=eng))
         timed("persona-repeated-text", lambda i=0: preview_persona(
             con, rid, PERSONAS[i % len(PERSONAS)], engine=eng))
     except Exception as e:  # no item embeddings in a bare store
@@ -163,9 +167,11 @@ def main() -> int:
     worst = 0.0
     for name, xs in timings.items():
         p50, p95, mx = pct(xs)
-        worst = max(worst, p95)
+        if not name.startswith("("):  # the sentence model alone is not a preview
+            worst = max(worst, p95)
         print(f"{name:<26}{len(xs):>7}{p50:>10.1f}{p95:>10.1f}{mx:>10.1f}")
-    print(f"\nworst p95: {worst:.1f} ms ({'within' if worst < 50 else 'OVER'} the 50 ms target)")
+    print(f"\nworst p95 of a preview: {worst:.1f} ms "
+          f"({'within' if worst <= 30 else 'OVER'} the 30 ms target)")
     con.close()
     if tmp is not None:
         tmp.cleanup()

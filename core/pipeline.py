@@ -99,7 +99,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
     """
     from core.embed import embed_items, resolve_device
     from core.encoder import compute_profiles, train_encoder
-    from core.evaluate import evaluate_recommenders
+    from core.evaluate import evaluate_recommenders, summary
     from core.features import compute_features
     from core.features.holdout import cutoffs, last_basket_split
     from core.ingest.sanity import SanityError, check_inputs
@@ -165,7 +165,8 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
             stage("encoder", lambda: train_encoder(
                 con, run_id, device=params.device, seed=params.seed,
                 text_model=params.text_model, params=params.encoder or None,
-                cutoffs=cutoffs(split), progress=progress))
+                cutoffs=cutoffs(split), val_cutoffs=cutoffs(split, "val_cut"),
+                progress=progress))
             stage("profiles", lambda: compute_profiles(con, run_id, device=params.device,
                                                        progress=progress))
             stage("lifecycle", lambda: {**assign_lifecycle(con, run_id, currency=currency),
@@ -203,8 +204,8 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
             con, run_id, min_support=params.min_support, min_confidence=params.min_confidence,
             progress=progress))
         if params.evaluate and n_users >= 3:
-            stage("evaluate", lambda: evaluate_recommenders(
-                con, run_id, holdout=params.eval_holdout, seed=params.seed, progress=progress))
+            stage("evaluate", lambda: summary(evaluate_recommenders(
+                con, run_id, holdout=params.eval_holdout, seed=params.seed, progress=progress)))
         elif params.evaluate:
             metrics["skipped"]["evaluate"] = "no shoppers to hold out baskets for"
         metrics["total_seconds"] = round(time.perf_counter() - t_start, 3)

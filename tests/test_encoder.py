@@ -247,3 +247,27 @@ def test_demo_shop_encoder_beats_baseline_and_profiles_keep_shopper_types(demo_s
         "events) ORDER BY ts").fetchall()]
     scores = enc.next_item_scores(hist)
     assert scores.shape == (len(enc.item_ids),) and np.isfinite(scores).all()
+
+
+def test_validation_is_the_basket_before_the_last_and_the_checkpoint_says_so(tmp_path):
+    """With the build's split, the encoder trains on neither held-out basket, stops early on
+    the basket before the last, and records a fingerprint of both for the evaluation."""
+    from core.encoder.data import holdout_fingerprint
+    from core.features.holdout import cutoffs, last_basket_split
+    from core.store import Store
+
+    store = _tiny_shop(Store(tmp_path / "t.duckdb"))
+    with store.write() as con:
+        embed_items(con)
+        split = last_basket_split(con)
+        test, val = cutoffs(split), cutoffs(split, "val_cut")
+        # every purchase is its own basket: the last is event 20, the one before event 18
+        assert set(test.values()) == {19} and set(val.values()) == {17}
+        m = train_encoder(con, 1, device="cpu", seed=3, params={**FAST, "max_epochs": 2},
+                          cutoffs=test, val_cutoffs=val)
+        cfg = json.loads(con.execute("SELECT config FROM model_checkpoints").fetchall()[0][0])
+    assert m["n_held_out_interactions"] == N_USERS          # the last basket, one event each
+    assert m["n_val_targets"] == 2 * N_USERS                # its purchase and the view before
+    assert cfg["holdout"]["test"] == holdout_fingerprint(test)
+    assert cfg["holdout"]["validation"] == holdout_fingerprint(val)
+    assert holdout_fingerprint({**test, "u000": 18}) != cfg["holdout"]["test"]

@@ -70,11 +70,16 @@ def test_evaluate_writes_rows_and_hybrid_weights(tmp_path):
     store, run_id = make_store(tmp_path)
     with store.write() as con:
         out = evaluate_recommenders(con, run_id, holdout="basket", seed=1)
-    assert out["users_evaluated"] == 1
-    for name in ("popularity", "segment_popularity", "repeat", "item_knn", "hybrid"):
-        m = out["recommenders"][name]
-        for key in ("recall10", "ndcg10", "hitrate10", "mrr10", "coverage"):
-            assert 0.0 <= m[key] <= 1.0
+    # u1 (3 baskets) is the only shopper with a hold-out; E in the last basket is new to them
+    assert out["users_evaluated"] == {"repeats": 1, "new_items": 1}
+    assert "below 200" in out["warning"]
+    for name in ("popularity", "segment_popularity", "repeat", "item_knn", "tifu_knn", "hybrid"):
+        for mode in ("repeats", "new_items"):
+            m = out["recommenders"][name]["lists"][mode]
+            for key in ("recall10", "ndcg10", "hitrate10", "mrr10", "coverage"):
+                assert 0.0 <= m[key] <= 1.0
+            # one shopper: every bootstrap resample is that shopper
+            assert m["ndcg10_ci"] == [pytest.approx(m["ndcg10"])] * 2
     con = store.read()
     df = read_evaluations(con, run_id, "basket")
     assert set(df["recommender"]) >= {"popularity", "repeat", "item_knn", "hybrid"}
@@ -84,7 +89,7 @@ def test_evaluate_writes_rows_and_hybrid_weights(tmp_path):
     # interaction hold-out: u1, u2 and u3 each have >= 2 purchases
     with store.write() as con:
         out = evaluate_recommenders(con, run_id, holdout="interaction", seed=1)
-    assert out["users_eligible"] == 3 and out["users_evaluated"] == 3
+    assert out["users_eligible"] == 3 and out["users_evaluated"]["repeats"] == 3
     con = store.read()
     assert len(read_evaluations(con, run_id)) == 2 * len(out["recommenders"])
     con.close()
@@ -108,3 +113,173 @@ def test_cli_evaluate_and_no_build_error(tmp_path, capsys):
         pass
     assert main(["evaluate", "--db", str(empty.path)]) == 2
     assert "segstudio build" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- intervals
+def test_bootstrap_interval_on_fixed_examples():
+    from core.evaluate.metrics import bootstrap_interval, bootstrap_weights
+
+    # two shoppers scoring 0 and 1: resample means are 0, 0.5, 1 with probability 1/4, 1/2,
+    # 1/4, so the 95 % percentile interval is [0, 1]; a constant gives a zero-width interval
+    W = bootstrap_weights(2, 4000, seed=0)
+    assert bootstrap_interval(np.array([0.0, 1.0]), W) == (0.0, 1.0)
+    assert bootstrap_interval(np.array([0.3, 0.3]), W) == pytest.approx((0.3, 0.3))
+    # 400 shoppers, 100 hits: close to the normal interval 0.25 +- 1.96 sqrt(.25 .75 / 400)
+    v = np.r_[np.ones(100), np.zeros(300)]
+    lo, hi = bootstrap_interval(v, bootstrap_weights(400, 4000, seed=1))
+    half = 1.96 * math.sqrt(0.25 * 0.75 / 400)
+    assert lo == pytest.approx(0.25 - half, abs=0.006)
+    assert hi == pytest.approx(0.25 + half, abs=0.006)
+
+
+# ---------------------------------------------------------------------------- leakage
+T0 = __import__("datetime").datetime(2024, 1, 1)
+
+
+def _poison_store(tmp_path, n_users=24):
+    """Each shopper has four baskets of shop items; their last basket also holds an item
+    T<u> and the basket before it an item V<u>, bought nowhere else. Anything a model learned
+    about T<u> could only come from a held-out basket."""
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from core.store import Store, finish_run, start_run
+
+    store = Store(tmp_path / "poison.duckdb")
+    rng = np.random.default_rng(0)
+    shop = [f"S{i}" for i in range(12)]
+    rows, eid = [], 0
+    for u in range(n_users):
+        for b in range(4):
+            items = list(rng.choice(shop, size=3, replace=False))
+            if b == 3:
+                items.append(f"T{u}")
+            if b == 2:
+                items.append(f"V{u}")
+            for it in items:
+                eid += 1
+                rows.append((eid, f"u{u}", it, "purchase", T0 + timedelta(days=10 * b + u % 5),
+                             1.0, 2.0, f"b{u}_{b}"))
+            eid += 1
+            rows.append((eid, f"u{u}", items[0], "view", T0 + timedelta(days=10 * b + u % 5,
+                                                                       hours=1), 1.0, 2.0, None))
+    ev = pd.DataFrame(rows, columns=["event_id", "user_id", "item_id", "event_type", "ts",
+                                     "quantity", "unit_price", "basket_id"])
+    items = shop + [f"T{u}" for u in range(n_users)] + [f"V{u}" for u in range(n_users)]
+    it = pd.DataFrame({"item_id": items, "title": [f"Thing {x}" for x in items]})
+    with store.write() as con:
+        con.register("ev", ev)
+        con.register("it", it)
+        con.execute("INSERT INTO events SELECT event_id, user_id, item_id, event_type, ts, "
+                    "quantity, unit_price, basket_id, NULL, 1, NULL FROM ev")
+        con.execute("INSERT INTO items SELECT item_id, title, NULL, NULL, NULL, 2.0, 1 FROM it")
+        con.execute("INSERT INTO users SELECT DISTINCT user_id, NULL, NULL, 1 FROM ev")
+        run_id = start_run(con, "build", {})
+        con.execute(f"INSERT INTO segments SELECT {run_id}, user_id, "
+                    "CAST(regexp_extract(user_id, '[0-9]+') AS INT) % 2, 0 FROM users")
+        con.execute(f"INSERT INTO segment_info (run_id, segment_id, name, size) VALUES "
+                    f"({run_id}, 0, 'Even', {n_users // 2}), ({run_id}, 1, 'Odd', {n_users // 2})")
+        finish_run(con, run_id, {})
+    return store, run_id
+
+
+def _poison(data, prefix):
+    return np.array([j for j, x in enumerate(data.item_ids) if x.startswith(prefix)])
+
+
+def test_no_heldout_event_reaches_any_fitted_model(tmp_path, monkeypatch):
+    """By construction: record every data set a model is fitted on and every history scored,
+    and the encoder's training windows; the test items T<u> appear in none of them, and the
+    validation items V<u> not in the data the hybrid's weights were tuned with."""
+    from core.encoder import train_encoder
+    from core.features.holdout import cutoffs, last_basket_split
+    from core.recommend import recommenders as R
+
+    store, run_id = _poison_store(tmp_path)
+    import core.encoder.data as ed
+
+    seen_windows = []
+    real_windows = ed.windows
+
+    def spy_windows(seq, spans, L):
+        out = real_windows(seq, spans, L)
+        seen_windows.append(out)
+        return out
+
+    monkeypatch.setattr(ed, "windows", spy_windows)
+    fitted, scored = [], []
+    real_fit = R.Recommender.fit
+
+    def spy_fit(self, con, rid, data=None):
+        out = real_fit(self, con, rid, data)
+        fitted.append((self.name, self.data))
+        return out
+
+    monkeypatch.setattr(R.Recommender, "fit", spy_fit)
+    real_hist = R.ShopData.histories
+
+    def spy_hist(self, con, users):
+        h = real_hist(self, con, users)
+        scored.extend(h.values())
+        return h
+
+    monkeypatch.setattr(R.ShopData, "histories", spy_hist)
+    with store.write() as con:
+        split = last_basket_split(con)
+        assert len(split) == 24 and split["val_cut"].notna().all()
+        train_encoder(con, run_id, device="cpu", seed=1,
+                      params={"d": 16, "max_epochs": 2, "max_target_passes": None},
+                      cutoffs=cutoffs(split), val_cutoffs=cutoffs(split, "val_cut"))
+        out = evaluate_recommenders(con, run_id, holdout="basket", seed=1, n_boot=50)
+    assert out["encoder"] == "evaluated"
+    # the encoder: no T or V item among its training inputs or targets
+    from core.encoder.data import vocabulary
+
+    con = store.read()
+    vocab = vocabulary(con)
+    con.close()
+    tv = {i for i, x in enumerate(vocab) if x[0] in "TV"}
+    assert seen_windows, "the encoder's training windows were not observed"
+    items, _, _, targets = seen_windows[-1]
+    assert not (set(np.unique(items[items > 0] - 1).tolist()) & tv)
+    assert not (set(np.unique(targets[targets >= 0]).tolist()) & tv)
+    # every fitted model: no T item in any basket, purchase count or (scored) history
+    names = {n for n, _ in fitted}
+    assert {"popularity", "repeat", "item_knn", "tifu_knn", "segment_popularity",
+            "encoder", "hybrid"} <= names
+    for _, d in fitted:
+        T = _poison(d, "T")
+        assert d.baskets[:, T].sum() == 0 and d.user_counts[:, T].sum() == 0
+    assert scored and not any(str(e[0]).startswith("T") for h in scored for e in h)
+    # the validation fit (first) has no V item either; the test fit (last) does
+    assert fitted[0][1].baskets[:, _poison(fitted[0][1], "V")].sum() == 0
+    assert fitted[-1][1].baskets[:, _poison(fitted[-1][1], "V")].sum() == 24
+
+
+def test_encoder_trained_on_heldout_baskets_is_not_evaluated(tmp_path):
+    from core.encoder import train_encoder
+
+    store, run_id = _poison_store(tmp_path)
+    with store.write() as con:
+        train_encoder(con, run_id, device="cpu", seed=1,
+                      params={"d": 16, "max_epochs": 1, "max_target_passes": None})
+        out = evaluate_recommenders(con, run_id, holdout="basket", seed=1, n_boot=50)
+    assert "encoder" not in out["recommenders"]
+    assert out["encoder"].startswith("not evaluated: its training data included baskets")
+
+
+def test_model_page_states_the_protocol_and_intervals(tmp_path, monkeypatch):
+    from test_dashboard import open_page
+
+    store, run_id = make_store(tmp_path)
+    with store.write() as con:
+        evaluate_recommenders(con, run_id, holdout="basket", seed=1, n_boot=50)
+    monkeypatch.setenv("SEGSTUDIO_DB", str(store.path))
+    at = open_page("views/model.py")
+    captions = "\n".join(c.value for c in at.caption)
+    assert "fitted only on what happened before each shopper's hidden basket" in captions
+    assert "New items only (what the app shows)" in captions
+    assert any("below 200" in w.value for w in at.warning)
+    df = at.dataframe[0].value
+    assert "NDCG@10 95 % range" in df.columns and len(df) == 7  # no encoder here

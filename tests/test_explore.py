@@ -385,8 +385,10 @@ def test_recommendation_previews_through_core_recommend(tiny):
     assert basket["recs"]["item_id"].iloc[0] == "K2"  # bought with the tea mug in every basket
     seg = recs.preview(eng, "segment", con=con, run_id=run_id, segment_id=1, n=3)
     assert set(seg["recs"]["item_id"]) <= {"K1", "K2", "K3"}
-    bad = recs.preview(eng, "user", con=con, run_id=run_id, user_id="nobody", names=("hybrid",))
-    assert bad["error"] and "nobody" in bad["error"]
+    # an unknown id gets the shop's best sellers, labelled as a fallback (issue 9)
+    new = recs.preview(eng, "user", con=con, run_id=run_id, user_id="nobody", names=("hybrid",))
+    assert new["error"] is None and new["info"]["basis"] == "fallback"
+    assert "nobody" in new["info"]["note"] and len(new["recs"])
 
 
 # ------------------------------------------------------------------------------ lenses and scopes

@@ -8,10 +8,14 @@ HELP = "recommend items for a shopper (--user) or a persona (--persona TEXT)"
 DESCRIPTION = """\
 Recommend items from the latest complete build, each with the reason a marketer would give.
 
-Recommenders: hybrid (default: blend of the encoder, item co-occurrence, segment popularity and
-repeat purchase, weights tuned by the build's evaluation), encoder, item_knn, segment_popularity,
-repeat, popularity. Items the shopper already bought are left out unless --repeat; items they
-returned, and items not sold in the last 90 days, are never recommended.
+Recommenders: hybrid (default: blend of the components below, weights tuned by the build's
+evaluation on validation baskets), next_basket (learned on the validation baskets), tifu_knn,
+encoder, item_knn, segment_popularity, repeat, popularity. Items the shopper already bought are
+left out unless --repeat; items they returned, items not sold in the last 90 days and
+non-merchandise (postage, fees, gift vouchers...) are never recommended.
+
+A shopper who only browsed gets suggestions from what they viewed, carted or liked and from
+their segment; an id the data does not know gets the shop's best sellers, labelled as a fallback.
 
 Examples:
   segstudio recommend --user 17850
@@ -22,15 +26,19 @@ Examples:
 """
 
 
+# core.recommend.RECOMMENDERS, spelled out so that the CLI starts without numpy (a test checks)
+CHOICES = ("hybrid", "next_basket", "tifu_knn", "encoder", "item_knn", "segment_popularity",
+           "repeat", "popularity")
+
+
 def add_arguments(parser) -> None:
     g = parser.add_mutually_exclusive_group(required=True)
     g.add_argument("--user", help="shopper id (user_id)")
     g.add_argument("--persona", metavar="TEXT", help="free-text description of a shopper")
     g.add_argument("--segment", type=int, help="segment id: what this segment buys")
     parser.add_argument("--n", type=int, default=10, help="how many items (default 10)")
-    parser.add_argument("--recommender", default="hybrid",
-                        choices=["hybrid", "encoder", "item_knn", "segment_popularity", "repeat",
-                                 "popularity"], help="which recommender (default hybrid)")
+    parser.add_argument("--recommender", default="hybrid", choices=list(CHOICES),
+                        help="which recommender (default hybrid)")
     parser.add_argument("--repeat", action="store_true",
                         help="allow items the shopper already bought")
     parser.add_argument("--add", nargs="*", default=[], metavar="ITEM",
@@ -85,15 +93,19 @@ def run(args, settings) -> int:
         print_json(out)
         return 0
     if args.persona is not None:
-        cap = f" (price cap £{out['price_cap']:.2f})" if out["price_cap"] is not None else ""
-        print(f"Persona: {out['query']!r}{cap}")
+        print(f"Persona: {out['text']!r}")
+        print(f"Understood: {out['understood']}")
+        if out.get("ignored"):
+            print("Not understood (left out of the search): " + ", ".join(out["ignored"]))
         if out["nearest_segment"]:
             s = out["nearest_segment"]
             print(f"Nearest segment: {s['segment_name']} (id {s['segment_id']}, "
                   f"similarity {s['similarity']:.2f})")
         _print_recs(out["recommendations"])
     elif args.segment is not None:
-        print(f"Segment {out['segment_id']}: {out['segment_name']} ({out['size']:,} shoppers)")
+        if out.get("note"):
+            print(out["note"])
+        print(f"Segment {out['segment_id']}: {out['segment_name']} ({out['size']:,} buyers)")
         _print_recs(out["recommendations"])
     elif args.add or args.remove:
         print(f"Shopper {args.user}, {args.recommender}: before the edit")
@@ -102,6 +114,9 @@ def run(args, settings) -> int:
         _print_recs(out["after"])
     else:
         seg = f", segment {out['segment_name']}" if out["segment_name"] else ""
-        print(f"Shopper {out['user_id']}{seg} -- {out['recommender']} recommendations:")
+        if out.get("note"):
+            print(out["note"])
+        label = " (fallback)" if out.get("basis") == "fallback" else ""
+        print(f"Shopper {out['user_id']}{seg} -- {out['recommender']} recommendations{label}:")
         _print_recs(out["recommendations"])
     return 0

@@ -124,3 +124,15 @@ def truncate(seq: Sequences, keep: dict[str, int] | None) -> Sequences:
         if k is not None:
             ends[u] = min(ends[u], seq.starts[u] + max(int(k), 0))
     return Sequences(seq.user_ids, seq.starts, ends, seq.items, seq.types, seq.gaps)
+
+
+def holdout_fingerprint(keep: dict[str, int] | None) -> str | None:
+    """A short hash of {user_id: events kept}: equal iff the same events were kept out."""
+    if not keep:
+        return None
+    import hashlib
+
+    h = hashlib.sha256()
+    for u in sorted(keep):
+        h.update(f"{u}\x1f{int(keep[u])}\x1e".encode())
+    return h.hexdigest()[:16]

@@ -4,7 +4,9 @@ The loss is a full softmax over the catalogue, or (``negatives``) a sampled soft
 negatives shared by the batch, which is several times cheaper on a CPU for catalogues of
 thousands of items; validation always ranks the full catalogue.
 
-Split by time: for every shopper with at least ``min_events_for_val`` interactions, the last
+Split by time: the build keeps each shopper's last basket out altogether (``cutoffs``) and
+validates on the basket before it (``val_cutoffs``, not trained on). Without ``val_cutoffs``,
+for every shopper with at least ``min_events_for_val`` interactions, the last
 ``val_fraction`` of their sequence (1 to ``max_val_per_user`` interactions) is held out. The
 model trains on the earlier part (at most the last ``max_train_events_per_user`` interactions of
 it, so a few very heavy shoppers do not dominate the epoch) and is scored after every epoch on
@@ -47,7 +49,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "weight_decay": 0.0,
     "batch_size": 64,                 # windows (of max_len interactions) per step
     "negatives": "auto",              # 0/"full": full softmax; N: N sampled negatives per step;
-                                      # "auto": full up to 2,048 items, else 1,024 sampled
+                                      # "auto": full up to 8,192 items, else 1,024 sampled
     "max_epochs": 20,
     "max_target_passes": 450_000,     # compute budget: epochs <= this / training targets
     "patience": 2,                    # epochs without a better validation NDCG@10
@@ -140,12 +142,18 @@ def text_matrix(con, item_ids: list[str], text_model: str) -> np.ndarray:
     return T
 
 
-def _split(seq, p):
+def _split(seq, p, val_keep: dict[str, int] | None = None):
     n = seq.ends - seq.starts
-    n_val = np.where(
-        n >= p["min_events_for_val"],
-        np.clip(np.rint(n * p["val_fraction"]), 1, p["max_val_per_user"]), 0,
-    ).astype(np.int64)
+    if val_keep:
+        # validation = everything from the shopper's validation basket on (the basket before
+        # the held-out one); shoppers without one train on all they have
+        k = np.array([val_keep.get(u, -1) for u in seq.user_ids], dtype=np.int64)
+        n_val = np.where(k >= 0, np.clip(n - k, 0, None), 0).astype(np.int64)
+    else:
+        n_val = np.where(
+            n >= p["min_events_for_val"],
+            np.clip(np.rint(n * p["val_fraction"]), 1, p["max_val_per_user"]), 0,
+        ).astype(np.int64)
     train_end = seq.ends - n_val
     train_spans = [
         (int(max(s, e - p["max_train_events_per_user"])), int(e))
@@ -164,7 +172,7 @@ def _validation_set(seq, n_val, max_len):
     gaps = np.zeros_like(items)
     targets = np.full((len(users), L), -100, dtype=np.int64)
     for r, u in enumerate(users):
-        s, e, k = seq.starts[u], seq.ends[u], n_val[u]
+        s, e, k = seq.starts[u], seq.ends[u], min(int(n_val[u]), L)
         items[r], types[r], gaps[r] = last_window(seq, s, e - 1, L)
         targets[r, L - k:] = seq.items[e - k:e]
     return users, items, types, gaps, targets
@@ -194,12 +202,20 @@ def baseline_mean_text(seq, n_val, T: np.ndarray) -> tuple[float, float, int]:
     return nd, rc, len(targets)
 
 
+# Full softmax (cross-entropy over the whole catalogue) up to this many items. On Online Retail
+# (3,927 items) it trained as fast as 1,024 sampled negatives on the CPU and scored better on
+# every held-out table, same seed and split (NDCG@10, encoder alone): leave-one-out 0.165 vs
+# 0.146 (new items) and 0.151 vs 0.142 (repeats); last basket 0.051 vs 0.048 and 0.133 vs 0.123.
+FULL_SOFTMAX_UP_TO = 8192
+
+
 def _n_negatives(setting, n_items: int) -> int:
-    """0 = full softmax. 'auto': full softmax up to 2,048 items, else 1,024 sampled negatives."""
+    """0 = full softmax. 'auto': full softmax up to ``FULL_SOFTMAX_UP_TO`` items, else 1,024
+    sampled negatives."""
     if setting in (None, 0, "full"):
         return 0
     if setting == "auto":
-        return 0 if n_items <= 2048 else 1024
+        return 0 if n_items <= FULL_SOFTMAX_UP_TO else 1024
     k = int(setting)
     return 0 if k >= n_items else k
 
@@ -243,19 +259,25 @@ def _evaluate(model, val, device, batch=512):
 
 def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
                   text_model: str = DEFAULT_TEXT_MODEL, params: dict | None = None,
-                  cutoffs: dict[str, int] | None = None, progress: Progress = NULL) -> dict:
+                  cutoffs: dict[str, int] | None = None,
+                  val_cutoffs: dict[str, int] | None = None, progress: Progress = NULL) -> dict:
     """Train the profile encoder on the store's events; write model_checkpoints (safetensors +
     JSON config), encoder_items and training_curve for ``run_id``; return the metrics.
 
     ``cutoffs`` ({user_id: n}) keeps shopper u's interactions from the (n+1)-th on out of
     training and validation altogether: the build passes each shopper's held-out last basket
-    (``core.features.holdout``), so the checks made on it later are honest."""
+    (``core.features.holdout``), so the checks made on it later are honest. ``val_cutoffs``
+    ({user_id: n}, the basket before the last): shopper u's interactions from the (n+1)-th on
+    (up to the cut) are the early-stopping validation set instead of the last ``val_fraction``,
+    and are not trained on either, so the offline evaluation can tune on that basket honestly.
+    The checkpoint records a fingerprint of both (``holdout_fingerprint``) that the evaluation
+    compares with its own split before it scores the encoder."""
     import torch
     from safetensors.torch import save as st_save
     from torch.nn import functional as F
 
     from core.embed import embed_items, resolve_device
-    from core.encoder.data import load_sequences, truncate, vocabulary, windows
+    from core.encoder.data import holdout_fingerprint, load_sequences, truncate, vocabulary, windows
     from core.encoder.model import SeqEncoder, param_count
 
     t_start = time.perf_counter()
@@ -272,7 +294,7 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
             f"(found {len(seq.user_ids)}). Ingest data with customer ids, or skip profiles."
         )
     T = text_matrix(con, item_ids, text_model)
-    n_val, spans = _split(seq, p)
+    n_val, spans = _split(seq, p, val_cutoffs)
     L = int(p["max_len"])
     tr_items, tr_types, tr_gaps, tr_targets = windows(seq, spans, L)
     if len(tr_items) == 0:
@@ -385,6 +407,9 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
         "device": dev,
         "torch": torch.__version__,
         "metrics": metrics,
+        "holdout": {"test": holdout_fingerprint(cutoffs), "validation":
+                    holdout_fingerprint(val_cutoffs) if val_cutoffs is not None else None,
+                    "n_test": len(cutoffs or {}), "n_validation": len(val_cutoffs or {})},
     }
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     weights = st_save(state)

@@ -1,42 +1,37 @@
 """Offline evaluation of the recommenders: chronological hold-out, full-catalogue ranking.
 
-Protocol (``evaluate_recommenders``)
-------------------------------------
-* **Hold-out.** For every shopper with at least two purchase baskets (``holdout="basket"``) or two
-  purchases (``holdout="interaction"``), the last basket (or the last purchase event) is held
-  out. "Last" follows the encoder's order of a shopper's events: ``ts`` then ``event_id``.
-  Targets: the distinct catalogue items bought in the held-out basket (or the one item).
-* **No leakage.** Every model is re-fitted on the events *before* the held-out one: for each
-  evaluated shopper, their held-out basket and everything they did from its first event on is
-  removed from the data (a filtered view of ``events``) before popularity, segment popularity,
-  repeat and the item-kNN co-occurrences are computed. Other shoppers' earlier and later baskets
-  stay in (the usual leave-last-basket-out protocol). Segment membership is the run's (from
-  profiles of the full history); the per-segment popularity counts are from the filtered data.
-* **Hybrid weights** are tuned on a validation split of the *training* data only: each shopper's
-  second-to-last basket (purchase) is held out in turn, the components are re-fitted without it
-  and everything after, and the weights maximising NDCG@10 there (coordinate ascent over a small
-  grid) are used on the test split. They are stored in the hybrid row's ``params`` and used by the
-  served hybrid.
-* **Encoder.** The run's encoder (``core.encoder``) is trained by the build on the full event
-  history except each shopper's last ``val_fraction`` of interactions (1-3 events, for shoppers
-  with >= 4 events), which it uses for early stopping. Held-out *interactions* are therefore
-  (almost always) not trained on, but held-out *baskets* are mostly inside its training data.
-  The evaluation measures and reports that overlap exactly (``encoder_overlap``: share of
-  held-out target events inside the encoder's training part) in the encoder and hybrid rows.
+Protocol (``evaluate_recommenders``; ``PROTOCOL`` is the text the Model page shows)
+-----------------------------------------------------------------------------------------
+* **Hold-out.** ``holdout="basket"``: each shopper with two or more purchase baskets has their
+  last basket held out (test) and, with three or more, the basket before it (validation) -- the
+  build's own split (``core.features.holdout``). ``holdout="interaction"`` (chronological
+  leave-one-out): the last purchase event (test) and the one before it (validation).
+  A shopper's hold-out is that basket/event and everything they did from it on.
+* **No leakage, by construction.** Test: every model (popularity, segment popularity, repeat,
+  item-kNN, TIFU-kNN) is fitted on a view of ``events`` without any eligible shopper's test
+  hold-out. Validation: fitted without any shopper's validation hold-out (and test hold-out).
+  The encoder is trained by the build; its checkpoint records a fingerprint of the events it
+  was kept away from (each shopper's last basket) and validated on (the basket before,
+  early stopping only). The evaluation recomputes that fingerprint from the data and scores the
+  encoder only if it matches, and only for shoppers whose hold-out is entirely after what the
+  encoder trained on; otherwise the encoder row is left out with the reason.
+* **Segments.** The build's segments were found from full histories; for the evaluation every
+  shopper with a hold-out is re-assigned to a segment from their training purchases only
+  (``reassign_segments``), so segment popularity cannot read the held-out basket.
+* **Hybrid weights** are chosen on the validation hold-out only (coordinate ascent over a grid,
+  maximising NDCG@10), separately for each list type, and stored with the hybrid row; so is the
+  ``next_basket`` logistic model (learned on the validation baskets, stored with its row).
+* **Two list types.** ``new_items`` (the app's default): items the shopper already bought are
+  excluded; targets are the held-out items they had not bought before (shoppers with none are
+  left out). ``repeats``: bought items allowed; targets are the whole held-out basket.
 * **Ranking.** Full ranking over the catalogue (no sampled negatives). Items that can never be
-  recommended (not in the catalogue / not sold in the last ``active_days`` days of the training
-  data, returned-only for that shopper) are removed from every list. Two tasks:
-  the reported figures are the *next-basket* task (already-bought items allowed, targets = the
-  whole held-out basket: repeat purchase is most of a shop's baskets); ``params.new_items``
-  holds the same metrics for the *new-items* task (bought items excluded, as the previews do by
-  default; targets = held-out items the shopper had not bought before; shoppers with none are
-  left out of it). Each task has its own tuned hybrid weights.
-  Ties (including items a recommender does not score) are broken by overall popularity.
-* **Metrics** (``core.evaluate.metrics``): Recall@10, NDCG@10, HitRate@10, MRR@10 (means over
-  shoppers) and catalogue coverage (share of catalogue items in at least one top-10 list).
-* **Sampling.** ``max_users`` (default 2,000) evaluated shoppers are drawn with ``seed`` when
-  more are eligible; ``tune_users`` (default 600) for the validation split. Documented in the
-  stored params.
+  recommended (not sold in the last ``active_days`` days of the training data, non-merchandise,
+  returned-only for that shopper) are removed from every list. Ties go to overall popularity.
+* **Figures.** Recall@10, NDCG@10, HitRate@10, MRR@10 (means over shoppers) with 95 % percentile
+  bootstrap intervals over shoppers (1,000 resamples, shared by all recommenders), catalogue
+  coverage, and the same per segment. Under 200 evaluated shoppers a warning is attached.
+* **Sampling.** At most ``max_users`` (default 2,000) evaluated shoppers, drawn with ``seed``;
+  ``tune_users`` (default 2,000) validation shoppers.
 """
 
 from __future__ import annotations
@@ -46,370 +41,235 @@ import time
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from core.evaluate.metrics import per_user_metrics, summarise
+from core.evaluate.metrics import (
+    SMALL_SAMPLE, bootstrap_weights, summarise, summarise_with_intervals)
+from core.evaluate.scoring import (  # noqa: F401  (re-exported)
+    MODES, WEIGHT_GRID, component_norms, component_topk, tune_weights)
+from core.evaluate.splits import (
+    encoder_training_cut, holdout_split, new_only, register_cut_view, targets_matrix, unregister)
 from core.progress import NULL, Progress
-from core.recommend.data import BASKET_KEY_SQL, DEFAULT_ACTIVE_DAYS, ShopData, first_row
+from core.recommend.data import DEFAULT_ACTIVE_DAYS, ShopData
 from core.recommend.recommenders import (
-    HybridRecommender,
-    batch_for_users,
-    fit_recommenders,
-    normalise,
-)
+    DEFAULT_WEIGHTS, HYBRID_COMPONENTS, batch_for_users, fit_recommenders)
 
 K = 10
 DEFAULT_MAX_USERS = 2000
-DEFAULT_TUNE_USERS = 600
-WEIGHT_GRID = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-CHUNK = 256
+DEFAULT_TUNE_USERS = 2000
+N_BOOT = 1000
+
+PROTOCOL = (
+    "How this is measured: for each shopper with at least two baskets we hide their last basket "
+    "(or, in the leave-one-out table, their last purchase). Every recommender, the encoder "
+    "included, is fitted only on what happened before each shopper's hidden basket; the basket "
+    "before it is a separate validation set used only to stop the encoder's training and to "
+    "choose the hybrid's weights. Each recommender then ranks the whole catalogue and we check "
+    "whether the hidden items are in its top 10. \"New items only\" (what the app shows) leaves "
+    "out items the shopper already bought and scores only the new ones they went on to buy; "
+    "\"repeats allowed\" scores the whole basket. Ranges are 95 % bootstrap intervals over "
+    "shoppers.")
 
 
 class EvaluationError(ValueError):
     pass
 
 
-# ---------------------------------------------------------------------------- splits
-def _purchases_with_pos(con) -> pd.DataFrame:
-    """Every catalogue purchase of a shopper with its position in the shopper's event order."""
-    return con.execute(
-        f"""
-        WITH ue AS (
-            SELECT event_id, user_id, item_id, event_type, {BASKET_KEY_SQL} AS bk,
-                   row_number() OVER (PARTITION BY user_id
-                                      ORDER BY ts NULLS FIRST, event_id) AS pos,
-                   count(*) OVER (PARTITION BY user_id) AS n_events
-            FROM events WHERE user_id IS NOT NULL)
-        SELECT user_id, item_id, bk, pos, n_events FROM ue
-        WHERE event_type = 'purchase' AND item_id IN (SELECT item_id FROM items)
-        ORDER BY user_id, pos
-        """
-    ).df()
-
-
-def holdout_split(pur: pd.DataFrame, holdout: str) -> pd.DataFrame:
-    """Per eligible shopper: test_cut / val_cut (first position held out), and the targets
-    (sorted lists of item_ids) of the test and validation hold-outs."""
-    if holdout == "basket":
-        b = pur.groupby(["user_id", "bk"], sort=False, observed=True)["pos"].min().reset_index()
-    elif holdout == "interaction":
-        b = pur[["user_id", "bk", "pos"]].copy()
-    else:
-        raise ValueError(f"holdout must be 'basket' or 'interaction' (got {holdout!r}).")
-    b = b.sort_values(["user_id", "pos"], ascending=[True, False], kind="stable")
-    b["k"] = b.groupby("user_id", sort=False).cumcount()
-    nb = b.groupby("user_id", sort=False).size()
-    sel = b[b["k"] <= 1].copy()
-    sel["n"] = nb.reindex(sel["user_id"]).to_numpy()
-    sel = sel[(sel["n"] >= 2) & ((sel["k"] == 0) | (sel["n"] >= 3))]
-    if holdout == "basket":
-        items = pur.merge(sel[["user_id", "bk", "k"]], on=["user_id", "bk"])
-    else:
-        items = pur.merge(sel[["user_id", "pos", "k"]], on=["user_id", "pos"])
-    items = items.drop_duplicates(["user_id", "k", "item_id"]).sort_values(
-        ["user_id", "k", "item_id"])
-    lists = items.groupby(["user_id", "k"], sort=False)["item_id"].agg(list)
-    t = sel[sel["k"] == 0].set_index("user_id")
-    v = sel[sel["k"] == 1].set_index("user_id")
-    out = pd.DataFrame({"test_cut": t["pos"]})
-    out["test_items"] = [lists.get((u, 0), []) for u in out.index]
-    out["val_cut"] = v["pos"].reindex(out.index)
-    out["val_items"] = [lists.get((u, 1)) for u in out.index]
-    n_ev = pur.groupby("user_id", sort=False)["n_events"].first()
-    out["n_events"] = n_ev.reindex(out.index)
-    return out.sort_index()
-
-
-def _register_cut_view(con, name: str, cuts: pd.Series) -> str:
-    """Register the events to drop (shopper's events at/after the cut) and return the SQL of
-    the training view of ``events``."""
-    cut_df = pd.DataFrame({"user_id": cuts.index.astype(str), "cut": cuts.to_numpy(np.int64)})
-    con.register(f"{name}_cuts", cut_df)
-    excl = con.execute(
-        f"""
-        SELECT e.event_id FROM (
-            SELECT event_id, user_id,
-                   row_number() OVER (PARTITION BY user_id ORDER BY ts NULLS FIRST, event_id) AS pos
-            FROM events WHERE user_id IS NOT NULL) e
-        JOIN {name}_cuts c USING (user_id) WHERE e.pos >= c.cut
-        """
-    ).df()
-    con.unregister(f"{name}_cuts")
-    con.register(name, excl)
-    return f"SELECT * FROM events WHERE event_id NOT IN (SELECT event_id FROM {name})"
-
-
-def _targets(data: ShopData, items: list[list[str]]) -> sp.csr_matrix:
-    rows, cols = [], []
-    for r, its in enumerate(items):
-        for it in its:
-            j = data.item_index.get(it)
-            if j is not None:
-                rows.append(r)
-                cols.append(j)
-    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
-                         shape=(len(items), data.n_items))
-
-
-def _encoder_overlap(con, run_id: int, split: pd.DataFrame, pur: pd.DataFrame) -> dict | None:
-    """Share of held-out target events inside the encoder's training part (see module doc)."""
-    row = first_row(con, "SELECT config FROM model_checkpoints WHERE run_id = ? LIMIT 1",
-                    [int(run_id)])
-    if not row:
-        return None
-    p = (json.loads(row[0]) or {}).get("params", {})
-    vf, mx, mn = float(p.get("val_fraction", 0.1)), int(p.get("max_val_per_user", 3)), \
-        int(p.get("min_events_for_val", 4))
-    n = split["n_events"].to_numpy(np.float64)
-    n_val = np.where(n >= mn, np.clip(np.rint(n * vf), 1, mx), 0)
-    train_end = pd.Series(n - n_val, index=split.index)  # positions <= train_end were trained on
-    held = pur[pur["user_id"].isin(split.index)]
-    held = held[held["pos"] >= split["test_cut"].reindex(held["user_id"]).to_numpy()]
-    inside = held["pos"].to_numpy() <= train_end.reindex(held["user_id"]).to_numpy()
-    return {"heldout_target_events": int(len(held)),
-            "inside_encoder_training": int(inside.sum()),
-            "share": float(inside.mean()) if len(held) else 0.0,
-            "encoder_val_fraction": vf, "encoder_max_val_per_user": mx}
-
-
 def training_data(con, run_id: int | None, holdout: str = "basket", *,
                   active_days: int = DEFAULT_ACTIVE_DAYS) -> tuple[ShopData, pd.DataFrame]:
     """The data the test split's models are fitted on (every eligible shopper's hold-out and
     what follows removed) and the split itself. For checks and notebooks."""
-    pur = _purchases_with_pos(con)
-    split = holdout_split(pur, holdout)
-    view = _register_cut_view(con, "_eval_excl_check", split["test_cut"].astype(np.int64))
+    split = holdout_split(con, holdout)
+    view = register_cut_view(con, "_eval_excl_check", split["test_cut"].astype(np.int64))
     try:
         data = ShopData.load(con, run_id, events_sql=view, active_days=active_days)
     finally:
-        con.unregister("_eval_excl_check")
+        unregister(con, "_eval_excl_check")
     return data, split
 
 
-# ---------------------------------------------------------------------------- scoring
-MODES = {"next_basket": True, "new_items": False}  # mode -> repeat allowed
+def reassign_segments(data: ShopData, users) -> int:
+    """Segment membership from the training data only, for ``users`` (shoppers with a hold-out):
+    the build's segments were found from full histories, so a shopper's membership may reflect
+    the very basket that is held out. Each listed shopper gets the segment whose purchase shares
+    (segment buyers / segment size, from the training data) best explain what they bought
+    before the hold-out (sum of log-lifts, plus the log segment size). Returns how many moved."""
+    seg = data.user_segment
+    ids = sorted(set(int(s) for s in seg if s >= 0))
+    rows = np.array([data.user_index[u] for u in users if u in data.user_index], dtype=np.int64)
+    if len(ids) < 2 or not len(rows):
+        return 0
+    bought = data.user_counts.copy()
+    bought.data[:] = 1.0
+    all_share = (np.asarray(bought.sum(axis=0)).ravel() + 1.0) / (bought.shape[0] + 2.0)
+    L = np.zeros((len(ids), data.n_items))
+    prior = np.zeros(len(ids))
+    for i, s in enumerate(ids):
+        members = np.flatnonzero(seg == s)
+        sh = (np.asarray(bought[members].sum(axis=0)).ravel() + 1.0) / (len(members) + 2.0)
+        L[i] = np.log(sh / all_share)
+        prior[i] = np.log(len(members) / (seg >= 0).sum())
+    sc = np.asarray(bought[rows] @ L.T) + prior[None, :]
+    new = np.array(ids)[np.argmax(sc, axis=1)]
+    has = np.asarray(bought[rows].sum(axis=1)).ravel() > 0
+    new = np.where(has, new, seg[rows])
+    moved = int((new != seg[rows]).sum())
+    data.user_segment = seg.copy()
+    data.user_segment[rows] = new
+    return moved
 
 
-def _component_topk(recs: dict, data: ShopData, rows: np.ndarray, hists: list | None,
-                    names: list[str], k: int, weights: dict[str, dict]):
-    """Top-k per mode (next_basket: bought items allowed; new_items: excluded) per component
-    and for the hybrid with ``weights[mode]``, for shopper rows, in chunks."""
-    tops = {m: {n: [] for n in list(names) + ["hybrid"]} for m in MODES}
-    ref = recs["popularity"]
-    for s in range(0, len(rows), CHUNK):
-        r = rows[s:s + CHUNK]
-        b = batch_for_users(data, r, histories=hists[s:s + CHUNK] if hists is not None else None)
-        bads = {m: ref.mask(b, repeat=rep) for m, rep in MODES.items()}
-        norm = {}
-        for n in names:
-            sc = recs[n].scores(b)
-            for m in MODES:
-                tops[m][n].append(ref.ranked(sc, bads[m], k))
-            norm[n] = normalise(n, sc).astype(np.float32)
-        for m in MODES:
-            hy = HybridRecommender.combine(norm, weights[m])
-            hy = np.zeros((len(r), data.n_items)) if hy is None else hy
-            tops[m]["hybrid"].append(ref.ranked(hy, bads[m], k))
-    return {m: {n: np.vstack(v) for n, v in t.items() if v} for m, t in tops.items()}
+def validation_cuts(split: pd.DataFrame) -> pd.Series:
+    """Cuts for fitting the validation models: the validation hold-out where there is one,
+    else the test hold-out."""
+    cuts = split["test_cut"].astype(np.int64).copy()
+    has = split["val_cut"].notna()
+    cuts[has] = split.loc[has, "val_cut"].astype(np.int64)
+    return cuts
 
 
-def _component_norms(recs: dict, data: ShopData, rows: np.ndarray, hists: list | None,
-                     names: list[str]) -> dict[str, np.ndarray]:
-    out: dict[str, list] = {n: [] for n in names}
-    for s in range(0, len(rows), CHUNK):
-        b = batch_for_users(data, rows[s:s + CHUNK],
-                            histories=hists[s:s + CHUNK] if hists is not None else None)
-        for n in names:
-            out[n].append(normalise(n, recs[n].scores(b)).astype(np.float32))
-    return {n: np.vstack(v) for n, v in out.items() if v}
-
-
-def _new_only(targets: sp.csr_matrix, counts: sp.csr_matrix) -> sp.csr_matrix:
-    """Targets the shopper had not bought before."""
-    seen = counts.copy()
-    seen.data[:] = 1
-    out = (targets - targets.multiply(seen)).tocsr()
-    out.eliminate_zeros()
-    return out
-
-
-def tune_weights(norm: dict[str, np.ndarray], bad: np.ndarray, targets: sp.csr_matrix,
-                 ranker, k: int = K, grid=WEIGHT_GRID, passes: int = 2) -> tuple[dict, float]:
-    """Coordinate ascent over ``grid`` for each component weight, maximising mean NDCG@k,
-    from the best single component.
-    (float32 scores with the popularity tie-break folded in: fast, ranking as in ``ranked``.)"""
-    names = list(norm)
-    tb = (1e-6 * ranker.tiebreak).astype(np.float32)
-    comp = {n: np.where(bad, np.float32(0), v.astype(np.float32)) for n, v in norm.items()}
-    base = np.where(bad, np.float32(-np.inf), tb[None, :]).astype(np.float32)
-    kk = min(k, base.shape[1])
-
-    def ndcg(w):
-        s = base.copy()
-        for n in names:
-            if w[n] > 0:
-                s += np.float32(w[n]) * comp[n]
-        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-        pv = np.take_along_axis(s, part, axis=1)
-        order = np.argsort(-pv, axis=1, kind="stable")
-        top = np.take_along_axis(part, order, axis=1)
-        top[np.take_along_axis(pv, order, axis=1) == -np.inf] = -1
-        return float(per_user_metrics(top, targets, k)["ndcg"].mean())
-
-    # start from the best single component (so the blend is never worse than it on the
-    # validation split), then coordinate ascent
-    w, best = None, -1.0
-    for n in names:
-        cand = {m: (1.0 if m == n else 0.0) for m in names}
-        v = ndcg(cand)
-        if v > best:
-            w, best = cand, v
-    for _ in range(passes):
-        improved = False
-        for n in names:
-            for g in grid:
-                if g == w[n]:
-                    continue
-                cand = {**w, n: g}
-                if not any(cand.values()):
-                    continue
-                v = ndcg(cand)
-                if v > best + 1e-9:
-                    best, w, improved = v, cand, True
-        if not improved:
-            break
-    return w, best
+def _histories(con, data, users, recs):
+    if "encoder" not in recs:
+        return None
+    h = data.histories(con, users)
+    return [h[u] for u in users]
 
 
 # ---------------------------------------------------------------------------- main
 def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
                           max_users: int | None = DEFAULT_MAX_USERS,
                           tune_users: int | None = DEFAULT_TUNE_USERS, seed: int = 42,
-                          active_days: int = DEFAULT_ACTIVE_DAYS,
-                          k: int = K, write: bool = True, progress: Progress = NULL) -> dict:
+                          active_days: int = DEFAULT_ACTIVE_DAYS, k: int = K, write: bool = True,
+                          n_boot: int = N_BOOT, progress: Progress = NULL) -> dict:
     """Evaluate every recommender on a chronological hold-out (see module doc); write one row
-    per recommender to ``evaluations`` (replacing this run's rows for the same hold-out) and
-    return {holdout, k, users_evaluated, recommenders: {name: metrics}, best, ...}."""
+    per recommender to ``evaluations`` (replacing this run's rows for the same hold-out)."""
     if holdout not in ("basket", "interaction"):
         raise ValueError(f"holdout must be 'basket' or 'interaction' (got {holdout!r}).")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    with progress.stage("Evaluating recommenders", total=5) as bar:
-        pur = _purchases_with_pos(con)
-        split = holdout_split(pur, holdout)
+    with progress.stage("Evaluating recommenders", total=4) as bar:
+        split = holdout_split(con, holdout)
         n_eligible = len(split)
         if n_eligible == 0:
             raise EvaluationError(
-                f"No shopper has two or more purchase {'baskets' if holdout == 'basket' else 'events'}"
-                ", so there is nothing to hold out. The evaluation needs repeat customers with "
-                "user ids (anonymous baskets cannot be evaluated).")
+                "No shopper has two or more purchase "
+                f"{'baskets' if holdout == 'basket' else 'events'}, so there is nothing to hold "
+                "out. The evaluation needs repeat customers with user ids (anonymous baskets "
+                "cannot be evaluated).")
+        enc_keep, enc_why = encoder_training_cut(con, run_id)
+        excluded_for_encoder = 0
+        if enc_keep is not None:
+            # by construction: only shoppers whose hold-out the encoder never trained on
+            # (leave-one-out: shoppers with one basket are in the encoder's training whole)
+            kept = enc_keep.reindex(split.index)
+            ok = kept.notna() & (split["test_cut"] - 1 >= kept)
+            excluded_for_encoder = int((~ok).sum())
+            split = split[ok.to_numpy()]
+            n_eligible = len(split)
+            if n_eligible == 0:
+                enc_keep, enc_why = None, "no shopper's hold-out lies outside its training data"
+                split = holdout_split(con, holdout)
+                n_eligible, excluded_for_encoder = len(split), 0
         users = split.index.to_numpy()
         if max_users and n_eligible > max_users:
             users = np.sort(rng.choice(users, size=max_users, replace=False))
-        split = split.loc[users]
+        test = split.loc[users]
         bar.advance(1)
 
-        # ---- validation split: tune the hybrid's weights on training data only
-        val = split[split["val_cut"].notna()]
+        # ---- validation: fitted without every shopper's validation (and test) hold-out
+        val = test[test["val_cut"].notna()]
+        if enc_keep is not None:
+            kept = enc_keep.reindex(val.index)
+            val = val[(kept.notna() & (val["val_cut"] - 1 >= kept)).to_numpy()]
         if tune_users and len(val) > tune_users:
             val = val.loc[np.sort(rng.choice(val.index.to_numpy(), size=tune_users,
                                              replace=False))]
-        cuts_val = split["test_cut"].copy()
-        cuts_val.loc[val.index] = val["val_cut"].astype(np.int64)
         weights: dict[str, dict] = {}
         val_ndcg: dict[str, float] = {}
-        names_all = ["popularity", "segment_popularity", "repeat", "item_knn", "encoder"]
+        nb_models: dict[str, dict | None] = {}
+        view = register_cut_view(con, "_eval_excl_val", validation_cuts(split))
         try:
-            view = _register_cut_view(con, "_eval_excl_val", cuts_val)
             dval = ShopData.load(con, run_id, events_sql=view, active_days=active_days)
-            rval = fit_recommenders(con, run_id, dval)
-            enc_note = fit_recommenders.last_error
-            comps = [n for n in names_all if n in rval and n != "popularity"]
-            vrows = np.array([dval.user_index[u] for u in val.index if u in dval.user_index],
-                             dtype=np.int64)
-            if len(vrows):
-                vusers = [dval.user_ids[r] for r in vrows]
-                hv = dval.histories(con, vusers) if "encoder" in rval else None
-                hv = [hv[u] for u in vusers] if hv is not None else None
-                norms = _component_norms(rval, dval, vrows, hv, comps)
+            reassign_segments(dval, split.index)
+            rval = fit_recommenders(con, run_id, dval, encoder=enc_keep is not None)
+            comps = [n for n in HYBRID_COMPONENTS if n in rval]
+            vusers = [u for u in val.index if u in dval.user_index]
+            if vusers:
+                vrows = np.array([dval.user_index[u] for u in vusers], dtype=np.int64)
+                norms = component_norms(rval, dval, vrows, _histories(con, dval, vusers, rval),
+                                        comps)
                 b = batch_for_users(dval, vrows)
-                tv = _targets(dval, val.loc[vusers, "val_items"].tolist())
-                tv_new = _new_only(tv, b.counts)
+                tv = targets_matrix(dval, val.loc[vusers, "val_items"].tolist())
                 for mode, rep in MODES.items():
-                    t = tv if rep else tv_new
+                    t = tv if rep else new_only(tv, b.counts)
                     keep_v = np.asarray(t.sum(axis=1)).ravel() > 0
-                    if not keep_v.any():
-                        continue
-                    bad = rval["popularity"].mask(b, repeat=rep)[keep_v]
-                    weights[mode], val_ndcg[mode] = tune_weights(
-                        {n: v[keep_v] for n, v in norms.items()}, bad, t[keep_v],
-                        rval["popularity"], k)
-            bar.advance(1)
+                    if keep_v.any():
+                        bad = rval["popularity"].mask(b, repeat=rep)[keep_v]
+                        weights[mode], val_ndcg[mode] = tune_weights(
+                            {n: v[keep_v] for n, v in norms.items()}, bad, t[keep_v],
+                            rval["popularity"], k)
+                        nb_models[mode] = rval["next_basket"].learn(
+                            batch_for_users(dval, vrows[keep_v]), t[keep_v], bad, rep, seed)
         finally:
-            con.unregister("_eval_excl_val") if _registered(con, "_eval_excl_val") else None
-        from core.recommend.recommenders import DEFAULT_WEIGHTS
+            unregister(con, "_eval_excl_val")
         for mode in MODES:
             weights.setdefault(mode, {n: DEFAULT_WEIGHTS.get(n, 0.0) for n in comps})
-
-        # ---- test split
-        try:
-            view = _register_cut_view(con, "_eval_excl_test", split["test_cut"].astype(np.int64))
-            data = ShopData.load(con, run_id, events_sql=view, active_days=active_days)
-            recs = fit_recommenders(con, run_id, data, weights=weights["next_basket"],
-                                    weights_new=weights["new_items"])
-            rows = np.array([data.user_index[u] for u in split.index if u in data.user_index],
-                            dtype=np.int64)
-            tusers = [data.user_ids[r] for r in rows]
-            ht = data.histories(con, tusers) if "encoder" in recs else None
-            ht = [ht[u] for u in tusers] if ht is not None else None
-            bar.advance(1)
-            names = [n for n in names_all if n in recs]
-            tops = _component_topk(recs, data, rows, ht, names, k, weights)
-            targets = _targets(data, split.loc[tusers, "test_items"].tolist())
-            targets_new = _new_only(targets, data.user_counts[rows])
-            bar.advance(1)
-        finally:
-            con.unregister("_eval_excl_test") if _registered(con, "_eval_excl_test") else None
-
-        n_targets = np.asarray(targets.sum(axis=1)).ravel()
-        keep = n_targets > 0
-        keep_new = np.asarray(targets_new.sum(axis=1)).ravel() > 0
-        overlap = _encoder_overlap(con, run_id, split, pur) if "encoder" in recs else None
-        results: dict[str, dict] = {}
-        base_params = {
-            "holdout": holdout, "k": k, "repeat": True, "active_days": active_days,
-            "seed": seed, "max_users": max_users, "users_eligible": int(n_eligible),
-            "users_sampled": int(len(split)),
-            "users_without_reachable_target": int((~keep).sum()),
-            "mean_targets": float(n_targets[keep].mean()) if keep.any() else 0.0,
-            "catalogue_items": data.n_items, "available_items": int(data.active.sum()),
-        }
-        for n, top in tops["next_basket"].items():
-            m = summarise(top[keep], targets[keep], data.n_items, k)
-            params = dict(base_params)
-            # the same recommender on items the shopper had not bought (bought items excluded)
-            params["new_items"] = summarise(tops["new_items"][n][keep_new], targets_new[keep_new],
-                                            data.n_items, k)
-            if n == "hybrid":
-                params.update(weights=weights["next_basket"],
-                              weights_new_items=weights["new_items"],
-                              tuned_on_users=int(len(val)), validation_ndcg10=val_ndcg)
-            if n in ("encoder", "hybrid") and overlap is not None:
-                params["encoder_overlap"] = overlap
-            m["params"] = params
-            results[n] = m
         bar.advance(1)
 
-    best = max(results, key=lambda n: results[n][f"ndcg{k}"])
-    baselines = [n for n in results if n not in ("encoder", "hybrid")]
-    best_base = max(baselines, key=lambda n: results[n][f"ndcg{k}"]) if baselines else None
+        # ---- test: fitted without every eligible shopper's test hold-out
+        view = register_cut_view(con, "_eval_excl_test", split["test_cut"].astype(np.int64))
+        try:
+            data = ShopData.load(con, run_id, events_sql=view, active_days=active_days)
+            moved = reassign_segments(data, split.index)
+            recs = fit_recommenders(con, run_id, data, weights=weights["repeats"],
+                                    weights_new=weights["new_items"],
+                                    encoder=enc_keep is not None,
+                                    next_basket_models=nb_models)
+            if enc_why is None and "encoder" not in recs:
+                enc_why = fit_recommenders.last_error
+            tusers = [u for u in test.index if u in data.user_index]
+            rows = np.array([data.user_index[u] for u in tusers], dtype=np.int64)
+            names = [n for n in HYBRID_COMPONENTS if n in recs]
+            tops = component_topk(recs, data, rows, _histories(con, data, tusers, recs), names,
+                                  k, weights, extra=("next_basket",))
+            targets = targets_matrix(data, test.loc[tusers, "test_items"].tolist())
+            tgt = {"repeats": targets, "new_items": new_only(targets, data.user_counts[rows])}
+        finally:
+            unregister(con, "_eval_excl_test")
+        bar.advance(1)
+
+        seg = data.user_segment[rows]
+        results: dict[str, dict] = {}
+        per: dict[str, dict] = {m: {} for m in MODES}
+        keeps = {m: np.asarray(tgt[m].sum(axis=1)).ravel() > 0 for m in MODES}
+        Ws = {m: bootstrap_weights(int(keeps[m].sum()), n_boot, seed) for m in MODES}
+        for n in tops["repeats"]:
+            lists = {}
+            for m in MODES:
+                kp = keeps[m]
+                lists[m], per[m][n] = summarise_with_intervals(
+                    tops[m][n][kp], tgt[m][kp], data.n_items, Ws[m], k)
+            results[n] = {"lists": lists,
+                          "segments": _segment_rows(per, keeps, seg, data, n, k, n_boot, seed)}
+        _paired_ratios(results, per, Ws, k)
+        bar.advance(1)
+
+    users_eval = {m: int(keeps[m].sum()) for m in MODES}
+    warning = None
+    if min(users_eval.values()) < SMALL_SAMPLE:
+        warning = (f"Only {users_eval['new_items']:,} shoppers (new items) and "
+                   f"{users_eval['repeats']:,} (repeats) could be evaluated: below "
+                   f"{SMALL_SAMPLE}, these figures are rough; read the intervals.")
+    best = {m: max(results, key=lambda n: results[n]["lists"][m][f"ndcg{k}"]) for m in MODES}
     out = {
-        "holdout": holdout, "k": k, "users_evaluated": int(keep.sum()),
-        "users_eligible": int(n_eligible), "recommenders": results, "best": best,
-        "best_baseline": best_base, "hybrid_weights": weights["next_basket"],
-        "hybrid_weights_new_items": weights["new_items"],
-        "beats_baselines": bool(best in ("encoder", "hybrid")),
-        "encoder": "evaluated" if "encoder" in recs else f"not evaluated ({enc_note})",
+        "holdout": holdout, "k": k, "users_evaluated": users_eval,
+        "users_eligible": int(n_eligible), "users_sampled": int(len(test)),
+        "users_left_out_for_encoder": excluded_for_encoder, "segment_reassigned": moved,
+        "validation_users": int(len(val)), "recommenders": results, "best": best,
+        "hybrid_weights": weights["repeats"], "hybrid_weights_new_items": weights["new_items"],
+        "validation_ndcg10": val_ndcg, "next_basket_models": nb_models, "warning": warning,
+        "encoder": "evaluated" if "encoder" in recs else f"not evaluated: {enc_why}",
+        "catalogue_items": data.n_items, "available_items": int(data.active.sum()),
+        "max_users": max_users, "seed": seed, "active_days": active_days,
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if write:
@@ -417,24 +277,82 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
     return out
 
 
-def _registered(con, name: str) -> bool:
-    try:
-        con.execute(f"SELECT 1 FROM {name} LIMIT 0")
-        return True
-    except Exception:
-        return False
+def summary(result: dict) -> dict:
+    """The headline figures of an evaluation (what the build records in its metrics)."""
+    k = result["k"]
+    return {
+        **{key: result[key] for key in ("holdout", "users_evaluated", "users_eligible", "best",
+                                        "warning", "encoder", "seconds")},
+        f"ndcg{k}": {m: {n: round(r["lists"][m][f"ndcg{k}"], 4)
+                         for n, r in result["recommenders"].items()} for m in MODES},
+    }
+
+
+def _segment_rows(per, keeps, seg, data, name, k, n_boot, seed) -> dict:
+    """Per segment and list type: NDCG/Recall@k with intervals and the shoppers evaluated."""
+    from core.evaluate.metrics import bootstrap_interval
+
+    out = {}
+    for s in sorted(set(int(x) for x in seg)):
+        row = {"name": data.segment_names.get(s, "no segment" if s < 0 else f"segment {s}")}
+        for m in MODES:
+            sel = seg[keeps[m]] == s
+            n = int(sel.sum())
+            W = bootstrap_weights(n, n_boot // 4, seed + s + 1)
+            row[m] = {"users_evaluated": n}
+            for key, rep in (("ndcg", "ndcg"), ("recall", "recall")):
+                v = per[m][name][key][sel]
+                row[m][f"{rep}{k}"] = float(v.mean()) if n else 0.0
+                row[m][f"{rep}{k}_ci"] = list(bootstrap_interval(v, W))
+        out[str(s)] = row
+    return out
+
+
+def _paired_ratios(results: dict, per: dict, Ws: dict, k: int) -> None:
+    """NDCG@k of each recommender divided by "repeat" (personal frequency) on the same
+    resamples: the ratio and its 95 % interval, per list type."""
+    for m, W in Ws.items():
+        base = per[m].get("repeat")
+        if base is None or not len(base["ndcg"]):
+            continue
+        b = W.astype(np.float64) @ base["ndcg"]
+        for n, r in results.items():
+            a = W.astype(np.float64) @ per[m][n]["ndcg"]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios = np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+            mean_b = base["ndcg"].mean()
+            r["lists"][m][f"ndcg{k}_vs_repeat"] = (
+                float(per[m][n]["ndcg"].mean() / mean_b) if mean_b > 0 else None)
+            ok = ratios[np.isfinite(ratios)]
+            r["lists"][m][f"ndcg{k}_vs_repeat_ci"] = (
+                [float(x) for x in np.quantile(ok, [0.025, 0.975])] if len(ok) else None)
 
 
 def write_evaluations(con, run_id: int, result: dict) -> None:
+    """One row per recommender; the columns hold the new-items figures (what the app shows),
+    ``params`` everything (both list types with intervals, segments, weights, protocol)."""
     k = result["k"]
     con.execute(
         "DELETE FROM evaluations WHERE run_id = ? AND "
         "json_extract_string(params, '$.holdout') = ?", [int(run_id), result["holdout"]])
-    for name, m in result["recommenders"].items():
+    common = {key: result[key] for key in (
+        "holdout", "k", "users_eligible", "users_sampled", "users_left_out_for_encoder",
+        "validation_users", "warning",
+        "encoder", "catalogue_items", "available_items", "max_users", "seed", "active_days",
+        "users_evaluated")}
+    for name, r in result["recommenders"].items():
+        m = r["lists"]["new_items"]
+        params = {**common, "lists": r["lists"], "segments": r["segments"]}
+        if name == "hybrid":
+            params.update(weights=result["hybrid_weights"],
+                          weights_new_items=result["hybrid_weights_new_items"],
+                          validation_ndcg10=result["validation_ndcg10"])
+        if name == "next_basket":
+            params["model"] = result.get("next_basket_models")
         con.execute(
             "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [int(run_id), name, m[f"recall{k}"], m[f"ndcg{k}"], m[f"hitrate{k}"], m[f"mrr{k}"],
-             m["coverage"], m["users_evaluated"], json.dumps(m["params"], default=str)])
+             m["coverage"], m["users_evaluated"], json.dumps(params, default=str)])
 
 
 def read_evaluations(con, run_id: int, holdout: str | None = None) -> pd.DataFrame:
@@ -448,5 +366,6 @@ def read_evaluations(con, run_id: int, holdout: str | None = None) -> pd.DataFra
     return con.execute(q + " ORDER BY ndcg10 DESC", args).df()
 
 
-__all__ = ["DEFAULT_MAX_USERS", "evaluate_recommenders", "training_data", "holdout_split", "read_evaluations", "tune_weights",
-           "write_evaluations", "EvaluationError"]
+__all__ = ["summary", "DEFAULT_MAX_USERS", "EvaluationError", "MODES", "PROTOCOL", "evaluate_recommenders",
+           "holdout_split", "read_evaluations", "training_data", "tune_weights",
+           "write_evaluations", "summarise"]

@@ -58,3 +58,40 @@ def summarise(top: np.ndarray, targets: sp.csr_matrix, n_catalogue: int, k: int 
         "coverage": float(len(items) / n_catalogue) if n_catalogue else 0.0,
         "users_evaluated": int(len(top)),
     }
+
+
+METRIC_KEYS = ("recall", "ndcg", "hit", "rr")
+REPORT_NAMES = {"recall": "recall", "ndcg": "ndcg", "hit": "hitrate", "rr": "mrr"}
+SMALL_SAMPLE = 200  # below this many evaluated shoppers every figure carries a warning
+
+
+def bootstrap_weights(n: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n_boot, n) resampling counts: shoppers drawn with replacement, n per resample. Shared by
+    every recommender of one evaluation, so their intervals come from the same resamples."""
+    rng = np.random.default_rng(seed)
+    if n == 0:
+        return np.zeros((n_boot, 0), dtype=np.float32)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float32)
+
+
+def bootstrap_interval(values: np.ndarray, W: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (per shopper) from the
+    resampling counts ``W`` (``bootstrap_weights``)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return (0.0, 0.0)
+    means = (W.astype(np.float64) @ v) / len(v)
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(means, [a, 1.0 - a])
+    return float(lo), float(hi)
+
+
+def summarise_with_intervals(top: np.ndarray, targets: sp.csr_matrix, n_catalogue: int,
+                             W: np.ndarray, k: int = 10) -> tuple[dict, dict[str, np.ndarray]]:
+    """``summarise`` plus a 95 % bootstrap interval (``<metric>_ci``) for every mean, and the
+    per-shopper values (for segment rows and paired comparisons)."""
+    out = summarise(top, targets, n_catalogue, k)
+    per = per_user_metrics(top, targets, k) if len(top) else {m: np.zeros(0) for m in METRIC_KEYS}
+    for m in METRIC_KEYS:
+        out[f"{REPORT_NAMES[m]}{k}_ci"] = list(bootstrap_interval(per[m], W))
+    return out, per

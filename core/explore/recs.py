@@ -64,11 +64,14 @@ def preview(eng, kind: str, *, con, run_id: int, names: Sequence[str] = ("hybrid
             for name in names:
                 out = pv.preview_user(con, run_id, str(user_id), n=n, recommender=name, engine=eng)
                 frames.append(to_frame(out["recommendations"], name))
-                info = {"segment_name": out.get("segment_name"), "history": out.get("history")}
+                info = {"segment_name": out.get("segment_name"), "history": out.get("history"),
+                        "looked_at": out.get("looked_at"), "basis": out.get("basis"),
+                        "note": out.get("note")}
         elif kind == "segment":
             out = pv.preview_segment(con, run_id, int(segment_id), n=n, engine=eng)
             frames.append(to_frame(out["recommendations"], "segment_popularity"))
-            info = {"segment_name": out.get("segment_name"), "size": out.get("size")}
+            info = {"segment_name": out.get("segment_name"), "size": out.get("size"),
+                    "note": out.get("note")}
         elif kind == "basket":
             for name in names:
                 if user_id:
@@ -87,7 +90,9 @@ def preview(eng, kind: str, *, con, run_id: int, names: Sequence[str] = ("hybrid
             out = pv.preview_persona(con, run_id, persona, n=n, engine=eng)
             frames.append(to_frame(list(out), "persona"))
             info = {"price_cap": out.price_cap, "query": out.query, "segments": out.segments,
-                    "nearest_segment": out.nearest_segment}
+                    "nearest_segment": out.nearest_segment, "understood": out.understood,
+                    "ignored": out.ignored, "min_price": out.min_price,
+                    "max_price": out.max_price, "occasions": out.occasions}
         else:
             raise ValueError(f"unknown preview kind {kind!r}: user, segment, basket or persona")
     except pv.PreviewError as e:

@@ -11,14 +11,16 @@
 * ``user_returned_only`` (users x items, CSR bool): items the user returned and kept none of
   (returned units >= bought units) -- never recommended to that user;
 * ``baskets`` (baskets x items, CSR binary): every purchase basket, anonymous ones included
-  (basket = ``basket_id``, else ``session_id``, else user + day);
+  (basket = ``basket_id``, else ``session_id``, else user + day), with ``basket_user`` (the
+  shopper's row, -1 when anonymous) and ``basket_days`` (age in days at the reference time);
 * segment membership (``segments``) and names (``segment_info``) of the run.
 
 Availability rule (documented for marketers): an item can be recommended only if it is in the
 catalogue (``items``) **and** was bought at least once in the last ``active_days`` days (default
-90) before the data's last event **and** is merchandise: lines whose whole title is a charge or
-an adjustment (postage, carriage, delivery, shipping, discount, manual, bank charges, Amazon fee,
-samples, adjust bad debt, CRUK commission; see ``NON_PRODUCT_TITLE``) are never recommended.
+90) before the data's last event **and** is merchandise: gift vouchers, charges, fees and
+adjustments (``NON_MERCHANDISE_PHRASES`` anywhere in the title, ``NON_MERCHANDISE_TITLES`` as the
+whole title: "Dotcomgiftshop Gift Voucher £20.00", "PACKING CHARGE", "Next Day Carriage",
+"POSTAGE", "Manual"...; configurable) are never recommended.
 Events for item_ids missing from ``items`` are ignored. Data without timestamps: every catalogue
 item bought at least once is available.
 
@@ -38,11 +40,42 @@ import scipy.sparse as sp
 
 DEFAULT_ACTIVE_DAYS = 90
 
-# Whole titles of non-merchandise lines (charges, fees, adjustments): never recommended.
-NON_PRODUCT_TITLE = re.compile(
-    r"^\s*(?:(?:dotcom |next day )?(?:postage|carriage)|shipping|delivery(?: charges?)?|discount"
-    r"|manual|bank charges?|amazon fee|samples|adjust bad debt|cruk commission)\s*$",
-    re.IGNORECASE)
+# Non-merchandise: never recommended. A title is non-merchandise when it contains one of
+# NON_MERCHANDISE_PHRASES (as whole words) or is, as a whole, one of NON_MERCHANDISE_TITLES.
+# Extend both with SEGSTUDIO_NON_MERCHANDISE ("phrase; =whole title; ...") or the
+# ``non_merchandise`` argument of ``ShopData.load``.
+NON_MERCHANDISE_PHRASES = (
+    "gift voucher", "gift card", "gift certificate", "e-voucher", "voucher", "packing charge",
+    "bank charge", "bank charges", "amazon fee", "service fee", "booking fee", "delivery charge",
+    "delivery charges", "shipping charge", "surcharge", "adjust bad debt", "manual adjustment",
+    "stock adjustment", "cruk commission", "dotcom postage",
+)
+NON_MERCHANDISE_TITLES = (
+    "postage", "carriage", "next day carriage", "next day postage", "delivery", "shipping",
+    "discount", "manual", "samples", "fee", "fees", "charges", "adjustment",
+)
+
+
+def non_merchandise_matcher(extra=None):
+    """A compiled regex for non-merchandise titles: the defaults plus ``extra`` (phrases; a
+    leading '=' means the whole title) and the SEGSTUDIO_NON_MERCHANDISE setting."""
+    import os
+
+    phrases, titles = list(NON_MERCHANDISE_PHRASES), list(NON_MERCHANDISE_TITLES)
+    more = list(extra or []) + [x for x in os.environ.get("SEGSTUDIO_NON_MERCHANDISE", "")
+                                .split(";")]
+    for x in more:
+        x = x.strip().lower()
+        if x.startswith("="):
+            titles.append(x[1:].strip())
+        elif x:
+            phrases.append(x)
+    alt = lambda xs: "|".join(re.escape(x).replace(r"\ ", r"\s+") for x in xs if x)  # noqa: E731
+    return re.compile(rf"^\s*(?:{alt(titles)})\s*$|\b(?:{alt(phrases)})\b", re.IGNORECASE)
+
+
+NON_PRODUCT_TITLE = non_merchandise_matcher()
+
 
 # SQL for a basket key: the basket id, else the session, else the user's day.
 BASKET_KEY_SQL = (
@@ -82,6 +115,8 @@ class ShopData:
     user_segment: np.ndarray           # int64 (n_users,), -1 = none
     segment_names: dict[int, str]
     ref_time: datetime | None
+    basket_user: np.ndarray | None = None  # int64 (n_baskets,): user row, -1 anonymous
+    basket_days: np.ndarray | None = None  # float64 (n_baskets,): days before ref_time
     active_days: int = DEFAULT_ACTIVE_DAYS
     events_sql: str = "events"
     item_index: dict[str, int] = field(default_factory=dict)
@@ -98,7 +133,7 @@ class ShopData:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, con, run_id: int | None = None, *, events_sql: str = "events",
-             active_days: int = DEFAULT_ACTIVE_DAYS) -> "ShopData":
+             active_days: int = DEFAULT_ACTIVE_DAYS, non_merchandise=None) -> "ShopData":
         ev = events_sql if events_sql == "events" else f"({events_sql})"
         cat = con.execute(
             f"""
@@ -131,8 +166,9 @@ class ShopData:
         active = np.zeros(len(item_ids), dtype=bool)
         ai = item_pos.get_indexer(act["item_id"].astype(str))
         active[ai[ai >= 0]] = True
+        nm = non_merchandise_matcher(non_merchandise)
         for j, t in enumerate(cat["title"].tolist()):
-            if isinstance(t, str) and NON_PRODUCT_TITLE.match(t):
+            if isinstance(t, str) and nm.search(t):
                 active[j] = False
 
         # Per user and item: baskets bought in, last purchase, units bought and returned.
@@ -174,18 +210,31 @@ class ShopData:
 
         bk = con.execute(
             f"""
-            SELECT DISTINCT {BASKET_KEY_SQL} AS basket, item_id FROM {ev} e
+            SELECT {BASKET_KEY_SQL} AS basket, item_id, any_value(user_id) AS user_id,
+                   min(ts) AS ts
+            FROM {ev} e
             WHERE event_type = 'purchase'
+            GROUP BY ALL
             """
         ).df()
         bc = item_pos.get_indexer(bk["item_id"].astype(str))
         keep = bc >= 0
-        codes, _ = pd.factorize(bk["basket"][keep])
+        bk = bk[keep]
+        codes, _ = pd.factorize(bk["basket"])
+        n_b = int(codes.max()) + 1 if len(codes) else 0
         baskets = sp.csr_matrix(
-            (np.ones(int(keep.sum()), dtype=np.float32), (codes, bc[keep])),
-            shape=(int(codes.max()) + 1 if len(codes) else 0, len(item_ids)),
-        )
-
+            (np.ones(len(codes), dtype=np.float32), (codes, bc[keep])), shape=(n_b, len(item_ids)))
+        # per basket: its shopper (row of user_ids, -1 anonymous) and days before ref_time
+        basket_user = np.full(n_b, -1, dtype=np.int64)
+        basket_days = np.zeros(n_b, dtype=np.float64)
+        if n_b:
+            bu = bk["user_id"].astype(object).where(bk["user_id"].notna(), None)
+            ui_ = user_pos.get_indexer(pd.Index([str(x) if x is not None else "\x00" for x in bu]))
+            basket_user[codes] = ui_
+            if ref is not None:
+                age = (pd.Timestamp(ref) - pd.to_datetime(bk["ts"])).dt.total_seconds() / 86400.0
+                age = age.to_numpy(dtype=np.float64, na_value=0.0)
+                np.maximum.at(basket_days, codes, age)
         user_segment = np.full(len(user_ids), -1, dtype=np.int64)
         segment_names: dict[int, str] = {}
         if run_id is not None:
@@ -205,15 +254,49 @@ class ShopData:
             item_ids=item_ids, titles=titles, prices=prices, active=active, user_ids=user_ids,
             user_counts=counts, user_days=udays, user_returned_only=returned_only,
             baskets=baskets, user_segment=user_segment, segment_names=segment_names,
-            ref_time=ref, active_days=int(active_days), events_sql=events_sql,
+            ref_time=ref, basket_user=basket_user, basket_days=basket_days,
+            active_days=int(active_days), events_sql=events_sql,
         )
 
     # ------------------------------------------------------------------ histories
     def _ev(self) -> str:
         return "events" if self.events_sql == "events" else f"({self.events_sql})"
 
+    def index_histories(self, con, max_events: int = 20_000_000) -> bool:
+        """Keep every shopper's events in memory (compact arrays) so that ``user_history`` is a
+        slice, not a query (~20 ms on Online Retail's 540k events). Skipped above
+        ``max_events``. Returns whether the index was built."""
+        ev = self._ev()
+        n = con.execute(f"SELECT count(*) FROM {ev} e WHERE user_id IS NOT NULL").fetchall()[0][0]
+        if n > max_events:
+            return False
+        df = con.execute(
+            f"SELECT user_id, item_id, event_type, ts FROM {ev} e WHERE user_id IS NOT NULL "
+            "ORDER BY user_id, ts NULLS FIRST, event_id").df()
+        users, ucodes = np.unique(df["user_id"].astype(str).to_numpy(), return_index=True)
+        ends = np.r_[ucodes[1:], len(df)]
+        icode, iuniq = pd.factorize(df["item_id"].astype(str))
+        tcode, tuniq = pd.factorize(df["event_type"].astype(str))
+        ts = pd.to_datetime(df["ts"])
+        self._hist_index = {
+            "pos": {u: (int(a), int(b)) for u, a, b in zip(users, ucodes, ends)},
+            "item": icode.astype(np.int32), "items": np.asarray(iuniq, dtype=object),
+            "type": tcode.astype(np.int8), "types": np.asarray(tuniq, dtype=object),
+            "ts": ts.to_numpy(), "has_ts": ts.notna().to_numpy(),
+        }
+        return True
+
     def user_history(self, con, user_id: str) -> list[tuple[str, str, datetime | None]]:
         """The user's events (item_id, event_type, ts) in time order, from the fitted view."""
+        h = getattr(self, "_hist_index", None)
+        if h is not None:
+            a, b = h["pos"].get(str(user_id), (0, 0))
+            if a == b:
+                return []
+            ts = pd.DatetimeIndex(h["ts"][a:b]).to_pydatetime()
+            return [(i, t, s if ok else None) for i, t, s, ok in zip(
+                h["items"][h["item"][a:b]].tolist(), h["types"][h["type"][a:b]].tolist(), ts,
+                h["has_ts"][a:b].tolist())]
         return [
             (str(i), str(t), ts) for i, t, ts in con.execute(
                 f"SELECT item_id, event_type, ts FROM {self._ev()} e WHERE user_id = ? "

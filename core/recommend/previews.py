@@ -5,19 +5,18 @@ Everything fitted is kept in an ``Engine`` (one per store file, run and publish)
 ``get_engine(con, run_id)`` and cached in the process (the dashboard also keeps it in
 ``st.cache_resource``); a preview then costs a few milliseconds.
 
-Persona matching: the text is embedded with the run's text model (``core.embed.TextEmbedder``),
-items are ranked by cosine similarity of their text vectors (``item_vectors``) among available
-items; a price cap written in the text ("under 10 pounds", "under £10", "below 5 GBP",
-"less than £7.50", "max 20 quid") keeps only items whose price is at most the cap (items without
-a known price are left out when a cap is given). The phrase with the cap is removed from the text
-before embedding. The nearest segment is the one whose mean item-text vector (over its shoppers'
-purchases, weighted by times bought) is most similar to the persona.
+Persona matching: the text is read by ``core.recommend.persona`` (price range, occasions,
+themes, ignored words); the understood words are embedded with the run's text model
+(``core.embed.TextEmbedder``) and available items in the price range are ranked by cosine
+similarity of their text vectors (``item_vectors``), items of a recognised theme first among
+near-equals (+0.05). Items without a known price are left out when a range is given. A text that
+only sets a price gets the shop's best sellers in the range. The nearest segment is the one whose
+mean item-text vector (over its shoppers' purchases, weighted by times bought) is most similar.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from core.recommend.recommenders import (
     batch_for_history,
     batch_for_users,
     fit_recommenders,
+    interest_of,
 )
 
 
@@ -51,6 +51,8 @@ class Engine:
     _seg_vectors: dict | None = None
     _has_vector: np.ndarray | None = None
     _queries: "OrderedDict[str, np.ndarray]" = field(default_factory=OrderedDict)
+    _vocab: frozenset | None = None
+    _themes: dict | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def recommender(self, name: str):
@@ -95,13 +97,43 @@ class Engine:
             cache = True
         else:
             cache = False
-        v = np.asarray(embedder.encode([text])[0], dtype=np.float32)
+        from core.recommend.recommenders import one_torch_thread
+
+        with one_torch_thread():  # one short text: more threads only spin on a busy CPU
+            v = np.asarray(embedder.encode([text])[0], dtype=np.float32)
         if cache:
             with self._lock:
                 self._queries[text] = v
                 while len(self._queries) > 256:
                     self._queries.popitem(last=False)
         return v
+
+    def vocabulary(self) -> frozenset:
+        from core.recommend.persona import vocabulary_of
+
+        if self._vocab is None:
+            self._vocab = vocabulary_of(self.data.titles)
+        return self._vocab
+
+    def themes(self, con) -> dict:
+        """{"keywords": {label: [words]}, "item_theme": (n_items,) theme label or None}."""
+        with self._lock:
+            if self._themes is None:
+                kw, item_theme = {}, [None] * self.data.n_items
+                try:
+                    rows = con.execute("SELECT theme_id, label, keywords FROM theme_info "
+                                       "WHERE run_id = ?", [int(self.run_id)]).fetchall()
+                    labels = {int(t): str(lb) for t, lb, _ in rows}
+                    kw = {str(lb): list(k or []) for _, lb, k in rows}
+                    for it, t in con.execute("SELECT item_id, theme_id FROM item_themes "
+                                             "WHERE run_id = ?", [int(self.run_id)]).fetchall():
+                        j = self.data.item_index.get(str(it))
+                        if j is not None:
+                            item_theme[j] = labels.get(int(t))
+                except Exception:  # a build without themes: personas still work
+                    kw, item_theme = {}, [None] * self.data.n_items
+                self._themes = {"keywords": kw, "item_theme": item_theme}
+            return self._themes
 
     def segment_vectors(self, con) -> tuple[list[int], np.ndarray]:
         """Unit mean item-text vector per segment (purchases weighted by times bought)."""
@@ -148,6 +180,7 @@ def get_engine(con, run_id: int | None, *, refresh: bool = False) -> Engine:
         row = first_row(con, "SELECT params FROM runs WHERE run_id = ?", [int(run_id)])
         text_model = (json.loads(row[0]) if row and row[0] else {}).get("text_model")
     data = ShopData.load(con, run_id)
+    data.index_histories(con)  # previews read a shopper's events from memory
     recs = fit_recommenders(con, run_id, data, text_model=text_model)
     eng = Engine(run_id, data, recs, text_model, fit_recommenders.last_error)
     with _ENGINES_LOCK:
@@ -188,31 +221,89 @@ def _history_summary(data: ShopData, b: Batch, limit: int = 20) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------- previews
+FALLBACK_NOTE = ("Shopper {uid!r} is not in this build's data, so nothing is known about them: "
+                 "these are {what} (a fallback, not personal recommendations).")
+BROWSING_NOTE = ("Shopper {uid!r} has not bought anything yet: these suggestions come from what "
+                 "they viewed, put in the basket or liked{seg}.")
+# for a shopper with no purchases: recommenders that need purchases give way to the hybrid
+NEEDS_PURCHASES = ("repeat", "tifu_knn", "next_basket")
+
+
+def _segment_of(con, run_id, user_id: str) -> int | None:
+    if run_id is None:
+        return None
+    row = first_row(con, "SELECT segment_id FROM segments WHERE run_id = ? AND user_id = ?",
+                    [int(run_id), str(user_id)])
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def _fallback(eng: Engine, user_id: str, n: int, exclude=()) -> dict:
+    """The unknown shopper: the shop's best sellers, labelled as a fallback."""
+    pop = eng.recs["popularity"]
+    rs = pop.recommend(n=n, exclude=exclude, batch=batch_for_history(eng.data, []))
+    return {"user_id": user_id, "recommender": "popularity", "repeat": False, "segment_id": None,
+            "segment_name": None, "basis": "fallback", "history": [],
+            "note": FALLBACK_NOTE.format(uid=user_id, what="the shop's best sellers"),
+            "recommendations": _recs(rs, eng.data)}
+
+
 def preview_user(con, run_id: int, user_id: str, *, n: int = 10, recommender: str = "hybrid",
                  repeat: bool = False, exclude=(), engine: Engine | None = None) -> dict:
-    """Top ``n`` for a known shopper, with their segment and recent purchases."""
+    """Top ``n`` for a shopper, with their segment, recent purchases and ``basis``:
+
+    * ``purchases``: a shopper with purchases (views, carts and favourites count too);
+    * ``browsing``: a shopper who only viewed, carted or liked items: the encoder, item-kNN
+      from the items they looked at, and their segment's favourites (``recommender`` options
+      that need purchases give way to the hybrid, said in ``note``);
+    * ``fallback``: an id the data does not know: the shop's best sellers, labelled as such.
+    """
     eng = engine or get_engine(con, run_id)
     data = eng.data
     user_id = str(user_id)
-    if user_id not in data.user_index:
-        raise PreviewError(
-            f"Shopper {user_id!r} has no purchases or returns in this store, so there is nothing "
-            f"to base recommendations on. Check the id (e.g. `segstudio export`) or preview a "
-            f"persona instead (--persona TEXT).")
     rec = eng.recommender(recommender)
-    # purchases, returns and segment from the fitted matrices; the event history (views...)
-    # is read only for the encoder
-    hist = data.user_history(con, user_id) if rec.needs_history else None
+    if user_id not in data.user_index:
+        hist = data.user_history(con, user_id)
+        if not hist:
+            return _fallback(eng, user_id, n, exclude)
+        seg = _segment_of(con, run_id, user_id)
+        note = None
+        if recommender in NEEDS_PURCHASES:
+            note = (f"{recommender} needs purchases; this shopper has none, so the hybrid "
+                    "answers instead.")
+            recommender, rec = "hybrid", eng.recommender("hybrid")
+        b = batch_for_history(data, hist, user_id=user_id, segment_id=seg)
+        rs = rec.recommend(n=n, exclude=exclude, repeat=repeat, batch=b)
+        segname = _segment_name(data, seg if seg is not None else -1)
+        msg = BROWSING_NOTE.format(uid=user_id, seg=f" and from their segment, {segname}"
+                                   if segname else "")
+        return {"user_id": user_id, "recommender": recommender, "repeat": repeat,
+                "segment_id": seg, "segment_name": segname, "basis": "browsing",
+                "history": [], "looked_at": _interest_summary(data, b),
+                "note": msg + (" " + note if note else ""), "recommendations": _recs(rs, data)}
+    # purchases, returns and segment from the fitted matrices; the event history (views,
+    # carts...) is read for the recommenders that use it
+    hist = data.user_history(con, user_id) if (rec.needs_history or recommender in
+                                               ("item_knn", "hybrid")) else None
     b = batch_for_users(data, np.array([data.user_index[user_id]]),
-                        histories=[hist] if hist is not None else None)
+                        histories=[hist] if hist is not None and rec.needs_history else None)
+    if hist is not None:
+        b.interest = [interest_of(data, hist)]
     rs = rec.recommend(n=n, exclude=exclude, repeat=repeat, batch=b)
     seg = int(b.segment[0])
     return {
         "user_id": user_id, "recommender": recommender, "repeat": repeat,
         "segment_id": seg if seg >= 0 else None, "segment_name": _segment_name(data, seg),
+        "basis": "purchases", "note": None,
         "history": _history_summary(data, b),
         "recommendations": _recs(rs, data),
     }
+
+
+def _interest_summary(data: ShopData, b: Batch, limit: int = 20) -> list[dict]:
+    kinds = (b.interest or [{}])[0] or {}
+    top = sorted(kinds.items(), key=lambda x: -sum(x[1].values()))[:limit]
+    return [{"item_id": data.item_ids[j], "title": data.titles[j], "events": dict(k)}
+            for j, k in top]
 
 
 def preview_segment(con, run_id: int, segment_id: int, *, n: int = 10,
@@ -223,14 +314,21 @@ def preview_segment(con, run_id: int, segment_id: int, *, n: int = 10,
     seg = int(segment_id)
     sp_rec = eng.recs["segment_popularity"]
     if seg not in sp_rec.seg_row:
-        known = ", ".join(str(s) for s in sorted(sp_rec.seg_row)) or "none"
-        raise PreviewError(f"Segment {seg} has no shoppers with purchases in run {run_id} "
-                           f"(segments: {known}).")
+        if seg in data.segment_names:
+            # a segment of browsers only: nothing bought to learn from, so the shop's favourites
+            rs = eng.recs["popularity"].recommend(n=n, batch=batch_for_history(data, []))
+            return {"segment_id": seg, "segment_name": _segment_name(data, seg), "size": 0,
+                    "basis": "fallback",
+                    "note": (f"Nobody in {_segment_name(data, seg)} has bought anything yet: "
+                             "these are the shop's best sellers (a fallback)."),
+                    "recommendations": _recs(rs, data)}
+        known = ", ".join(str(s) for s in sorted(data.segment_names)) or "none"
+        raise PreviewError(f"There is no segment {seg} in build {run_id} (segments: {known}).")
     b = batch_for_history(data, [], segment_id=seg)
     rs = sp_rec.recommend(n=n, batch=b)
     return {"segment_id": seg, "segment_name": _segment_name(data, seg),
-            "size": int(sp_rec.seg_users[sp_rec.seg_row[seg]]),
-            "recommendations": _recs(rs, data)}
+            "size": int(sp_rec.seg_users[sp_rec.seg_row[seg]]), "basis": "segment",
+            "note": None, "recommendations": _recs(rs, data)}
 
 
 def _edited_batch(data: ShopData, b: Batch, add, rm: set) -> Batch:
@@ -304,90 +402,15 @@ def preview_history(con, run_id: int, *, user_id: str | None = None, history: li
     }
 
 
-_CUR = r"(?:£|\$|€|gbp|eur|usd)"
-_UNIT = r"(?:pounds?|quid|gbp|£|euros?|eur|dollars?|usd|bucks)"
-_CAP_RE = re.compile(
-    rf"\b(?:under|below|less\s+than|cheaper\s+than|at\s+most|max(?:imum)?|up\s+to|no\s+more\s+than)"
-    rf"\s*{_CUR}?\s*(\d+(?:[.,]\d{{1,2}})?)\s*{_UNIT}?", re.IGNORECASE)
-_CAP_SYM_RE = re.compile(rf"(?:<|<=)\s*{_CUR}?\s*(\d+(?:[.,]\d{{1,2}})?)\s*{_UNIT}?", re.IGNORECASE)
-
-
 def parse_price_cap(text: str) -> tuple[float | None, str]:
-    """(cap, text without the cap phrase). "gift under £10" -> (10.0, "gift")."""
-    for rx in (_CAP_RE, _CAP_SYM_RE):
-        m = rx.search(text)
-        if m:
-            cap = float(m.group(1).replace(",", "."))
-            rest = (text[:m.start()] + " " + text[m.end():]).strip()
-            rest = re.sub(r"\s+", " ", rest)
-            return cap, rest or text
-    return None, text
+    """(upper price bound, text without the price phrases). "gift under £10" -> (10.0, "gift")."""
+    from core.recommend.persona import parse_price
+
+    _, hi, _, rest = parse_price(text)
+    return hi, rest or text
 
 
-class PersonaPreview(list):
-    """The persona's recommendations (a list of dicts like the other previews' items) with the
-    persona's details as attributes: text, query, price_cap, nearest_segment, segments."""
-
-    def __init__(self, recs, **info):
-        super().__init__(recs)
-        self.info = info
-        for k, v in info.items():
-            setattr(self, k, v)
-
-    def to_dict(self) -> dict:
-        return {**self.info, "recommendations": list(self)}
-
-
-def preview_persona(con, run_id: int | None, text: str, *, n: int = 10,
-                    max_price: float | None = None, engine: Engine | None = None,
-                    embedder=None) -> PersonaPreview:
-    """Items (and the nearest segments) for a free-text persona, e.g. "gift shopper looking for
-    Christmas decorations under 10 pounds". ``run_id=None``: the latest complete build.
-    Returns a list of recommendation dicts with ``.price_cap``, ``.nearest_segment`` ... (see
-    ``PersonaPreview``; ``.to_dict()`` for JSON)."""
-    if run_id is None:
-        from core.store import latest_run
-
-        r = latest_run(con)
-        run_id = r["run_id"] if r else None
-    if not text or not text.strip():
-        raise PreviewError("The persona text is empty: describe the shopper, e.g. "
-                           "'gift shopper looking for Christmas decorations under 10 pounds'.")
-    eng = engine or get_engine(con, run_id)
-    data = eng.data
-    cap, query = parse_price_cap(text)
-    if max_price is not None:
-        cap = float(max_price) if cap is None else min(cap, float(max_price))
-    V = eng.item_vectors(con)
-    q = eng.embed_query(query, embedder)
-    # einsum, not BLAS: a multi-threaded BLAS matvec spins for tens of ms on a busy CPU
-    sim = np.einsum("ij,j->i", V, q)
-    ok = data.active & eng._has_vector
-    if cap is not None:
-        ok = ok & np.isfinite(data.prices) & (data.prices <= cap + 1e-9)
-    key = np.where(ok, sim, -np.inf)
-    k = min(n, int(ok.sum()))
-    if k:
-        part = np.argpartition(-key, k - 1)[:k]
-        top = part[np.lexsort((part, -key[part]))]
-    else:
-        top = np.array([], dtype=int)
-    recs = []
-    for j in top:
-        p = data.prices[j]
-        price = f", £{p:.2f}" if np.isfinite(p) else ""
-        recs.append(Recommendation(
-            data.item_ids[j], data.titles[j], float(sim[j]),
-            f"matches “{query}” (text similarity {sim[j]:.2f}){price}", "persona"))
-    segs, M = eng.segment_vectors(con)
-    nearest = []
-    if len(segs):
-        ss = np.einsum("ij,j->i", M, q)
-        for i in np.argsort(-ss)[:3]:
-            nearest.append({"segment_id": segs[i], "segment_name": _segment_name(data, segs[i]),
-                            "similarity": float(ss[i])})
-    return PersonaPreview(_recs(recs, data), text=text, query=query, price_cap=cap,
-                          nearest_segment=nearest[0] if nearest else None, segments=nearest)
+from core.recommend.persona_preview import PersonaPreview, preview_persona  # noqa: E402
 
 
 __all__ = ["Engine", "PersonaPreview", "PreviewError", "get_engine", "parse_price_cap", "preview_history",

@@ -25,6 +25,11 @@ Recommenders
 * ``item_knn``: item-to-item co-occurrence over baskets: score(j) = sum over the shopper's items i
   of w_i * P(j in basket | i in basket), w_i = 0.5^(days since i was last bought / 30). The reason
   quotes the conditional probability of the strongest contributor.
+* ``tifu_knn``: time-decayed personal item frequency blended with the nearest shoppers' (TIFU-KNN;
+  ``core.recommend.tifu``).
+* ``next_basket``: a logistic model over repeat-purchase signals (TIFU-kNN parts, frequency,
+  recency, repeat rate, popularity, item-kNN), learned on validation baskets by the offline
+  evaluation (``core.recommend.nextbasket``).
 * ``encoder``: ``core.encoder.load_encoder(con, run_id).next_item_scores(history)``.
 * ``hybrid``: weighted sum of the components' per-shopper normalised scores (each divided by
   the shopper's maximum; the encoder's as exp(score - max)); items no component scores are
@@ -36,20 +41,29 @@ Recommenders
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from core.recommend.batch import (  # noqa: F401  (re-exported)
+    INTEREST_WEIGHTS,
+    Batch,
+    _pseudo_history,
+    _times,
+    batch_for_history,
+    batch_for_users,
+    interest_of,
+    interest_words,
+    one_torch_thread,
+)
 from core.recommend.data import ShopData, first_row
 
 REPEAT_HALF_LIFE_DAYS = 365.0
 KNN_HALF_LIFE_DAYS = 30.0
-DEFAULT_WEIGHTS = {"encoder": 1.0, "item_knn": 1.0, "segment_popularity": 0.25, "repeat": 1.0}
+DEFAULT_WEIGHTS = {"tifu_knn": 1.0, "encoder": 0.5, "item_knn": 0.5, "segment_popularity": 0.25}
 
 
 @dataclass
@@ -62,116 +76,6 @@ class Recommendation:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class Batch:
-    """Shoppers to score: their purchases (counts, days since last), returned-only items,
-    segment, and (for the encoder) event histories."""
-    counts: sp.csr_matrix
-    days: sp.csr_matrix
-    returned_only: sp.csr_matrix
-    segment: np.ndarray
-    histories: list | None = None
-    users: list | None = None
-
-    def __len__(self) -> int:
-        return self.counts.shape[0]
-
-
-def batch_for_users(data: ShopData, rows: np.ndarray, histories: list | None = None) -> Batch:
-    rows = np.asarray(rows, dtype=np.int64)
-    return Batch(
-        counts=data.user_counts[rows], days=data.user_days[rows],
-        returned_only=data.user_returned_only[rows], segment=data.user_segment[rows],
-        histories=histories, users=[data.user_ids[r] for r in rows],
-    )
-
-
-def _pseudo_history(data: ShopData, counts: sp.csr_matrix, days: sp.csr_matrix) -> list:
-    """A history from fitted counts (oldest first), for the encoder when none was given."""
-    ref = pd.Timestamp(data.ref_time) if data.ref_time is not None else None
-    hist = []
-    for j, d in sorted(zip(days.indices.tolist(), days.data.tolist()), key=lambda x: -x[1]):
-        ts = (ref - pd.Timedelta(seconds=round(float(d) * 86400))).to_pydatetime() \
-            if ref is not None else None
-        hist.append((data.item_ids[j], "purchase", ts))
-    return hist
-
-
-def batch_for_history(data: ShopData, history: list | None, *, user_id: str | None = None,
-                      segment_id: int | None = None) -> Batch:
-    """A batch of one shopper from an explicit history, or from the fitted data of ``user_id``."""
-    n = data.n_items
-    seg = -1 if segment_id is None else int(segment_id)
-    u = data.user_index.get(str(user_id)) if user_id is not None else None
-    if history is None:
-        if u is None:
-            history = []
-        else:
-            b = batch_for_users(data, np.array([u]))
-            if segment_id is not None:
-                b.segment = np.array([seg])
-            b.histories = [_pseudo_history(data, b.counts, b.days)]
-            return b
-    if segment_id is None and u is not None:
-        seg = int(data.user_segment[u])
-    ref = pd.Timestamp(data.ref_time) if data.ref_time is not None else None
-    times: dict[int, set] = {}
-    events: dict[int, int] = {}
-    last: dict[int, object] = {}
-    returns: dict[int, int] = {}
-    for ev in history:
-        item, etype = str(ev[0]), str(ev[1])
-        ts = ev[2] if len(ev) > 2 else None
-        j = data.item_index.get(item)
-        if j is None:
-            continue
-        if etype == "purchase":
-            times.setdefault(j, set()).add(ts)
-            events[j] = events.get(j, 0) + 1
-            if ts is not None and (last.get(j) is None or ts > last[j]):
-                last[j] = ts
-            else:
-                last.setdefault(j, None)
-        elif etype == "return":
-            returns[j] = returns.get(j, 0) + 1
-    cols = sorted(times)
-    cnt = [float(len(times[j])) if None not in times[j] else float(events[j]) for j in cols]
-    dd = []
-    for j in cols:
-        t = last.get(j)
-        dd.append(max(0.0, (ref - pd.Timestamp(t)).total_seconds() / 86400.0)
-                  if (t is not None and ref is not None) else 0.0)
-    counts = sp.csr_matrix((np.array(cnt, np.float32), (np.zeros(len(cols), int), cols)),
-                           shape=(1, n))
-    days = sp.csr_matrix((np.array(dd, np.float32) + 1e-3, (np.zeros(len(cols), int), cols)),
-                         shape=(1, n))
-    ro = [j for j, k in returns.items() if k >= events.get(j, 0)]
-    returned = sp.csr_matrix((np.ones(len(ro), bool), (np.zeros(len(ro), int), ro)), shape=(1, n))
-    return Batch(counts=counts, days=days, returned_only=returned, segment=np.array([seg]),
-                 histories=[list(history)], users=[user_id])
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    """Score with one torch thread: a single short sequence gains nothing from more, and on a
-    busy CPU the threads' spin-waiting made each call ~30x slower (3 ms -> 100 ms measured)."""
-    import torch
-
-    old = torch.get_num_threads()
-    if old != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if old != 1:
-            torch.set_num_threads(old)
-
-
-def _times(k: float) -> str:
-    k = int(round(k))
-    return "once" if k == 1 else ("twice" if k == 2 else f"{k} times")
 
 
 class Recommender:
@@ -296,12 +200,12 @@ class SegmentPopularityRecommender(Recommender):
         r = self.seg_row.get(int(batch.segment[row]), 0)
         pct = 100.0 * self.shares[r, j]
         if r == 0:
-            return f"popular with shoppers: bought by {pct:.0f}% of them"
+            return f"bought by {pct:.0f}% of all shoppers"
         name = self.data.segment_names.get(int(batch.segment[row]),
                                            f"segment {int(batch.segment[row])}")
         lift = self.shares[r, j] / self.shares[0, j] if self.shares[0, j] > 0 else 0.0
         extra = f", {lift:.1f}x the shop average" if lift >= 1.2 else ""
-        return f"popular in {name}: bought by {pct:.0f}% of them{extra}"
+        return f"bought by {pct:.0f}% of shoppers in {name}{extra}"
 
 
 class RepeatRecommender(Recommender):
@@ -321,7 +225,7 @@ class RepeatRecommender(Recommender):
         if self.data.ref_time is not None:
             last = pd.Timestamp(self.data.ref_time) - pd.Timedelta(days=float(days))
             when = f", last on {last:%d %b %Y}"
-        return f"you bought this {_times(k)}{when}"
+        return f"this shopper bought it {_times(k)}{when}"
 
     def recommend(self, history=None, n=10, exclude=(), *, repeat=True, **kw):
         # Repeat purchase is the point of this recommender: bought items are allowed.
@@ -351,8 +255,21 @@ class ItemKNNRecommender(Recommender):
         self.item_baskets = d
 
     def weights(self, batch) -> sp.csr_matrix:
+        """Purchases weigh 0.5^(days since last bought / 30); items only viewed, carted or
+        liked weigh ``INTEREST_WEIGHTS`` of their strongest kind."""
         w = batch.days.copy()
         w.data = np.power(0.5, w.data / KNN_HALF_LIFE_DAYS).astype(np.float32)
+        if batch.interest and any(batch.interest):
+            rows, cols, vals = [], [], []
+            for r, kinds in enumerate(batch.interest):
+                for j, kk in (kinds or {}).items():
+                    rows.append(r)
+                    cols.append(j)
+                    vals.append(max(INTEREST_WEIGHTS[t] for t in kk))
+            extra = sp.csr_matrix((np.array(vals, np.float32), (rows, cols)), shape=w.shape)
+            bought = w.copy()
+            bought.data[:] = 1.0
+            w = (w + extra - extra.multiply(bought)).tocsr()
         return w
 
     def scores(self, batch):
@@ -376,74 +293,15 @@ class ItemKNNRecommender(Recommender):
         p = self.co_counts.data[r0:r1] / np.maximum(self.item_baskets[ii], 1)
         contrib = p * wts[ii]
         if len(ii) == 0 or contrib.max() <= 0:
-            return "bought together with items like yours"
+            return "often bought together with this shopper's items"
         k = int(np.argmax(contrib))
-        return f"bought with {self.data.titles[int(ii[k])]} in {100.0 * p[k]:.0f}% of baskets"
-
-
-class EncoderRecommender(Recommender):
-    """The profile encoder's next-item scores (core.encoder, trained by the build)."""
-    name = "encoder"
-    keeps_zero = True
-    needs_history = True
-
-    def __init__(self, text_model: str | None = None):
-        self.text_model = text_model
-
-    def _fit(self, con, run_id):
-        from core.encoder import load_encoder
-
-        self.model = load_encoder(con, run_id, device="cpu")
-        vocab = pd.Index([str(x) for x in self.model.item_ids])
-        self.cat_to_vocab = vocab.get_indexer(pd.Index(self.data.item_ids))
-        self.vectors = None
-        try:
-            from core.embed import item_vectors
-
-            model = self.text_model
-            if model is None and run_id is not None:
-                row = first_row(con, "SELECT params FROM runs WHERE run_id = ?", [int(run_id)])
-                model = (json.loads(row[0]) if row and row[0] else {}).get("text_model")
-            ids, V = item_vectors(con, model) if model else item_vectors(con)
-            idx = pd.Index(ids).get_indexer(pd.Index(self.data.item_ids))
-            self.vectors = np.where((idx >= 0)[:, None], V[np.maximum(idx, 0)], 0.0).astype(np.float32)
-        except Exception:  # reasons fall back to a generic sentence
-            self.vectors = None
-
-    def scores(self, batch):
-        out = np.full((len(batch), self.data.n_items), -np.inf)
-        hists = batch.histories or [_pseudo_history(self.data, batch.counts[i], batch.days[i])
-                                    for i in range(len(batch))]
-        known = self.cat_to_vocab >= 0
-        # the encoder looks back at most max_len interactions: hand it only the recent part
-        keep = 4 * int(getattr(getattr(self.model, "model", None), "max_len", 50) or 50)
-        with one_torch_thread():
-            for r, h in enumerate(hists):
-                h = list(h)
-                if len(h) > keep and all(len(e) > 2 and e[2] is not None for e in h):
-                    h = sorted(h, key=lambda e: e[2])[-keep:]
-                s = np.asarray(self.model.next_item_scores(h), dtype=np.float64)
-                out[r, known] = s[self.cat_to_vocab[known]]
-        return out
-
-    def reason(self, batch, row, j, score):
-        hist = (batch.histories or [[]])[row] if batch.histories else []
-        if self.vectors is not None and hist:
-            kinds: dict[int, str] = {}
-            for ev in hist:
-                i = self.data.item_index.get(str(ev[0]))
-                if i is not None and i != j and str(ev[1]) != "return":
-                    kinds[i] = str(ev[1])
-            if kinds:
-                ids = np.fromiter(kinds, dtype=np.int64)
-                sim = np.einsum("ij,j->i", self.vectors[ids], self.vectors[j])
-                k = int(np.argmax(sim))
-                if sim[k] > 0.3:
-                    verb = {"purchase": "bought", "view": "viewed", "click": "viewed",
-                            "cart": "put in your basket", "favorite": "liked"}.get(
-                        kinds[int(ids[k])], "looked at")
-                    return f"similar to what you {verb}: {self.data.titles[int(ids[k])]}"
-        return "fits the pattern of your recent shopping"
+        i = int(ii[k])
+        title = self.data.titles[i]
+        if batch.interest and batch.counts[row, i] == 0 and i in (batch.interest[row] or {}):
+            return (f"in {100.0 * p[k]:.0f}% of baskets that contain {title}; this shopper "
+                    f"{interest_words(batch.interest[row][i])}")
+        return (f"in {100.0 * p[k]:.0f}% of baskets that contain {title}, which this shopper "
+                "bought")
 
 
 def normalise(name: str, s: np.ndarray) -> np.ndarray:
@@ -547,7 +405,8 @@ class HybridRecommender(Recommender):
 def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
                      weights: dict[str, float] | None = None,
                      weights_new: dict[str, float] | None = None, encoder: bool = True,
-                     text_model: str | None = None) -> dict[str, Recommender]:
+                     text_model: str | None = None,
+                     next_basket_models: dict | None = None) -> dict[str, Recommender]:
     """All recommenders fitted on one read of the store. ``encoder`` is left out (with the
     reason in ``fit_recommenders.last_error``) when the run has no trained encoder."""
     data = data if data is not None else ShopData.load(con, run_id)
@@ -556,6 +415,8 @@ def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
         "segment_popularity": SegmentPopularityRecommender().fit(con, run_id, data),
         "repeat": RepeatRecommender().fit(con, run_id, data),
         "item_knn": ItemKNNRecommender().fit(con, run_id, data),
+        "tifu_knn": TifuKNNRecommender().fit(con, run_id, data),
+        "next_basket": NextBasketRecommender(next_basket_models).fit(con, run_id, data),
     }
     fit_recommenders.last_error = None
     if encoder:
@@ -563,12 +424,19 @@ def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
             recs["encoder"] = EncoderRecommender(text_model).fit(con, run_id, data)
         except Exception as e:  # no encoder module yet, or no checkpoint for this run
             fit_recommenders.last_error = f"{type(e).__name__}: {e}"
-    comps = {k: v for k, v in recs.items() if k in ("encoder", "item_knn", "segment_popularity",
-                                                     "repeat", "popularity")}
+    comps = {k: v for k, v in recs.items() if k in HYBRID_COMPONENTS}
     recs["hybrid"] = HybridRecommender(comps, weights, weights_new).fit(con, run_id, data)
     return recs
 
 
 fit_recommenders.last_error = None
 
-RECOMMENDERS = ("hybrid", "encoder", "item_knn", "segment_popularity", "repeat", "popularity")
+RECOMMENDERS = ("hybrid", "next_basket", "tifu_knn", "encoder", "item_knn", "segment_popularity", "repeat",
+                "popularity")
+HYBRID_COMPONENTS = ("tifu_knn", "encoder", "item_knn", "segment_popularity", "repeat",
+                     "popularity")
+
+
+from core.recommend.encoder_rec import EncoderRecommender  # noqa: E402  (registered above)
+from core.recommend.nextbasket import NextBasketRecommender  # noqa: E402
+from core.recommend.tifu import TifuKNNRecommender  # noqa: E402

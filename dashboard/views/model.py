@@ -46,22 +46,90 @@ with right:
     else:
         st.plotly_chart(charts.training_curve(tc), key="training_curve")
 
-st.subheader("Offline evaluation of the recommenders")
-ev = c.q("evaluations", run_id)
-if ev.empty:
-    st.info("No offline evaluation in this build (`segstudio build` runs it unless --no-evaluate).")
-else:
-    ev = ev.assign(recommender=ev["recommender"].map(lambda n: c.RECOMMENDER_LABELS.get(n, n)))
-    st.dataframe(ev.drop(columns=["params"]), hide_index=True, width="stretch", column_config={
-        "recommender": "Recommender",
-        "recall10": st.column_config.NumberColumn("Recall@10", format="%.3f"),
-        "ndcg10": st.column_config.NumberColumn("NDCG@10", format="%.3f"),
-        "hitrate10": st.column_config.NumberColumn("Hit rate@10", format="%.3f"),
-        "mrr10": st.column_config.NumberColumn("MRR@10", format="%.3f"),
-        "coverage": st.column_config.NumberColumn("Catalogue coverage", format="percent"),
-        "users_evaluated": st.column_config.NumberColumn("Shoppers evaluated", format="localized")})
-    st.caption("Each shopper's last basket is hidden; the recommenders see the rest and we check "
-               "whether the hidden items are in their top 10.")
+EXTRA_LABELS = {"tifu_knn": "Buy again + similar shoppers (TIFU-kNN)",
+                "next_basket": "Next basket (learned on validation baskets)"}
+LIST_TYPES = {"new_items": "New items only (what the app shows)",
+              "repeats": "Repeats allowed (next basket)"}
+
+
+def _ci(m: dict, key: str) -> str:
+    lo, hi = m.get(f"{key}_ci") or (None, None)
+    return "–" if lo is None else f"{lo:.3f} – {hi:.3f}"
+
+
+def evaluation_section(run_id: int) -> None:
+    """The recommenders' offline evaluation: both list types with 95 % intervals, the
+    leave-one-out table when computed, per-segment NDCG, and the protocol in plain words."""
+    import pandas as pd
+
+    from core.evaluate import PROTOCOL
+
+    st.subheader("Offline evaluation of the recommenders")
+    ev = c.q("evaluations", run_id)
+    if ev.empty:
+        st.info("No offline evaluation in this build (`segstudio build` runs it unless "
+                "--no-evaluate).")
+        return
+    ev = ev.assign(p=ev["params"].map(lambda x: json.loads(x) if isinstance(x, str) else {}))
+    ev = ev[ev["p"].map(lambda p: "lists" in p)]
+    if ev.empty:
+        st.info("This build's evaluation predates confidence intervals: run "
+                "`segstudio evaluate --recompute` to see it here.")
+        return
+    label = lambda n: c.RECOMMENDER_LABELS.get(n, EXTRA_LABELS.get(n, n))  # noqa: E731
+    for holdout, title in (("basket", "Each shopper's last basket held out"),
+                           ("interaction", "Leave-one-out: each shopper's last purchase held out")):
+        part = ev[ev["p"].map(lambda p: p.get("holdout")) == holdout]
+        if part.empty:
+            continue
+        p0 = part["p"].iloc[0]
+        st.markdown(f"**{title}** — {p0.get('users_sampled', 0):,} shoppers sampled of "
+                    f"{p0.get('users_eligible', 0):,} eligible; the whole catalogue of "
+                    f"{p0.get('catalogue_items', 0):,} items ranked")
+        if p0.get("warning"):
+            st.warning(p0["warning"])
+        if p0.get("encoder") and p0["encoder"] != "evaluated":
+            st.info(f"Profile encoder {p0['encoder']}.")
+        for mode, mtitle in LIST_TYPES.items():
+            rows = []
+            for n, p in zip(part["recommender"], part["p"]):
+                m = p["lists"][mode]
+                rows.append({"Recommender": label(n), "NDCG@10": m["ndcg10"],
+                             "NDCG@10 95 % range": _ci(m, "ndcg10"),
+                             "Recall@10": m["recall10"], "Recall@10 95 % range": _ci(m, "recall10"),
+                             "Hit rate@10": m["hitrate10"], "MRR@10": m["mrr10"],
+                             "Catalogue coverage": m["coverage"],
+                             "vs Buy again": m.get("ndcg10_vs_repeat"),
+                             "Shoppers evaluated": m["users_evaluated"]})
+            df = pd.DataFrame(rows).sort_values("NDCG@10", ascending=False)
+            st.caption(mtitle)
+            st.dataframe(df, hide_index=True, width="stretch", column_config={
+                "NDCG@10": st.column_config.NumberColumn(format="%.3f"),
+                "Recall@10": st.column_config.NumberColumn(format="%.3f"),
+                "Hit rate@10": st.column_config.NumberColumn(format="%.3f"),
+                "MRR@10": st.column_config.NumberColumn(format="%.3f"),
+                "Catalogue coverage": st.column_config.NumberColumn(format="percent"),
+                "vs Buy again": st.column_config.NumberColumn(
+                    format="%.2fx", help="NDCG@10 divided by that of 'Buy again'"),
+                "Shoppers evaluated": st.column_config.NumberColumn(format="localized")})
+        with st.expander("How well each recommender serves each segment (NDCG@10)"):
+            seg_rows = []
+            for n, p in zip(part["recommender"], part["p"]):
+                for s, info in (p.get("segments") or {}).items():
+                    for mode, mtitle in LIST_TYPES.items():
+                        m = info[mode]
+                        seg_rows.append({"Segment": info["name"], "List": mtitle,
+                                         "Recommender": label(n), "NDCG@10": m["ndcg10"],
+                                         "95 % range": _ci(m, "ndcg10"),
+                                         "Shoppers": m["users_evaluated"]})
+            if seg_rows:
+                st.dataframe(pd.DataFrame(seg_rows), hide_index=True, width="stretch",
+                             column_config={"NDCG@10": st.column_config.NumberColumn(
+                                 format="%.3f")})
+    st.caption(PROTOCOL)
+
+
+evaluation_section(run_id)
 
 # --- predictions (dashboard/predictions_view.py) ------------------------------------------------
 predictions_section(run)

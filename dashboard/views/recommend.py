@@ -16,7 +16,8 @@ if not recs.available():
 with st.spinner("Preparing the recommenders (once per build)..."):
     eng = c.rec_engine(run_id)
 names = recs.recommender_names(eng)
-label = lambda n: c.RECOMMENDER_LABELS.get(n, n)  # noqa: E731
+EXTRA_LABELS = {"tifu_knn": "Buy again + similar shoppers", "next_basket": "Next basket (learned)"}
+label = lambda n: c.RECOMMENDER_LABELS.get(n, EXTRA_LABELS.get(n, n))  # noqa: E731
 
 mode = st.segmented_control("Recommend for", ["A shopper", "A segment", "An edited basket", "A persona"],
                             default="A shopper", key="rec_mode") or "A shopper"
@@ -34,8 +35,11 @@ with left:
         if users:
             kwargs = {"kind": "user", "user_id": st.selectbox("Shopper", users, key="rec_user"),
                       "names": tuple(chosen)}
+        elif q.strip():
+            st.caption("No shopper has that id: a new shopper gets the shop's best sellers.")
+            kwargs = {"kind": "user", "user_id": q.strip(), "names": tuple(chosen)}
         else:
-            st.info("No shopper matches that id.")
+            st.info("Type a shopper id.")
     elif mode == "A segment":
         opts = c.segment_options(run_id)
         if opts:
@@ -78,17 +82,21 @@ with right:
         if res["error"]:
             st.info(res["error"])
         else:
+            if info.get("note"):
+                st.info(info["note"])
             if kind == "user" and info.get("segment_name"):
-                st.caption(f"Shopper in **{info['segment_name']}**. Recently bought: "
-                           + ", ".join(h["title"] for h in (info.get("history") or [])[:5]))
+                seen = info.get("history") or info.get("looked_at") or []
+                verb = "Recently bought" if info.get("history") else "Looked at"
+                st.caption(f"Shopper in **{info['segment_name']}**. {verb}: "
+                           + ", ".join(h["title"] for h in seen[:5]))
             if kind == "persona":
-                bits = []
-                if info.get("price_cap") is not None:
-                    bits.append(f"price cap {c.money(info['price_cap'])}")
+                bits = [info.get("understood") or ""]
                 if info.get("nearest_segment"):
                     bits.append(f"closest segment: **{info['nearest_segment']['segment_name']}**")
-                if bits:
-                    st.caption("Understood: " + " · ".join(bits))
+                st.caption("Understood: " + " · ".join(b for b in bits if b))
+                if info.get("ignored"):
+                    st.caption("Not understood, left out of the search: "
+                               + ", ".join(f"“{w}”" for w in info["ignored"]))
             out = res["recs"]
             groups = list(dict.fromkeys(out["recommender"])) or ["hybrid"]
             cols = st.columns(len(groups))
