@@ -23,14 +23,19 @@ Formats:
   events         any table: say which column is which with --*-col flags or --mapping FILE
                  (columns not given are guessed from common names such as user_id, product_id)
 
+Keep one store per shop (--db): a store holding the demo shop refuses real data (--force mixes
+them). The shop's currency is a store setting: from --currency, else from the data when it says.
+
 Examples:
-  segstudio ingest online_retail.csv.gz --format online-retail
-  segstudio ingest 2019-Oct.csv.gz --format clickstream
-  segstudio ingest groceries.csv --format baskets
+  segstudio ingest online_retail.csv.gz --format online-retail --db data/retail.duckdb
+  segstudio ingest 2019-Oct.csv.gz --format clickstream --db data/clicks.duckdb
+  segstudio ingest groceries.csv --format baskets --db data/groceries.duckdb
   segstudio ingest orders.tsv --format events --user-col customer --item-col sku \\
-      --time-col ordered_at --quantity-col qty --price-col price --basket-col order_id
-  segstudio ingest clicks.parquet --format events --time-col ts --epoch --type-col action
-  segstudio ingest my_events.csv --format events --mapping mapping.toml --items items.csv --users users.csv
+      --time-col ordered_at --quantity-col qty --price-col price --basket-col order_id \\
+      --currency USD --db data/myshop.duckdb
+  segstudio ingest clicks.parquet --format events --time-col ts --epoch --type-col action --db data/myshop.duckdb
+  segstudio ingest my_events.csv --format events --mapping mapping.toml --items items.csv \\
+      --users users.csv --db data/myshop.duckdb
 """
 
 _COLS = {
@@ -70,6 +75,12 @@ def add_arguments(parser) -> None:
     g.add_argument("--items", metavar="FILE", help="item catalogue: id, title, description, "
                    "category, brand, price")
     g.add_argument("--users", metavar="FILE", help="shopper attributes: id + any columns")
+    parser.add_argument("--currency", metavar="CUR",
+                        help="the shop's currency, a symbol or code ($, USD, €, EUR...), kept as "
+                             "the store's setting (default: from the data when it says, else £)")
+    parser.add_argument("--force", action="store_true",
+                        help="load into a store that holds the demo shop anyway (mixes real and "
+                             "made-up shoppers; normally use your own store with --db)")
 
 
 def _print_report(r: dict) -> None:
@@ -128,7 +139,7 @@ def run(args, settings) -> int:
                             f"has a fixed layout. Use --format events to map columns yourself.")
         report = ingest_file(
             settings.store(), args.path, args.fmt, mapping=mapping, items_path=args.items,
-            users_path=args.users, progress=TqdmProgress(enabled=not (args.quiet or args.json)),
+            users_path=args.users, force=args.force, currency=args.currency, progress=TqdmProgress(enabled=not (args.quiet or args.json)),
         )
     except IngestError as e:
         raise UserError(str(e)) from None

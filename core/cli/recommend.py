@@ -41,11 +41,11 @@ def add_arguments(parser) -> None:
                         help="with --persona: price cap (also read from the text, e.g. 'under £10')")
 
 
-def _print_recs(recs: list[dict]) -> None:
+def _print_recs(recs: list[dict], currency: str = "£") -> None:
     if not recs:
         print("  (nothing to recommend)")
     for i, r in enumerate(recs, 1):
-        price = f"  £{r['price']:.2f}" if r.get("price") is not None else ""
+        price = f"  {currency}{r['price']:.2f}" if r.get("price") is not None else ""
         print(f"  {i:>2}. {r['title']} [{r['item_id']}]{price}")
         print(f"      {r['reason']}")
 
@@ -53,6 +53,7 @@ def _print_recs(recs: list[dict]) -> None:
 def run(args, settings) -> int:
     from core.recommend.previews import (PreviewError, preview_history, preview_persona,
                                          preview_segment, preview_user)
+    from core.segments.describe import store_currency
     from core.store import latest_run
 
     if args.n < 1:
@@ -63,6 +64,7 @@ def run(args, settings) -> int:
         if run_ is None:
             raise UserError(f"No complete build in {settings.db}: run `segstudio build` first.")
         rid = run_["run_id"]
+        currency = store_currency(con, "£")
         try:
             if args.persona is not None:
                 out = preview_persona(con, rid, args.persona, n=args.n,
@@ -81,27 +83,28 @@ def run(args, settings) -> int:
     finally:
         con.close()
     out["run_id"] = rid
+    out["currency"] = currency
     if args.json:
         print_json(out)
         return 0
     if args.persona is not None:
-        cap = f" (price cap £{out['price_cap']:.2f})" if out["price_cap"] is not None else ""
+        cap = f" (price cap {currency}{out['price_cap']:.2f})" if out["price_cap"] is not None else ""
         print(f"Persona: {out['query']!r}{cap}")
         if out["nearest_segment"]:
             s = out["nearest_segment"]
             print(f"Nearest segment: {s['segment_name']} (id {s['segment_id']}, "
                   f"similarity {s['similarity']:.2f})")
-        _print_recs(out["recommendations"])
+        _print_recs(out["recommendations"], currency)
     elif args.segment is not None:
         print(f"Segment {out['segment_id']}: {out['segment_name']} ({out['size']:,} shoppers)")
-        _print_recs(out["recommendations"])
+        _print_recs(out["recommendations"], currency)
     elif args.add or args.remove:
         print(f"Shopper {args.user}, {args.recommender}: before the edit")
-        _print_recs(out["before"])
+        _print_recs(out["before"], currency)
         print(f"after adding {out['added'] or '-'} and removing {out['removed'] or '-'}:")
-        _print_recs(out["after"])
+        _print_recs(out["after"], currency)
     else:
         seg = f", segment {out['segment_name']}" if out["segment_name"] else ""
         print(f"Shopper {out['user_id']}{seg} -- {out['recommender']} recommendations:")
-        _print_recs(out["recommendations"])
+        _print_recs(out["recommendations"], currency)
     return 0

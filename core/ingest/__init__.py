@@ -35,7 +35,7 @@ from typing import Any
 
 import duckdb
 
-from core.ingest import load
+from core.ingest import currency, load
 from core.ingest.formats import FORMATS, plan_for
 from core.ingest.sidefiles import items_file_plan, users_file_plan
 from core.ingest.mapping import load_mapping, merge_flags, normalize
@@ -80,12 +80,17 @@ def _skipped(path: Path, fmt: str, fp: str, prior: dict) -> dict:
 
 
 def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = None,
-                items_path=None, users_path=None, progress: Progress = NULL) -> dict[str, Any]:
+                items_path=None, users_path=None, force: bool = False, currency: str | None = None,
+                progress: Progress = NULL) -> dict[str, Any]:
     """Load ``path`` (format ``fmt``) into ``store`` in one all-or-nothing write; returns the report.
 
     ``mapping``: a mapping dict (TOML layout or ``merge_flags`` output) or a TOML file path, used
     by ``events`` (and for ``time_format`` by every format). ``items_path``/``users_path``: an item
     catalogue and shopper attributes file loaded in the same write.
+
+    A store that holds the generated demo shop is refused (``IngestError``) unless ``force``:
+    real shoppers would be mixed with fake ones. ``currency`` (a symbol such as "$" or a code
+    such as "USD") becomes the store's currency setting (``core.ingest.currency``).
     """
     path = Path(path)
     fmt = str(fmt).strip().lower().replace("_", "-")
@@ -98,9 +103,13 @@ def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = No
         opts = load_mapping(mapping)
     else:
         opts = normalize(mapping)
+    if currency is not None:
+        opts["currency"] = currency
     # a --db that is not a store is refused before a long fingerprint
     reader = store.read() if store.exists() else None
     try:
+        if reader is not None and not force:
+            refuse_demo(reader, store.path)
         fp = fingerprint(path, progress)
         prior = _prior(reader, fp) if reader is not None else None
     finally:
@@ -113,10 +122,24 @@ def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = No
             prior = _prior(con, fp)
             if prior:
                 raise _AlreadyIngested(prior)
+            if not force:
+                refuse_demo(con, store.path)
             return ingest_into(con, path, fmt, opts=opts, items_path=items_path,
                                users_path=users_path, fingerprint=fp, progress=progress)
     except _AlreadyIngested as e:  # a concurrent writer loaded it while we waited for the lock
         return _skipped(path, fmt, fp, e.prior)
+
+
+def refuse_demo(con, store_path) -> None:
+    """Real data is not mixed into a store holding the generated demo shop (unless --force)."""
+    row = con.execute("SELECT count(*), (SELECT count(*) FROM users) FROM ingests "
+                      "WHERE format = 'demo'").fetchone()
+    if row[0]:
+        raise IngestError(
+            f"{store_path} holds the generated demo shop ({row[1]:,} made-up shoppers); loading "
+            f"your data into it would mix real shoppers with fake ones. Load your shop into its own "
+            f"store: segstudio ingest FILE --format FORMAT --db data/myshop.duckdb (then "
+            f"segstudio build --db data/myshop.duckdb). To mix them on purpose, add --force.")
 
 
 def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | None = None,
@@ -136,6 +159,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
         main = load.prepare(con, path, lambda s, o: plan_for(fmt, s, o), opts, prefix="_ing_m",
                             lines=(fmt == "baskets"), progress=progress)
         load.write_quarantine(con, main, ingest_id)
+        money_notes = currency.settle(con, fmt, opts.get("currency"), main)
         loaded_rel, n_loaded = load.write_events(con, main, ingest_id, progress)
         files = [load.counts(con, main, ingest_id, n_loaded)]
         item_parts = [(load.items_sql(loaded_rel, main.plan), False)]
@@ -174,6 +198,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
         report, details = _report(con, ingest_id, path, fmt, main, files, rev, item_stats,
                                   user_stats, fingerprint, t0)
         details["rows_already_in_store"] = report["rows_already_in_store"] = overlap
+        report["notes"] = details["notes"] = [*details["notes"], *money_notes]
         if overlap:
             note = (f"warning: {overlap:,} loaded rows are exact copies of rows loaded by an earlier "
                     f"ingest (the same data in another file?). If so, revenue and counts are now "

@@ -15,6 +15,7 @@
     encoding = "latin-1"           # optional: the CSV's encoding (default UTF-8)
     earliest = "2005-01-01"        # optional: accepted dates (default 1990-01-01 to a year from today)
     latest = "2030-12-31"
+    currency = "USD"               # optional: the shop's currency (symbol or code)
 
     [types]                        # source event names -> Segment Studio's (matched case-insensitively)
     buy = "purchase"
@@ -28,7 +29,7 @@
     id = "customer_id"
 
 The result is a plain dict: {"columns", "types", "epoch", "time_format", "encoding", "earliest",
-"latest", "items_columns", "users_columns"}. Flags override the file. time_format, encoding and
+"latest", "items_columns", "users_columns", "currency"}. Flags override the file. time_format, encoding and
 the date window apply to every format.
 """
 
@@ -45,7 +46,7 @@ from core.ingest.sidefiles import ITEM_ROLES
 from core.ingest.reader import IngestError
 
 _TOP = ("columns", "types", "epoch", "time_format", "encoding", "earliest", "latest", "items",
-        "users")
+        "users", "currency")
 
 
 def _suggest(word: str, options) -> str:
@@ -101,13 +102,18 @@ def normalize(data: dict | None, source: str = "mapping") -> dict[str, Any]:
         check_time_format(str(time_format))
     if data.get("encoding") is not None:
         check_encoding(str(data["encoding"]))
+    if data.get("currency") is not None:
+        from core.ingest.currency import symbol
+
+        symbol(str(data["currency"]))
     try:
         sanity.window(data.get("earliest"), data.get("latest"))
     except sanity.SanityError as e:
         raise IngestError(f"{source}: {e}") from None
     return {"columns": columns, "types": types, "epoch": epoch, "time_format": time_format,
             "encoding": data.get("encoding"), "earliest": data.get("earliest"),
-            "latest": data.get("latest"), "items_columns": items, "users_columns": users}
+            "latest": data.get("latest"), "items_columns": items, "users_columns": users,
+            "currency": data.get("currency")}
 
 
 def check_time_format(fmt: str) -> None:
