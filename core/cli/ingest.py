@@ -33,6 +33,8 @@ Examples:
   segstudio ingest orders.tsv --format events --user-col customer --item-col sku \\
       --time-col ordered_at --quantity-col qty --price-col price --basket-col order_id \\
       --currency USD --db data/myshop.duckdb
+  segstudio ingest u.data --format events --no-header --user-col 1 --item-col 2 \\
+      --time-col 4 --epoch --db data/ratings.duckdb
   segstudio ingest clicks.parquet --format events --time-col ts --epoch --type-col action --db data/myshop.duckdb
   segstudio ingest my_events.csv --format events --mapping mapping.toml --items items.csv \\
       --users users.csv --db data/myshop.duckdb
@@ -62,6 +64,9 @@ def add_arguments(parser) -> None:
         g.add_argument(f"--{role}-col", dest=f"{role}_col", metavar="COLUMN", help=text)
     g.add_argument("--epoch", nargs="?", const="s", choices=["s", "ms"],
                    help="the time column holds epoch seconds (or --epoch ms for milliseconds)")
+    g.add_argument("--no-header", action="store_true",
+                   help="the file has no header row: name columns by position, e.g. "
+                        "--user-col 1 --item-col 2 --time-col 4")
     g.add_argument("--time-format", metavar="FMT",
                    help="strptime format of the time text, e.g. '%%d/%%m/%%Y %%H:%%M' for day-first dates")
     parser.add_argument("--encoding", help="the CSV's text encoding if not UTF-8, e.g. latin-1, "
@@ -128,6 +133,7 @@ def run(args, settings) -> int:
         mapping = merge_flags(
             mapping, columns={role: getattr(args, f"{role}_col") for role in _COLS},
             epoch=args.epoch, time_format=args.time_format, encoding=args.encoding,
+            no_header=args.no_header,
             # flag > mapping file > segstudio.toml > default
             earliest=args.earliest or (None if (mapping or {}).get("earliest")
                                        else _setting(settings, "earliest")),

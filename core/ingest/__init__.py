@@ -157,7 +157,8 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
     ingest_id = int(con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()[0])
     try:
         main = load.prepare(con, path, lambda s, o: plan_for(fmt, s, o), opts, prefix="_ing_m",
-                            lines=(fmt == "baskets"), progress=progress)
+                            lines=(fmt == "baskets"), header=opts.get("header", True) is not False,
+                            progress=progress)
         load.write_quarantine(con, main, ingest_id)
         money_notes = currency.settle(con, fmt, opts.get("currency"), main)
         loaded_rel, n_loaded = load.write_events(con, main, ingest_id, progress)

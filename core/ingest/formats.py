@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from core.ingest import parse
 from core.ingest.checks import missing_or_bad, plausible_price, plausible_qty, plausible_time
-from core.ingest.reader import IngestError, Staged, find_column, ident, resolve_column, sql_str
+from core.ingest.reader import (IngestError, Staged, find_column, ident, no_header_hint,
+                                resolve_column, sql_str)
 
 FORMATS = ("online-retail", "clickstream", "baskets", "events")
 
@@ -278,7 +279,7 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
         raise IngestError(
             f"{staged.path}: no item column. Columns found: {', '.join(staged.columns)}. "
             f"Say which column holds the item/product id with --item-col NAME "
-            f"(or item = \"NAME\" under [columns] in the mapping file)."
+            f"(or item = \"NAME\" under [columns] in the mapping file).{no_header_hint(staged.columns)}"
         )
 
     def val(role: str, conv=parse.text) -> str:

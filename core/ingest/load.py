@@ -58,11 +58,11 @@ def _problem_sql(checks: list[tuple[str, str, str]]) -> tuple[str, str]:
 
 
 def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, prefix: str,
-            lines: bool = False, unique_key: str | None = None, unique_reason: str = "",
+            lines: bool = False, header: bool = True, unique_key: str | None = None, unique_reason: str = "",
             progress: Progress = NULL) -> Prepared:
     """Stage ``path``, skip exact duplicates, parse every row and decide its problem (if any)."""
     staged = stage(con, path, lines=lines, view=f"{prefix}_raw", encoding=opts.get("encoding"),
-                   progress=progress)
+                   header=header, progress=progress)
     plan = plan_fn(staged, opts)
     plan.notes = [*plan.notes, *staged.notes]
     prep = Prepared(staged, plan, prefix, str(Path(path).resolve()))
@@ -114,7 +114,7 @@ def write_quarantine(con, prep: Prepared, ingest_id: int) -> None:
     if prep.staged.rejects:
         con.execute(f"""INSERT INTO quarantine
             SELECT ?, ?, row_number, column_name, reason, raw, hash(raw)
-            FROM ({reject_rows_sql(prep.prefix + '_raw', lines=prep.plan.baskets)}) ORDER BY row_number""",
+            FROM ({reject_rows_sql(prep.prefix + '_raw', lines=prep.plan.baskets or not prep.staged.header)}) ORDER BY row_number""",
                     [ingest_id, prep.source_file])
 
 

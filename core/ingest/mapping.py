@@ -16,6 +16,8 @@
     earliest = "2005-01-01"        # optional: accepted dates (default 1990-01-01 to a year from today)
     latest = "2030-12-31"
     currency = "USD"               # optional: the shop's currency (symbol or code)
+    header = false                 # optional: the file has no header row; name columns by
+                                   # position, user = 1 (or "1"), item = 2, ...
 
     [types]                        # source event names -> Segment Studio's (matched case-insensitively)
     buy = "purchase"
@@ -46,7 +48,7 @@ from core.ingest.sidefiles import ITEM_ROLES
 from core.ingest.reader import IngestError
 
 _TOP = ("columns", "types", "epoch", "time_format", "encoding", "earliest", "latest", "items",
-        "users", "currency")
+        "users", "currency", "header")
 
 
 def _suggest(word: str, options) -> str:
@@ -79,7 +81,11 @@ def normalize(data: dict | None, source: str = "mapping") -> dict[str, Any]:
         if key not in _TOP:
             raise IngestError(f"{source}: unknown section or key '{key}'.{_suggest(key, _TOP)} "
                               f"Valid: {', '.join(_TOP)}.")
-    columns = dict(data.get("columns") or {})
+    columns = {k: _position(v) for k, v in (data.get("columns") or {}).items()}
+    header = data.get("header", True)
+    if not isinstance(header, bool):
+        raise IngestError(f"{source}: header must be true or false (false: the file has no header "
+                          f"row and columns are named by position, 1, 2, ...), not {header!r}.")
     epoch = data.get("epoch", columns.pop("epoch", None))
     time_format = data.get("time_format", columns.pop("time_format", None))
     for role, spec in columns.items():
@@ -90,12 +96,12 @@ def normalize(data: dict | None, source: str = "mapping") -> dict[str, Any]:
             raise IngestError(f"{source}: [columns] {role} must be a column name (\"col\") or "
                               f"{{ const = \"value\" }}, not {spec!r}.")
     types = {str(k): str(v) for k, v in (data.get("types") or {}).items()}
-    items = dict(data.get("items") or {})
+    items = {k: _position(v) for k, v in (data.get("items") or {}).items()}
     for role in items:
         if role not in ITEM_ROLES:
             raise IngestError(f"{source}: [items] has unknown role '{role}'.{_suggest(role, ITEM_ROLES)} "
                               f"Roles: {', '.join(ITEM_ROLES)}.")
-    users = dict(data.get("users") or {})
+    users = {k: _position(v) for k, v in (data.get("users") or {}).items()}
     if set(users) - {"id"}:
         raise IngestError(f"{source}: [users] only takes id = \"COLUMN\" (other columns become attributes).")
     if time_format is not None:
@@ -113,7 +119,14 @@ def normalize(data: dict | None, source: str = "mapping") -> dict[str, Any]:
     return {"columns": columns, "types": types, "epoch": epoch, "time_format": time_format,
             "encoding": data.get("encoding"), "earliest": data.get("earliest"),
             "latest": data.get("latest"), "items_columns": items, "users_columns": users,
-            "currency": data.get("currency")}
+            "currency": data.get("currency"), "header": header}
+
+
+def _position(spec):
+    """A column given by position (user = 1) is the column named "1" of a header-less file."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return str(spec)
+    return spec
 
 
 def check_time_format(fmt: str) -> None:
@@ -143,7 +156,7 @@ def check_encoding(name: str) -> None:
 def merge_flags(mapping: dict | None, *, columns: dict[str, str | None] | None = None,
                 epoch: bool | str | None = None, time_format: str | None = None,
                 encoding: str | None = None, earliest: str | None = None,
-                latest: str | None = None) -> dict[str, Any]:
+                latest: str | None = None, no_header: bool = False) -> dict[str, Any]:
     """Apply command-line flags (non-None values) over a normalised mapping."""
     m = normalize(mapping) if mapping is not None else normalize({})
     if time_format:
@@ -166,4 +179,6 @@ def merge_flags(mapping: dict | None, *, columns: dict[str, str | None] | None =
         m["time_format"] = time_format
     if encoding:
         m["encoding"] = encoding
+    if no_header:
+        m["header"] = False
     return m
