@@ -97,10 +97,8 @@ def _print_report(r: dict) -> None:
     print(f"Ingest {r['ingest_id']}: {r['source_file']} ({r['format']}) in {r['seconds']:.1f} s")
     print(f"  rows read {n(r['rows_read'])} = loaded {n(r['rows_loaded'])} + quarantined "
           f"{n(r['rows_quarantined'])} + exact duplicates skipped {n(r['rows_duplicate'])}  ({ok})")
-    if len(r.get("files", [])) > 1:
-        for f in r["files"]:
-            print(f"    {f['source_file']}: read {n(f['rows_read'])} = {n(f['rows_loaded'])} + "
-                  f"{n(f['rows_quarantined'])} + {n(f['rows_duplicate'])}")
+    for line in file_lines(r.get("files", [])):
+        print(line)
     rev = r.get("revenue")
     if rev:
         print(f"  revenue {rev['revenue_read']:,.2f} = loaded {rev['revenue_loaded']:,.2f} + "
@@ -117,6 +115,20 @@ def _print_report(r: dict) -> None:
         print("  quarantined rows by reason (see the quarantine table; `segstudio status`):")
         for reason, k in r["quarantine_reasons"].items():
             print(f"    {n(k):>9}  {reason}")
+
+
+def file_lines(files: list[dict], indent: str = "    ") -> list[str]:
+    """One reconciliation line per file, when an ingest read more than the event file."""
+    if len(files) < 2:
+        return []
+    n = lambda x: f"{x:,}"  # noqa: E731
+    out = []
+    for f in files:
+        ok = "" if f.get("reconciles", True) else "  (DOES NOT RECONCILE)"
+        out.append(f"{indent}{f.get('role', 'file')} file {f['source_file']}: read {n(f['rows_read'])}"
+                   f" = loaded {n(f['rows_loaded'])} + quarantined {n(f['rows_quarantined'])} + "
+                   f"duplicates {n(f['rows_duplicate'])}{ok}")
+    return out
 
 
 def _setting(settings, key: str) -> str | None:

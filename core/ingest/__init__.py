@@ -162,7 +162,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
         load.write_quarantine(con, main, ingest_id)
         money_notes = currency.settle(con, fmt, opts.get("currency"), main)
         loaded_rel, n_loaded = load.write_events(con, main, ingest_id, progress)
-        files = [load.counts(con, main, ingest_id, n_loaded)]
+        files = [{"role": "events", **load.counts(con, main, ingest_id, n_loaded)}]
         item_parts = [(load.items_sql(loaded_rel, main.plan), False)]
         users_derived = load.users_sql(loaded_rel, main.plan)
         users_from_file = None
@@ -174,7 +174,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
             load.write_quarantine(con, ip, ingest_id)
             con.execute(f"CREATE TEMP VIEW _ing_i_ok AS SELECT * FROM {ip.parsed} WHERE __problem IS NULL")
             n = con.execute("SELECT count(*) FROM temp._ing_i_ok").fetchone()[0]
-            files.append(load.counts(con, ip, ingest_id, n))
+            files.append({"role": "items", **load.counts(con, ip, ingest_id, n)})
             item_parts.append((
                 "SELECT __item_id AS item_id, __title AS title, __description AS description, "
                 "__category AS category_path, __brand AS brand, __price AS price FROM temp._ing_i_ok",
@@ -187,7 +187,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
             load.write_quarantine(con, up, ingest_id)
             con.execute(f"CREATE TEMP VIEW _ing_u_ok AS SELECT * FROM {up.parsed} WHERE __problem IS NULL")
             n = con.execute("SELECT count(*) FROM temp._ing_u_ok").fetchone()[0]
-            files.append(load.counts(con, up, ingest_id, n))
+            files.append({"role": "users", **load.counts(con, up, ingest_id, n)})
             users_from_file = load.users_sql("temp._ing_u_ok", up.plan)
         with progress.stage("Updating items and shoppers", total=2) as bar:
             item_stats = load.merge_items(con, item_parts, ingest_id)
@@ -217,9 +217,11 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
 
 
 def _report(con, ingest_id, path, fmt, main, files, rev, item_stats, user_stats, fp, t0):
-    tot = {k: sum(f[k] for f in files) for k in
-           ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}
-    identity = tot["rows_read"] == tot["rows_loaded"] + tot["rows_quarantined"] + tot["rows_duplicate"]
+    # the headline counts are the event file's rows; side files reconcile on their own lines
+    tot = {k: files[0][k] for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}
+    for f in files:
+        f["reconciles"] = f["rows_read"] == f["rows_loaded"] + f["rows_quarantined"] + f["rows_duplicate"]
+    identity = all(f["reconciles"] for f in files)
     reconciles = identity and (rev is None or rev["revenue_reconciles"])
     reasons = dict(con.execute(
         "SELECT reason, count(*) FROM quarantine WHERE ingest_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
