@@ -125,6 +125,12 @@ def file_lines(files: list[dict], indent: str = "    ") -> list[str]:
     out = []
     for f in files:
         ok = "" if f.get("reconciles", True) else "  (DOES NOT RECONCILE)"
+        if f.get("role") == "joined":
+            out.append(f"{indent}joined file {f['source_file']} ({f['key']}): read {n(f['rows_read'])}"
+                       f" = used {n(f['rows_used'])} + matching no row {n(f['rows_unmatched'])} + "
+                       f"repeated key {n(f['rows_repeated_key'])} + no key "
+                       f"{n(f['rows_missing_key'])} + malformed {n(f['malformed_lines'])}{ok}")
+            continue
         out.append(f"{indent}{f.get('role', 'file')} file {f['source_file']}: read {n(f['rows_read'])}"
                    f" = loaded {n(f['rows_loaded'])} + quarantined {n(f['rows_quarantined'])} + "
                    f"duplicates {n(f['rows_duplicate'])}{ok}")

@@ -35,7 +35,7 @@ from typing import Any
 
 import duckdb
 
-from core.ingest import currency, load
+from core.ingest import currency, joins, linkage, load
 from core.ingest.formats import FORMATS, plan_for
 from core.ingest.sidefiles import items_file_plan, users_file_plan
 from core.ingest.mapping import load_mapping, merge_flags, normalize
@@ -158,23 +158,25 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
     try:
         main = load.prepare(con, path, lambda s, o: plan_for(fmt, s, o), opts, prefix="_ing_m",
                             lines=(fmt == "baskets"), header=opts.get("header", True) is not False,
-                            progress=progress)
+                            joins=opts.get("joins"), progress=progress)
         load.write_quarantine(con, main, ingest_id)
         money_notes = currency.settle(con, fmt, opts.get("currency"), main)
         loaded_rel, n_loaded = load.write_events(con, main, ingest_id, progress)
-        files = [{"role": "events", **load.counts(con, main, ingest_id, n_loaded)}]
+        files = [{"role": "events", **load.counts(con, main, ingest_id, n_loaded)}, *main.joined]
+        side = {}
         item_parts = [(load.items_sql(loaded_rel, main.plan), False)]
         users_derived = load.users_sql(loaded_rel, main.plan)
         users_from_file = None
         if items_path is not None:
             ip = load.prepare(con, Path(items_path), items_file_plan, opts, prefix="_ing_i",
-                              unique_key="__item_id",
+                              joins=opts.get("items_joins"), unique_key="__item_id",
                               unique_reason="duplicate item id (the first row is kept)",
                               progress=progress)
             load.write_quarantine(con, ip, ingest_id)
             con.execute(f"CREATE TEMP VIEW _ing_i_ok AS SELECT * FROM {ip.parsed} WHERE __problem IS NULL")
             n = con.execute("SELECT count(*) FROM temp._ing_i_ok").fetchone()[0]
-            files.append({"role": "items", **load.counts(con, ip, ingest_id, n)})
+            files += [{"role": "items", **load.counts(con, ip, ingest_id, n)}, *ip.joined]
+            side["items"] = (items_path, "_ing_i_ok")
             item_parts.append((
                 "SELECT __item_id AS item_id, __title AS title, __description AS description, "
                 "__category AS category_path, __brand AS brand, __price AS price FROM temp._ing_i_ok",
@@ -188,6 +190,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
             con.execute(f"CREATE TEMP VIEW _ing_u_ok AS SELECT * FROM {up.parsed} WHERE __problem IS NULL")
             n = con.execute("SELECT count(*) FROM temp._ing_u_ok").fetchone()[0]
             files.append({"role": "users", **load.counts(con, up, ingest_id, n)})
+            side["users"] = (users_path, "_ing_u_ok")
             users_from_file = load.users_sql("temp._ing_u_ok", up.plan)
         with progress.stage("Updating items and shoppers", total=2) as bar:
             item_stats = load.merge_items(con, item_parts, ingest_id)
@@ -199,7 +202,10 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
         report, details = _report(con, ingest_id, path, fmt, main, files, rev, item_stats,
                                   user_stats, fingerprint, t0)
         details["rows_already_in_store"] = report["rows_already_in_store"] = overlap
-        report["notes"] = details["notes"] = [*details["notes"], *money_notes]
+        warned = linkage.warnings(con, ingest_id, fmt, main, side)
+        if items_path is not None:
+            warned += joins.warnings(ip.joined, "catalogue rows")
+        report["notes"] = details["notes"] = [*details["notes"], *money_notes, *warned]
         if overlap:
             note = (f"warning: {overlap:,} loaded rows are exact copies of rows loaded by an earlier "
                     f"ingest (the same data in another file?). If so, revenue and counts are now "
@@ -220,7 +226,8 @@ def _report(con, ingest_id, path, fmt, main, files, rev, item_stats, user_stats,
     # the headline counts are the event file's rows; side files reconcile on their own lines
     tot = {k: files[0][k] for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}
     for f in files:
-        f["reconciles"] = f["rows_read"] == f["rows_loaded"] + f["rows_quarantined"] + f["rows_duplicate"]
+        if f["role"] != "joined":  # joined files reconcile their own way (core.ingest.joins)
+            f["reconciles"] = f["rows_read"] == f["rows_loaded"] + f["rows_quarantined"] + f["rows_duplicate"]
     identity = all(f["reconciles"] for f in files)
     reconciles = identity and (rev is None or rev["revenue_reconciles"])
     reasons = dict(con.execute(

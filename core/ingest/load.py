@@ -12,12 +12,13 @@ catalogue rows (--items) or shopper rows (--users).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from core.ingest.formats import Plan
+from core.ingest.joins import apply as join_tables
 from core.ingest.reader import Staged, execute_with_progress, ident, reject_rows_sql, sql_str, stage
 from core.progress import NULL, Progress
 
@@ -30,6 +31,7 @@ class Prepared:
     source_file: str
     n_rows: int = 0                                  # rows after skipping exact duplicates
     event_id_base: int | None = None                 # event_id - base = source row (not baskets)
+    joined: list = field(default_factory=list)       # accounting of joined files (core.ingest.joins)
     revenue_read: tuple | None = None                # (sum, rows without revenue) of the file
 
     @property
@@ -58,14 +60,16 @@ def _problem_sql(checks: list[tuple[str, str, str]]) -> tuple[str, str]:
 
 
 def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, prefix: str,
-            lines: bool = False, header: bool = True, unique_key: str | None = None, unique_reason: str = "",
+            lines: bool = False, header: bool = True, joins: list | None = None, unique_key: str | None = None, unique_reason: str = "",
             progress: Progress = NULL) -> Prepared:
     """Stage ``path``, skip exact duplicates, parse every row and decide its problem (if any)."""
     staged = stage(con, path, lines=lines, view=f"{prefix}_raw", encoding=opts.get("encoding"),
                    header=header, progress=progress)
+    joined = join_tables(con, staged, f"{prefix}_raw", joins or [],
+                         encoding=opts.get("encoding"), progress=progress)
     plan = plan_fn(staged, opts)
     plan.notes = [*plan.notes, *staged.notes]
-    prep = Prepared(staged, plan, prefix, str(Path(path).resolve()))
+    prep = Prepared(staged, plan, prefix, str(Path(path).resolve()), joined=joined)
     cols = prep.raw_cols
     if plan.revenue:  # the file's own revenue, before anything is skipped or quarantined
         prep.revenue_read = con.execute(

@@ -31,7 +31,8 @@
     id = "customer_id"
 
 The result is a plain dict: {"columns", "types", "epoch", "time_format", "encoding", "earliest",
-"latest", "items_columns", "users_columns", "currency"}. Flags override the file. time_format, encoding and
+"latest", "items_columns", "users_columns", "currency", "header", "joins", "items_joins"}
+(joins: ``core.ingest.joins``). Flags override the file. time_format, encoding and
 the date window apply to every format.
 """
 
@@ -42,13 +43,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from core.ingest import sanity
+from core.ingest import joins, sanity
 from core.ingest.formats import ROLES
 from core.ingest.sidefiles import ITEM_ROLES
 from core.ingest.reader import IngestError
 
 _TOP = ("columns", "types", "epoch", "time_format", "encoding", "earliest", "latest", "items",
-        "users", "currency", "header")
+        "users", "currency", "header", "join")
 
 
 def _suggest(word: str, options) -> str:
@@ -68,15 +69,21 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
                           f"Save it as a UTF-8 TOML file; see README.md, 'Loading your own data'.") from None
     except tomllib.TOMLDecodeError as e:
         raise IngestError(f"{path}: not valid TOML ({e}). See README.md, 'Loading your own data'.") from e
-    return normalize(data, source=str(path))
+    return normalize(data, source=str(path), base=path.resolve().parent)
 
 
-def normalize(data: dict | None, source: str = "mapping") -> dict[str, Any]:
-    """Validate a mapping dict (TOML layout, or already normalised) and return the normal form."""
+def normalize(data: dict | None, source: str = "mapping", base: Path | None = None) -> dict[str, Any]:
+    """Validate a mapping dict (TOML layout, or already normalised) and return the normal form.
+
+    ``base``: the mapping file's folder, against which [[join]] file paths are resolved."""
     data = dict(data or {})
     if "items_columns" in data or "users_columns" in data:  # already normalised
-        data["items"] = data.pop("items_columns", None) or {}
+        data["items"] = dict(data.pop("items_columns", None) or {})
         data["users"] = data.pop("users_columns", None) or {}
+        data["join"] = data.pop("joins", None)
+        if data.get("items_joins"):
+            data["items"]["join"] = data.pop("items_joins")
+        data.pop("items_joins", None)
     for key in data:
         if key not in _TOP:
             raise IngestError(f"{source}: unknown section or key '{key}'.{_suggest(key, _TOP)} "
@@ -97,6 +104,7 @@ def normalize(data: dict | None, source: str = "mapping") -> dict[str, Any]:
                               f"{{ const = \"value\" }}, not {spec!r}.")
     types = {str(k): str(v) for k, v in (data.get("types") or {}).items()}
     items = {k: _position(v) for k, v in (data.get("items") or {}).items()}
+    items_joins = joins.check(items.pop("join", None), f"{source} [items]", base)
     for role in items:
         if role not in ITEM_ROLES:
             raise IngestError(f"{source}: [items] has unknown role '{role}'.{_suggest(role, ITEM_ROLES)} "
@@ -119,7 +127,8 @@ def normalize(data: dict | None, source: str = "mapping") -> dict[str, Any]:
     return {"columns": columns, "types": types, "epoch": epoch, "time_format": time_format,
             "encoding": data.get("encoding"), "earliest": data.get("earliest"),
             "latest": data.get("latest"), "items_columns": items, "users_columns": users,
-            "currency": data.get("currency"), "header": header}
+            "currency": data.get("currency"), "header": header,
+            "joins": joins.check(data.get("join"), source, base), "items_joins": items_joins}
 
 
 def _position(spec):
