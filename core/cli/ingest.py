@@ -34,7 +34,7 @@ Examples:
       --time-col ordered_at --quantity-col qty --price-col price --basket-col order_id \\
       --currency USD --db data/myshop.duckdb
   segstudio ingest u.data --format events --no-header --user-col 1 --item-col 2 \\
-      --time-col 4 --epoch --db data/ratings.duckdb
+      --rating-col 3 --time-col 4 --epoch --db data/ratings.duckdb
   segstudio ingest clicks.parquet --format events --time-col ts --epoch --type-col action --db data/myshop.duckdb
   segstudio ingest my_events.csv --format events --mapping mapping.toml --items items.csv \\
       --users users.csv --db data/myshop.duckdb
@@ -49,6 +49,8 @@ _COLS = {
     "price": "unit price",
     "basket": "basket / order / invoice id",
     "session": "session id",
+    "rating": "rating value (a number; rows become review events unless a type column says)",
+    "review": "review text (stored and embedded with the item's text)",
 }
 
 

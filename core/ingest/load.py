@@ -176,6 +176,10 @@ def write_events(con, prep: Prepared, ingest_id: int, progress: Progress = NULL)
             SELECT {event_id}, __user_id, __item_id, __type, __ts, __qty, __price, __basket,
                    __session, {int(ingest_id)}, __hash
             FROM {loaded} ORDER BY __rn, __item_id""", bar=bar)
+        if any(prep.plan.fields.get(f, "NULL") != "NULL" for f in ("__rating", "__review")):
+            con.execute(f"""INSERT INTO event_reviews
+                SELECT {base} + __rn, __rating, __review, {int(ingest_id)} FROM {loaded}
+                WHERE __rating IS NOT NULL OR __review IS NOT NULL ORDER BY __rn""")
     if prep.plan.baskets:
         n = con.execute("SELECT count(DISTINCT basket_id) FROM events WHERE ingest_id = ?",
                         [ingest_id]).fetchone()[0]

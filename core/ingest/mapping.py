@@ -8,7 +8,9 @@
     price = "unit_price"
     basket = "order_id"
     type = { const = "purchase" }  # a constant: every row is a purchase
-    # session, title, category, brand are also roles
+    # session, title, brand, rating, review (text) are also roles; category may be a column or
+    # { column = "genres", split = "|" }, { flags = [...] }, { path = ["dept", "aisle"] }
+    # (core.ingest.categories)
 
     epoch = false                  # may also sit under [columns]
     time_format = "%d/%m/%Y %H:%M" # optional strptime format for time text
@@ -43,7 +45,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from core.ingest import joins, sanity
+from core.ingest import categories, joins, sanity
 from core.ingest.formats import ROLES
 from core.ingest.sidefiles import ITEM_ROLES
 from core.ingest.reader import IngestError
@@ -99,7 +101,9 @@ def normalize(data: dict | None, source: str = "mapping", base: Path | None = No
         if role not in ROLES:
             raise IngestError(f"{source}: [columns] has unknown role '{role}'.{_suggest(role, ROLES)} "
                               f"Roles: {', '.join(ROLES)}.")
-        if not (isinstance(spec, str) or (isinstance(spec, dict) and set(spec) == {"const"})):
+        if role == "category":
+            categories.check(spec, source)
+        elif not (isinstance(spec, str) or (isinstance(spec, dict) and set(spec) == {"const"})):
             raise IngestError(f"{source}: [columns] {role} must be a column name (\"col\") or "
                               f"{{ const = \"value\" }}, not {spec!r}.")
     types = {str(k): str(v) for k, v in (data.get("types") or {}).items()}
@@ -109,6 +113,7 @@ def normalize(data: dict | None, source: str = "mapping", base: Path | None = No
         if role not in ITEM_ROLES:
             raise IngestError(f"{source}: [items] has unknown role '{role}'.{_suggest(role, ITEM_ROLES)} "
                               f"Roles: {', '.join(ITEM_ROLES)}.")
+    categories.check(items.get("category"), source, "[items]")
     users = {k: _position(v) for k, v in (data.get("users") or {}).items()}
     if set(users) - {"id"}:
         raise IngestError(f"{source}: [users] only takes id = \"COLUMN\" (other columns become attributes).")

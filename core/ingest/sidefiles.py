@@ -5,7 +5,7 @@ Columns are taken from [items] / [users] in the mapping file, else guessed from 
 
 from __future__ import annotations
 
-from core.ingest import parse
+from core.ingest import categories, parse
 from core.ingest.checks import plausible_price
 from core.ingest.formats import Plan
 from core.ingest.reader import (IngestError, Staged, find_column, ident, no_header_hint,
@@ -30,7 +30,12 @@ def items_file_plan(staged: Staged, opts: dict) -> Plan:
     """
     cols = opts.get("items_columns") or {}
     src = {}
+    category_sql = None
     for role, guesses in ITEM_ROLES.items():
+        if role == "category" and categories.is_composite(cols.get(role)):
+            category_sql = categories.sql(cols[role], staged, "items category",
+                                          "Fix [items] in the mapping file.")
+            continue
         if cols.get(role):
             src[role] = ident(resolve_column(str(cols[role]), staged.columns, staged.path,
                                              purpose=f"items {role}", fix="Fix [items] in the mapping file."))
@@ -45,7 +50,7 @@ def items_file_plan(staged: Staged, opts: dict) -> Plan:
                           f"{no_header_hint(staged.columns)}")
     g = lambda r, conv=parse.text: conv(src[r]) if r in src else "NULL"  # noqa: E731
     fields = {"__item_id": g("id"), "__title": g("title"), "__description": g("description"),
-              "__category": g("category"), "__brand": g("brand"), "__price": g("price", parse.number)}
+              "__category": category_sql or g("category"), "__brand": g("brand"), "__price": g("price", parse.number)}
     n = lambda r: src[r].strip('"')  # noqa: E731
     checks = [("__item_id IS NULL", n("id"), "missing item id")]
     if "price" in src:
