@@ -95,3 +95,27 @@ def test_clickstream_category_id_kept_when_no_code(tmp_path):
     store = Store(tmp_path / "c.duckdb")
     ingest_file(store, tmp_path / "c.csv", "clickstream")
     assert _cats(store) == {"1": "electronics > audio", "2": "category 2053013555631882655", "3": None}
+
+
+def test_headerless_pipe_catalogue_with_flags_by_position(tmp_path):
+    """MovieLens' u.item layout: id|title|date|flag columns, no header row."""
+    (tmp_path / "u.data").write_text("1\t10\t5\t881250949\n2\t20\t3\t881250950\n")
+    (tmp_path / "u.item").write_text("10|Heat (1995)|01-Jan-1995|0|1|0|1\n"
+                                     "20|Airplane! (1980)|01-Jan-1980|0|0|1|0\n"
+                                     "30|Nothing (1990)|01-Jan-1990|1|0|0|0\n")
+    (tmp_path / "m.toml").write_text(
+        'header = false\nepoch = true\n[columns]\nuser = 1\nitem = 2\nrating = 3\ntime = 4\n'
+        '[items]\nheader = false\nid = 1\ntitle = 2\n'
+        'category = { flags = { "4" = "unknown", "5" = "Action", "6" = "Comedy", "7" = "Drama" } }\n')
+    store = Store(tmp_path / "ml.duckdb")
+    r = ingest_file(store, tmp_path / "u.data", "events", mapping=tmp_path / "m.toml",
+                    items_path=tmp_path / "u.item")
+    assert [(f["role"], f["rows_read"], f["rows_loaded"]) for f in r["files"]] == \
+        [("events", 2, 2), ("items", 3, 3)]
+    with store.read() as con:
+        assert con.execute("SELECT item_id, title, category_path FROM items ORDER BY 1").fetchall() == [
+            ("10", "Heat (1995)", "Action|Drama"), ("20", "Airplane! (1980)", "Comedy"),
+            ("30", "Nothing (1990)", "unknown")]
+    (tmp_path / "bad.toml").write_text('[users]\nheader = "no"\n')
+    with pytest.raises(IngestError, match=r"\[users\] header must be true or false"):
+        ingest_file(store, tmp_path / "u.data", "events", mapping=tmp_path / "bad.toml")

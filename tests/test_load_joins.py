@@ -135,3 +135,20 @@ def test_items_joined_to_a_categories_table(tmp_path):
     with store.read() as con:
         assert con.execute("SELECT item_id, category_path FROM items ORDER BY 1").fetchall() == \
             [("A", "Kitchen > Mugs"), ("B", "Kitchen > Bowls")]
+
+
+def test_every_mapping_in_the_readme_loading_section_is_valid():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from core.ingest.mapping import normalize
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Loading your own data", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```toml\n(.*?)```", section, re.S)
+    assert len(blocks) == 3
+    got = [normalize(tomllib.loads(b)) for b in blocks]
+    assert got[0]["header"] is False and got[0]["items_header"] is False
+    assert got[1]["earliest"] == "2005-01-01" and got[1]["columns"]["user"] == "customer_id"
+    assert [j["right"] for j in got[2]["joins"]] == ["order_id", "product_id", "aisle_id"]

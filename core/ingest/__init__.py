@@ -170,6 +170,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
         if items_path is not None:
             ip = load.prepare(con, Path(items_path), items_file_plan, opts, prefix="_ing_i",
                               joins=opts.get("items_joins"), unique_key="__item_id",
+                              header=opts.get("items_header", True) is not False,
                               unique_reason="duplicate item id (the first row is kept)",
                               progress=progress)
             load.write_quarantine(con, ip, ingest_id)
@@ -183,6 +184,7 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
                 True))
         if users_path is not None:
             up = load.prepare(con, Path(users_path), users_file_plan, opts, prefix="_ing_u",
+                              header=opts.get("users_header", True) is not False,
                               unique_key="__user_id",
                               unique_reason="duplicate user id (the first row is kept)",
                               progress=progress)

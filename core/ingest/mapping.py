@@ -51,7 +51,7 @@ from core.ingest.sidefiles import ITEM_ROLES
 from core.ingest.reader import IngestError
 
 _TOP = ("columns", "types", "epoch", "time_format", "encoding", "earliest", "latest", "items",
-        "users", "currency", "header", "join")
+        "users", "currency", "header", "join", "items_header", "users_header")
 
 
 def _suggest(word: str, options) -> str:
@@ -91,6 +91,9 @@ def normalize(data: dict | None, source: str = "mapping", base: Path | None = No
             raise IngestError(f"{source}: unknown section or key '{key}'.{_suggest(key, _TOP)} "
                               f"Valid: {', '.join(_TOP)}.")
     columns = {k: _position(v) for k, v in (data.get("columns") or {}).items()}
+    for key in ("earliest", "latest", "encoding", "currency", "header"):  # settings under [columns]
+        if key in columns and key not in data:
+            data[key] = columns.pop(key)
     header = data.get("header", True)
     if not isinstance(header, bool):
         raise IngestError(f"{source}: header must be true or false (false: the file has no header "
@@ -109,14 +112,21 @@ def normalize(data: dict | None, source: str = "mapping", base: Path | None = No
     types = {str(k): str(v) for k, v in (data.get("types") or {}).items()}
     items = {k: _position(v) for k, v in (data.get("items") or {}).items()}
     items_joins = joins.check(items.pop("join", None), f"{source} [items]", base)
+    users = {k: _position(v) for k, v in (data.get("users") or {}).items()}
+    side_header = {}
+    for name, sec in (("items", items), ("users", users)):
+        h = sec.pop("header", data.get(f"{name}_header", True))
+        if not isinstance(h, bool):
+            raise IngestError(f"{source}: [{name}] header must be true or false, not {h!r}.")
+        side_header[name] = h
     for role in items:
         if role not in ITEM_ROLES:
             raise IngestError(f"{source}: [items] has unknown role '{role}'.{_suggest(role, ITEM_ROLES)} "
                               f"Roles: {', '.join(ITEM_ROLES)}.")
     categories.check(items.get("category"), source, "[items]")
-    users = {k: _position(v) for k, v in (data.get("users") or {}).items()}
     if set(users) - {"id"}:
-        raise IngestError(f"{source}: [users] only takes id = \"COLUMN\" (other columns become attributes).")
+        raise IngestError(f"{source}: [users] only takes id = \"COLUMN\" and header = false "
+                          f"(other columns become attributes).")
     if time_format is not None:
         check_time_format(str(time_format))
     if data.get("encoding") is not None:
@@ -133,7 +143,8 @@ def normalize(data: dict | None, source: str = "mapping", base: Path | None = No
             "encoding": data.get("encoding"), "earliest": data.get("earliest"),
             "latest": data.get("latest"), "items_columns": items, "users_columns": users,
             "currency": data.get("currency"), "header": header,
-            "joins": joins.check(data.get("join"), source, base), "items_joins": items_joins}
+            "joins": joins.check(data.get("join"), source, base), "items_joins": items_joins,
+            "items_header": side_header["items"], "users_header": side_header["users"]}
 
 
 def _position(spec):
