@@ -97,7 +97,7 @@ def test_only_items_with_events_are_embedded_by_default(tmp_store):
         for i, item in enumerate(["A1", "B1", "B1", "B2"], 1):
             con.execute("INSERT INTO events VALUES (?, 'u1', ?, 'purchase', NULL, 1, NULL, NULL, "
                         "NULL, 1, NULL)", [i, item])
-        m = embed_items(con)
+        m = embed_items(con, spare_items=0)
         # texts of A1 and B1 (B2 has none); A2 and C1 have text but no events
         assert (m["scope"], m["n_texts"], m["n_embedded"], m["items_not_embedded"]) == \
             ("interacted", 2, 2, 2)
@@ -107,6 +107,14 @@ def test_only_items_with_events_are_embedded_by_default(tmp_store):
     assert norms == {"A1": 1.0, "A2": 0.0, "B1": 1.0, "B2": 0.0, "C1": 1.0}  # C1 shares A1's text
     with pytest.raises(ValueError, match="scope"):
         embed_items(tmp_store.read(), scope="some")
+    # a few items without events are embedded too (a small catalogue is embedded whole)
+    with tmp_store.write() as con:
+        m = embed_items(con, spare_items=1)
+        assert (m["n_embedded"], m["items_not_embedded"]) == (1, 1)  # A2 (first by id); not C1
+        m = embed_items(con)
+        assert (m["n_embedded"], m["items_not_embedded"]) == (0, 0)
+    ids, V = item_vectors(tmp_store.read())
+    assert np.linalg.norm(V[ids.index("A2")]) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_review_text_is_embedded_with_the_item_text(tmp_store):
