@@ -58,6 +58,17 @@ def test_header_that_looks_like_data_suggests_no_header(tmp_path, ratings):
     assert "--no-header" not in str(e.value)
 
 
+def test_mapping_data_like_header_names_warns_that_a_row_was_lost(tmp_path, ratings):
+    """The issue's trap: mapping the 'columns' 196, 242 loads every row but the first, and
+    used to say nothing."""
+    r = ingest_file(Store(tmp_path / "r.duckdb"), ratings, "events",
+                    mapping={"columns": {"user": "196", "item": "242"}})
+    assert (r["rows_read"], r["rows_loaded"]) == (5, 3)
+    assert any(n.startswith("warning: the header row of u.tsv looks like data (196, 242, 3, "
+                            "881250949): if the file has no header row, that first row was not "
+                            "loaded") for n in r["notes"])
+
+
 def test_headerless_from_the_command_line(tmp_path, ratings, capsys):
     db = tmp_path / "r.duckdb"
     rc = cli_main(["ingest", str(ratings), "--format", "events", "--no-header", "--user-col", "1",

@@ -19,7 +19,8 @@ import duckdb
 
 from core.ingest.formats import Plan
 from core.ingest.joins import apply as join_tables
-from core.ingest.reader import Staged, execute_with_progress, ident, reject_rows_sql, sql_str, stage
+from core.ingest.reader import (Staged, execute_with_progress, header_looks_like_data, ident,
+                                reject_rows_sql, sql_str, stage)
 from core.progress import NULL, Progress
 
 
@@ -69,6 +70,12 @@ def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, 
                          encoding=opts.get("encoding"), progress=progress)
     plan = plan_fn(staged, opts)
     plan.notes = [*plan.notes, *staged.notes]
+    if staged.header and not lines and header_looks_like_data(staged.columns):
+        plan.notes.append(
+            f"warning: the header row of {Path(path).name} looks like data "
+            f"({', '.join(staged.columns[:6])}{', ...' if len(staged.columns) > 6 else ''}): if the "
+            f"file has no header row, that first row was not loaded. Ingest it into a fresh store "
+            f"with --no-header and columns by position (1, 2, ...).")
     prep = Prepared(staged, plan, prefix, str(Path(path).resolve()), joined=joined)
     cols = prep.raw_cols
     if plan.revenue:  # the file's own revenue, before anything is skipped or quarantined
