@@ -119,3 +119,18 @@ def test_headerless_pipe_catalogue_with_flags_by_position(tmp_path):
     (tmp_path / "bad.toml").write_text('[users]\nheader = "no"\n')
     with pytest.raises(IngestError, match=r"\[users\] header must be true or false"):
         ingest_file(store, tmp_path / "u.data", "events", mapping=tmp_path / "bad.toml")
+
+
+def test_clickstream_purchase_revenue_reconciles(tmp_path):
+    (tmp_path / "c.csv").write_text(
+        "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+        "2019-10-01 00:00:00 UTC,view,1,5,,sony,9.5,7,s1\n"
+        "2019-10-01 00:01:00 UTC,purchase,1,5,,sony,9.5,7,s1\n"
+        "2019-10-01 00:01:00 UTC,purchase,1,5,,sony,9.5,7,s1\n"      # exact duplicate
+        "2019-10-01 00:02:00 UTC,purchase,2,5,,,-3,7,s1\n"           # negative price: quarantined
+        "2019-10-01 00:03:00 UTC,purchase,3,5,,,20.25,8,s2\n")
+    r = ingest_file(Store(tmp_path / "c.duckdb"), tmp_path / "c.csv", "clickstream")
+    assert r["revenue"] == {"revenue_read": 36.25, "revenue_loaded": 29.75,
+                            "revenue_quarantined": -3.0, "revenue_duplicate": 9.5,
+                            "rows_without_revenue": 0, "revenue_reconciles": True}
+    assert r["reconciles"]

@@ -35,6 +35,7 @@ class Plan:
     checks: list[tuple[str, str, str]]           # (condition, column_name, reason), first wins
     dedup: bool = True
     revenue: str | None = None                   # SQL over raw columns, for the revenue check
+    revenue_types: tuple[str, ...] | None = None  # only these loaded event types carry revenue
     user_attrs: dict[str, str] = field(default_factory=dict)  # JSON key -> SQL over raw columns
     baskets: bool = False                        # __items is a list: one event per label
     notes: list[str] = field(default_factory=list)
@@ -159,6 +160,8 @@ def clickstream_plan(staged: Staged, opts: dict) -> Plan:
 
     Quarantined: a missing product_id; a missing or unparseable event_time; a missing or unknown
     event_type; a price that is not a number or is negative.
+
+    Revenue is the price of each purchase event (quantity 1), reconciled like the other formats.
     """
     names = ("event_time", "event_type", "product_id", "category_code", "brand", "price",
              "user_id", "user_session")
@@ -195,7 +198,10 @@ def clickstream_plan(staged: Staged, opts: dict) -> Plan:
         *plausible_price("__price", "price"),
         ("__price < 0", "price", "negative price"),
     ]
+    price = parse.number(c["price"])
     return Plan(fields=fields, checks=checks,
+                revenue=f"CASE WHEN {et} = 'purchase' THEN {parse.revenue('1.0', price)} ELSE 0 END",
+                revenue_types=("purchase",),
                 notes=["remove_from_cart loaded as 'cart' events with quantity -1",
                        "purchases in one user_session form one basket"],
                 mapping={k: v.strip('"') for k, v in c.items()},

@@ -311,8 +311,10 @@ def revenue(con, prep: Prepared, ingest_id: int) -> dict | None:
     q, dup = con.execute(
         f"SELECT sum(__revenue) FILTER (WHERE __problem IS NOT NULL), "
         f"sum((__copies - 1) * __revenue) FROM {prep.parsed}").fetchone()
-    loaded = con.execute("SELECT sum(quantity * unit_price) FROM events WHERE ingest_id = ?",
-                         [ingest_id]).fetchone()[0]
+    types = list(prep.plan.revenue_types or ())
+    loaded = con.execute("SELECT sum(quantity * unit_price) FROM events WHERE ingest_id = ? "
+                         "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], event_type))",
+                         [ingest_id, types, types]).fetchone()[0]
     read, q, dup, loaded = (float(x or 0.0) for x in (read, q, dup, loaded))
     total = loaded + q + dup
     return {
