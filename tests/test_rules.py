@@ -387,3 +387,27 @@ def test_auto_rules_cut_to_the_cap_by_lift():
     rules, s = auto_rules(baskets, min_confidence=0.3, target_rules=50)
     assert len(rules) == 150 and round(s * 410) == 10
     assert rules["lift"].min() >= full["lift"].sort_values(ascending=False).iloc[149] - 1e-12
+
+
+def test_every_scope_of_the_demo_shop_lands_in_the_band(demo_store, tmp_path):
+    """Automatic thresholds on the demo shop (600 shoppers) with four segments, target 50: the shop
+    and every segment get between the target and the cap (150), or every rule there is when a scope
+    cannot reach the target at its 5-basket floor."""
+    import shutil
+
+    from core.rules.build import MIN_BASKETS
+    from core.store import Store
+
+    store = Store(tmp_path / "demo.duckdb")
+    shutil.copyfile(demo_store.path, store.path)
+    with store.write() as con:
+        con.execute("INSERT INTO runs VALUES (1, 'build', 'complete', now(), now(), '{}', 'x', '{}')")
+        con.execute("INSERT INTO segments SELECT 1, user_id, hash(user_id) % 4, 0.0 FROM users")
+        m = build_rules(con, 1, target_rules=50)
+    assert m["max_rules"] == 150 and len(m["segments"]) == 4
+    scopes = [(m["n_baskets"], m["min_support"], m["n_rules"])] + \
+        [(s["n_baskets"], s["min_support"], s["n_rules"]) for s in m["segments"].values()]
+    for n_baskets, support, n_rules in scopes:
+        at_floor = round(support * n_baskets) == MIN_BASKETS
+        assert n_rules <= 150 and (n_rules >= 50 or at_floor), (n_baskets, support, n_rules)
+    assert scopes[0][2] == 89  # the whole shop: 89 rules, in the band
