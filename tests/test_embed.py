@@ -56,17 +56,17 @@ def test_text_embedder_gives_unit_float32_vectors_that_mean_something():
 def test_embed_items_embeds_only_new_or_changed_texts(tmp_store):
     _store_with_items(tmp_store)
     with tmp_store.write() as con:
-        m1 = embed_items(con)
+        m1 = embed_items(con, scope="all")
         assert (m1["n_items"], m1["n_texts"], m1["n_embedded"], m1["items_without_text"]) == (5, 3, 3, 1)
-        m2 = embed_items(con)
+        m2 = embed_items(con, scope="all")
         assert (m2["n_embedded"], m2["n_cached"]) == (0, 3)
         con.execute("UPDATE items SET title = 'Garden hose 30 m' WHERE item_id = 'B1'")
-        m3 = embed_items(con)
+        m3 = embed_items(con, scope="all")
         assert m3["n_embedded"] == 1
         con.execute("INSERT INTO items VALUES ('D1', 'Watering can', NULL, 'Garden > Watering', "
                     "NULL, NULL, 1)")
-        assert embed_items(con)["n_embedded"] == 1
-        assert embed_items(con)["n_embedded"] == 0
+        assert embed_items(con, scope="all")["n_embedded"] == 1
+        assert embed_items(con, scope="all")["n_embedded"] == 0
         assert con.execute("SELECT count(*) FROM item_embeddings").fetchall()[0][0] == 5
     con = tmp_store.read()
     ids, V = item_vectors(con)
@@ -83,8 +83,58 @@ def test_embed_items_embeds_only_new_or_changed_texts(tmp_store):
 
 def test_item_vectors_says_how_to_fill_a_missing_cache(tmp_store):
     _store_with_items(tmp_store)
+    with tmp_store.write() as con:
+        con.execute("INSERT INTO events VALUES (1, 'u1', 'A1', 'purchase', NULL, 1, NULL, NULL, "
+                    "NULL, 1, NULL)")
     with pytest.raises(RuntimeError, match="embed_items"):
         item_vectors(tmp_store.read())
+
+
+def test_only_items_with_events_are_embedded_by_default(tmp_store):
+    """Cost follows the shop: a catalogue item nobody touched is not embedded (zero vector)."""
+    _store_with_items(tmp_store)
+    with tmp_store.write() as con:
+        for i, item in enumerate(["A1", "B1", "B1", "B2"], 1):
+            con.execute("INSERT INTO events VALUES (?, 'u1', ?, 'purchase', NULL, 1, NULL, NULL, "
+                        "NULL, 1, NULL)", [i, item])
+        m = embed_items(con, spare_items=0)
+        # texts of A1 and B1 (B2 has none); A2 and C1 have text but no events
+        assert (m["scope"], m["n_texts"], m["n_embedded"], m["items_not_embedded"]) == \
+            ("interacted", 2, 2, 2)
+        assert con.execute("SELECT count(*) FROM item_embeddings").fetchall()[0][0] == 2
+    ids, V = item_vectors(tmp_store.read())
+    norms = dict(zip(ids, np.linalg.norm(V, axis=1).round(5)))
+    assert norms == {"A1": 1.0, "A2": 0.0, "B1": 1.0, "B2": 0.0, "C1": 1.0}  # C1 shares A1's text
+    with pytest.raises(ValueError, match="scope"):
+        embed_items(tmp_store.read(), scope="some")
+    # a few items without events are embedded too (a small catalogue is embedded whole)
+    with tmp_store.write() as con:
+        m = embed_items(con, spare_items=1)
+        assert (m["n_embedded"], m["items_not_embedded"]) == (1, 1)  # A2 (first by id); not C1
+        m = embed_items(con)
+        assert (m["n_embedded"], m["items_not_embedded"]) == (0, 0)
+    ids, V = item_vectors(tmp_store.read())
+    assert np.linalg.norm(V[ids.index("A2")]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_review_text_is_embedded_with_the_item_text(tmp_store):
+    _store_with_items(tmp_store)
+    with tmp_store.write() as con:
+        con.execute("INSERT INTO events VALUES (1, 'u1', 'B1', 'review', NULL, 1, NULL, NULL, NULL, 1, NULL), "
+                    "(2, 'u2', 'B1', 'review', NULL, 1, NULL, NULL, NULL, 1, NULL), "
+                    "(3, 'u2', 'A1', 'purchase', NULL, 1, NULL, NULL, NULL, 1, NULL)")
+        con.execute("INSERT INTO event_reviews VALUES (1, 5, 'Long enough for the whole lawn.', 1), "
+                    "(2, 2, '  ', 1)")
+        embed_items(con)
+        from core.embed import _ITEMS_SQL
+
+        texts = dict(con.execute(f"SELECT item_id, text FROM ({_ITEMS_SQL})").fetchall())
+    assert texts["B1"] == "Garden hose 20 m. Garden > Watering. Long enough for the whole lawn."
+    assert texts["A1"] == "Red wine glass. Crystal glass for red wine. Home > Kitchen > Glassware"
+    assert texts["B2"] == ""
+    ids, V = item_vectors(tmp_store.read())
+    fresh = TextEmbedder().encode([texts["B1"]])[0]
+    np.testing.assert_allclose(V[ids.index("B1")], fresh, atol=1e-5)
 
 
 def test_unknown_model_and_missing_gpu_are_explained(tmp_path):

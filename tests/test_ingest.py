@@ -182,7 +182,9 @@ def test_clickstream_gzip(tmp_store, tmp_path):
         assert _one(con, "SELECT ts FROM events WHERE item_id = '44600062'").isoformat() == "2019-10-01T00:00:00"
         item = con.execute("SELECT title, category_path, brand, price FROM items WHERE item_id = '3900821'").fetchone()
         assert item == ("aqua water heater", "appliances > environment > water_heater", "aqua", 33.2)
-        assert _one(con, "SELECT category_path FROM items WHERE item_id = '44600062'") is None
+        # no category_code: the category_id is kept as the category (issue 11)
+        assert _one(con, "SELECT category_path FROM items WHERE item_id = '44600062'") == \
+            "category 2103807459595387724"
         assert _one(con, "SELECT count(*) FROM events WHERE user_id IS NULL") == 1  # anonymous row kept
         assert _one(con, "SELECT count(*) FROM users") == 3
         bad = con.execute("SELECT row_number, column_name, raw->>'event_time' FROM quarantine "

@@ -204,10 +204,34 @@ def test_auto_support_reaches_the_target():
     baskets = [list(rng.choice(30, size=rng.integers(2, 8), replace=False, p=None))
                for _ in range(2000)]
     rules, s = auto_rules(baskets, min_confidence=0.1, target_rules=50)
-    assert len(rules) >= 50 and s in (0.05, 0.02, 0.01, 0.005)
-    # the next larger ladder step would have given fewer than the target
-    bigger = {0.05: 0.1, 0.02: 0.05, 0.01: 0.02, 0.005: 0.01}[s]
-    assert len(mine_rules(baskets, min_support=bigger, min_confidence=0.1, min_len=2)) < 50
+    # within the band [target, 3 x target]: the ladder step 0.02 gives more than 150 rules, 0.05
+    # fewer than 50, so the support is bisected between them (on whole basket counts)
+    assert 50 <= len(rules) <= 150 and 0.02 < s < 0.05 and (s * 2000).is_integer()
+    assert len(rules) == len(mine_rules(baskets, min_support=s, min_confidence=0.1, min_len=2))
+    assert len(mine_rules(baskets, min_support=0.02, min_confidence=0.1, min_len=2)) > 150
+    assert len(mine_rules(baskets, min_support=0.05, min_confidence=0.1, min_len=2)) < 50
+    # a smaller band is honoured too
+    r2, _ = auto_rules(baskets, min_confidence=0.1, target_rules=50, max_rules=60)
+    assert 50 <= len(r2) <= 60
+    with pytest.raises(ValueError, match="at least target_rules"):
+        auto_rules(baskets, min_confidence=0.1, target_rules=50, max_rules=10)
+
+
+def test_auto_rules_hard_cap_when_one_basket_more_explodes():
+    """Ten copies of a 16-item basket: at 10 baskets of support every subset is frequent
+    (65,535 itemsets, millions of rules); at 11 only the random pairs are. The count jumps over
+    the band, so the result is capped, and the search stops mining at its itemset budget."""
+    import time
+
+    rng = np.random.default_rng(1)
+    baskets = [list(range(100, 116))] * 10 + [
+        list(rng.choice(30, size=rng.integers(2, 6), replace=False)) for _ in range(400)]
+    t0 = time.perf_counter()
+    rules, s = auto_rules(baskets, min_confidence=0.3, target_rules=50, itemset_budget=5_000)
+    assert len(rules) <= 150 and time.perf_counter() - t0 < 60
+    # the bound is the hard cap, or the fewer rules just above the explosion
+    n_at = len(mine_rules(baskets, min_support=s, min_confidence=0.3, min_len=2, max_itemsets=5_000))
+    assert n_at == len(rules) < 50 and round(s * len(baskets)) == 11
 
 
 # --------------------------------------------------------------------------- the store
@@ -350,3 +374,40 @@ def test_cli_help_has_examples(only_rules_command):
 
     text = build_parser()._subparsers._group_actions[0].choices["rules"].format_help()
     assert "--min-support" in text and "Examples:" in text and "--segment" in text
+
+
+def test_auto_rules_cut_to_the_cap_by_lift():
+    """Ten copies of a 6-item basket give 186 rules at 10 baskets of support, and none at 11:
+    no support lands in [50, 150], so the 150 rules of highest lift are kept."""
+    rng = np.random.default_rng(2)
+    baskets = [list("abcdef")] * 10 + [
+        list(rng.choice(30, size=rng.integers(1, 3), replace=False)) for _ in range(400)]
+    full = mine_rules(baskets, min_support=10 / 410, min_confidence=0.3, min_len=2)
+    assert len(full) > 150
+    rules, s = auto_rules(baskets, min_confidence=0.3, target_rules=50)
+    assert len(rules) == 150 and round(s * 410) == 10
+    assert rules["lift"].min() >= full["lift"].sort_values(ascending=False).iloc[149] - 1e-12
+
+
+def test_every_scope_of_the_demo_shop_lands_in_the_band(demo_store, tmp_path):
+    """Automatic thresholds on the demo shop (600 shoppers) with four segments, target 50: the shop
+    and every segment get between the target and the cap (150), or every rule there is when a scope
+    cannot reach the target at its 5-basket floor."""
+    import shutil
+
+    from core.rules.build import MIN_BASKETS
+    from core.store import Store
+
+    store = Store(tmp_path / "demo.duckdb")
+    shutil.copyfile(demo_store.path, store.path)
+    with store.write() as con:
+        con.execute("INSERT INTO runs VALUES (1, 'build', 'complete', now(), now(), '{}', 'x', '{}')")
+        con.execute("INSERT INTO segments SELECT 1, user_id, hash(user_id) % 4, 0.0 FROM users")
+        m = build_rules(con, 1, target_rules=50)
+    assert m["max_rules"] == 150 and len(m["segments"]) == 4
+    scopes = [(m["n_baskets"], m["min_support"], m["n_rules"])] + \
+        [(s["n_baskets"], s["min_support"], s["n_rules"]) for s in m["segments"].values()]
+    for n_baskets, support, n_rules in scopes:
+        at_floor = round(support * n_baskets) == MIN_BASKETS
+        assert n_rules <= 150 and (n_rules >= 50 or at_floor), (n_baskets, support, n_rules)
+    assert scopes[0][2] == 89  # the whole shop: 89 rules, in the band

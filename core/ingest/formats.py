@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.ingest import parse
+from core.ingest import categories, parse
 from core.ingest.checks import missing_or_bad, plausible_price, plausible_qty, plausible_time
-from core.ingest.reader import IngestError, Staged, find_column, ident, resolve_column, sql_str
+from core.ingest.reader import (IngestError, Staged, find_column, ident, no_header_hint,
+                                resolve_column, sql_str)
 
 FORMATS = ("online-retail", "clickstream", "baskets", "events")
 
 FIELDS = ("__user_id", "__item_id", "__type", "__ts", "__qty", "__price", "__basket", "__session",
-          "__title", "__description", "__category", "__brand")
+          "__title", "__description", "__category", "__brand", "__rating", "__review")
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Plan:
     checks: list[tuple[str, str, str]]           # (condition, column_name, reason), first wins
     dedup: bool = True
     revenue: str | None = None                   # SQL over raw columns, for the revenue check
+    revenue_types: tuple[str, ...] | None = None  # only these loaded event types carry revenue
     user_attrs: dict[str, str] = field(default_factory=dict)  # JSON key -> SQL over raw columns
     baskets: bool = False                        # __items is a list: one event per label
     notes: list[str] = field(default_factory=list)
@@ -148,7 +150,8 @@ def clickstream_plan(staged: Staged, opts: dict) -> Plan:
     (missing: anonymous, user_id NULL); user_session -> session_id, and also basket_id of
     purchase events (the data has no order id; purchases in one session form one basket);
     price -> unit_price and the item's median price; category_code 'a.b.c' -> category_path
-    'a > b > c'; brand -> brand. Items have no names in this data: an item's title is its brand and
+    'a > b > c', and when an item has no code its category_id ('category 2053013555631882655'),
+    so items without a code still group by category; brand -> brand. Items have no names in this data: an item's title is its brand and
     the last category level ('samsung smartphone'), else 'product <id>'.
 
     event_type view/cart/purchase map to themselves, quantity 1. ``remove_from_cart`` has no
@@ -157,10 +160,14 @@ def clickstream_plan(staged: Staged, opts: dict) -> Plan:
 
     Quarantined: a missing product_id; a missing or unparseable event_time; a missing or unknown
     event_type; a price that is not a number or is negative.
+
+    Revenue is the price of each purchase event (quantity 1), reconciled like the other formats.
     """
     names = ("event_time", "event_type", "product_id", "category_code", "brand", "price",
              "user_id", "user_session")
     c = {n: _col(staged, n, "clickstream") for n in names}
+    cat_id = find_column(["category_id"], staged.columns)
+    by_id = f"'category ' || {parse.text(ident(cat_id))}" if cat_id else "NULL"
     et = f"lower({parse.text(c['event_type'])})"
     typ = "CASE " + " ".join(f"WHEN {et} = {sql_str(k)} THEN {sql_str(v)}"
                              for k, v in CLICKSTREAM_TYPES.items()) + " END"
@@ -177,7 +184,7 @@ def clickstream_plan(staged: Staged, opts: dict) -> Plan:
         "__session": parse.text(c["user_session"]),
         "__title": f"coalesce(nullif(concat_ws(' ', {brand}, replace({last_level}, '_', ' ')), ''), "
                    f"'product ' || {parse.text(c['product_id'])})",
-        "__category": parse.category_path(c["category_code"]),
+        "__category": f"coalesce({parse.category_path(c['category_code'])}, {by_id})",
         "__brand": brand,
     }
     checks = [
@@ -191,7 +198,10 @@ def clickstream_plan(staged: Staged, opts: dict) -> Plan:
         *plausible_price("__price", "price"),
         ("__price < 0", "price", "negative price"),
     ]
+    price = parse.number(c["price"])
     return Plan(fields=fields, checks=checks,
+                revenue=f"CASE WHEN {et} = 'purchase' THEN {parse.revenue('1.0', price)} ELSE 0 END",
+                revenue_types=("purchase",),
                 notes=["remove_from_cart loaded as 'cart' events with quantity -1",
                        "purchases in one user_session form one basket"],
                 mapping={k: v.strip('"') for k, v in c.items()},
@@ -220,7 +230,7 @@ def baskets_plan(staged: Staged, opts: dict) -> Plan:
 
 # ------------------------------------------------------------------ events (user mapping)
 ROLES = ("user", "item", "time", "type", "quantity", "price", "basket", "session",
-         "title", "category", "brand")
+         "title", "category", "brand", "rating", "review")
 # Column names tried when a role is not mapped explicitly (case-insensitive).
 GUESSES = {
     "user": ["user_id", "user", "customer_id", "customer", "customerid", "visitor_id", "visitorid"],
@@ -231,6 +241,8 @@ GUESSES = {
     "price": ["price", "unit_price", "unitprice"],
     "basket": ["basket_id", "basket", "order_id", "order", "transactionid", "transaction_id", "invoice"],
     "session": ["session_id", "session", "user_session"],
+    "rating": ["rating", "stars"],
+    "review": ["review_text", "review"],
 }
 
 
@@ -260,8 +272,13 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
     src: dict[str, str] = {}
     consts: dict[str, str] = {}
     guessed = []
+    category_sql = None
     for role in ROLES:
         spec = columns.get(role)
+        if role == "category" and categories.is_composite(spec):
+            category_sql = categories.sql(spec, staged, "a category column", fix)
+            src_words = categories.describe(spec)
+            continue
         if isinstance(spec, dict):
             if "const" not in spec:
                 raise IngestError(f"mapping for '{role}' must be a column name or {{ const = ... }}")
@@ -278,7 +295,7 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
         raise IngestError(
             f"{staged.path}: no item column. Columns found: {', '.join(staged.columns)}. "
             f"Say which column holds the item/product id with --item-col NAME "
-            f"(or item = \"NAME\" under [columns] in the mapping file)."
+            f"(or item = \"NAME\" under [columns] in the mapping file).{no_header_hint(staged.columns)}"
         )
 
     def val(role: str, conv=parse.text) -> str:
@@ -295,7 +312,9 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
         if v not in EVENT_TYPES:
             raise IngestError(f"[types] maps '{k}' to '{v}', which is not an event type. "
                               f"Use one of: {', '.join(EVENT_TYPES)}.")
-    raw_type = f"lower({val('type')})" if ("type" in src or "type" in consts) else "'purchase'"
+    reviews = "rating" in src or "review" in src
+    default_type = "'review'" if reviews else "'purchase'"
+    raw_type = f"lower({val('type')})" if ("type" in src or "type" in consts) else default_type
     known = ", ".join(sql_str(t) for t in EVENT_TYPES)
     if types:
         case = " ".join(f"WHEN {raw_type} = {sql_str(k)} THEN {sql_str(v)}" for k, v in types.items())
@@ -324,8 +343,10 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
         "__basket": val("basket"),
         "__session": val("session"),
         "__title": val("title"),
-        "__category": val("category"),
+        "__category": category_sql or val("category"),
         "__brand": val("brand"),
+        "__rating": val("rating", parse.number),
+        "__review": val("review"),
     }
     name = lambda role: src.get(role, role).strip('"')  # noqa: E731
     checks = [("__item_id IS NULL", name("item"), f"missing item id ({name('item')})")]
@@ -351,6 +372,9 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
             *plausible_price("__price", name("price")),
             ("__price < 0", name("price"), f"negative {name('price')}"),
         ]
+    if "rating" in src:
+        checks.append((f"{parse.text(src['rating'])} IS NOT NULL AND __rating IS NULL", name("rating"),
+                       f"{name('rating')} is not a number"))
     revenue = None
     if "quantity" in src and "price" in src:
         revenue = parse.revenue(parse.number(src["quantity"]), parse.number(src["price"]))
@@ -358,8 +382,11 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
     if guessed:
         notes.append("columns guessed from their names: " + ", ".join(guessed))
     if "type" not in src and "type" not in consts:
-        notes.append("no event type column: every row is a purchase")
+        notes.append("no event type column: every row is a review (it has a rating or review text)"
+                     if reviews else "no event type column: every row is a purchase")
     mapping = {r: src[r].strip('"') for r in src} | {r: f"const {v}" for r, v in consts.items()}
+    if category_sql:
+        mapping["category"] = src_words
     sources = {role: name(role) for role in ("time", "quantity", "price") if role in src}
     return Plan(fields=fields, checks=checks, revenue=revenue, notes=notes, mapping=mapping,
                 sources=sources)

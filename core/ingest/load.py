@@ -12,13 +12,15 @@ catalogue rows (--items) or shopper rows (--users).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from core.ingest.formats import Plan
-from core.ingest.reader import Staged, execute_with_progress, ident, reject_rows_sql, sql_str, stage
+from core.ingest.joins import apply as join_tables
+from core.ingest.reader import (Staged, execute_with_progress, header_looks_like_data, ident,
+                                reject_rows_sql, sql_str, stage)
 from core.progress import NULL, Progress
 
 
@@ -30,6 +32,7 @@ class Prepared:
     source_file: str
     n_rows: int = 0                                  # rows after skipping exact duplicates
     event_id_base: int | None = None                 # event_id - base = source row (not baskets)
+    joined: list = field(default_factory=list)       # accounting of joined files (core.ingest.joins)
     revenue_read: tuple | None = None                # (sum, rows without revenue) of the file
 
     @property
@@ -58,14 +61,22 @@ def _problem_sql(checks: list[tuple[str, str, str]]) -> tuple[str, str]:
 
 
 def prepare(con: duckdb.DuckDBPyConnection, path: Path, plan_fn, opts: dict, *, prefix: str,
-            lines: bool = False, unique_key: str | None = None, unique_reason: str = "",
+            lines: bool = False, header: bool = True, joins: list | None = None, unique_key: str | None = None, unique_reason: str = "",
             progress: Progress = NULL) -> Prepared:
     """Stage ``path``, skip exact duplicates, parse every row and decide its problem (if any)."""
     staged = stage(con, path, lines=lines, view=f"{prefix}_raw", encoding=opts.get("encoding"),
-                   progress=progress)
+                   header=header, progress=progress)
+    joined = join_tables(con, staged, f"{prefix}_raw", joins or [],
+                         encoding=opts.get("encoding"), progress=progress)
     plan = plan_fn(staged, opts)
     plan.notes = [*plan.notes, *staged.notes]
-    prep = Prepared(staged, plan, prefix, str(Path(path).resolve()))
+    if staged.header and not lines and header_looks_like_data(staged.columns):
+        plan.notes.append(
+            f"warning: the header row of {Path(path).name} looks like data "
+            f"({', '.join(staged.columns[:6])}{', ...' if len(staged.columns) > 6 else ''}): if the "
+            f"file has no header row, that first row was not loaded. Ingest it into a fresh store "
+            f"with --no-header and columns by position (1, 2, ...).")
+    prep = Prepared(staged, plan, prefix, str(Path(path).resolve()), joined=joined)
     cols = prep.raw_cols
     if plan.revenue:  # the file's own revenue, before anything is skipped or quarantined
         prep.revenue_read = con.execute(
@@ -114,7 +125,7 @@ def write_quarantine(con, prep: Prepared, ingest_id: int) -> None:
     if prep.staged.rejects:
         con.execute(f"""INSERT INTO quarantine
             SELECT ?, ?, row_number, column_name, reason, raw, hash(raw)
-            FROM ({reject_rows_sql(prep.prefix + '_raw', lines=prep.plan.baskets)}) ORDER BY row_number""",
+            FROM ({reject_rows_sql(prep.prefix + '_raw', lines=prep.plan.baskets or not prep.staged.header)}) ORDER BY row_number""",
                     [ingest_id, prep.source_file])
 
 
@@ -172,6 +183,10 @@ def write_events(con, prep: Prepared, ingest_id: int, progress: Progress = NULL)
             SELECT {event_id}, __user_id, __item_id, __type, __ts, __qty, __price, __basket,
                    __session, {int(ingest_id)}, __hash
             FROM {loaded} ORDER BY __rn, __item_id""", bar=bar)
+        if any(prep.plan.fields.get(f, "NULL") != "NULL" for f in ("__rating", "__review")):
+            con.execute(f"""INSERT INTO event_reviews
+                SELECT {base} + __rn, __rating, __review, {int(ingest_id)} FROM {loaded}
+                WHERE __rating IS NOT NULL OR __review IS NOT NULL ORDER BY __rn""")
     if prep.plan.baskets:
         n = con.execute("SELECT count(DISTINCT basket_id) FROM events WHERE ingest_id = ?",
                         [ingest_id]).fetchone()[0]
@@ -296,8 +311,10 @@ def revenue(con, prep: Prepared, ingest_id: int) -> dict | None:
     q, dup = con.execute(
         f"SELECT sum(__revenue) FILTER (WHERE __problem IS NOT NULL), "
         f"sum((__copies - 1) * __revenue) FROM {prep.parsed}").fetchone()
-    loaded = con.execute("SELECT sum(quantity * unit_price) FROM events WHERE ingest_id = ?",
-                         [ingest_id]).fetchone()[0]
+    types = list(prep.plan.revenue_types or ())
+    loaded = con.execute("SELECT sum(quantity * unit_price) FROM events WHERE ingest_id = ? "
+                         "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], event_type))",
+                         [ingest_id, types, types]).fetchone()[0]
     read, q, dup, loaded = (float(x or 0.0) for x in (read, q, dup, loaded))
     total = loaded + q + dup
     return {

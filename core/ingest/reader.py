@@ -126,6 +126,7 @@ class Staged:
     columns: list[str]
     rows: int                        # rows staged (good rows)
     rejects: int = 0                 # malformed CSV records (quarantined separately, one per record)
+    header: bool = True              # False: no header row, columns are named "1", "2", ...
     notes: list[str] = field(default_factory=list)   # how the bytes were read (encoding...)
 
 
@@ -141,11 +142,14 @@ def drop_staging(con: duckdb.DuckDBPyConnection, prefix: str = "_ing_") -> None:
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
-          view: str = RAW_VIEW, encoding: str | None = None, progress: Progress = NULL) -> Staged:
+          view: str = RAW_VIEW, encoding: str | None = None, header: bool = True,
+          progress: Progress = NULL) -> Staged:
     """Read ``path`` into a temporary table and expose it as ``view`` with a ``__rn`` column.
 
     ``lines=True`` reads a header-less text file as one column ``line`` (one value per line,
-    blank lines kept as NULL) for the basket format.
+    blank lines kept as NULL) for the basket format. ``header=False`` reads a CSV / TSV whose
+    first line is data: its columns are named by position, "1", "2", ... (Parquet always has
+    names).
     """
     path = Path(path)
     if not path.is_file():
@@ -153,7 +157,8 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: the file is empty. Check that the export finished.")
     info = source.inspect(path)
-    if not lines and not info.kind.startswith("parquet") and source.first_line_blank(info):
+    header = header or info.kind.startswith("parquet")  # Parquet always names its columns
+    if not lines and header and not info.kind.startswith("parquet") and source.first_line_blank(info):
         raise IngestError(f"{path}: the first line is empty, so the file has no header row. Put the "
                           f"column names on the first line (remove blank lines above them).")
     table = view + "_t"
@@ -174,7 +179,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
         else:
             try:
                 with source.readable(info, encoding) as (src, enc, more):
-                    _read_csv(con, src, info.kind, enc, lines, table, rejects, scans, bar)
+                    _read_csv(con, src, info.kind, enc, lines, table, rejects, scans, bar, header)
             except duckdb.Error as e:
                 if not source.mixed_newlines(path, info.gzipped):
                     raise _unreadable(path, info, e) from None
@@ -182,7 +187,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
                     con.execute(f"DROP TABLE IF EXISTS temp.{t}")
                 try:
                     with source.readable(info, encoding, newlines=True) as (src, enc, more):
-                        _read_csv(con, src, info.kind, enc, lines, table, rejects, scans, bar)
+                        _read_csv(con, src, info.kind, enc, lines, table, rejects, scans, bar, header)
                 except duckdb.Error as e2:
                     raise _unreadable(path, info, e2) from None
             notes += more
@@ -190,16 +195,20 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
             # columns gives 5), the same grouping the quarantine uses
             n_rejects = con.execute(f"SELECT count(DISTINCT line) FROM temp.{rejects}").fetchone()[0]
     cols = [r[0] for r in con.execute(f"DESCRIBE temp.{table}").fetchall()]
+    if not header and not lines:  # columns by position: "1", "2", ...
+        for i, c in enumerate(cols, 1):
+            con.execute(f"ALTER TABLE temp.{table} RENAME COLUMN {ident(c)} TO {ident(str(i))}")
+        cols = [str(i) for i in range(1, len(cols) + 1)]
     n = con.execute(f"SELECT count(*) FROM temp.{table}").fetchone()[0]
     if n_rejects:
         # Good row k (1-based, in file order) sits at data row k + #{rejects j : d_j - j < k},
         # where d_j is reject j's data row and j its rank: d_j - j good rows precede reject j.
         # DuckDB numbers records, not physical lines: a quoted field spanning lines is one.
-        header = 0 if lines else 1
+        header_lines = 0 if (lines or not header) else 1
         con.execute(f"""
             CREATE TEMP TABLE {view}_gaps AS
             SELECT d - j AS before, max(j) AS j FROM (
-                SELECT line - {header} AS d, row_number() OVER (ORDER BY line) AS j
+                SELECT line - {header_lines} AS d, row_number() OVER (ORDER BY line) AS j
                 FROM (SELECT DISTINCT line FROM temp.{rejects})
             ) GROUP BY ALL
         """)
@@ -210,8 +219,10 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False,
         """)
     else:
         con.execute(f"CREATE TEMP VIEW {view} AS SELECT rowid + 1 AS __rn, * FROM temp.{table}")
+    if not header and not lines:
+        notes.append(f"no header row: columns named by position, 1 to {len(cols)}")
     return Staged(path=path, kind=info.kind, columns=cols, rows=int(n), rejects=int(n_rejects),
-                  notes=notes)
+                  notes=notes, header=header)
 
 
 def _read_parquet(con, info: source.SourceInfo, table: str, bar) -> None:
@@ -230,12 +241,12 @@ def _read_parquet(con, info: source.SourceInfo, table: str, bar) -> None:
 
 
 def _read_csv(con, src: Path, kind: str, encoding: str | None, lines: bool, table: str,
-              rejects: str, scans: str, bar) -> None:
+              rejects: str, scans: str, bar, header: bool = True) -> None:
     if lines:
         opts = ("header = false, auto_detect = false, columns = {'line': 'VARCHAR'}, "
                 "delim = '\x01', quote = '', escape = ''")
     else:
-        opts = "header = true, all_varchar = true"
+        opts = f"header = {'true' if header else 'false'}, all_varchar = true"
         if kind == "tsv":
             opts += ", delim = '\t'"
     if encoding:
@@ -278,6 +289,29 @@ def reject_rows_sql(view: str = RAW_VIEW, lines: bool = False) -> str:
     """
 
 
+_DATA_LIKE = r"^\s*[-+]?([0-9][0-9,._:/ -]*|[0-9a-f]{8}-[0-9a-f-]{27})\s*$"
+
+
+def header_looks_like_data(columns: list[str]) -> bool:
+    """True when at least half of the "column names" are numbers, dates or ids (the first row
+    of a file without a header row)."""
+    import re
+
+    if not columns or [str(c) for c in columns] == [str(i) for i in range(1, len(columns) + 1)]:
+        return False  # already named by position
+    like = sum(1 for c in columns if re.match(_DATA_LIKE, str(c), re.IGNORECASE))
+    return 2 * like >= len(columns)
+
+
+def no_header_hint(columns: list[str]) -> str:
+    """Advice to add --no-header when the header row looks like data, else ''."""
+    if not header_looks_like_data(columns):
+        return ""
+    return (" The first row looks like data, not column names: if the file has no header row, "
+            "add --no-header (or header = false in the mapping file) and name columns by "
+            f"position, 1 to {len(columns)} (e.g. --user-col 1 --item-col 2).")
+
+
 def resolve_column(wanted: str, columns: list[str], path: Path, *, purpose: str, fix: str) -> str:
     """The file's column named ``wanted`` (exact, else case-insensitive) or a clear error."""
     if wanted in columns:
@@ -289,7 +323,7 @@ def resolve_column(wanted: str, columns: list[str], path: Path, *, purpose: str,
     hint = f" The closest match is '{folded[close[0]]}'." if close else ""
     raise IngestError(
         f"{path}: column '{wanted}' ({purpose}) is missing. Columns found: "
-        f"{', '.join(columns)}.{hint} {fix}"
+        f"{', '.join(columns)}.{hint} {fix}{no_header_hint(columns)}"
     )
 
 

@@ -5,10 +5,11 @@ Columns are taken from [items] / [users] in the mapping file, else guessed from 
 
 from __future__ import annotations
 
-from core.ingest import parse
+from core.ingest import categories, parse
 from core.ingest.checks import plausible_price
 from core.ingest.formats import Plan
-from core.ingest.reader import IngestError, Staged, find_column, ident, resolve_column
+from core.ingest.reader import (IngestError, Staged, find_column, ident, no_header_hint,
+                                resolve_column)
 
 ITEM_ROLES = {
     "id": ["item_id", "id", "product_id", "sku", "stockcode", "item"],
@@ -29,7 +30,12 @@ def items_file_plan(staged: Staged, opts: dict) -> Plan:
     """
     cols = opts.get("items_columns") or {}
     src = {}
+    category_sql = None
     for role, guesses in ITEM_ROLES.items():
+        if role == "category" and categories.is_composite(cols.get(role)):
+            category_sql = categories.sql(cols[role], staged, "items category",
+                                          "Fix [items] in the mapping file.")
+            continue
         if cols.get(role):
             src[role] = ident(resolve_column(str(cols[role]), staged.columns, staged.path,
                                              purpose=f"items {role}", fix="Fix [items] in the mapping file."))
@@ -40,10 +46,11 @@ def items_file_plan(staged: Staged, opts: dict) -> Plan:
     if "id" not in src:
         raise IngestError(f"{staged.path}: no item id column. Columns found: "
                           f"{', '.join(staged.columns)}. Name it item_id, or set id = \"COLUMN\" "
-                          f"under [items] in the mapping file.")
+                          f"under [items] in the mapping file."
+                          f"{no_header_hint(staged.columns)}")
     g = lambda r, conv=parse.text: conv(src[r]) if r in src else "NULL"  # noqa: E731
     fields = {"__item_id": g("id"), "__title": g("title"), "__description": g("description"),
-              "__category": g("category"), "__brand": g("brand"), "__price": g("price", parse.number)}
+              "__category": category_sql or g("category"), "__brand": g("brand"), "__price": g("price", parse.number)}
     n = lambda r: src[r].strip('"')  # noqa: E731
     checks = [("__item_id IS NULL", n("id"), "missing item id")]
     if "price" in src:
@@ -64,7 +71,8 @@ def users_file_plan(staged: Staged, opts: dict) -> Plan:
         if uid is None:
             raise IngestError(f"{staged.path}: no user id column. Columns found: "
                               f"{', '.join(staged.columns)}. Name it user_id, or set id = \"COLUMN\" "
-                              f"under [users] in the mapping file.")
+                              f"under [users] in the mapping file."
+                              f"{no_header_hint(staged.columns)}")
     attrs = {c: parse.text(ident(c)) for c in staged.columns if c != uid}
     return Plan(
         fields={"__user_id": f"regexp_replace({parse.text(ident(uid))}, '\\.0+$', '')"},

@@ -9,6 +9,8 @@ from typing import Any
 
 def _reconciles(read, loaded, quarantined, duplicate, details: dict) -> bool:
     ok = read == (loaded or 0) + (quarantined or 0) + (duplicate or 0)
+    for f in (details or {}).get("files") or []:  # each side file reconciles on its own
+        ok = ok and bool(f.get("reconciles", True))
     rev = (details or {}).get("revenue")
     if rev and "revenue_reconciles" in rev:
         ok = ok and bool(rev["revenue_reconciles"])
@@ -20,7 +22,10 @@ def ingest_summary(con) -> dict[str, Any]:
 
     Each ingest: ingest_id, source_file, format, rows_read, rows_loaded, rows_quarantined,
     rows_duplicate, reconciles (rows_read = loaded + quarantined + duplicates, and the revenue
-    check where the format has one), plus started_at, finished_at, seconds and revenue.
+    check where the format has one), plus started_at, finished_at, seconds, revenue, files (each
+    file's own rows_read = loaded + quarantined + duplicates: the events file, then --items /
+    --users / joined files) and warnings (what the ingest flagged: anonymous events, side files
+    matching no event...).
     """
     users, items, events, quarantined = con.execute(
         "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM items), "
@@ -39,6 +44,8 @@ def ingest_summary(con) -> dict[str, Any]:
             "started_at": started, "finished_at": finished,
             "seconds": d.get("seconds"),
             "revenue": d.get("revenue"),
+            "files": d.get("files") or [],
+            "warnings": [n for n in d.get("notes") or [] if str(n).startswith("warning")],
         })
     reasons = dict(con.execute(
         "SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1").fetchall())

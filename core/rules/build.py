@@ -14,8 +14,14 @@ Automatic thresholds (when the build is not given them)
 * ``min_support`` is chosen per scope (the whole shop, then each segment on its own baskets):
   the largest value of the ladder 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, ... that yields at
   least ``target_rules`` rules (default 300) under the other thresholds, never below
-  ``MIN_BASKETS`` (5) baskets — rules seen in fewer baskets are noise. If the next step would
-  produce more than ``max_itemsets`` frequent itemsets, the previous step is kept.
+  ``MIN_BASKETS`` (5) baskets — rules seen in fewer baskets are noise.
+* The count is bounded: a ladder step can jump from a hundred rules to a million (a ratings
+  shop did: 1,034,935 rules for one segment). When a step gives more than ``max_rules``
+  (default ``RULES_CAP_FACTOR`` x target = 900) rules, or more than ``itemset_budget`` frequent
+  itemsets (mining stops there, so an explosive step costs little), the support is bisected
+  (on whole basket counts) between that step and the previous one until the count lands in
+  [target, max_rules]. If no support does (counts jump over the band), the smallest count over
+  the band is used and cut to the ``max_rules`` rules of highest lift: a hard cap per scope.
 * ``min_len`` defaults to 2 in the build (no ``{} => {item}`` rules, which only restate an
   item's popularity), ``max_len`` to 10 (arules' default).
 
@@ -48,6 +54,8 @@ from core.rules.mining import (
 
 DEFAULT_MIN_CONFIDENCE = 0.3
 DEFAULT_TARGET_RULES = 300
+RULES_CAP_FACTOR = 3          # max_rules = 3 x target unless given
+ITEMSET_BUDGET_FACTOR = 200   # frequent itemsets mined at most per target rule, while searching
 MIN_BASKETS = 5
 SUPPORT_LADDER = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001,
                   0.00005, 0.00002, 0.00001)
@@ -92,31 +100,57 @@ def baskets_from_store(con, segment_id: int | None = None,
 # --------------------------------------------------------------------------- thresholds
 def auto_rules(baskets, *, min_confidence: float, min_lift: float | None = None,
                min_len: int = 2, max_len: int = 10, target_rules: int = DEFAULT_TARGET_RULES,
-               max_itemsets: int = 2_000_000) -> tuple[pd.DataFrame, float]:
-    """Rules at the largest ladder support giving >= ``target_rules`` rules (see module doc).
-    Returns (rules, chosen min_support)."""
+               max_rules: int | None = None, max_itemsets: int = 2_000_000,
+               itemset_budget: int | None = None) -> tuple[pd.DataFrame, float]:
+    """Rules at the largest support giving ``target_rules`` to ``max_rules`` rules, never more
+    than ``max_rules`` (see module doc). Returns (rules, chosen min_support)."""
     b = to_baskets(baskets)
     n = b.n_baskets
+    cap = int(max_rules) if max_rules is not None else RULES_CAP_FACTOR * int(target_rules)
+    if cap < target_rules:
+        raise ValueError(f"max_rules ({cap:,}) must be at least target_rules ({target_rules:,}).")
+    budget = min(max_itemsets, itemset_budget or max(50_000, ITEMSET_BUDGET_FACTOR * target_rules))
     if n == 0:
         return mine_rules(b, min_support=1.0, min_confidence=min_confidence), 1.0
-    floor = min(1.0, MIN_BASKETS / n)
-    ladder = [s for s in SUPPORT_LADDER if s > floor] + [floor]
-    best: tuple[pd.DataFrame, float] | None = None
-    for s in ladder:
+
+    def at(count: int) -> pd.DataFrame | None:  # None: more than the itemset budget
         try:
-            rules = mine_rules(b, min_support=s, min_confidence=min_confidence,
-                               min_lift=min_lift, min_len=min_len, max_len=max_len,
-                               max_itemsets=max_itemsets)
+            return mine_rules(b, min_support=count / n, min_confidence=min_confidence,
+                              min_lift=min_lift, min_len=min_len, max_len=max_len,
+                              max_itemsets=budget)
         except TooManyItemsets:
-            break
-        best = (rules, s)
-        if len(rules) >= target_rules:
-            break
-    if best is None:  # even the largest support explodes: use it with a tighter max_len
-        s = ladder[0]
-        best = (mine_rules(b, min_support=s, min_confidence=min_confidence, min_lift=min_lift,
-                           min_len=min_len, max_len=min(max_len, 3)), s)
-    return best
+            return None
+
+    floor = min_count_for(min(1.0, MIN_BASKETS / n), n)
+    counts = sorted({max(floor, min_count_for(s, n)) for s in SUPPORT_LADDER} | {floor}, reverse=True)
+    few: tuple[int, pd.DataFrame] | None = None      # largest count seen: fewer than target
+    for c in counts:
+        rules = at(c)
+        if rules is not None and len(rules) < target_rules:
+            few = (c, rules)
+            continue
+        if rules is not None and len(rules) <= cap:
+            return rules, c / n
+        # too many rules (or itemsets) at c, too few at the previous count: bisect between
+        lo, many = c, rules
+        hi = few[0] if few else n + 1
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            r = at(mid)
+            if r is None or len(r) > cap:
+                lo, many = mid, r
+            elif len(r) < target_rules:
+                hi, few = mid, (mid, r)
+            else:
+                return r, mid / n
+        # the count jumps over the band between lo and lo + 1
+        if many is not None:  # hard cap: the max_rules rules of highest lift
+            return sort_rules(many).head(cap).reset_index(drop=True), lo / n
+        if few is not None:   # one more basket of support explodes: keep the fewer rules
+            return few[1], few[0] / n
+        raise TooManyItemsets(f"Even rules seen in every basket give more than {budget:,} "
+                              f"frequent itemsets: lower max_len.")
+    return few[1], few[0] / n
 
 
 # --------------------------------------------------------------------------- exact counts
@@ -200,11 +234,17 @@ def _insert(con, run_id: int, segment_id: int | None, rules: pd.DataFrame,
 def build_rules(con, run_id: int, *, min_support: float | None = None,
                 min_confidence: float | None = None, min_lift: float | None = None,
                 min_len: int = 2, max_len: int = 10, target_rules: int = DEFAULT_TARGET_RULES,
-                segments: bool = True, progress: Progress = NULL) -> dict:
+                max_rules: int | None = None, segments: bool = True,
+                progress: Progress = NULL) -> dict:
     """Write the ``rules`` table for ``run_id``: the whole shop (segment_id NULL) and each
     segment of the run (segment_ratio set). Thresholds left as None are chosen automatically
-    (module doc). Returns metrics: n_baskets, n_rules, the thresholds used, and per segment
-    n_baskets / min_support / n_rules."""
+    (module doc): then each scope gets at most ``max_rules`` rules (default 3 x target).
+    Returns metrics: n_baskets, n_rules, the thresholds used, target_rules, max_rules, seconds,
+    and per segment n_baskets / min_support / n_rules."""
+    import time
+
+    t0 = time.perf_counter()
+    cap = int(max_rules) if max_rules is not None else RULES_CAP_FACTOR * int(target_rules)
     min_conf = DEFAULT_MIN_CONFIDENCE if min_confidence is None else float(min_confidence)
     con.execute("DELETE FROM rules WHERE run_id = ?", [run_id])
     seg_ids = []
@@ -214,12 +254,13 @@ def build_rules(con, run_id: int, *, min_support: float | None = None,
             "ORDER BY 1", [run_id]).fetchall()]
     metrics: dict[str, Any] = {"min_confidence": min_conf, "min_lift": min_lift,
                                "min_len": min_len, "max_len": max_len,
-                               "auto_support": min_support is None, "segments": {}}
+                               "auto_support": min_support is None, "target_rules": target_rules,
+                               "max_rules": cap if min_support is None else None, "segments": {}}
     with progress.stage("Association rules", total=1 + len(seg_ids)) as bar:
         everything = to_baskets(baskets_from_store(con))
         metrics["n_baskets"] = everything.n_baskets
         rules, supp = _mine(everything, min_support, min_conf, min_lift, min_len, max_len,
-                            target_rules)
+                            target_rules, cap)
         _insert(con, run_id, None, rules, None)
         metrics.update(min_support=supp, n_rules=len(rules))
         bar.advance(1)
@@ -227,7 +268,7 @@ def build_rules(con, run_id: int, *, min_support: float | None = None,
         for sid in seg_ids:
             seg = to_baskets(baskets_from_store(con, segment_id=sid, run_id=run_id))
             s_rules, s_supp = _mine(seg, min_support, min_conf, min_lift, min_len, max_len,
-                                    target_rules)
+                                    target_rules, cap)
             ratio = segment_ratios(everything, s_rules)
             if len(s_rules):
                 s_rules = s_rules.assign(segment_ratio=ratio)
@@ -239,15 +280,16 @@ def build_rules(con, run_id: int, *, min_support: float | None = None,
                                         "n_rules": len(s_rules)}
             bar.advance(1)
     metrics["n_segment_rules"] = n_seg_rules
+    metrics["seconds"] = round(time.perf_counter() - t0, 2)
     return metrics
 
 
-def _mine(b: Baskets, min_support, min_conf, min_lift, min_len, max_len, target):
+def _mine(b: Baskets, min_support, min_conf, min_lift, min_len, max_len, target, cap=None):
     if b.n_baskets == 0:
         return mine_rules(b, min_support=1.0, min_confidence=min_conf), None
     if min_support is None:
         return auto_rules(b, min_confidence=min_conf, min_lift=min_lift, min_len=min_len,
-                          max_len=max_len, target_rules=target)
+                          max_len=max_len, target_rules=target, max_rules=cap)
     return mine_rules(b, min_support=float(min_support), min_confidence=min_conf,
                       min_lift=min_lift, min_len=min_len, max_len=max_len), float(min_support)
 
@@ -297,5 +339,6 @@ def read_rules(con, run_id: int, segment_id: int | None = None,
 
 
 __all__ = ["DEFAULT_MIN_CONFIDENCE", "DEFAULT_TARGET_RULES", "MIN_BASKETS", "NoBuildError",
+           "RULES_CAP_FACTOR",
            "auto_rules", "baskets_from_store", "build_rules", "count_itemsets", "item_titles",
            "min_count_for", "read_rules", "segment_ratios", "with_titles"]

@@ -48,13 +48,14 @@ def published_write(path: Path, prepare: Callable[[duckdb.DuckDBPyConnection], N
     default), so SQL can name it the way readers do (``records.saved_segments``).
     """
     path = Path(path)
+    lock_path = path.with_name(path.name + ".lock")
+    made_dir = not path.parent.exists()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(path.with_name(path.name + ".lock"), "a+")
     except OSError as e:
         raise os_error(e, path.parent, action="write the store in") from e
+    lock = _take_lock(lock_path, path, wait, busy)
     with lock:
-        _lock(lock, path, wait, busy)
         try:
             remove_stale_shadows(path)
             shadow = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -83,8 +84,40 @@ def published_write(path: Path, prepare: Callable[[duckdb.DuckDBPyConnection], N
                 raise
             _fsync_dir(path.parent)
         finally:
+            if not path.exists():
+                # nothing was ever published (a first write that failed): leave no lock file,
+                # and no folder made for it, behind. Unlinked while held; see _take_lock.
+                with contextlib.suppress(OSError):
+                    lock_path.unlink()
+                if made_dir:
+                    with contextlib.suppress(OSError):
+                        path.parent.rmdir()
             with contextlib.suppress(Exception):
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _take_lock(lock_path: Path, path: Path, wait: bool, busy: str):
+    """Open and lock ``lock_path``. A writer whose first write fails removes the lock file while
+    holding it, so a waiter may end up holding a lock on a removed file: it checks that the file
+    it locked is still the one at ``lock_path`` and otherwise starts again."""
+    while True:
+        try:
+            lock = open(lock_path, "a+")
+        except OSError as e:
+            raise os_error(e, path.parent, action="write the store in") from e
+        try:
+            _lock(lock, path, wait, busy)
+            mine = os.fstat(lock.fileno())
+            try:
+                now = os.stat(lock_path)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            lock.close()
+            raise
+        if now is not None and (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev):
+            return lock
+        lock.close()
 
 
 def _connect(shadow: Path, alias: str | None) -> duckdb.DuckDBPyConnection:

@@ -367,6 +367,20 @@ LENS_TRAIT_COLUMNS = {
 }
 
 
+# Review events' rating and text (``core.ingest``: the rating / review roles), one row per event
+# that has either; kept beside ``events`` so the events table keeps its columns.
+BASE_DDL.append(
+    """
+    CREATE TABLE IF NOT EXISTS event_reviews (
+        event_id BIGINT NOT NULL,
+        rating DOUBLE,
+        review_text VARCHAR,
+        ingest_id INTEGER
+    )
+    """
+)
+
+
 class SchemaVersionError(RuntimeError):
     pass
 
