@@ -125,3 +125,19 @@ def treated_vs_holdout(out: dict, *, currency: str) -> go.Figure:
     fig.update_yaxes(tickformat=".0%", row=1, col=1, rangemode="tozero")
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
     return _base(fig, height=320)
+
+
+def bandit_curve(curve: dict) -> go.Figure:
+    """Cumulative hits of the per-segment policy, the best single recommender and random."""
+    fig = go.Figure()
+    styles = {"policy": ("Chosen per segment (Thompson sampling)", "#4C78A8", "solid"),
+              "best single": ("Best single recommender (in hindsight)", "#333", "dash"),
+              "uniform random": ("A recommender at random", GREY, "dot")}
+    for key, (name, color, dash) in styles.items():
+        if key in curve:
+            fig.add_scatter(x=curve["step"], y=curve[key], mode="lines", name=name,
+                            line=dict(color=color, dash=dash),
+                            hovertemplate="after %{x:,} shoppers: %{y:,.0f} hits<extra></extra>")
+    fig.update_xaxes(title_text="Shoppers, in the order of their next basket")
+    fig.update_yaxes(title_text="Baskets hit (cumulative)", gridcolor="#eee", rangemode="tozero")
+    return _base(fig, height=320)

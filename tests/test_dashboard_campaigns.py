@@ -149,3 +149,35 @@ def test_export_page_for_a_campaign_tool_and_its_log(tiny_db):
     assert str(preview["Orders"].dtype) == "Int64"
     assert "JSON lines (one payload per shopper)" in at.radio(key="export_format").options
     assert "No exports recorded yet" in texts(at)
+
+
+def test_recommender_chosen_per_segment_on_the_model_and_recommend_pages(tiny_db):
+    import json
+
+    bandit = {"new_items": {
+        "shoppers": 150, "arms": ["item_knn", "popularity"], "best_single": "item_knn",
+        "totals": {"policy": 40.0, "best single": 36.0, "uniform random": 25.0},
+        "curve": {"step": [50, 100, 150], "policy": [12, 27, 40], "best single": [12, 24, 36],
+                  "uniform random": [8, 17, 25]},
+        "segments": {"Gift buyers": {"choice": "popularity", "shoppers": 70,
+                                     "pulls": {"item_knn": 20, "popularity": 50},
+                                     "hit_rate": {"item_knn": 0.1, "popularity": 0.3}},
+                     "Kitchen regulars": {"choice": "item_knn", "shoppers": 80,
+                                          "pulls": {"item_knn": 60, "popularity": 20},
+                                          "hit_rate": {"item_knn": 0.35, "popularity": 0.1}}}}}
+    with tiny_db.write() as con:
+        m = json.loads(con.execute("SELECT metrics FROM runs WHERE run_id = 1").fetchone()[0] or "{}")
+        m.setdefault("evaluate", {})["bandit"] = bandit
+        con.execute("UPDATE runs SET metrics = ? WHERE run_id = 1", [json.dumps(m)])
+    at = open_page("views/model.py")
+    t = texts(at)
+    assert "Which recommender for which segment" in t
+    assert "Hits: chosen per segment 40, best single recommender" in t
+    table = next(d.value for d in at.dataframe if "Chosen recommender" in d.value.columns)
+    assert table["Segment"].tolist() == ["Kitchen regulars", "Gift buyers"]
+    assert table["Times played"].tolist() == [60, 50]
+    assert "Only 150 shoppers in the replay" in "\n".join(w.value for w in at.warning)
+    at = open_page("views/recommend.py", {"rec_user_q": "u01"})
+    assert not at.exception
+    toggle = at.toggle(key="rec_bandit")
+    assert toggle.label.startswith("Use the recommender chosen for Gift buyers")

@@ -80,6 +80,12 @@ def test_evaluate_writes_rows_and_hybrid_weights(tmp_path):
                 assert 0.0 <= m[key] <= 1.0
             # one shopper: every bootstrap resample is that shopper
             assert m["ndcg10_ci"] == [pytest.approx(m["ndcg10"])] * 2
+    # the bandit replay ran over the same shopper, one step, one segment
+    b = out["bandit"]["new_items"]
+    assert b["shoppers"] == 1 and "hybrid" not in b["arms"]
+    assert b["totals"]["uniform random"] == pytest.approx(
+        np.mean([out["recommenders"][a]["lists"]["new_items"]["hitrate10"] for a in b["arms"]]))
+    assert sum(sum(s["pulls"].values()) for s in b["segments"].values()) == 1
     con = store.read()
     df = read_evaluations(con, run_id, "basket")
     assert set(df["recommender"]) >= {"popularity", "repeat", "item_knn", "hybrid"}

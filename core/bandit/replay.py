@@ -83,3 +83,31 @@ def thompson_replay(hits: np.ndarray, segments, arms: list[str], seed: int = 42)
         res.pulls[seg] = {a: int((chosen[m] == i).sum()) for i, a in enumerate(arms)}
         res.shoppers[seg] = int(m.sum())
     return res
+
+
+def replay_summary(hits_by_arm: dict[str, np.ndarray], segments, order_key, *, seed: int = 42,
+                   points: int = 60) -> dict:
+    """The replay over an evaluation's held-out shoppers, for the run's metrics: shoppers in the
+    time order of ``order_key`` (their held-out basket's time), Thompson sampling per segment
+    over the arms in ``hits_by_arm`` (1 = the arm's top 10 hit the basket). Returns totals for
+    the policy, the best single arm and uniform random, the cumulative curves at ``points``
+    steps, and per segment the final choice, its posterior hit rates and how often each arm was
+    played."""
+    arms = sorted(hits_by_arm)
+    if not arms:
+        return {}
+    H = np.column_stack([np.asarray(hits_by_arm[a], float) for a in arms])
+    order = np.argsort(np.asarray(order_key), kind="stable")
+    res = thompson_replay(H[order], np.asarray(segments)[order], arms, seed=seed)
+    n = len(order)
+    at = sorted({max(1, int(round(n * i / points))) for i in range(1, points + 1)})
+    return {
+        "shoppers": int(n), "arms": arms, "best_single": res.best_single,
+        "totals": {k: round(v, 3) for k, v in res.totals().items()},
+        "curve": {"step": at, **{k: [round(float(v[i - 1]), 3) for i in at]
+                                 for k, v in res.cumulative.items()}},
+        "segments": {s: {"choice": res.choice[s], "shoppers": res.shoppers[s],
+                         "pulls": res.pulls[s],
+                         "hit_rate": {a: round(m, 4) for a, m in res.posterior_mean[s].items()}}
+                     for s in res.choice},
+    }

@@ -251,6 +251,7 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
             results[n] = {"lists": lists,
                           "segments": _segment_rows(per, keeps, seg, data, n, k, n_boot, seed)}
         _paired_ratios(results, per, Ws, k)
+        bandit = _bandit(con, data, seg, tusers, keeps, per, seed)
         bar.advance(1)
 
     users_eval = {m: int(keeps[m].sum()) for m in MODES}
@@ -269,11 +270,33 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
         "validation_ndcg10": val_ndcg, "next_basket_models": nb_models, "warning": warning,
         "encoder": "evaluated" if "encoder" in recs else f"not evaluated: {enc_why}",
         "catalogue_items": data.n_items, "available_items": int(data.active.sum()),
-        "max_users": max_users, "seed": seed, "active_days": active_days,
+        "max_users": max_users, "seed": seed, "active_days": active_days, "bandit": bandit,
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if write:
         write_evaluations(con, run_id, out)
+    return out
+
+
+def _bandit(con, data, seg, users, keeps, per, seed) -> dict:
+    """The Thompson-sampling replay (core.bandit) per list type: which recommender to use for
+    each taste segment, learned shopper by shopper in the order of their held-out baskets."""
+    from core.bandit.replay import replay_summary
+
+    last = dict(con.execute(
+        "SELECT user_id, max(ts) FROM events WHERE event_type = 'purchase' AND user_id IS NOT NULL "
+        "GROUP BY user_id").fetchall())
+    names = getattr(data, "segment_names", None) or {}
+    out = {}
+    for mode, kp in keeps.items():
+        arms = {n: v["hit"] for n, v in per[mode].items() if n != "hybrid"}
+        if not arms or not kp.any():
+            continue
+        us = [u for u, k_ in zip(users, kp) if k_]
+        when = np.array([last.get(u).timestamp() if last.get(u) is not None else 0.0 for u in us])
+        segs = [names.get(int(s), f"Segment {int(s)}") if s is not None and s >= 0 else "Unassigned"
+                for s in np.asarray(seg)[kp]]
+        out[mode] = replay_summary(arms, segs, when, seed=seed)
     return out
 
 
@@ -283,6 +306,7 @@ def summary(result: dict) -> dict:
     return {
         **{key: result[key] for key in ("holdout", "users_evaluated", "users_eligible", "best",
                                         "warning", "encoder", "seconds")},
+        "bandit": result.get("bandit") or {},
         f"ndcg{k}": {m: {n: round(r["lists"][m][f"ndcg{k}"], 4)
                          for n, r in result["recommenders"].items()} for m in MODES},
     }

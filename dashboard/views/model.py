@@ -7,6 +7,7 @@ import streamlit as st
 from core import explore as ex
 from dashboard import charts
 from dashboard import common as c
+from dashboard.bandit_view import bandit_section
 from dashboard.predictions_view import predictions_section
 from dashboard.quality import segment_quality_section
 
@@ -131,6 +132,8 @@ def evaluation_section(run_id: int) -> None:
 
 evaluation_section(run_id)
 
+# --- recommender per segment (dashboard/bandit_view.py) -----------------------------------------
+bandit_section(run)
 # --- predictions (dashboard/predictions_view.py) ------------------------------------------------
 predictions_section(run)
 # --- end of predictions ----------------------------------------------------------------------------

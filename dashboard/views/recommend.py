@@ -19,6 +19,16 @@ names = recs.recommender_names(eng)
 EXTRA_LABELS = {"tifu_knn": "Buy again + similar shoppers", "next_basket": "Next basket (learned)"}
 label = lambda n: c.RECOMMENDER_LABELS.get(n, EXTRA_LABELS.get(n, n))  # noqa: E731
 
+
+def bandit_pick(run: dict, user_id: str):
+    """(segment name, recommender) the replay chose for this shopper's taste segment, if any."""
+    b = ((run["metrics"].get("evaluate") or {}).get("bandit") or {}).get("new_items") or {}
+    row = c.con().execute("SELECT i.name FROM segments s JOIN segment_info i USING (run_id, "
+                          "segment_id) WHERE s.run_id = ? AND s.user_id = ?",
+                          [run["run_id"], str(user_id)]).fetchone()
+    seg = b.get("segments", {}).get(row[0]) if row else None
+    return (row[0], seg["choice"]) if seg and seg["choice"] in names else None
+
 mode = st.segmented_control("Recommend for", ["A shopper", "A segment", "An edited basket", "A persona"],
                             default="A shopper", key="rec_mode") or "A shopper"
 left, right = st.columns([1, 2], gap="large")
@@ -35,6 +45,12 @@ with left:
         if users:
             kwargs = {"kind": "user", "user_id": st.selectbox("Shopper", users, key="rec_user"),
                       "names": tuple(chosen)}
+            pick = bandit_pick(run, kwargs["user_id"])
+            if pick and st.toggle(f"Use the recommender chosen for {pick[0]}: {label(pick[1])}",
+                                  key="rec_bandit",
+                                  help="Chosen per segment by the replay on held-out baskets "
+                                       "(Model and data → Which recommender for which segment)."):
+                kwargs["names"] = (pick[1],)
         elif q.strip():
             st.caption("No shopper has that id: a new shopper gets the shop's best sellers.")
             kwargs = {"kind": "user", "user_id": q.strip(), "names": tuple(chosen)}
