@@ -186,13 +186,22 @@ def _choose(options: list[dict], given_k: bool, val_pop: float | None = None) ->
                 <= 1.96 * qm.paired_diff_se(best["val_scores"], o["val_scores"])]
         how = (f"within reach of the best validation NDCG@10 ({REACH:.0%} of its gain over "
                "best-sellers, or within noise), then the clearest separation (silhouette, "
-               f"ties within {SILHOUETTE_TIE}), then validation NDCG@10")
+               f"ties within {SILHOUETTE_TIE}) unless another predicts validation baskets "
+               "better beyond noise")
     else:
         near, how = eligible, "silhouette (no shopper has 3 baskets to validate on)"
     sil = {id(o): o["silhouette"] if o["silhouette"] is not None else -2.0 for o in near}
     top = max(sil.values())
     clear = [o for o in near if sil[id(o)] >= top - SILHOUETTE_TIE]
-    chosen = max(clear, key=lambda o: (o.get("val_ndcg10") or 0.0, -o["k"]))
+    # Among clear separations, the clearest wins unless another predicts the validation baskets
+    # better beyond noise (1.96 paired standard errors): a validation difference within noise
+    # must not trade a clear structure for a blurrier one.
+    clearest = max(clear, key=lambda o: (sil[id(o)], -o["k"]))
+    better = [o for o in clear if o is not clearest and o.get("val_scores") is not None
+              and clearest.get("val_scores") is not None
+              and o["val_ndcg10"] - clearest["val_ndcg10"]
+              > 1.96 * qm.paired_diff_se(o["val_scores"], clearest["val_scores"])]
+    chosen = max(better, key=lambda o: (o["val_ndcg10"], -o["k"])) if better else clearest
     out = {key: v for key, v in chosen.items()}
     for o in options:
         o["chosen"] = o is chosen
