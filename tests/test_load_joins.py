@@ -163,3 +163,16 @@ def test_events_whose_items_are_missing_from_the_catalogue_are_counted(tmp_path)
     warnings = [n for n in r["notes"] if n.startswith("warning")]
     assert warnings == ["warning: 2 of 5 events (40%) have an item id that is not in items.csv "
                         "(--items): they have no catalogue details."]
+
+
+def test_the_readme_multi_table_command(export, tmp_path, capsys):
+    db = str(tmp_path / "grocery.duckdb")
+    (export / "grocery.toml").write_text(MAPPING)
+    rc = cli_main(["ingest", str(export / "order_products.csv"), "--format", "events", "--mapping",
+                   str(export / "grocery.toml"), "--currency", "USD", "--db", db, "-q"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "rows read 6 = loaded 5 + quarantined 1 + exact duplicates skipped 0  (reconciles)" in out
+    assert "orders.csv (order_id = order_id): read 5 = used 3 + matching no row 1 + repeated key 1 " \
+           "+ no key 0 + malformed 0" in out
+    assert "note: currency set to $ (from --currency)" in out
