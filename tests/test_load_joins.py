@@ -152,3 +152,27 @@ def test_every_mapping_in_the_readme_loading_section_is_valid():
     assert got[0]["header"] is False and got[0]["items_header"] is False
     assert got[1]["earliest"] == "2005-01-01" and got[1]["columns"]["user"] == "customer_id"
     assert [j["right"] for j in got[2]["joins"]] == ["order_id", "product_id", "aisle_id"]
+
+
+def test_events_whose_items_are_missing_from_the_catalogue_are_counted(tmp_path):
+    (tmp_path / "ev.csv").write_text("sku,user_id\nA,u1\nB,u1\nC,u2\nD,u2\nA,u3\n")
+    (tmp_path / "items.csv").write_text("item_id,title\nA,Mug\nB,Bowl\n")
+    (tmp_path / "users.csv").write_text("user_id,city\nu1,Leeds\nu2,York\nu3,Hull\n")
+    r = ingest_file(Store(tmp_path / "s.duckdb"), tmp_path / "ev.csv", "events",
+                    items_path=tmp_path / "items.csv", users_path=tmp_path / "users.csv")
+    warnings = [n for n in r["notes"] if n.startswith("warning")]
+    assert warnings == ["warning: 2 of 5 events (40%) have an item id that is not in items.csv "
+                        "(--items): they have no catalogue details."]
+
+
+def test_the_readme_multi_table_command(export, tmp_path, capsys):
+    db = str(tmp_path / "grocery.duckdb")
+    (export / "grocery.toml").write_text(MAPPING)
+    rc = cli_main(["ingest", str(export / "order_products.csv"), "--format", "events", "--mapping",
+                   str(export / "grocery.toml"), "--currency", "USD", "--db", db, "-q"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "rows read 6 = loaded 5 + quarantined 1 + exact duplicates skipped 0  (reconciles)" in out
+    assert "orders.csv (order_id = order_id): read 5 = used 3 + matching no row 1 + repeated key 1 " \
+           "+ no key 0 + malformed 0" in out
+    assert "note: currency set to $ (from --currency)" in out

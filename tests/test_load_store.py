@@ -117,3 +117,40 @@ def test_failed_first_ingest_leaves_no_lock_nor_folder(tmp_path):
         ingest_file(store2, bad, "events")
     with store2.read() as con:
         assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 2
+
+
+def test_a_writer_waiting_on_a_removed_lock_takes_a_fresh_one(tmp_path):
+    """A failed first write removes its lock file while a second writer waits on it: the
+    waiter must not write under the removed file's lock (two writers at once)."""
+    import threading
+    import time
+
+    from core.store.publish import published_write
+
+    path = tmp_path / "new" / "s.duckdb"
+    entered = threading.Event()
+    order = []
+
+    def first():
+        try:
+            with published_write(path, lambda con: None) as con:
+                entered.set()
+                time.sleep(0.3)
+                order.append("first fails")
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+
+    def second():
+        entered.wait()
+        with published_write(path, lambda con: None) as con:
+            order.append("second writes")
+            con.execute("CREATE TABLE t AS SELECT 1 AS x")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert order == ["first fails", "second writes"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["s.duckdb", "s.duckdb.lock"]

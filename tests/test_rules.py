@@ -411,3 +411,19 @@ def test_every_scope_of_the_demo_shop_lands_in_the_band(demo_store, tmp_path):
         at_floor = round(support * n_baskets) == MIN_BASKETS
         assert n_rules <= 150 and (n_rules >= 50 or at_floor), (n_baskets, support, n_rules)
     assert scopes[0][2] == 89  # the whole shop: 89 rules, in the band
+
+
+def test_explicit_explosive_thresholds_are_refused_with_the_fix(tmp_store):
+    from core.rules import TooManyItemsets
+
+    with tmp_store.write() as con:
+        rows = [[b * 100 + i, "u", f"i{i}", "purchase", datetime(2024, 1, 1), 1, f"b{b}"]
+                for b in range(10) for i in range(16)]
+        con.executemany("INSERT INTO events (event_id, user_id, item_id, event_type, ts, quantity, "
+                        "basket_id) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        with pytest.raises(TooManyItemsets, match="raise min_support"):
+            build_rules(con, 1, min_support=0.5, max_itemsets=1_000, segments=False)
+        # automatic: every support explodes, so rules of at most 3 items (16 x 15 + 560 x 3 =
+        # 1,920 at support 1), cut to the cap
+        m = build_rules(con, 1, max_itemsets=1_000, segments=False)
+        assert (m["n_rules"], m["max_rules"], m["min_support"]) == (900, 900, 1.0)

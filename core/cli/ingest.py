@@ -25,6 +25,9 @@ Formats:
 
 Keep one store per shop (--db): a store holding the demo shop refuses real data (--force mixes
 them). The shop's currency is a store setting: from --currency, else from the data when it says.
+A file without a header row: --no-header, columns named by position (--user-col 1). A mapping
+file can also join further tables ([[join]]: orders + order lines + products), take categories
+from flag columns, lists or several columns, and map rating / review text (see README.md).
 
 Examples:
   segstudio ingest online_retail.csv.gz --format online-retail --db data/retail.duckdb

@@ -23,6 +23,12 @@ Promises
   names the file and says how to fix it (``IngestError``, a ``ValueError``).
 * Items and users are merged with what the store has (new ids inserted, gaps filled), so several
   files can be ingested into one store.
+* **One store per shop.** A store holding the generated demo shop is refused unless ``force``;
+  the shop's currency is a store setting (``core.ingest.currency``); a file whose currency
+  differs from the store's is refused.
+* **Per file.** The headline counts are the event file's; ``files`` holds one reconciliation per
+  file read (``--items``, ``--users``, joined tables: ``core.ingest.joins``), and notes starting
+  with "warning:" say what loads but does not link up (``core.ingest.linkage``).
 """
 
 from __future__ import annotations

@@ -34,9 +34,19 @@ def warnings(con, ingest_id: int, fmt: str, main, side: dict[str, tuple[str, str
         total, matched = con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE {col} IN "
             f"(SELECT {key} FROM events WHERE ingest_id = ?)) FROM temp.{view}", [ingest_id]).fetchone()
+        what = "item" if role == "items" else "shopper"
         if total and matched == 0:
-            what = "item" if role == "items" else "shopper"
             out.append(f"warning: none of the {total:,} {what} ids in {Path(path).name} (--{role}) "
-                       f"matches {'an' if role == 'items' else 'a'} {what} of the events loaded: is it the right file, and the "
-                       f"right id column ([{role}] id = \"COLUMN\" in the mapping file)?")
+                       f"matches {'an' if role == 'items' else 'a'} {what} of the events loaded: "
+                       f"is it the right file, and the right id column ([{role}] id = \"COLUMN\" "
+                       f"in the mapping file)?")
+            continue
+        n_ev, unlinked = con.execute(
+            f"SELECT count({key}), count({key}) FILTER (WHERE {key} NOT IN "
+            f"(SELECT {col} FROM temp.{view})) FROM events WHERE ingest_id = ?", [ingest_id]).fetchone()
+        if n_ev and unlinked >= joins.UNLINKED_WARN * n_ev:
+            out.append(f"warning: {unlinked:,} of {n_ev:,} events ({unlinked / n_ev:.0%}) have "
+                       f"{'an' if role == 'items' else 'a'} {what} id that is not in "
+                       f"{Path(path).name} (--{role}): they have no {'catalogue' if role == 'items' else 'shopper'} "
+                       f"details.")
     return out

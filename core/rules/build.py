@@ -148,8 +148,16 @@ def auto_rules(baskets, *, min_confidence: float, min_lift: float | None = None,
             return sort_rules(many).head(cap).reset_index(drop=True), lo / n
         if few is not None:   # one more basket of support explodes: keep the fewer rules
             return few[1], few[0] / n
-        raise TooManyItemsets(f"Even rules seen in every basket give more than {budget:,} "
-                              f"frequent itemsets: lower max_len.")
+        for short in sorted({min(max_len, 3), 2}, reverse=True):  # every support explodes:
+            try:                                                  # shorter rules, as before
+                r = mine_rules(b, min_support=lo / n, min_confidence=min_confidence,
+                               min_lift=min_lift, min_len=min_len, max_len=short,
+                               max_itemsets=budget)
+            except TooManyItemsets:
+                continue
+            return sort_rules(r).head(cap).reset_index(drop=True), lo / n
+        raise TooManyItemsets(f"Even rules of two items seen in {lo:,} of {n:,} baskets give more "
+                              f"than {budget:,} frequent itemsets: set min_support yourself.")
     return few[1], few[0] / n
 
 
@@ -234,11 +242,13 @@ def _insert(con, run_id: int, segment_id: int | None, rules: pd.DataFrame,
 def build_rules(con, run_id: int, *, min_support: float | None = None,
                 min_confidence: float | None = None, min_lift: float | None = None,
                 min_len: int = 2, max_len: int = 10, target_rules: int = DEFAULT_TARGET_RULES,
-                max_rules: int | None = None, segments: bool = True,
-                progress: Progress = NULL) -> dict:
+                max_rules: int | None = None, max_itemsets: int = 1_000_000,
+                segments: bool = True, progress: Progress = NULL) -> dict:
     """Write the ``rules`` table for ``run_id``: the whole shop (segment_id NULL) and each
     segment of the run (segment_ratio set). Thresholds left as None are chosen automatically
     (module doc): then each scope gets at most ``max_rules`` rules (default 3 x target).
+    Explicit thresholds that would give more than ``max_itemsets`` frequent itemsets in a scope
+    are refused (``TooManyItemsets``, saying to raise min_support) instead of mined for minutes.
     Returns metrics: n_baskets, n_rules, the thresholds used, target_rules, max_rules, seconds,
     and per segment n_baskets / min_support / n_rules."""
     import time
@@ -260,7 +270,7 @@ def build_rules(con, run_id: int, *, min_support: float | None = None,
         everything = to_baskets(baskets_from_store(con))
         metrics["n_baskets"] = everything.n_baskets
         rules, supp = _mine(everything, min_support, min_conf, min_lift, min_len, max_len,
-                            target_rules, cap)
+                            target_rules, cap, max_itemsets)
         _insert(con, run_id, None, rules, None)
         metrics.update(min_support=supp, n_rules=len(rules))
         bar.advance(1)
@@ -268,7 +278,7 @@ def build_rules(con, run_id: int, *, min_support: float | None = None,
         for sid in seg_ids:
             seg = to_baskets(baskets_from_store(con, segment_id=sid, run_id=run_id))
             s_rules, s_supp = _mine(seg, min_support, min_conf, min_lift, min_len, max_len,
-                                    target_rules, cap)
+                                    target_rules, cap, max_itemsets)
             ratio = segment_ratios(everything, s_rules)
             if len(s_rules):
                 s_rules = s_rules.assign(segment_ratio=ratio)
@@ -284,14 +294,17 @@ def build_rules(con, run_id: int, *, min_support: float | None = None,
     return metrics
 
 
-def _mine(b: Baskets, min_support, min_conf, min_lift, min_len, max_len, target, cap=None):
+def _mine(b: Baskets, min_support, min_conf, min_lift, min_len, max_len, target, cap=None,
+          max_itemsets: int = 1_000_000):
     if b.n_baskets == 0:
         return mine_rules(b, min_support=1.0, min_confidence=min_conf), None
     if min_support is None:
         return auto_rules(b, min_confidence=min_conf, min_lift=min_lift, min_len=min_len,
-                          max_len=max_len, target_rules=target, max_rules=cap)
+                          max_len=max_len, target_rules=target, max_rules=cap,
+                          max_itemsets=max_itemsets)
     return mine_rules(b, min_support=float(min_support), min_confidence=min_conf,
-                      min_lift=min_lift, min_len=min_len, max_len=max_len), float(min_support)
+                      min_lift=min_lift, min_len=min_len, max_len=max_len,
+                      max_itemsets=max_itemsets), float(min_support)
 
 
 # --------------------------------------------------------------------------- reading

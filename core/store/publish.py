@@ -100,9 +100,14 @@ def _take_lock(lock_path: Path, path: Path, wait: bool, busy: str):
     """Open and lock ``lock_path``. A writer whose first write fails removes the lock file while
     holding it, so a waiter may end up holding a lock on a removed file: it checks that the file
     it locked is still the one at ``lock_path`` and otherwise starts again."""
-    while True:
+    for attempt in range(100):
         try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)  # a failed first writer removes it
             lock = open(lock_path, "a+")
+        except FileNotFoundError as e:  # the folder went between the two calls: again
+            if attempt == 99:
+                raise os_error(e, path.parent, action="write the store in") from e
+            continue
         except OSError as e:
             raise os_error(e, path.parent, action="write the store in") from e
         try:
@@ -118,6 +123,7 @@ def _take_lock(lock_path: Path, path: Path, wait: bool, busy: str):
         if now is not None and (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev):
             return lock
         lock.close()
+    raise StoreError(f"Could not lock {path} for writing: its lock file kept changing. Try again.")
 
 
 def _connect(shadow: Path, alias: str | None) -> duckdb.DuckDBPyConnection:
