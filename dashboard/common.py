@@ -30,7 +30,8 @@ def store() -> Store:
 
 
 def currency() -> str:
-    return ex.currency_symbol(settings())
+    s = store()
+    return ex.currency_symbol(settings(), con() if s.exists() else None)
 
 
 def _vkey(store_: Store) -> str:

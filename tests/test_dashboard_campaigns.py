@@ -181,3 +181,13 @@ def test_recommender_chosen_per_segment_on_the_model_and_recommend_pages(tiny_db
     assert not at.exception
     toggle = at.toggle(key="rec_bandit")
     assert toggle.label.startswith("Use the recommender chosen for Gift buyers")
+
+
+def test_money_shows_the_stores_own_currency(tiny_db, monkeypatch):
+    with tiny_db.write() as con:
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('currency', '$')")
+    at = open_page("views/overview.py")
+    assert metric(at, "Net revenue") == "$258.00"
+    monkeypatch.setenv("SEGSTUDIO_CURRENCY", "€")          # an explicit setting still wins
+    at = open_page("views/overview.py")
+    assert metric(at, "Net revenue") == "€258.00"

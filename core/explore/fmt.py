@@ -9,9 +9,10 @@ from datetime import datetime
 DEFAULT_CURRENCY = "£"
 
 
-def currency_symbol(settings=None) -> str:
-    """The currency shown in front of money: ``currency = "€"`` in segstudio.toml,
-    ``$SEGSTUDIO_CURRENCY``, else £ (Online Retail and the demo shop are British)."""
+def currency_symbol(settings=None, con=None) -> str:
+    """The currency shown in front of money: ``$SEGSTUDIO_CURRENCY`` or ``currency = "€"`` in
+    segstudio.toml when set (an override), else the store's own currency (set at ingest from
+    ``--currency``, the mapping or the data), else £ (Online Retail and the demo are British)."""
     env = os.environ.get("SEGSTUDIO_CURRENCY")
     if env:
         return env
@@ -19,6 +20,13 @@ def currency_symbol(settings=None) -> str:
         cur = (getattr(settings, "extra", None) or {}).get("currency")
         if cur:
             return str(cur)
+    if con is not None:
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'currency'").fetchone()
+        except Exception:      # an older store without the setting
+            row = None
+        if row and row[0]:
+            return str(row[0])
     return DEFAULT_CURRENCY
 
 
