@@ -130,7 +130,8 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
                 for cand in CANDIDATES:
                     options.append(_option(cand, kk, full, val, split, seed))
                 bar.advance(2)
-            chosen = _choose(options, given_k=k is not None, val_pop=_val_popularity(val, split))
+            chosen = _choose_stable(options, full, seed, given_k=k is not None,
+                                    val_pop=_val_popularity(val, split))
         labels = chosen.pop("labels")
         tmodel = chosen.pop("model", None)
         extra = _final_checks(chosen, full, test, split, seed, method, bar)
@@ -205,11 +206,56 @@ def _choose(options: list[dict], given_k: bool, val_pop: float | None = None) ->
     out = {key: v for key, v in chosen.items()}
     for o in options:
         o["chosen"] = o is chosen
-        # ``out`` keeps the chosen labels and model; the scan stored in the run keeps figures only
+    out["chosen_by"] = "user" if given_k else how
+    out["_option"] = chosen
+    return out
+
+
+MIN_BOOTSTRAP_STABILITY = 0.7
+MAX_STABILITY_RETRIES = 3
+
+
+def _bootstrap_ari(option: dict, full, seed: int) -> float:
+    """Agreement (ARI) between two fits on different 80 % samples of the shoppers."""
+    cand, k = option["candidate"], option["k"]
+    inp, X = full["inp"], full["X"][cand]
+    labs = []
+    for i in (0, 1):
+        idx = np.sort(np.random.default_rng(seed + 100 + i).choice(
+            len(X), max(k + 1, int(0.8 * len(X))), replace=False))
+        _, m = fit_taste(X[idx], inp.Q[idx], inp.bought[idx], k, seed=seed + i,
+                         refine=cand == "taste")
+        labs.append(m.assign(X, inp.Q))
+    return float(qm.ari(*labs))
+
+
+def _choose_stable(options: list[dict], full, seed: int, *, given_k: bool,
+                   val_pop: float | None) -> dict:
+    """``_choose``, then check the choice on two 80 % samples: an option whose segments move
+    under resampling (bootstrap ARI below 0.7) is set aside and the choice made again among the
+    rest (at most 3 times; a k the user gave is kept). The scan stored in the run keeps figures
+    only, with each checked option's bootstrap stability."""
+    pool = list(options)
+    chosen = _choose(pool, given_k=given_k, val_pop=val_pop)
+    for _ in range(0 if given_k else MAX_STABILITY_RETRIES):
+        opt = chosen["_option"]
+        opt["bootstrap_stability"] = chosen["stability_bootstrap_checked"] = _bootstrap_ari(
+            opt, full, seed)
+        if opt["bootstrap_stability"] >= MIN_BOOTSTRAP_STABILITY:
+            break
+        rest = [o for o in pool if o is not opt]
+        if not rest:
+            break
+        pool = rest
+        chosen = _choose(pool, given_k=given_k, val_pop=val_pop)
+        chosen["chosen_by"] += (" (options whose segments moved between 80% samples, "
+                                f"bootstrap ARI below {MIN_BOOTSTRAP_STABILITY}, set aside)")
+    for o in options:
+        o["chosen"] = o is chosen["_option"]
         o.pop("labels", None)
         o.pop("model", None)
-    out["chosen_by"] = "user" if given_k else how
-    return out
+    chosen.pop("_option", None)
+    return chosen
 
 
 def _val_popularity(val, split) -> float | None:
@@ -240,13 +286,9 @@ def _final_checks(chosen, full, test, split, seed, method, bar) -> dict:
     inp, X = full["inp"], full["X"][cand]
     out = {"stability_seed": chosen["seed_stability"]}
     if method == "kmeans":
-        labs = []
-        for i in (0, 1):
-            idx = np.sort(np.random.default_rng(seed + 100 + i).choice(
-                len(X), max(k + 1, int(0.8 * len(X))), replace=False))
-            _, m = fit_taste(X[idx], inp.Q[idx], inp.bought[idx], k, seed=seed + i, refine=refine)
-            labs.append(m.assign(X, inp.Q))
-        out["stability_bootstrap"] = qm.ari(*labs)
+        out["stability_bootstrap"] = chosen.pop("stability_bootstrap_checked", None)
+        if out["stability_bootstrap"] is None:
+            out["stability_bootstrap"] = _bootstrap_ari(chosen, full, seed)
     else:
         out["stability_bootstrap"] = chosen["dbscan"]["stability_ari"]
         out.update({f"dbscan_{key}": v for key, v in chosen["dbscan"].items()
