@@ -155,12 +155,18 @@ def served(built_demo_store, tmp_path_factory):
     folder = tmp_path_factory.mktemp("served")
     db = folder / "served.duckdb"
     shutil.copyfile(built_demo_store.path, db)
+    yield from _serve_with_password(db, folder)
+
+
+def _serve_with_password(db: Path, folder: Path):
     secrets = folder / "secrets.toml"
     secrets.write_text(f'[auth]\npassword = "{PASSWORD}"\n')
     port = free_port()
     proc = start_server(db, port, secrets=secrets)
-    yield f"http://localhost:{port}", db
-    stop_server(proc)
+    try:
+        yield f"http://localhost:{port}", db
+    finally:
+        stop_server(proc)
 
 
 def signed_in(browser, url: str, **kwargs):
@@ -317,12 +323,7 @@ def served_twice(built_demo_store, tmp_path_factory):
     db = folder / "served.duckdb"
     shutil.copyfile(built_demo_store.path, db)
     build(Store(db), BuildParams(seed=8, evaluate=False))
-    secrets = folder / "secrets.toml"
-    secrets.write_text(f'[auth]\npassword = "{PASSWORD}"\n')
-    port = free_port()
-    proc = start_server(db, port, secrets=secrets)
-    yield f"http://localhost:{port}", db
-    stop_server(proc)
+    yield from _serve_with_password(db, folder)
 
 
 def test_build_freeze_export_an_audience_and_see_migration(browser, served_twice, tmp_path):

@@ -25,7 +25,10 @@ def informative_columns(X: pd.DataFrame) -> list[str]:
     return [c for c in X.columns if X[c].nunique(dropna=True) > 1]
 
 
-class LikelihoodModel:
+class _Trees:
+    """Shared parameters of the gradient-boosted models (scikit-learn style: set here, learned
+    state in trailing-underscore attributes by ``fit``)."""
+
     def __init__(self, seed: int = 42, max_iter: int = 100, learning_rate: float = 0.06,
                  max_leaf_nodes: int = 15, min_samples_leaf: int = 40):
         self.seed = seed
@@ -33,6 +36,12 @@ class LikelihoodModel:
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
+
+    def _leaf(self, n: int) -> int:
+        return min(self.min_samples_leaf, max(5, n // 50))
+
+
+class LikelihoodModel(_Trees):
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> "LikelihoodModel":
         y = np.asarray(y, int)
@@ -46,7 +55,7 @@ class LikelihoodModel:
         trees = HistGradientBoostingClassifier(
             max_iter=self.max_iter, learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=min(self.min_samples_leaf, max(5, len(y) // 50)),
+            min_samples_leaf=self._leaf(len(y)),
             l2_regularization=1.0, random_state=self.seed)
         method = "isotonic" if minority >= 200 else "sigmoid"
         self.model_ = CalibratedClassifierCV(trees, method=method, cv=3).fit(
@@ -59,14 +68,7 @@ class LikelihoodModel:
         return self.model_.predict_proba(X[self.columns_].to_numpy())[:, 1]
 
 
-class ValueModel:
-    def __init__(self, seed: int = 42, max_iter: int = 100, learning_rate: float = 0.06,
-                 max_leaf_nodes: int = 15, min_samples_leaf: int = 40):
-        self.seed = seed
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.max_leaf_nodes = max_leaf_nodes
-        self.min_samples_leaf = min_samples_leaf
+class ValueModel(_Trees):
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> "ValueModel":
         y = np.clip(np.asarray(y, float), 0, None)
@@ -78,7 +80,7 @@ class ValueModel:
         self.model_ = HistGradientBoostingRegressor(
             loss="poisson", max_iter=self.max_iter, learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=min(self.min_samples_leaf, max(5, len(y) // 50)),
+            min_samples_leaf=self._leaf(len(y)),
             l2_regularization=1.0, random_state=self.seed).fit(X[self.columns_].to_numpy(), y)
         return self
 
