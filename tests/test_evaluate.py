@@ -279,6 +279,7 @@ def test_model_page_states_the_protocol_and_intervals(tmp_path, monkeypatch):
     at = open_page("views/model.py")
     captions = "\n".join(c.value for c in at.caption)
     assert "fitted only on what happened before each shopper's hidden basket" in captions
+    assert "worked out again from their earlier purchases" in captions
     assert "New items only (what the app shows)" in captions
     assert any("below 200" in w.value for w in at.warning)
     df = at.dataframe[0].value

@@ -60,14 +60,16 @@ N_BOOT = 1000
 
 PROTOCOL = (
     "How this is measured: for each shopper with at least two baskets we hide their last basket "
-    "(or, in the leave-one-out table, their last purchase). Every recommender, the encoder "
-    "included, is fitted only on what happened before each shopper's hidden basket; the basket "
-    "before it is a separate validation set used only to stop the encoder's training and to "
-    "choose the hybrid's weights. Each recommender then ranks the whole catalogue and we check "
-    "whether the hidden items are in its top 10. \"New items only\" (what the app shows) leaves "
-    "out items the shopper already bought and scores only the new ones they went on to buy; "
-    "\"repeats allowed\" scores the whole basket. Ranges are 95 % bootstrap intervals over "
-    "shoppers.")
+    "(in the leave-one-out table, their last purchase). Every recommender is fitted only on what "
+    "happened before each shopper's hidden basket (leave-one-out: before the hidden purchase); "
+    "the profile encoder was trained by the build without any shopper's last basket, and is "
+    "scored only where that holds. Shoppers' segments are worked out again from their earlier "
+    "purchases. The basket before the hidden one is a separate validation set, used only to stop "
+    "the encoder's training and to choose the hybrid's weights and fit the next-basket model "
+    "(leave-one-out: those two on the purchase before the hidden one). Each recommender then ranks the whole catalogue and we check whether the "
+    "hidden items are in its top 10. \"New items only\" (what the app shows) leaves out items "
+    "the shopper already bought and scores only the new ones they went on to buy; \"repeats "
+    "allowed\" scores the whole basket. Ranges are 95 % bootstrap intervals over shoppers.")
 
 
 class EvaluationError(ValueError):
