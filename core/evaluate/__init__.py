@@ -51,7 +51,7 @@ from core.evaluate.splits import (
 from core.progress import NULL, Progress
 from core.recommend.data import DEFAULT_ACTIVE_DAYS, ShopData
 from core.recommend.recommenders import (
-    DEFAULT_WEIGHTS, HYBRID_COMPONENTS, batch_for_users, fit_recommenders)
+    DEFAULT_WEIGHTS, HYBRID_COMPONENTS, batch_for_users, fit_recommenders, interest_of)
 
 K = 10
 DEFAULT_MAX_USERS = 2000
@@ -130,10 +130,18 @@ def validation_cuts(split: pd.DataFrame) -> pd.Series:
 
 
 def _histories(con, data, users, recs):
-    if "encoder" not in recs:
+    """Event histories from the fitted view: for the encoder, and the views, carts and
+    favourites item-kNN reads (read only when the data holds any)."""
+    if "encoder" not in recs and not _has_interest(con, data):
         return None
     h = data.histories(con, users)
     return [h[u] for u in users]
+
+
+def _has_interest(con, data) -> bool:
+    rows = con.execute(f"SELECT 1 FROM {data._ev()} e WHERE event_type IN "
+                       "('view', 'click', 'cart', 'favorite') LIMIT 1").fetchall()
+    return bool(rows)
 
 
 # ---------------------------------------------------------------------------- main
@@ -197,8 +205,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
             vusers = [u for u in val.index if u in dval.user_index]
             if vusers:
                 vrows = np.array([dval.user_index[u] for u in vusers], dtype=np.int64)
-                norms = component_norms(rval, dval, vrows, _histories(con, dval, vusers, rval),
-                                        comps)
+                hv = _histories(con, dval, vusers, rval)
+                norms = component_norms(rval, dval, vrows, hv, comps)
                 b = batch_for_users(dval, vrows)
                 tv = targets_matrix(dval, val.loc[vusers, "val_items"].tolist())
                 for mode, rep in MODES.items():
@@ -209,8 +217,11 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
                         weights[mode], val_ndcg[mode] = tune_weights(
                             {n: v[keep_v] for n, v in norms.items()}, bad, t[keep_v],
                             rval["popularity"], k)
-                        nb_models[mode] = rval["next_basket"].learn(
-                            batch_for_users(dval, vrows[keep_v]), t[keep_v], bad, rep, seed)
+                        lb = batch_for_users(dval, vrows[keep_v])
+                        if hv is not None:
+                            lb.interest = [interest_of(dval, hv[i])
+                                           for i in np.flatnonzero(keep_v)]
+                        nb_models[mode] = rval["next_basket"].learn(lb, t[keep_v], bad, rep, seed)
         finally:
             unregister(con, "_eval_excl_val")
         for mode in MODES:
