@@ -4,7 +4,8 @@ Protocol (``evaluate_recommenders``; ``PROTOCOL`` is the text the Model page sho
 -----------------------------------------------------------------------------------------
 * **Hold-out.** ``holdout="basket"``: each shopper with two or more purchase baskets has their
   last basket held out (test) and, with three or more, the basket before it (validation) -- the
-  build's own split (``core.features.holdout``). ``holdout="interaction"`` (chronological
+  build's own split (``core.evaluate.splits.build_split``: each basket held out from the first
+  event of its session). ``holdout="interaction"`` (chronological
   leave-one-out): the last purchase event (test) and the one before it (validation).
   A shopper's hold-out is that basket/event and everything they did from it on.
 * **No leakage, by construction.** Test: every model (popularity, segment popularity, repeat,
@@ -59,8 +60,9 @@ DEFAULT_TUNE_USERS = 2000
 N_BOOT = 1000
 
 PROTOCOL = (
-    "How this is measured: for each shopper with at least two baskets we hide their last basket "
-    "(in the leave-one-out table, their last purchase). Every recommender is fitted only on what "
+    "How this is measured: for each shopper with at least two baskets we hide their last basket, "
+    "with the views and carts of its session before it (in the leave-one-out table, their last "
+    "purchase). Every recommender is fitted only on what "
     "happened before each shopper's hidden basket (leave-one-out: before the hidden purchase); "
     "the profile encoder was trained by the build without any shopper's last basket, and is "
     "scored only where that holds. Shoppers' segments are worked out again from their earlier "
