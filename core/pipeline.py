@@ -100,6 +100,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
     from core.embed import embed_items, resolve_device
     from core.encoder import compute_profiles, train_encoder
     from core.evaluate import evaluate_recommenders, summary
+    from core.evaluate.splits import session_cuts
     from core.features import compute_features
     from core.features.holdout import cutoffs, last_basket_split
     from core.ingest.sanity import SanityError, check_inputs
@@ -162,10 +163,11 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
             split = last_basket_split(con)
             metrics["held_out"] = {"shoppers": int(len(split)),
                                    "with_validation_basket": int(split["val_cut"].notna().sum())}
+            enc_split = session_cuts(con, split)  # held out from the session's first event
             stage("encoder", lambda: train_encoder(
                 con, run_id, device=params.device, seed=params.seed,
                 text_model=params.text_model, params=params.encoder or None,
-                cutoffs=cutoffs(split), val_cutoffs=cutoffs(split, "val_cut"),
+                cutoffs=cutoffs(enc_split), val_cutoffs=cutoffs(enc_split, "val_cut"),
                 progress=progress))
             stage("profiles", lambda: compute_profiles(con, run_id, device=params.device,
                                                        progress=progress))

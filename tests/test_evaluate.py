@@ -285,7 +285,43 @@ def test_model_page_states_the_protocol_and_intervals(tmp_path, monkeypatch):
     at = open_page("views/model.py")
     captions = "\n".join(c.value for c in at.caption)
     assert "fitted only on what happened before each shopper's hidden basket" in captions
+    assert "worked out again from their earlier purchases" in captions
     assert "New items only (what the app shows)" in captions
     assert any("below 200" in w.value for w in at.warning)
     df = at.dataframe[0].value
     assert "NDCG@10 95 % range" in df.columns and len(df) == 7  # no encoder here
+
+
+def test_held_out_basket_starts_at_its_session(tmp_path):
+    """Clickstream: the views and carts just before a purchase in the same session are held out
+    with the basket (they would give it away); data without sessions keeps the purchase cut."""
+    import pandas as pd
+
+    from core.evaluate.splits import build_split
+    from core.features.holdout import last_basket_split
+    from core.store import Store
+
+    store = Store(tmp_path / "s.duckdb")
+    ev = [  # user, item, type, minute, session, basket
+        ("u1", "A", "view", 0, "s1", None), ("u1", "A", "purchase", 1, "s1", "o1"),
+        ("u1", "B", "view", 60, "s2", None), ("u1", "B", "cart", 61, "s2", None),
+        ("u1", "B", "purchase", 62, "s2", "o2"), ("u1", "C", "purchase", 63, "s2", "o2"),
+        ("u2", "A", "purchase", 5, None, "o3"), ("u2", "B", "view", 70, None, None),
+        ("u2", "B", "purchase", 71, None, "o4"),
+    ]
+    df = pd.DataFrame([(i + 1, u, it, t, T0 + pd.Timedelta(minutes=m), 1.0, 1.0, b, s)
+                       for i, (u, it, t, m, s, b) in enumerate(ev)],
+                      columns=["event_id", "user_id", "item_id", "event_type", "ts", "quantity",
+                               "unit_price", "basket_id", "session_id"])
+    with store.write() as con:
+        con.register("df", df)
+        con.execute("INSERT INTO events SELECT event_id, user_id, item_id, event_type, ts, "
+                    "quantity, unit_price, basket_id, session_id, 1, NULL FROM df")
+        con.execute("INSERT INTO items VALUES ('A', 'a', NULL, NULL, NULL, 1, 1), "
+                    "('B', 'b', NULL, NULL, NULL, 1, 1), ('C', 'c', NULL, NULL, NULL, 1, 1)")
+        plain = last_basket_split(con)
+        split = build_split(con)
+    assert plain.loc["u1", "test_cut"] == 5 and split.loc["u1", "test_cut"] == 3
+    assert split.loc["u1", "test_items"] == ["B", "C"]
+    # u2 has no sessions: the cut stays at the purchase (its view before it stays visible)
+    assert split.loc["u2", "test_cut"] == plain.loc["u2", "test_cut"] == 3

@@ -4,7 +4,8 @@ Protocol (``evaluate_recommenders``; ``PROTOCOL`` is the text the Model page sho
 -----------------------------------------------------------------------------------------
 * **Hold-out.** ``holdout="basket"``: each shopper with two or more purchase baskets has their
   last basket held out (test) and, with three or more, the basket before it (validation) -- the
-  build's own split (``core.features.holdout``). ``holdout="interaction"`` (chronological
+  build's own split (``core.evaluate.splits.build_split``: each basket held out from the first
+  event of its session). ``holdout="interaction"`` (chronological
   leave-one-out): the last purchase event (test) and the one before it (validation).
   A shopper's hold-out is that basket/event and everything they did from it on.
 * **No leakage, by construction.** Test: every model (popularity, segment popularity, repeat,
@@ -51,7 +52,7 @@ from core.evaluate.splits import (
 from core.progress import NULL, Progress
 from core.recommend.data import DEFAULT_ACTIVE_DAYS, ShopData
 from core.recommend.recommenders import (
-    DEFAULT_WEIGHTS, HYBRID_COMPONENTS, batch_for_users, fit_recommenders)
+    DEFAULT_WEIGHTS, HYBRID_COMPONENTS, batch_for_users, fit_recommenders, interest_of)
 
 K = 10
 DEFAULT_MAX_USERS = 2000
@@ -59,15 +60,18 @@ DEFAULT_TUNE_USERS = 2000
 N_BOOT = 1000
 
 PROTOCOL = (
-    "How this is measured: for each shopper with at least two baskets we hide their last basket "
-    "(or, in the leave-one-out table, their last purchase). Every recommender, the encoder "
-    "included, is fitted only on what happened before each shopper's hidden basket; the basket "
-    "before it is a separate validation set used only to stop the encoder's training and to "
-    "choose the hybrid's weights. Each recommender then ranks the whole catalogue and we check "
-    "whether the hidden items are in its top 10. \"New items only\" (what the app shows) leaves "
-    "out items the shopper already bought and scores only the new ones they went on to buy; "
-    "\"repeats allowed\" scores the whole basket. Ranges are 95 % bootstrap intervals over "
-    "shoppers.")
+    "How this is measured: for each shopper with at least two baskets we hide their last basket, "
+    "with the views and carts of its session before it (in the leave-one-out table, their last "
+    "purchase). Every recommender is fitted only on what "
+    "happened before each shopper's hidden basket (leave-one-out: before the hidden purchase); "
+    "the profile encoder was trained by the build without any shopper's last basket, and is "
+    "scored only where that holds. Shoppers' segments are worked out again from their earlier "
+    "purchases. The basket before the hidden one is a separate validation set, used only to stop "
+    "the encoder's training and to choose the hybrid's weights and fit the next-basket model "
+    "(leave-one-out: those two on the purchase before the hidden one). Each recommender then ranks the whole catalogue and we check whether the "
+    "hidden items are in its top 10. \"New items only\" (what the app shows) leaves out items "
+    "the shopper already bought and scores only the new ones they went on to buy; \"repeats "
+    "allowed\" scores the whole basket. Ranges are 95 % bootstrap intervals over shoppers.")
 
 
 class EvaluationError(ValueError):
@@ -128,10 +132,18 @@ def validation_cuts(split: pd.DataFrame) -> pd.Series:
 
 
 def _histories(con, data, users, recs):
-    if "encoder" not in recs:
+    """Event histories from the fitted view: for the encoder, and the views, carts and
+    favourites item-kNN reads (read only when the data holds any)."""
+    if "encoder" not in recs and not _has_interest(con, data):
         return None
     h = data.histories(con, users)
     return [h[u] for u in users]
+
+
+def _has_interest(con, data) -> bool:
+    rows = con.execute(f"SELECT 1 FROM {data._ev()} e WHERE event_type IN "
+                       "('view', 'click', 'cart', 'favorite') LIMIT 1").fetchall()
+    return bool(rows)
 
 
 # ---------------------------------------------------------------------------- main
@@ -195,8 +207,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
             vusers = [u for u in val.index if u in dval.user_index]
             if vusers:
                 vrows = np.array([dval.user_index[u] for u in vusers], dtype=np.int64)
-                norms = component_norms(rval, dval, vrows, _histories(con, dval, vusers, rval),
-                                        comps)
+                hv = _histories(con, dval, vusers, rval)
+                norms = component_norms(rval, dval, vrows, hv, comps)
                 b = batch_for_users(dval, vrows)
                 tv = targets_matrix(dval, val.loc[vusers, "val_items"].tolist())
                 for mode, rep in MODES.items():
@@ -207,8 +219,11 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
                         weights[mode], val_ndcg[mode] = tune_weights(
                             {n: v[keep_v] for n, v in norms.items()}, bad, t[keep_v],
                             rval["popularity"], k)
-                        nb_models[mode] = rval["next_basket"].learn(
-                            batch_for_users(dval, vrows[keep_v]), t[keep_v], bad, rep, seed)
+                        lb = batch_for_users(dval, vrows[keep_v])
+                        if hv is not None:
+                            lb.interest = [interest_of(dval, hv[i])
+                                           for i in np.flatnonzero(keep_v)]
+                        nb_models[mode] = rval["next_basket"].learn(lb, t[keep_v], bad, rep, seed)
         finally:
             unregister(con, "_eval_excl_val")
         for mode in MODES:

@@ -65,7 +65,7 @@ def format_tables(rows: list[dict], k: int = 10, segments: bool = True) -> str:
     if hy and hy["params"].get("weights"):
         for key, label in (("weights_new_items", "new items"), ("weights", "repeats")):
             w = ", ".join(f"{a} {b:g}" for a, b in hy["params"][key].items() if b)
-            out.append(f"hybrid weights ({label}; tuned on the validation baskets): {w}")
+            out.append(f"hybrid weights ({label}; tuned on the validation hold-out only): {w}")
     if segments and rows[0]["params"].get("segments"):
         out.append("")
         out.append("NDCG@10 per segment (new items only / repeats allowed; shoppers evaluated)")

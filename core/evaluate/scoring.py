@@ -7,7 +7,8 @@ import scipy.sparse as sp
 
 from core.evaluate.metrics import per_user_metrics
 from core.recommend.data import ShopData
-from core.recommend.recommenders import HybridRecommender, batch_for_users, normalise
+from core.recommend.recommenders import (
+    HybridRecommender, batch_for_users, interest_of, normalise)
 
 K = 10
 WEIGHT_GRID = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -18,8 +19,10 @@ MODES = {"new_items": False, "repeats": True}  # list type -> bought items allow
 def _scores(recs: dict, data: ShopData, rows: np.ndarray, hists, names: list[str]):
     """Yield (row slice, batch, {name: normalised scores}) in chunks of shoppers."""
     for s in range(0, len(rows), CHUNK):
-        b = batch_for_users(data, rows[s:s + CHUNK],
-                            histories=hists[s:s + CHUNK] if hists is not None else None)
+        h = hists[s:s + CHUNK] if hists is not None else None
+        b = batch_for_users(data, rows[s:s + CHUNK], histories=h)
+        if h is not None:  # views, carts and favourites count where a recommender reads them
+            b.interest = [interest_of(data, x) for x in h]
         yield slice(s, s + CHUNK), b, {n: recs[n].scores(b) for n in names}
 
 

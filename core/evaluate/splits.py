@@ -1,8 +1,9 @@
 """Hold-out splits for the offline evaluation and the check that keeps held-out data away from
 every fitted model (see ``core.evaluate`` for the protocol).
 
-* ``basket`` hold-out: the build's own split (``core.features.holdout.last_basket_split``): each
-  shopper's last basket is the test target, the basket before it the validation target.
+* ``basket`` hold-out: the build's own split (``build_split``): each shopper's last basket is the
+  test target, the basket before it the validation target; each is held out from the first
+  event of its session (the views and carts just before buying would give it away).
 * ``interaction`` hold-out (chronological leave-one-out): the last purchase event is the test
   target, the purchase before it the validation target.
 
@@ -55,11 +56,56 @@ def interaction_split(pur: pd.DataFrame) -> pd.DataFrame:
     return out.sort_index()
 
 
+def session_cuts(con, split: pd.DataFrame) -> pd.DataFrame:
+    """The split with each cut moved back to the first event of the held-out basket's session:
+    on clickstream data a shopper views and carts an item just before buying it, and those
+    events would otherwise give the held-out basket away. Data without sessions is unchanged.
+    A validation cut that is no longer before the test cut is dropped."""
+    out = split.copy()
+    for col in ("test_cut", "val_cut"):
+        c = out[col].dropna()
+        if c.empty:
+            continue
+        cuts = pd.DataFrame({"user_id": c.index.astype(str),  # noqa: F841 (read by DuckDB)
+                             "cut": c.to_numpy(np.int64)})
+        con.register("_sess_cuts", cuts)
+        try:
+            moved = con.execute(
+                """
+                WITH ue AS (
+                    SELECT user_id, session_id, row_number() OVER (
+                        PARTITION BY user_id ORDER BY ts NULLS FIRST, event_id) AS pos
+                    FROM events WHERE user_id IS NOT NULL),
+                s AS (SELECT c.user_id, c.cut, ue.session_id FROM _sess_cuts c
+                      JOIN ue ON ue.user_id = c.user_id AND ue.pos = c.cut)
+                SELECT s.user_id, least(s.cut, coalesce(min(ue.pos), s.cut)) AS cut
+                FROM s LEFT JOIN ue ON ue.user_id = s.user_id AND s.session_id IS NOT NULL
+                     AND ue.session_id = s.session_id AND ue.pos <= s.cut
+                GROUP BY s.user_id, s.cut
+                """).df()
+        finally:
+            con.unregister("_sess_cuts")
+        new = moved.set_index("user_id")["cut"].reindex(out.index)
+        out[col] = np.where(new.notna(), new, out[col]).astype(out[col].dtype)
+    bad = out["val_cut"].notna() & (out["val_cut"] >= out["test_cut"])
+    if bad.any():
+        out.loc[bad, "val_cut"] = np.nan
+        out.loc[bad, "val_items"] = None
+    return out
+
+
+def build_split(con) -> pd.DataFrame:
+    """The build's hold-out with session-aware cuts: what the encoder is kept away from and
+    what the evaluation holds out (``core.features.holdout.last_basket_split`` +
+    ``session_cuts``)."""
+    from core.features.holdout import last_basket_split
+
+    return session_cuts(con, last_basket_split(con))
+
+
 def holdout_split(con, holdout: str) -> pd.DataFrame:
     if holdout == "basket":
-        from core.features.holdout import last_basket_split
-
-        return last_basket_split(con)
+        return build_split(con)
     if holdout == "interaction":
         return interaction_split(purchases_with_pos(con))
     raise ValueError(f"holdout must be 'basket' or 'interaction' (got {holdout!r}).")
@@ -119,14 +165,14 @@ def encoder_training_cut(con, run_id: int) -> tuple[pd.Series | None, str | None
     against the checkpoint's fingerprint of the build's hold-out; (None, why) when the encoder
     cannot be evaluated honestly (no checkpoint, or trained on data that is now held out)."""
     from core.encoder.data import holdout_fingerprint
-    from core.features.holdout import cutoffs, last_basket_split
+    from core.features.holdout import cutoffs
 
     row = first_row(con, "SELECT config FROM model_checkpoints WHERE run_id = ? LIMIT 1",
                     [int(run_id)])
     if not row:
         return None, "this build has no trained encoder"
     h = (json.loads(row[0]) or {}).get("holdout") or {}
-    split = last_basket_split(con)
+    split = build_split(con)
     test, val = cutoffs(split), cutoffs(split, "val_cut")
     if not h.get("test") or h.get("test") != holdout_fingerprint(test):
         return None, ("its training data included baskets that are held out now (trained by an "
