@@ -185,6 +185,18 @@ def _choose(options: list[dict], given_k: bool, val_pop: float | None = None) ->
         reach = base + REACH * (best["val_ndcg10"] - base)
         near = [o for o in scored if o["val_ndcg10"] >= reach or best["val_ndcg10"] - o["val_ndcg10"]
                 <= 1.96 * qm.paired_diff_se(best["val_scores"], o["val_scores"])]
+        # closed under noise: an option that predicts as well as one already near, within noise,
+        # is near too (a validation difference of 0.0001 must not decide between k and k+1)
+        grew = True
+        while grew:
+            grew = False
+            for o in scored:
+                if any(o is n for n in near):
+                    continue
+                if any(abs(n["val_ndcg10"] - o["val_ndcg10"])
+                       <= 1.96 * qm.paired_diff_se(n["val_scores"], o["val_scores"]) for n in near):
+                    near.append(o)
+                    grew = True
         how = (f"within reach of the best validation NDCG@10 ({REACH:.0%} of its gain over "
                "best-sellers, or within noise), then the clearest separation (silhouette, "
                f"ties within {SILHOUETTE_TIE}) unless another predicts validation baskets "
