@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("SEGSTUDIO_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def run(store, title: str, horizon: float, goal: str | None) -> None:
+def run(store, title: str, horizon: float, goal: str | None, encoder: bool = True) -> None:
     from core.predictions import build_predictions
     from core.predictions.read import METRIC_WORDS, backtest_table
     from core.store import latest_run
@@ -37,12 +37,16 @@ def run(store, title: str, horizon: float, goal: str | None) -> None:
     rid = run_["run_id"] if run_ else 0
     t0 = time.perf_counter()
     with store.write() as con:
-        m = build_predictions(con, rid, horizon_days=horizon, goal=goal)
+        m = build_predictions(con, rid, horizon_days=horizon, goal=goal,
+                              encoder={"device": "cpu"} if encoder else None)
         df = backtest_table(con, rid)
         n = con.execute("SELECT count(DISTINCT user_id) FROM predictions WHERE run_id = ?",
                         [rid]).fetchone()[0]
     secs = time.perf_counter() - t0
-    print(f"\n=== {title}: {n:,} shoppers scored in {secs:.1f} s (horizon {horizon:g} days)")
+    what = ("behaviour and the profile encoder (trained before the earliest held-out horizon: "
+            f"{m.get('encoder')})" if encoder else "behaviour figures only")
+    print(f"\n=== {title}: {n:,} shoppers scored in {secs:.1f} s (horizon {horizon:g} days); "
+          f"features: {what}")
     if "goal" in m:
         print(f"goal '{goal}': {m['goal']['matched']}")
     for score, g in df.groupby("score", sort=False):
@@ -85,13 +89,15 @@ def main() -> None:
                         fmt="online-retail")
             print(f"(Online Retail ingested in {time.perf_counter() - t0:.0f} s; no build: the "
                   "goal is matched on categories or item titles)")
-        run(store, "Online Retail" if not a.db else str(a.db), a.horizon, a.goal)
+        for enc in (False, True):
+            run(store, "Online Retail" if not a.db else str(a.db), a.horizon, a.goal, enc)
         if a.demo:
             from core.demo import generate_demo
 
             demo = Store(Path(d) / "demo.duckdb")
             generate_demo(demo, users=a.demo, seed=7)
-            run(demo, f"Demo shop ({a.demo:,} shoppers)", a.horizon, "kitchen")
+            for enc in (False, True):
+                run(demo, f"Demo shop ({a.demo:,} shoppers)", a.horizon, "kitchen", enc)
 
 
 if __name__ == "__main__":

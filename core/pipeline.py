@@ -195,7 +195,9 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
             if params.predictions:
                 stage("predictions", lambda: build_predictions(
                     con, run_id, horizon_days=params.horizon_days, goal=params.goal,
-                    seed=params.seed, progress=progress))
+                    seed=params.seed, progress=progress,
+                    encoder={"device": params.device, "text_model": params.text_model,
+                             "params": params.encoder or None}))
         else:
             why = (f"{n_users} shopper(s) with an id in the data: profiles, segments and the map "
                    "need at least 3 (anonymous baskets still give association rules)")

@@ -168,3 +168,27 @@ def test_built_demo_has_scores_that_beat_their_baselines(built_demo_store, capsy
     # percentiles run up to 100 (tied probabilities share their average rank)
     assert by["purchase"][0] == n_users and 99 < by["purchase"][2] <= 100.0
     assert by["purchase"][3] and by["purchase"][4] and by["churn"][4]
+
+
+def test_the_encoder_for_predictions_learns_only_from_before_the_cut(tmp_store, monkeypatch):
+    import core.encoder as enc_pkg
+    from core.predictions.encoded import AsOfEncoder, kept_before
+
+    with tmp_store.write() as con:
+        _shop(con)
+        # interactions before 1 June: A 3 (two orders and a view), B 2, C 1; D none
+        assert kept_before(con, CUT) == {"A": 3, "B": 2, "C": 1, "D": 0}
+        seen = {}
+        real = enc_pkg.train_encoder
+
+        def spy(con_, run_id, **kw):
+            seen.update(kw["cutoffs"])
+            return real(con_, run_id, **kw)
+
+        monkeypatch.setattr(enc_pkg, "train_encoder", spy)
+        e = AsOfEncoder(dims=2, device="cpu", params={"max_epochs": 1}).fit(con, 5, CUT)
+        assert seen == {"A": 3, "B": 2, "C": 1, "D": 0}     # the training histories stop there
+        left = con.execute("SELECT count(*) FROM model_checkpoints WHERE run_id < 0").fetchone()[0]
+        assert left == 0                                   # the temporary encoder is gone
+        z = e.transform(con, CUT)
+    assert list(z.index) == ["A", "B", "C"] and list(z.columns) == ["taste_1", "taste_2"]

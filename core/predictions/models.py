@@ -144,6 +144,7 @@ def push_reasons(model, X: pd.DataFrame, words: dict[str, str], top: int = 2,
     if getattr(model, "model_", None) is None or len(X) == 0:
         return [[] for _ in range(len(X))]
     cols = list(model.columns_)
+    named = [j for j, c in enumerate(cols) if c in words]   # reasons a marketer can read
     med = X[cols].median(numeric_only=True)
     # One of the calibrated cross-validation models explains as well as their average, at a
     # third of the cost.
@@ -156,8 +157,9 @@ def push_reasons(model, X: pd.DataFrame, words: dict[str, str], top: int = 2,
     for s in range(0, len(X), chunk):
         part = X.iloc[s:s + chunk]
         base = proba(part)
-        deltas = np.zeros((len(part), len(cols)))
-        for j, c in enumerate(cols):
+        deltas = np.full((len(part), len(cols)), -np.inf)
+        for j in named:
+            c = cols[j]
             alt = part.copy()
             alt[c] = med.get(c, np.nan)
             deltas[:, j] = base - proba(alt)

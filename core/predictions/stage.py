@@ -51,14 +51,19 @@ def _definition(name: str, horizon: float, goal_text: str = "", churn_how: str =
 
 
 class _Windows:
-    """Features per cut-off, computed once per (cut, goal)."""
+    """Features per cut-off, computed once per (cut, goal): the behaviour figures and, with an
+    ``encoder`` (``encoded.AsOfEncoder``, trained before every held-out horizon), the profile
+    encoder's view of the shopper as of the same cut-off."""
 
-    def __init__(self, con, goal_items):
-        self.con, self.goal_items, self._f = con, goal_items, {}
+    def __init__(self, con, goal_items, encoder=None):
+        self.con, self.goal_items, self.encoder, self._f = con, goal_items, encoder, {}
 
     def features(self, cut):
         if cut not in self._f:
-            self._f[cut] = features_as_of(self.con, cut, self.goal_items)
+            f = features_as_of(self.con, cut, self.goal_items)
+            if self.encoder is not None:
+                f = f.join(self.encoder.transform(self.con, cut), how="left")
+            self._f[cut] = f
         return self._f[cut]
 
     def labels(self, cut, end):
@@ -178,7 +183,8 @@ def _percentile(v: np.ndarray) -> np.ndarray:
 
 
 def build_predictions(con, run_id: int, *, horizon_days: float = 30.0, goal: str | None = None,
-                      seed: int = 42, progress: Progress = NULL) -> dict:
+                      seed: int = 42, encoder: dict | None = None,
+                      progress: Progress = NULL) -> dict:
     """Backtest and store every score for ``run_id``; return the metrics (skipped scores say why)."""
     end, start = data_end(con), data_start(con)
     out: dict = {"horizon_days": horizon_days, "scores": {}, "skipped": {}}
@@ -199,7 +205,19 @@ def build_predictions(con, run_id: int, *, horizon_days: float = 30.0, goal: str
         plan.append(("value", horizon_days))
     else:
         out["skipped"]["value"] = "the data has no prices"
-    w = _Windows(con, goal_items)
+    enc = None
+    if encoder is not None and plan:
+        # one encoder, trained on what happened before the earliest held-out horizon
+        from core.predictions.encoded import AsOfEncoder
+
+        earliest = min(end - timedelta(days=h) for _, h in plan)
+        try:
+            enc = AsOfEncoder(seed=seed, **encoder).fit(con, run_id, earliest)
+            out["encoder"] = {"trained_before": str(earliest),
+                              "seconds": enc.train_metrics_.get("seconds")}
+        except ValueError as e:          # e.g. too few shoppers before that date
+            out["encoder"] = {"skipped": str(e)}
+    w = _Windows(con, goal_items, enc)
     scored, backtest, rel_rows = [], [], []
     n_shoppers = len(w.features(end))
     # On small tables the trees' thread start-up costs more than it saves (2.5x slower on the

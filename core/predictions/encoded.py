@@ -1,0 +1,76 @@
+"""The profile encoder's view of each shopper, for the predictions, without look-ahead.
+
+The build's own encoder has learned from purchases after the backtest's cut-off (everything but
+each shopper's last basket), so its vectors would leak the held-out horizon into the backtest.
+``AsOfEncoder`` therefore trains a profile encoder of its own on the events before the earliest
+held-out horizon only (``train_encoder`` with each shopper's history cut there; the checkpoint is
+written under a temporary run id and removed at once), and describes a shopper as of any cut-off
+by running it over their history up to that cut-off. The vectors are reduced to ``dims``
+principal components fitted on the first cut-off asked for (a training window).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+ENCODER_COLUMNS_PREFIX = "taste_"
+
+
+def kept_before(con, cut) -> dict[str, int]:
+    """Each shopper's number of interactions before ``cut``, in the encoder's order (undated
+    first, then by time): the first n of their sequence."""
+    rows = con.execute("SELECT user_id, count(*) FILTER (ts IS NULL OR ts < ?) FROM events "
+                       "WHERE user_id IS NOT NULL GROUP BY user_id", [cut]).fetchall()
+    return {str(u): int(n) for u, n in rows}
+
+
+class AsOfEncoder:
+    def __init__(self, dims: int = 8, device: str = "cpu", seed: int = 42,
+                 text_model: str | None = None, params: dict | None = None):
+        self.dims = dims
+        self.device = device
+        self.seed = seed
+        self.text_model = text_model
+        self.params = params
+
+    def fit(self, con, run_id: int, train_before) -> "AsOfEncoder":
+        from core.embed import resolve_device
+        from core.encoder import train_encoder
+        from core.encoder.data import load_sequences
+        from core.encoder.runtime import _build_model, _read_checkpoint
+
+        tmp = -abs(int(run_id)) - 1_000_000
+        self.device_ = resolve_device(self.device)
+        try:
+            kw = {"text_model": self.text_model} if self.text_model else {}
+            self.train_metrics_ = train_encoder(con, tmp, device=self.device_, seed=self.seed,
+                                                params=self.params,
+                                                cutoffs=kept_before(con, train_before), **kw)
+            config, weights, item_ids = _read_checkpoint(con, tmp)
+            self.model_, self.p_ = _build_model(config, weights, self.device_)
+        finally:
+            for t in ("model_checkpoints", "encoder_items", "training_curve"):
+                con.execute(f"DELETE FROM {t} WHERE run_id = ?", [tmp])
+        self.seq_ = load_sequences(con, item_ids)
+        self.pca_ = None
+        return self
+
+    def transform(self, con, cut) -> pd.DataFrame:
+        """One row per shopper with a history before ``cut``: ``taste_1 .. taste_<dims>``."""
+        from sklearn.decomposition import PCA
+
+        from core.encoder.data import truncate
+        from core.encoder.runtime import _pooled
+
+        keep = kept_before(con, cut)
+        seq = truncate(self.seq_, keep)
+        S = _pooled(self.model_, seq, self.p_["pooling"], self.device_)
+        have = np.array([keep.get(u, 0) > 0 for u in seq.user_ids])
+        S, users = S[have], [u for u, h in zip(seq.user_ids, have) if h]
+        if self.pca_ is None:
+            self.pca_ = PCA(min(self.dims, S.shape[1], max(1, len(S) - 1)),
+                            random_state=self.seed).fit(S)
+        Z = self.pca_.transform(S)
+        cols = [f"{ENCODER_COLUMNS_PREFIX}{i + 1}" for i in range(Z.shape[1])]
+        return pd.DataFrame(Z, index=pd.Index(users, name="user_id"), columns=cols)
