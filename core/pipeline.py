@@ -109,7 +109,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
     from core.predictions import build_predictions
     from core.rules import build_rules
     from core.segments import assign_lifecycle, describe_segments, segment_taste
-    from core.segments.describe import store_currency
+    from core.store.schema import store_currency
     from core.segments.lifecycle import lifecycle_quality
     from core.themes import build_themes
 

@@ -31,7 +31,20 @@ def store() -> Store:
 
 def currency() -> str:
     s = store()
-    return ex.currency_symbol(settings(), con() if s.exists() else None)
+    without_store = ex.currency_symbol(settings())
+    return _store_currency(str(s.path), _vkey(s), without_store) if s.exists() else without_store
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _store_currency(path: str, version_key: str, without_store: str) -> str:
+    """The currency for this version of the store, read once rather than on every figure
+    (``without_store``, what the settings alone say, is part of the key so a change of
+    setting is seen)."""
+    cur = _shared_connection(path, version_key).cursor()
+    try:
+        return ex.currency_symbol(settings(), cur)
+    finally:
+        cur.close()
 
 
 def _vkey(store_: Store) -> str:
@@ -60,9 +73,12 @@ def con():
     key = _vkey(s)
     cur = st.session_state.get("_cursor")
     if cur is None or cur[0] != key or cur[1] != str(s.path):
-        cur = (key, str(s.path), _shared_connection(str(s.path), key).cursor())
+        cur = [key, str(s.path), _shared_connection(str(s.path), key).cursor(), None]
         st.session_state["_cursor"] = cur
-    ex.restrict_events(cur[2], *(daterange.current() or (None, None)))
+    dates = daterange.current()
+    if dates != cur[3]:  # only when the sidebar's range changed for this cursor
+        ex.restrict_events(cur[2], *(dates or (None, None)))
+        cur[3] = dates
     return cur[2]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from core.cli import main as cli_main
 from core.ingest import IngestError, ingest_file
-from core.segments.describe import store_currency
+from core.store.schema import store_currency
 from core.store import Store
 
 ROWS = "order_id,customer_id,sku,ordered_at,qty,unit_price\no1,c1,A,2024-01-05,2,3.50\no2,c2,B,2024-01-06,1,10\n"

@@ -55,6 +55,16 @@ class UserError(Exception):
     """An error whose message tells the user what went wrong and how to fix it."""
 
 
+def require_build(con, where, then: str = "") -> dict:
+    """The latest complete build, or a UserError saying to run `segstudio build` first."""
+    from core.store import latest_run
+
+    run = latest_run(con)
+    if run is None:
+        raise UserError(f"No complete build in {where}: run `segstudio build` first{then}.")
+    return run
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("common options")
     g.add_argument("--db", help="the store (DuckDB file). Default data/segstudio.duckdb, "

@@ -123,7 +123,7 @@ def run(args, settings) -> int:
             if args.json:
                 print_json(out)
                 return 0
-            from core.segments.describe import store_currency
+            from core.store.schema import store_currency
 
             cur = store_currency(con, "£")
             print(f"Audience {args.audience} '{out['name']}': {out['days_since']} days of data "
@@ -153,7 +153,7 @@ def _export(args, store, con) -> int:
     from core.audiences.campaign import campaign_frame, log_export, write_campaign
     from core.explore.export import export_frame
     from core.predictions.read import scores_table
-    from core.segments.describe import store_currency
+    from core.store.schema import store_currency
 
     if not args.out:
         raise UserError("Where to? --out FILE (.csv, .csv.gz, .parquet or .jsonl).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core.cli import UserError, print_json
+from core.cli import UserError, print_json, require_build
 
 HELP = "offline evaluation of the recommenders (Recall/NDCG/HitRate/MRR@10, coverage)"
 DESCRIPTION = """\
@@ -51,15 +51,11 @@ def _rows_from_store(con, run_id, holdout):
 def run(args, settings) -> int:
     from core.evaluate import DEFAULT_MAX_USERS, EvaluationError, evaluate_recommenders
     from core.progress import TqdmProgress
-    from core.store import latest_run
 
     store = settings.store()
     con = store.read()
     try:
-        run_ = latest_run(con)
-        if run_ is None:
-            raise UserError(f"No complete build in {store.path}: run `segstudio build` first, "
-                            "then `segstudio evaluate`.")
+        run_ = require_build(con, store.path, then=", then `segstudio evaluate`")
         rid = run_["run_id"]
         rows = [] if args.recompute else _rows_from_store(con, rid, args.holdout)
     finally:

@@ -104,7 +104,7 @@ def run(args, settings) -> int:
         if args.campaign:
             from core.audiences.campaign import campaign_frame
             from core.predictions.read import scores_table
-            from core.segments.describe import store_currency
+            from core.store.schema import store_currency
 
             df = campaign_frame(df, segment_name=seg_name, definition=definition,
                                 currency=store_currency(con, "£"), friendly=not args.raw_headers,

@@ -31,7 +31,7 @@ def add_arguments(parser) -> None:
 def run(args, settings) -> int:
     from core.migration import MigrationError, migration, summary
     from core.migration.flows import data_end
-    from core.segments.describe import store_currency
+    from core.store.schema import store_currency
 
     store = settings.store()
     con = store.read()

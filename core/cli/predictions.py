@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.cli import UserError, print_json
+from core.cli import print_json, require_build
 
 HELP = "how well the per-shopper predictions (buy, goal, churn, spend) did in the backtest"
 DESCRIPTION = """\
@@ -42,15 +42,12 @@ def _fmt(metric: str, v, currency: str) -> str:
 
 def run(args, settings) -> int:
     from core.predictions.read import METRIC_WORDS, backtest_table
-    from core.segments.describe import store_currency
-    from core.store import latest_run
+    from core.store.schema import store_currency
 
     store = settings.store()
     con = store.read()
     try:
-        run_ = latest_run(con)
-        if run_ is None:
-            raise UserError(f"No complete build in {store.path}: run `segstudio build` first.")
+        run_ = require_build(con, store.path)
         rid = run_["run_id"]
         df = backtest_table(con, rid)
         currency = store_currency(con, "£")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.cli import UserError, print_json
+from core.cli import UserError, print_json, require_build
 
 HELP = "recommend items for a shopper (--user) or a persona (--persona TEXT)"
 DESCRIPTION = """\
@@ -61,16 +61,13 @@ def _print_recs(recs: list[dict], currency: str = "£") -> None:
 def run(args, settings) -> int:
     from core.recommend.previews import (PreviewError, preview_history, preview_persona,
                                          preview_segment, preview_user)
-    from core.segments.describe import store_currency
-    from core.store import latest_run
+    from core.store.schema import store_currency
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1 (got {args.n}).")
     con = settings.store().read()
     try:
-        run_ = latest_run(con)
-        if run_ is None:
-            raise UserError(f"No complete build in {settings.db}: run `segstudio build` first.")
+        run_ = require_build(con, settings.db)
         rid = run_["run_id"]
         currency = store_currency(con, "£")
         try:

@@ -21,12 +21,9 @@ def currency_symbol(settings=None, con=None) -> str:
         if cur:
             return str(cur)
     if con is not None:
-        try:
-            row = con.execute("SELECT value FROM meta WHERE key = 'currency'").fetchone()
-        except Exception:      # an older store without the setting
-            row = None
-        if row and row[0]:
-            return str(row[0])
+        from core.store.schema import store_currency
+
+        return store_currency(con, DEFAULT_CURRENCY)
     return DEFAULT_CURRENCY
 
 

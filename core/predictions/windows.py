@@ -6,7 +6,7 @@ Every prediction is learned and checked on windows of the shop's own history:
     labels in (T, T+H] <- only events with T <= ts < T + H
 
 ``features_as_of`` reads nothing at or after its cut-off, by construction: the events view it reads
-is filtered on ``ts < ?`` with the cut-off as a parameter, so a fitted model never sees the horizon
+is filtered on ``ts < $cut`` with the cut-off as a parameter, so a fitted model never sees the horizon
 it is judged on (tests/test_predictions.py checks this on a hand-made shop with exact dates).
 
 A *purchase* is an order: the distinct baskets (``BASKET_KEY_SQL``) of purchase events; revenue is
@@ -57,10 +57,10 @@ def data_start(con) -> datetime | None:
     return con.execute("SELECT min(ts) FROM events WHERE user_id IS NOT NULL").fetchone()[0]
 
 
-def _goal_sql(goal_items: list[str] | None) -> tuple[str, list]:
+def _goal_sql(goal_items: list[str] | None) -> tuple[str, dict]:
     if not goal_items:
-        return "false", []
-    return "list_contains(?, item_id)", [sorted(goal_items)]
+        return "false", {}
+    return "list_contains($goal, item_id)", {"goal": sorted(goal_items)}
 
 
 def features_as_of(con, cut: datetime, goal_items: list[str] | None = None) -> pd.DataFrame:
@@ -72,16 +72,16 @@ def features_as_of(con, cut: datetime, goal_items: list[str] | None = None) -> p
             SELECT user_id, item_id, event_type, ts,
                    CASE WHEN event_type = 'purchase' THEN quantity * unit_price END AS rev,
                    {BASKET_KEY_SQL} AS bk, {goal} AS is_goal
-            FROM events WHERE user_id IS NOT NULL AND ts IS NOT NULL AND ts < ?),
+            FROM events WHERE user_id IS NOT NULL AND ts IS NOT NULL AND ts < $cut),
         o AS (
             SELECT user_id, bk, min(ts) AS t, sum(rev) AS rev, bool_or(is_goal) AS goal
             FROM e WHERE event_type = 'purchase' GROUP BY ALL),
         ou AS (
             SELECT user_id, count(*) AS orders,
-                   count(*) FILTER (t >= ? - INTERVAL 30 DAY) AS orders_30d,
-                   count(*) FILTER (t >= ? - INTERVAL 90 DAY) AS orders_90d,
-                   count(*) FILTER (t >= ? - INTERVAL 365 DAY) AS orders_365d,
-                   sum(rev) AS spend, sum(rev) FILTER (t >= ? - INTERVAL 90 DAY) AS spend_90d,
+                   count(*) FILTER (t >= $cut - INTERVAL 30 DAY) AS orders_30d,
+                   count(*) FILTER (t >= $cut - INTERVAL 90 DAY) AS orders_90d,
+                   count(*) FILTER (t >= $cut - INTERVAL 365 DAY) AS orders_365d,
+                   sum(rev) AS spend, sum(rev) FILTER (t >= $cut - INTERVAL 90 DAY) AS spend_90d,
                    min(t) AS first_order, max(t) AS last_order,
                    count(*) FILTER (goal) AS goal_orders, max(t) FILTER (goal) AS last_goal
             FROM o GROUP BY user_id),
@@ -89,7 +89,7 @@ def features_as_of(con, cut: datetime, goal_items: list[str] | None = None) -> p
             SELECT user_id, min(ts) AS first_ts, max(ts) AS last_ts,
                    count(*) FILTER (event_type IN ('view', 'click')) AS views,
                    count(*) FILTER (event_type IN ('view', 'click')
-                                    AND ts >= ? - INTERVAL 30 DAY) AS views_30d,
+                                    AND ts >= $cut - INTERVAL 30 DAY) AS views_30d,
                    count(*) FILTER (event_type IN ('cart', 'favorite')) AS carts,
                    count(*) FILTER (event_type = 'return') AS returns,
                    count(DISTINCT item_id) FILTER (event_type = 'purchase') AS items,
@@ -97,9 +97,9 @@ def features_as_of(con, cut: datetime, goal_items: list[str] | None = None) -> p
                    count(*) FILTER (event_type = 'purchase' AND is_goal) AS goal_lines
             FROM e GROUP BY user_id)
         SELECT eu.user_id,
-               date_diff('second', ou.last_order, ?::TIMESTAMP) / 86400.0 AS days_since_order,
-               date_diff('second', eu.last_ts, ?::TIMESTAMP) / 86400.0 AS days_since_activity,
-               date_diff('second', eu.first_ts, ?::TIMESTAMP) / 86400.0 AS tenure_days,
+               date_diff('second', ou.last_order, $cut::TIMESTAMP) / 86400.0 AS days_since_order,
+               date_diff('second', eu.last_ts, $cut::TIMESTAMP) / 86400.0 AS days_since_activity,
+               date_diff('second', eu.first_ts, $cut::TIMESTAMP) / 86400.0 AS tenure_days,
                coalesce(ou.orders, 0) AS orders, coalesce(ou.orders_30d, 0) AS orders_30d,
                coalesce(ou.orders_90d, 0) AS orders_90d,
                coalesce(ou.orders_365d, 0) AS orders_365d,
@@ -110,12 +110,11 @@ def features_as_of(con, cut: datetime, goal_items: list[str] | None = None) -> p
                eu.items, eu.views, eu.views_30d, eu.carts, eu.returns,
                coalesce(ou.goal_orders, 0) AS goal_orders,
                CASE WHEN eu.lines > 0 THEN eu.goal_lines / eu.lines END AS goal_share,
-               date_diff('second', ou.last_goal, ?::TIMESTAMP) / 86400.0 AS days_since_goal
+               date_diff('second', ou.last_goal, $cut::TIMESTAMP) / 86400.0 AS days_since_goal
         FROM eu LEFT JOIN ou USING (user_id)
         ORDER BY eu.user_id
     """
-    params = [*gp, cut, cut, cut, cut, cut, cut, cut, cut, cut, cut]
-    df = con.execute(q, params).df().set_index("user_id")
+    df = con.execute(q, {**gp, "cut": cut}).df().set_index("user_id")
     df.index = df.index.astype(str)
     return df[FEATURES].astype(float)
 
@@ -130,12 +129,12 @@ def outcomes_between(con, start: datetime, end: datetime,
             SELECT user_id, {BASKET_KEY_SQL} AS bk, sum(quantity * unit_price) AS rev,
                    bool_or({goal}) AS goal
             FROM events
-            WHERE user_id IS NOT NULL AND event_type = 'purchase' AND ts >= ? AND ts < ?
+            WHERE user_id IS NOT NULL AND event_type = 'purchase' AND ts >= $start AND ts < $end
             GROUP BY ALL)
         SELECT user_id, count(*) AS orders, coalesce(sum(rev), 0) AS spend,
                count(*) FILTER (goal) AS goal_orders
         FROM o GROUP BY user_id ORDER BY user_id
-        """, [*gp, start, end]).df().set_index("user_id")
+        """, {**gp, "start": start, "end": end}).df().set_index("user_id")
     df.index = df.index.astype(str)
     return df.astype(float)
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from core.recommend.previews import Engine, PreviewError, _recs, _segment_name, get_engine
 from core.recommend.recommenders import Recommendation
+from core.store.schema import store_currency
 
 
 class PersonaPreview(list):
@@ -99,14 +100,6 @@ def preview_persona(con, run_id: int | None, text: str, *, n: int = 10,
                           price_cap=intent.max_price, min_price=intent.min_price,
                           max_price=intent.max_price, occasions=intent.occasions,
                           themes=intent.themes, ignored=intent.ignored,
-                          understood=intent.describe(_currency(con)), intent=intent.to_dict(),
+                          understood=intent.describe(store_currency(con)), intent=intent.to_dict(),
                           nearest_segment=nearest[0] if nearest else None, segments=nearest)
 
-
-def _currency(con) -> str:
-    """The store's currency for the understood price range (set at ingest), else £."""
-    try:
-        row = con.execute("SELECT value FROM meta WHERE key = 'currency'").fetchone()
-    except Exception:      # an older store
-        row = None
-    return str(row[0]) if row and row[0] else "£"

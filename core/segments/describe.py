@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 
+from core.store.schema import store_currency  # noqa: F401  (callers import it from here too)
 from core.progress import NULL, Progress
 from core.segments import naming
 from core.segments.lenses import lens as get_lens
@@ -39,15 +40,6 @@ def segment_color(segment_id: int) -> str:
     """A taste segment's colour on every page: palette by id, grey for unassigned (-1)."""
     sid = int(segment_id)
     return UNASSIGNED_COLOR if sid < 0 else PALETTE[sid % len(PALETTE)]
-
-
-def store_currency(con, default: str = "£") -> str:
-    """The shop's currency symbol: the store's ``currency`` setting when it has one."""
-    try:
-        row = con.execute("SELECT value FROM meta WHERE key = 'currency'").fetchall()
-    except Exception:  # noqa: BLE001 - an older store without the setting
-        row = []
-    return str(row[0][0]) if row and row[0][0] else default
 
 
 def describe_segments(con, run_id: int, progress: Progress = NULL, *, lens: str = "taste",

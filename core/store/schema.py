@@ -419,3 +419,13 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     except duckdb.CatalogException:
         return None
     return int(row[0]) if row else None
+
+
+def store_currency(con, default: str = "£") -> str:
+    """The shop's currency symbol: the store's ``currency`` setting (meta, set at ingest) when it
+    has one, else ``default``."""
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'currency'").fetchall()
+    except Exception:  # noqa: BLE001 - an older store without the setting
+        row = []
+    return str(row[0][0]) if row and row[0][0] else default
