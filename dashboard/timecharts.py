@@ -37,9 +37,12 @@ def trend(df: pd.DataFrame, *, currency: str, prices: bool = True, color: str = 
                     hovertemplate=f"%{{x|{fmt}}}<br>%{{y:,}} new<extra></extra>")
     fig.update_yaxes(title_text=f"Revenue ({currency})" if prices else "Orders", secondary_y=False,
                      rangemode="tozero", gridcolor="#eee")
-    fig.update_yaxes(title_text="Shoppers", secondary_y=True, rangemode="tozero", showgrid=False)
+    fig.update_yaxes(title_text="Shoppers", secondary_y=True, rangemode="tozero", showgrid=False,
+                     tickformat=",d")      # whole shoppers, never 2.03
     fig.update_xaxes(title_text="Week starting" if grain == "week" else "Month")
-    return _base(fig, title=title or None)
+    fig = _base(fig, title=title or None)
+    fig.update_layout(legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
+    return fig
 
 
 def activity(df: pd.DataFrame, *, currency: str) -> go.Figure:

@@ -12,7 +12,7 @@ from core.trends import trends
 from dashboard import common as c
 from dashboard import timecharts
 
-c.page_header("Changes over time", "Revenue and shoppers month by month, and who moved between "
+c.page_header("Changes over time", "Sales and shoppers period by period, and who moved between "
               "segments from one build to the next.")
 run = c.current_run()
 run_id = run["run_id"]
