@@ -65,9 +65,13 @@ if not scores.empty:
         value = c.money(r.value) if r.score == "value" else f"{r.value:.0%}"
         col.metric(title, value, help=f"Higher than {r.percentile:.0f}% of shoppers. "
                    + ("What pushes it up: " + "; ".join(r.reasons) + "."
-                      if r.reasons is not None and len(r.reasons) else ""))
-        col.caption(f"top {max(1, round(100 - r.percentile)):.0f}% of shoppers"
-                    + (f" · {r.reasons[0]}" if r.reasons is not None and len(r.reasons) else ""))
+                      if r.percentile >= 50 and r.reasons is not None and len(r.reasons) else ""))
+        high = r.percentile >= 50      # "top 1%" for the highest, "bottom 2%" for the lowest
+        rank = (f"top {max(1, round(100 - r.percentile)):.0f}%" if high
+                else f"bottom {max(1, round(r.percentile)):.0f}%")
+        # what pushes a score up is worth saying only where the score is high
+        why = r.reasons[0] if high and r.reasons is not None and len(r.reasons) else ""
+        col.caption(f"{rank} of shoppers" + (f" · {why}" if why else ""))
     st.caption("Probabilities over the horizon set for the build (see **Model and data** for "
                "the definitions and how well each did when tested on held-out months).")
 
