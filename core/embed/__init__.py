@@ -140,6 +140,13 @@ def _load_model(model_name: str, device: str):
                     "(text_model in segstudio.toml or SEGSTUDIO_TEXT_MODEL)."
                 ) from e
             model.eval()
+            if device.startswith("cuda"):
+                import torch
+
+                if torch.cuda.is_bf16_supported():
+                    # bf16 on the GPU: half the memory traffic, the tensor cores' native type;
+                    # vectors are normalised again in float32 below.
+                    model.to(torch.bfloat16)
             _MODELS[key] = model
         return model
 
@@ -171,10 +178,10 @@ class TextEmbedder:
         for start in range(0, len(texts), chunk):
             idx = order[start:start + chunk]
             vec = self._model.encode(
-                [texts[i] for i in idx], batch_size=self.batch_size, convert_to_numpy=True,
-                normalize_embeddings=True, show_progress_bar=False,
+                [texts[i] for i in idx], batch_size=self.batch_size,
+                normalize_embeddings=True, show_progress_bar=False, convert_to_tensor=True,
             )
-            out[idx] = np.asarray(vec, dtype=np.float32)
+            out[idx] = vec.float().cpu().numpy()  # float() first: numpy has no bfloat16
             if progress_stage is not None:
                 progress_stage.advance(len(idx))
         # normalise again in float32 (exact unit length whatever the model's precision)

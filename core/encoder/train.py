@@ -96,14 +96,22 @@ def torch_settings(device: str, seed: int, threads: int | None):
 
     prev_threads = torch.get_num_threads()
     prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(int(threads or default_threads()))
-    torch.use_deterministic_algorithms(True)
+    if str(device).startswith("cuda"):
+        # cuBLAS is deterministic only with a fixed workspace (set before its first call), and a
+        # few CUDA kernels (embedding backward, index_add) have no deterministic version: on the
+        # GPU a fixed seed gives the same weights up to those kernels' float summation order.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(True)
     torch.manual_seed(seed)
     try:
         yield
     finally:
         torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det)
+        torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
 
 
 def _autocast(device: str):
