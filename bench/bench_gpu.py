@@ -69,6 +69,37 @@ def _embed_throughput(model: str, texts: list[str], n_cpu: int, device: str) -> 
     del gpu, cpu, vg, vc, np
 
 
+def _encoder_compare(store, model: str, gpu: str) -> None:
+    from core.embed import embed_items
+    from core.encoder import train_encoder
+    from core.evaluate.splits import session_cuts
+    from core.features import compute_features
+    from core.features.holdout import cutoffs, last_basket_split
+    from core.store import start_run
+
+    print("\n== profile encoder: the same data and held-out windows on each device")
+    with store.write() as con:
+        embed_items(con, model, device=gpu)
+        run_id = start_run(con, "build", {})
+        compute_features(con, run_id)
+        enc_split = session_cuts(con, last_basket_split(con))
+        for label, dev, extra in [
+                (f"{gpu} (bf16), default budget", gpu, {}),
+                (f"cpu, {os.cpu_count()} threads, default budget", "cpu",
+                 {"threads": os.cpu_count()}),
+                (f"{gpu} (bf16), 10x budget", gpu, {"max_target_passes": 4_500_000})]:
+            _sync()
+            t0 = time.perf_counter()
+            m = train_encoder(con, run_id, device=dev, seed=42, text_model=model,
+                              params=extra or None, cutoffs=cutoffs(enc_split),
+                              val_cutoffs=cutoffs(enc_split, "val_cut"))
+            _sync()
+            sec = time.perf_counter() - t0
+            print(f"  {label:<34} {sec:7.1f} s  {m['epochs']:>2} epochs "
+                  f"({sec / max(m['epochs'], 1):.2f} s each), val NDCG@10 {m['val_ndcg10']:.4f}")
+            sys.stdout.flush()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=20000, help="demo shoppers (default 20,000)")
@@ -76,6 +107,9 @@ def main() -> int:
     ap.add_argument("--compare-cpu", action="store_true", help="also build the same store on the CPU")
     ap.add_argument("--dry-run", action="store_true",
                     help="without a GPU: run every step on the CPU (checks the script itself)")
+    ap.add_argument("--encoder-compare", action="store_true",
+                    help="instead of full builds: train the encoder on cuda (default budget and "
+                         "10x), and on the CPU, on the same data; print seconds and NDCG@10")
     ap.add_argument("--embed-texts", type=int, default=20000, help="texts for the embedding timing")
     args = ap.parse_args()
 
@@ -121,6 +155,10 @@ def main() -> int:
     gpu = "cuda" if torch.cuda.is_available() else "cpu"
     print("\n== text embedding")
     _embed_throughput(model, texts, n_cpu=min(len(texts), 4000), device=gpu)
+
+    if args.encoder_compare:
+        _encoder_compare(store, model, gpu)
+        return 0
 
     def one_build(device: str) -> dict:
         if torch.cuda.is_available():

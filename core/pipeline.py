@@ -104,7 +104,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
     from core.features import compute_features
     from core.features.holdout import cutoffs, last_basket_split
     from core.ingest.sanity import SanityError, check_inputs
-    from core.maps import build_map
+    from core.maps.umap_map import finish_map, start_map
     from core.migration.matching import keep_names, relabel_like_previous
     from core.predictions import build_predictions
     from core.rules import build_rules
@@ -159,6 +159,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
         metrics["n_items"] = _count(con, "SELECT count(*) FROM items")
         currency = store_currency(con, params.currency)
 
+        map_job = None
         if n_users >= 3:
             split = last_basket_split(con)
             metrics["held_out"] = {"shoppers": int(len(split)),
@@ -191,7 +192,8 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
                                         progress=progress)
                 for lens in ("lifecycle", "taste")})
             metrics["describe"]["names_kept"] = keep_names(con, run_id, seg["matched_previous"])
-            stage("map", lambda: build_map(con, run_id, seed=params.seed, progress=progress))
+            # laid out in a background worker while predictions, rules and evaluation run here
+            map_job = start_map(con, run_id, seed=params.seed)
             if params.predictions:
                 stage("predictions", lambda: build_predictions(
                     con, run_id, horizon_days=params.horizon_days, goal=params.goal,
@@ -212,6 +214,8 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
                 con, run_id, holdout=params.eval_holdout, seed=params.seed, progress=progress)))
         elif params.evaluate:
             metrics["skipped"]["evaluate"] = "no shoppers to hold out baskets for"
+        if map_job is not None:
+            stage("map", lambda: finish_map(con, run_id, map_job, progress=progress))
         metrics["total_seconds"] = round(time.perf_counter() - t_start, 3)
         finish_run(con, run_id, metrics)
         # records are read as published now; a save during the build is in the records file

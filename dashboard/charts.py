@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -27,10 +29,13 @@ PREDICTION_LABELS = {"pred:purchase": "Likely to buy", "pred:goal": "Likely to b
 
 
 def segment_map(df: pd.DataFrame, *, color_by: str | None, currency: str,
-                height: int = 640, money: bool = True) -> go.Figure:
+                height: int = 640, money: bool = True, labels: pd.DataFrame | None = None,
+                density: dict | None = None, found: pd.DataFrame | None = None) -> go.Figure:
     """The UMAP map as WebGL scatter; each point carries its user id (customdata[0]). Points
     are coloured by their ``group`` (a lens's segments or their main theme; ``group_color``)
-    or, for a behaviour, by ``color_value`` on a colour scale."""
+    or, for a behaviour, by ``color_value`` on a colour scale. ``density`` (core.explore.
+    map_density) shades where every shopper is beneath a sampled set of points; ``labels``
+    (map_labels) writes each group's name on the map; ``found`` (find_on_map) marks shoppers."""
     def custom(d: pd.DataFrame) -> np.ndarray:
         return np.column_stack([
             d["user_id"].astype(str), d["segment"].astype(str),
@@ -44,6 +49,14 @@ def segment_map(df: pd.DataFrame, *, color_by: str | None, currency: str,
              "Orders: %{customdata[2]}" + (" · Spend: %{customdata[3]}" if money else "") +
              "<br>Last purchase: %{customdata[4]} ago<extra></extra>")
     fig = go.Figure()
+    if density is not None:
+        z = np.array([[np.nan if v is None else v for v in row] for row in density["z"]], float)
+        fig.add_trace(go.Heatmap(
+            x=density["x"], y=density["y"], z=np.log1p(z), showscale=False, name="All shoppers",
+            text=[[("" if np.isnan(v) else f"{ex.fmt_int(v)} shoppers here") for v in row]
+                  for row in z],
+            hovertemplate="%{text}<extra></extra>", hoverongaps=False,
+            colorscale=[[0, "rgba(150,150,160,0.10)"], [1, "rgba(60,60,75,0.60)"]]))
     size = 6 if len(df) < 5000 else 4 if len(df) < 30000 else 3
     if "color_value" in df.columns:
         vals = df["color_value"]
@@ -64,6 +77,20 @@ def segment_map(df: pd.DataFrame, *, color_by: str | None, currency: str,
                 customdata=custom(d), hovertemplate=hover,
                 marker=dict(size=size, color=d["group_color"].iloc[0] or ex.UNASSIGNED_COLOR,
                             opacity=0.85, line=dict(width=0))))
+    for r in (labels if labels is not None else pd.DataFrame()).itertuples():
+        fig.add_annotation(x=r.x, y=r.y, text=f"<b>{html.escape(str(r.group))}</b>",
+                           showarrow=False, font=dict(size=12, color="#1f2430"),
+                           bgcolor="rgba(255,255,255,0.78)", borderpad=3)
+    if found is not None and len(found):
+        fig.add_trace(go.Scatter(
+            x=found["x"], y=found["y"], mode="markers", name="Found",
+            customdata=np.column_stack([found["user_id"].astype(str), found["segment"].astype(str)]),
+            hovertemplate="<b>Shopper %{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
+            marker=dict(symbol="star", size=18, color="#111111", line=dict(width=1.5, color="white"))))
+        top = found.iloc[0]
+        fig.add_annotation(x=top["x"], y=top["y"], text=f"Shopper {html.escape(str(top['user_id']))}",
+                           showarrow=True, arrowhead=2, ax=40, ay=-40, font=dict(size=12),
+                           bgcolor="rgba(255,255,255,0.9)")
     _base(fig, height=height, dragmode="select", clickmode="event+select",
           legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, title_text=""))
     fig.update_xaxes(showticklabels=False, showgrid=False, title=None)

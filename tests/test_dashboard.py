@@ -105,6 +105,34 @@ def test_map_without_selection_invites_one(tiny_db):
     assert not at.exception
 
 
+def test_map_names_segments_on_the_map_and_finds_a_shopper(tiny_db):
+    import json
+
+    at = open_page("views/segment_map.py")
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = sorted(a["text"] for a in fig["layout"].get("annotations", []))
+    assert names == ["<b>Gift buyers</b>", "<b>Kitchen regulars</b>"]
+    at.text_input(key="map_find").input("u07").run()
+    assert "Shopper u07 is in Kitchen regulars." in texts(at)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [t["customdata"][0][0] for t in fig["data"] if t.get("name") == "Found"] == ["u07"]
+    at.text_input(key="map_find").input("nobody").run()
+    assert "No shopper on this map matches \u201cnobody\u201d." in texts(at)
+
+
+def test_sampled_map_shades_where_every_shopper_is(tiny_db, monkeypatch):
+    import json
+
+    monkeypatch.setenv("SEGSTUDIO_MAP_POINTS", "5")
+    at = open_page("views/segment_map.py")
+    assert "5 of 12 shoppers are drawn as points" in texts(at)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    heat = [t for t in fig["data"] if t["type"] == "heatmap"]
+    shown = sum(len(t["customdata"]) for t in fig["data"] if t["type"] == "scattergl")
+    counts = [int(v.split()[0]) for row in heat[0]["text"] for v in row if v]
+    assert shown == 5 and sum(counts) == 12  # the shading counts all 12, not the 5 drawn
+
+
 def test_segment_detail_and_profile_content(tiny_db):
     at = open_page("views/segment_detail.py", {"segment_id": 1})
     assert "Kitchen regulars" in texts(at) and metric(at, "Shoppers") == "6"

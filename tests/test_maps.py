@@ -69,3 +69,33 @@ def test_tiny_stores_get_a_pca_map_and_missing_profiles_are_explained(tmp_store)
     assert m == {**m, "map_method": "pca", "map_fit_size": 4, "n_users": 4,
                  "map_agreement": None}  # one segment: nothing to agree on
     assert c.shape == (4, 2) and np.isfinite(c).all() and np.abs(c).sum() > 0
+
+
+@pytest.mark.slow  # numba compiles UMAP in the worker too
+def test_background_map_is_the_same_map_and_survives_a_dead_worker(tmp_store, monkeypatch):
+    """The build lays the map out in a background worker process: the same coordinates as laying
+    it out in the build process, and a worker that cannot run still leaves a map."""
+    from concurrent.futures import Future
+
+    from core.maps import umap_map
+
+    X, y = make_blobs(n_samples=300, centers=3, n_features=10, cluster_std=1.0, random_state=2)
+    with tmp_store.write() as con:
+        _put_profiles(con, X, labels=y)
+        build_map(con, 1, seed=4, n_epochs=50)
+        here = _coords(con)
+        job = umap_map.start_map(con, 1, seed=4, n_epochs=50)
+        assert job.future is not None  # 2+ cores: a worker took it
+        m = umap_map.finish_map(con, 1, job)
+        there = _coords(con)
+        dead = Future()
+        dead.set_exception(RuntimeError("worker killed"))
+        job = umap_map.start_map(con, 1, seed=4, n_epochs=50, background=False)
+        job.future = dead
+        m_dead = umap_map.finish_map(con, 1, job)
+        fallback = _coords(con)
+    assert m["laid_out_in"] == "background worker"
+    np.testing.assert_array_equal(here, there)
+    assert m["map_agreement"] == 1.0 and m["build_waited_seconds"] <= m["layout_seconds"]
+    assert m_dead["laid_out_in"] == "build process (background worker failed: RuntimeError)"
+    np.testing.assert_array_equal(here, fallback)

@@ -11,8 +11,9 @@ from core.cli import main
 from core.pipeline import BuildError, BuildParams, build
 from core.store import Store, latest_run, list_runs
 
+# the map is laid out in a background worker from after "describe" and collected last
 STAGES = ["embed", "themes", "features", "encoder", "profiles", "lifecycle", "segments", "describe",
-          "map", "predictions", "rules", "evaluate"]
+          "predictions", "rules", "evaluate", "map"]
 
 
 def _one(con, sql, *args):
@@ -60,9 +61,9 @@ def test_failed_build_leaves_the_last_complete_run_serving(built_demo_store, tmp
     def broken(*a, **kw):
         raise RuntimeError("map stage crashed")
 
-    import core.maps
+    import core.maps.umap_map
 
-    monkeypatch.setattr(core.maps, "build_map", broken)
+    monkeypatch.setattr(core.maps.umap_map, "finish_map", broken)
     with pytest.raises(RuntimeError, match="map stage crashed"):
         build(store, BuildParams(seed=7, evaluate=False))
     assert store.version() == before  # nothing was published

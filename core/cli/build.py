@@ -103,7 +103,11 @@ def run(args, settings) -> int:
           f"({metrics['n_users']:,} shoppers, {metrics['n_items']:,} items, "
           f"{metrics['n_events']:,} events).")
     for name, secs in metrics["stage_seconds"].items():
-        print(f"  {name:<10} {secs:8.1f} s")
+        note = ""
+        if name == "map" and metrics["map"].get("laid_out_in") == "background worker":
+            note = (f"  (laid out in {metrics['map']['layout_seconds']:.1f} s in the background, "
+                    "beside the stages above)")
+        print(f"  {name:<10} {secs:8.1f} s{note}")
     for name, why in metrics.get("skipped", {}).items():
         print(f"  {name:<10}  skipped: {why}")
     ret = metrics.get("retention") or {}

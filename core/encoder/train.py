@@ -330,6 +330,12 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
         t_train = time.perf_counter()
         n_targets = int((tr_targets >= 0).sum())
         max_epochs = int(p["max_epochs"])
+        if p["max_target_passes"] and dev.startswith("cuda") and \
+                "max_target_passes" not in (params or {}):
+            # The budget is sized for 2 CPU cores. On a GPU an epoch is cheap: measured on an
+            # H200 (10,000 demo shoppers, 815,138 events), 10x the budget trained 4 epochs in
+            # 14.3 s against 1 epoch in 9.9 s, validation NDCG@10 0.520 against 0.500.
+            p["max_target_passes"] = 10 * int(p["max_target_passes"])
         if p["max_target_passes"]:
             max_epochs = max(1, min(max_epochs, int(p["max_target_passes"]) // max(n_targets, 1)))
         with progress.stage("Training profile encoder", total=max_epochs) as bar:

@@ -15,6 +15,25 @@ from core.explore.base import (FALLBACK_COLORS, FEATURE_LABELS, LENSES, UNASSIGN
 MAP_GROUPINGS = ("taste", "lifecycle", "theme")
 
 
+def group_sql(grouping: str, run_id: int) -> tuple[str, str, list]:
+    """(select columns, joins, parameters) giving each map point (``m``) its ``group`` (and for a
+    lens ``group_id`` and ``group_color``) in a categorical colouring (MAP_GROUPINGS)."""
+    if grouping in LENSES:
+        G = lens_tables(grouping)
+        return ((", coalesce(g.segment_id, -1) AS group_id, coalesce(gi.name, 'Unassigned') AS "
+                 "\"group\", coalesce(gi.color, ?) AS group_color"),
+                (f"LEFT JOIN {G.members} g ON g.run_id = m.run_id AND g.user_id = m.user_id "
+                 f"LEFT JOIN {G.info} gi ON gi.run_id = m.run_id AND gi.segment_id = g.segment_id"),
+                [UNASSIGNED_COLOR])
+    if grouping == "theme":
+        return (", coalesce(th.value, 'No theme') AS \"group\"",
+                ("LEFT JOIN (SELECT user_id, value FROM user_shares WHERE run_id = ? AND dimension "
+                 "= 'theme' QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY share DESC, "
+                 "value) = 1) th ON th.user_id = m.user_id"),
+                [run_id])
+    raise ValueError(f"group the map by one of {', '.join(MAP_GROUPINGS)} (got {grouping!r})")
+
+
 def map_points(con, run_id: int, *, color_by: str | None = None, max_points: int = 50_000,
                lens: str = "taste", scope=None) -> tuple[pd.DataFrame, int]:
     """Points of the segment map with a hover summary: (frame, number of shoppers on the map in
@@ -32,19 +51,8 @@ def map_points(con, run_id: int, *, color_by: str | None = None, max_points: int
                      [run_id, *sparams]) or 0)
     grouping = lens if color_by in (None, "segment") else color_by
     extra, join, params = "", "", []
-    if grouping in LENSES:
-        G = lens_tables(grouping)
-        extra = (", coalesce(g.segment_id, -1) AS group_id, coalesce(gi.name, 'Unassigned') AS "
-                 "\"group\", coalesce(gi.color, ?) AS group_color")
-        join = (f"LEFT JOIN {G.members} g ON g.run_id = m.run_id AND g.user_id = m.user_id "
-                f"LEFT JOIN {G.info} gi ON gi.run_id = m.run_id AND gi.segment_id = g.segment_id")
-        params = [UNASSIGNED_COLOR]
-    elif grouping == "theme":
-        extra = ", coalesce(th.value, 'No theme') AS \"group\""
-        join = ("LEFT JOIN (SELECT user_id, value FROM user_shares WHERE run_id = ? AND dimension "
-                "= 'theme' QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY share DESC, "
-                "value) = 1) th ON th.user_id = m.user_id")
-        params = [run_id]
+    if grouping in MAP_GROUPINGS:
+        extra, join, params = group_sql(grouping, run_id)
     elif color_by in FEATURE_LABELS:
         extra = f", f.{color_by} AS color_value"
     elif isinstance(color_by, str) and color_by.startswith("pred:"):

@@ -13,12 +13,23 @@ fitted on a seeded sample of ``sample_threshold`` users and every other user is 
 (``random_state``; UMAP then runs single-threaded, which is also what 2 shared cores want).
 Fewer than 10 users: the first two principal components ("pca"), UMAP needs a neighbourhood.
 
-UMAP's numba functions are compiled on first use in a process (a one-off ~10-30 s).
+UMAP's numba functions are compiled on first use in a process (a one-off ~30 s on 2 cores).
+The build therefore lays the map out in a background worker process (``start_map`` /
+``finish_map``): it starts as soon as the taste vectors exist and runs on the second core while
+the predictions, rules and evaluation run in the build process, which use one thread each below
+100,000 shoppers. The worker lives as long as the process that started it, so a second build in
+the same process (the tests, a dashboard rebuild) finds UMAP compiled. Same inputs and seed, same
+map: the layout is identical to laying it out in the build process, which is also the fallback
+when a worker cannot start or dies.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -91,24 +102,81 @@ def embed_2d(
     return coords, {"map_method": method, "map_fit_size": int(len(fit_idx))}
 
 
-def build_map(
-    con,
-    run_id: int,
-    *,
-    seed: int = 42,
-    sample_threshold: int = 50_000,
-    n_neighbors: int = 15,
-    min_dist: float = 0.1,
-    n_epochs: int = 200,
-    progress: Progress = NULL,
-) -> dict:
-    """Write ``user_map`` (x, y per user) for run ``run_id``; return
-    {map_method: "umap-all" | "umap-sample+transform" | "pca", map_fit_size, n_users, seconds}."""
-    t0 = time.perf_counter()
+_WORKER: ProcessPoolExecutor | None = None
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker() -> ProcessPoolExecutor | None:
+    """The background map worker (one spawned process), or None on a one-core machine."""
+    global _WORKER
+    if (os.cpu_count() or 1) < 2 or os.environ.get("SEGSTUDIO_MAP_IN_PROCESS") == "1":
+        return None
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            import multiprocessing
+
+            _WORKER = ProcessPoolExecutor(max_workers=1,
+                                          mp_context=multiprocessing.get_context("spawn"))
+        return _WORKER
+
+
+@dataclass
+class MapJob:
+    """A map being laid out: the shoppers, their taste vectors, the layout settings, and the
+    background worker's future (None: laid out in this process by ``finish_map``)."""
+    user_ids: list
+    X: np.ndarray
+    settings: dict
+    future: Future | None
+    started: float
+
+
+def start_map(con, run_id: int, *, seed: int = 42, sample_threshold: int = 50_000,
+              n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int = 200,
+              background: bool = True) -> MapJob:
+    """Read run ``run_id``'s taste vectors and start laying the map out in the background
+    worker; ``finish_map`` collects and writes it."""
     user_ids, X = load_profiles(con, run_id, table="taste_vectors")
-    coords, info = embed_2d(X, seed=seed, sample_threshold=sample_threshold,
-                            n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs,
-                            progress=progress)
+    settings = dict(seed=seed, sample_threshold=sample_threshold, n_neighbors=n_neighbors,
+                    min_dist=min_dist, n_epochs=n_epochs)
+    future = None
+    pool = _worker() if background and len(X) >= 10 else None
+    if pool is not None:
+        try:
+            future = pool.submit(embed_2d, X, **settings)
+        except Exception:  # a broken or shut-down worker: lay it out here instead
+            future = None
+    return MapJob(user_ids, X, settings, future, time.perf_counter())
+
+
+def finish_map(con, run_id: int, job: MapJob, progress: Progress = NULL) -> dict:
+    """Wait for ``job`` (or lay the map out here), write ``user_map`` and return the metrics of
+    ``build_map`` plus where it ran and how long the build waited for it."""
+    global _WORKER
+    t_wait = time.perf_counter()
+    where, coords = "build process", None
+    if job.future is not None:
+        try:
+            with progress.stage("Finishing the segment map (UMAP)", total=1) as bar:
+                coords, info = job.future.result()
+                bar.advance(1)
+            where = "background worker"
+        except Exception as e:  # the worker died (memory?): the map is still made, here
+            where = f"build process (background worker failed: {type(e).__name__})"
+            with _WORKER_LOCK:
+                _WORKER = None
+    if coords is None:
+        coords, info = embed_2d(job.X, progress=progress, **job.settings)
+    waited = time.perf_counter() - t_wait
+    _write_map(con, run_id, job.user_ids, coords)
+    info.update(map_agreement(con, run_id, job.user_ids, coords, seed=job.settings["seed"]))
+    return {**info, "n_users": len(job.user_ids), "laid_out_in": where,
+            "layout_seconds": round(time.perf_counter() - job.started, 3),
+            "build_waited_seconds": round(waited, 3),
+            "seconds": round(time.perf_counter() - job.started, 3)}
+
+
+def _write_map(con, run_id: int, user_ids: list, coords: np.ndarray) -> None:
     tbl = pa.table({
         "user_id": pa.array(user_ids, pa.string()),
         "x": pa.array(coords[:, 0].astype(np.float64)),
@@ -120,8 +188,28 @@ def build_map(
         con.execute(f"INSERT INTO user_map SELECT {int(run_id)}, user_id, x, y FROM _user_map_new")
     finally:
         con.unregister("_user_map_new")
-    info.update(map_agreement(con, run_id, user_ids, coords, seed=seed))
-    return {**info, "n_users": len(user_ids), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def build_map(
+    con,
+    run_id: int,
+    *,
+    seed: int = 42,
+    sample_threshold: int = 50_000,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    n_epochs: int = 200,
+    progress: Progress = NULL,
+) -> dict:
+    """Write ``user_map`` (x, y per user) for run ``run_id``, laid out in this process; return
+    {map_method: "umap-all" | "umap-sample+transform" | "pca", map_fit_size, n_users, seconds}."""
+    job = start_map(con, run_id, seed=seed, sample_threshold=sample_threshold,
+                    n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs,
+                    background=False)
+    out = finish_map(con, run_id, job, progress)
+    for key in ("laid_out_in", "layout_seconds", "build_waited_seconds"):
+        out.pop(key)
+    return out
 
 
 def map_agreement(con, run_id: int, user_ids: list[str], coords: np.ndarray, *, seed: int = 42,

@@ -1,12 +1,15 @@
 """Segment map: every shopper on a 2-D map; draw a box or lasso to study, save or export a group."""
 
+import os
+
 import streamlit as st
 
 from core import explore as ex
 from dashboard import charts
 from dashboard import common as c
 
-MAX_POINTS = 50_000
+# points drawn (WebGL); beyond, a sample plus a density layer of everyone (env: SEGSTUDIO_MAP_POINTS)
+MAX_POINTS = int(os.environ.get("SEGSTUDIO_MAP_POINTS", 50_000))
 
 c.page_header("Segment map",
               "Shoppers who behave alike sit close together. Drag a box (or switch to the lasso in "
@@ -38,26 +41,40 @@ if not options:
     st.stop()
 if st.session_state.get("map_color_by") not in options:
     st.session_state["map_color_by"] = groupings.get(lens, options[0])
-ctl = st.columns([2, 3])
+ctl = st.columns([2, 2, 3])
 choice = ctl[0].selectbox("Colour by", options, key="map_color_by",
                           help="Colour shoppers by their taste segment, lifecycle stage or main "
                                "theme, or by a behaviour")
+find = ctl[1].text_input("Find a shopper", key="map_find", placeholder="Customer id",
+                         help="Type a customer id (or part of one) to mark them on the map")
 color_by = by_label.get(choice)
 points, total = c.q("map_points", run_id, color_by=color_by, max_points=MAX_POINTS, lens=lens,
                     scope=scope)
 sampled = total > len(points)
 if sampled:
-    ctl[1].info(f"Showing a sample of {c.intf(len(points))} of {c.intf(total)} shoppers to keep "
-                "the map fast. Selections include every shopper inside the area you draw.",
-                icon=":material/filter_alt:")
+    ctl[2].info(f"{c.intf(len(points))} of {c.intf(total)} shoppers are drawn as points to keep "
+                "the map fast; the grey shading shows where all of them are. Selections include "
+                "every shopper inside the area you draw.", icon=":material/filter_alt:")
+found = c.q("find_on_map", run_id, find, lens=lens, scope=scope) if find.strip() else None
 
 map_col, side = st.columns([3, 2], gap="medium")
 with map_col:
-    fig = charts.segment_map(points, color_by=color_by, currency=c.currency(), money=prices)
+    fig = charts.segment_map(
+        points, color_by=color_by, currency=c.currency(), money=prices,
+        labels=c.q("map_labels", run_id, color_by=color_by, lens=lens, scope=scope),
+        density=c.q("map_density", run_id, scope=scope) if sampled else None, found=found)
     event = st.plotly_chart(fig, key="segment_map", on_select="rerun", selection_mode=("box", "lasso"),
                             config={"displaylogo": False, "scrollZoom": True,
                                     "modeBarButtonsToRemove": ["autoScale2d", "toImage"]})
     st.caption(f"{c.intf(total)} shoppers · hover a point for a summary · double-click to reset")
+    if found is not None:
+        if found.empty:
+            st.caption(f"No shopper on this map matches \u201c{c.html.escape(find.strip())}\u201d.")
+        else:
+            top = found.iloc[0]
+            more = (f" (and {len(found) - 1} more like it: "
+                    f"{', '.join(map(str, found['user_id'][1:]))})" if len(found) > 1 else "")
+            st.caption(f"\u2605 Shopper {top['user_id']} is in {top['segment']}{more}.")
 
 # The selection: from the chart event, kept in session state so saving/exporting reruns keep it.
 sel = (event or {}).get("selection", {}) if event else {}
