@@ -269,7 +269,9 @@ def compute_features(con, run_id: int, progress: Progress = NULL, *, events: str
         "n_users": n_users,
         "n_share_rows": int(n_shares),
         "has_views": bool(has_views),
-        "features_all_null": [c for c, n in zip(FEATURE_COLUMNS, stats[1:]) if n_users and n == 0],
+        # (a shop without reviews has no rating columns by design: not data that is missing)
+        "features_all_null": [c for c, n in zip(FEATURE_COLUMNS, stats[1:]) if n_users and n == 0
+                              and (n_reviews or c not in RATING_COLUMNS)],
         "seconds": round(time.perf_counter() - t0, 3),
     }
 
