@@ -64,8 +64,11 @@ def _embed_unseen(eng: Engine, con, query: str, allowed: np.ndarray, embedder=No
     todo = sorted(hits, key=lambda j: (-hits[j], j))[:LAZY_CANDIDATES]
     if not todo:
         return 0
-    got = ensure_embedded(con, [eng.data.item_ids[j] for j in todo], eng.text_model,
-                          embedder=embedder)
+    from core.recommend.recommenders import one_torch_thread
+
+    with one_torch_thread():  # a few short texts: more threads only spin on a busy CPU
+        got = ensure_embedded(con, [eng.data.item_ids[j] for j in todo], eng.text_model,
+                              embedder=embedder)
     with eng._lock:
         for j in todo:
             v = got.vectors.get(eng.data.item_ids[j])
