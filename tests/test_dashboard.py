@@ -49,6 +49,9 @@ def test_overview_shows_totals_segments_and_data_health(tiny_db):
     t = texts(at)
     assert "Gift buyers" in t and "Kitchen regulars" in t and "Every ingest reconciles" in t
     assert "Showing build 1" in t
+    # the reasons shown are the event files' (they add up to the Quarantined figure)
+    assert "Event files (the Quarantined figure above):" in t
+    assert "not counted above" not in t                   # no side file quarantined anything
 
 
 def test_currency_is_a_setting(tiny_db, monkeypatch):

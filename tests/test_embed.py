@@ -117,6 +117,55 @@ def test_only_items_with_events_are_embedded_by_default(tmp_store):
     assert np.linalg.norm(V[ids.index("A2")]) == pytest.approx(1.0, abs=1e-5)
 
 
+def _cache_counts(store) -> tuple[int, int]:
+    with store.read() as con:
+        return con.execute("SELECT (SELECT count(*) FROM item_embeddings), "
+                           "(SELECT count(*) FROM records.item_embeddings)").fetchall()[0]
+
+
+def test_ensure_embedded_embeds_only_missing_items_and_caches_them(tmp_store):
+    """Items a build left out are embedded when asked for, once: by a reader into the records
+    file (the small-write path, never the store), by a writer into the store."""
+    from core.embed import clear_process_cache, ensure_embedded
+
+    _store_with_items(tmp_store)
+    with tmp_store.write() as con:
+        con.execute("INSERT INTO events VALUES (1, 'u1', 'A1', 'purchase', NULL, 1, NULL, NULL, "
+                    "NULL, 1, NULL)")
+        embed_items(con, spare_items=0)                       # A1 (and C1, the same text)
+    clear_process_cache()
+    assert _cache_counts(tmp_store) == (1, 0)
+    store_mtime = tmp_store.path.stat().st_mtime_ns
+    with tmp_store.read() as con:
+        got = ensure_embedded(con, ["A1", "A2", "B1", "B2", "C1", "nope"])
+    assert (got.n_embedded, got.stored) == (2, "records")    # A2 and B1; B2 has no text
+    assert sorted(got.vectors) == ["A1", "A2", "B1", "C1"]
+    assert _cache_counts(tmp_store) == (1, 2)
+    assert tmp_store.path.stat().st_mtime_ns == store_mtime  # the store was not written
+    fresh = TextEmbedder().encode(["Garden hose 20 m. Garden > Watering"])[0]
+    np.testing.assert_allclose(got.vectors["B1"], fresh, atol=1e-5)
+    # a second call embeds nothing: from the records file (process cache cleared) ...
+    clear_process_cache()
+    with tmp_store.read() as con:
+        again = ensure_embedded(con, ["A2", "B1"])
+        ids, V = item_vectors(con)                            # readers see them too
+    assert (again.n_embedded, again.stored) == (0, None)
+    np.testing.assert_allclose(again.vectors["B1"], got.vectors["B1"], atol=1e-6)
+    assert np.linalg.norm(V[ids.index("A2")]) == pytest.approx(1.0, abs=1e-5)
+    # ... or from the process, on a connection opened before the write (a dashboard session)
+    with tmp_store.write() as con:
+        con.execute("UPDATE items SET title = 'Blue wine glass' WHERE item_id = 'A2'")
+    with tmp_store.read() as one, tmp_store.read() as two:
+        assert ensure_embedded(one, ["A2"]).n_embedded == 1      # the changed text
+        assert ensure_embedded(two, ["A2"]).n_embedded == 0
+    assert _cache_counts(tmp_store) == (1, 3)
+    # a writer (a build) keeps them in the store; it reads the store's cache only
+    with tmp_store.write() as con:
+        w = ensure_embedded(con, ["A1", "B1"])
+        assert (w.n_embedded, w.stored) == (1, "store")             # B1
+    assert _cache_counts(tmp_store) == (2, 3)
+
+
 def test_review_text_is_embedded_with_the_item_text(tmp_store):
     _store_with_items(tmp_store)
     with tmp_store.write() as con:

@@ -181,6 +181,27 @@ def test_shop_totals_and_data_health(tiny):
     assert h["all_reconcile"]
 
 
+def test_data_health_quarantine_reasons_add_up_to_the_event_files_figure(tmp_path):
+    """An --items file's quarantined rows are listed per file, not mixed into the event file's
+    reasons (which add up to the Quarantined figure)."""
+    from core.ingest import ingest_file
+
+    (tmp_path / "ev.csv").write_text("user_id,item_id,ts\nu1,A,2024-01-01\nu2,B,notadate\n"
+                                     "u3,A,2024-01-03\n")
+    (tmp_path / "items.csv").write_text("item_id,title,price\nA,Apple,1.0\n,No id,2.0\n"
+                                        "B,Banana,abc\n")
+    store = Store(tmp_path / "s.duckdb")
+    ingest_file(store, tmp_path / "ev.csv", "events", items_path=tmp_path / "items.csv",
+                currency="USD")
+    with store.read() as con:
+        h = ex.data_health(con)
+    assert (h["rows_read"], h["rows_loaded"], h["rows_quarantined"]) == (3, 2, 1)
+    assert h["quarantine_reasons"] == {"ts is not a date": 1}
+    items = str(tmp_path / "items.csv")
+    assert h["side_quarantine"] == [{"file": items, "reason": "missing item id", "rows": 1},
+                                    {"file": items, "reason": "price is not a number", "rows": 1}]
+
+
 def test_segments_colors_and_names(tiny):
     _, con, run_id = tiny
     df = ex.segments(con, run_id)

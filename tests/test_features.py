@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from core.features import FEATURE_COLUMNS, compute_features, feature_matrix
+from core.features.compute import RATING_COLUMNS
 from core.store import Store, start_run
 
 ITEMS = [
@@ -133,6 +134,46 @@ def test_feature_matrix_fills_transforms_and_standardises(tiny):
     assert all(np.ptp(X, axis=0) > 0)
 
 
+def test_shop_without_reviews_has_no_rating_columns(tiny):
+    run_id, metrics, f, _, con = tiny
+    assert all(f[u][c] is None for u in f for c in ("reviews", "rating_vs_shop",
+                                                    "low_rating_share"))
+    _, _, names = feature_matrix(con, run_id)
+    assert not {"reviews", "rating_vs_shop", "low_rating_share", "rated"} & set(names)
+
+
+# a tiny ratings file (user, item, rating; one review per line, dated a day apart)
+RATINGS = [("u1", "A", 5), ("u1", "B", 4), ("u1", "C", 1), ("u2", "A", 2), ("u2", "D", None),
+           ("u3", "B", 5), (None, "C", 3)]
+
+
+def test_rating_behaviour_per_shopper(tmp_store):
+    """The shop's mean is over shoppers' ratings: (5+4+1+2+5)/5 = 3.4; the scale used is 1-5,
+    so a low rating is 2 or less (1 + 4/4)."""
+    events = [(u, it, "review", f"2025-03-{d:02d} 10:00:00", None, None, None)
+              for d, (u, it, _) in enumerate(RATINGS, 1)]
+    events.append(("u4", "A", "view", "2025-03-20 10:00:00", None, None, None))
+    _load(tmp_store, ITEMS, events)
+    with tmp_store.write() as con:
+        for n, (_, _, rating) in enumerate(RATINGS, 1):
+            con.execute("INSERT INTO event_reviews VALUES (?, ?, ?, 1)",
+                        [n, rating, "No stars, just words." if rating is None else None])
+    run_id, _, f, _, con = _features(tmp_store)
+    got = {u: (f[u]["reviews"], f[u]["rating_vs_shop"], f[u]["low_rating_share"]) for u in f}
+    assert got["u1"] == (3, pytest.approx(10 / 3 - 3.4), pytest.approx(1 / 3))
+    assert got["u2"] == (2, pytest.approx(2 - 3.4), 1.0)     # the text-only review: no rating
+    assert got["u3"] == (1, pytest.approx(5 - 3.4), 0.0)
+    assert got["u4"] == (0, None, None)                      # never reviewed
+    user_ids, X, names = feature_matrix(con, run_id)
+    assert {"reviews", "rating_vs_shop", "rated", "low_rating_share"} <= set(names)
+    rated = X[:, names.index("rated")]
+    np.testing.assert_allclose(rated, (np.array([1, 1, 1, 0]) - 0.75) / np.sqrt(0.1875), rtol=1e-5)
+    # no rating -> 0 (the shop's typical) before standardising
+    raw = np.array([10 / 3 - 3.4, 2 - 3.4, 5 - 3.4, 0.0])
+    np.testing.assert_allclose(X[:, names.index("rating_vs_shop")], (raw - raw.mean()) / raw.std(),
+                               rtol=1e-5)
+
+
 def test_time_habits_of_few_sessions_are_pulled_towards_the_shop_in_the_model_input(tiny):
     from core.features.compute import HABIT_PRIOR_SESSIONS, _session_counts
 
@@ -253,7 +294,7 @@ def test_kmeans_on_behaviour_features_recovers_the_planted_types(demo_features):
 
     run_id, _, _, _, con, truth = demo_features
     user_ids, X, names = feature_matrix(con, run_id)
-    assert len(names) == len(FEATURE_COLUMNS)
+    assert names == [c for c in FEATURE_COLUMNS if c not in RATING_COLUMNS]  # no reviews
     y = [truth[u] for u in user_ids]
     labels = KMeans(len(set(y)), n_init=10, random_state=0).fit_predict(X)
     assert adjusted_rand_score(y, labels) >= 0.85

@@ -522,3 +522,45 @@ def test_recommend_page_serves_browsers_and_unknown_ids(tmp_path, monkeypatch):
     assert not at.exception
     assert "not in this build's data" in " ".join(i.value for i in at.info)
     assert "Enamel mug" in " ".join(m.value for m in at.markdown)
+
+
+def test_persona_finds_a_catalogue_item_nobody_has_touched(tmp_path):
+    """The build embeds only items with events; a persona that matches an untouched catalogue
+    item embeds it on demand (once, cached in the records file) and can recommend it."""
+    from core.embed import DEFAULT_MODEL, clear_process_cache, embed_items
+
+    store, run_id = make_store(tmp_path)
+    with store.write() as con:
+        con.execute("INSERT INTO items (item_id, title, price, ingest_id) VALUES "
+                    "('N1', 'Hand-knitted alpaca wool scarf', 4.0, 1), "
+                    "('N2', 'Cast iron garden bench', 90.0, 1), "
+                    "('N3', 'Alpaca gift voucher', 4.0, 1)")      # not merchandise
+        con.execute("DELETE FROM item_embeddings")
+        embed_items(con, spare_items=0)
+        con.execute("UPDATE runs SET params = ? WHERE run_id = ?",
+                    [f'{{"text_model": "{DEFAULT_MODEL}"}}', run_id])
+    clear_process_cache()
+
+    def counts():
+        with store.read() as c:
+            return c.execute("SELECT (SELECT count(*) FROM item_embeddings), "
+                             "(SELECT count(*) FROM records.item_embeddings)").fetchall()[0]
+
+    assert counts() == (7, 0)                   # A-F and POST have events (X is no item)
+    con = store.read()
+    out = preview_persona(con, run_id, "alpaca scarf", n=3)
+    assert [r["item_id"] for r in out][0] == "N1"
+    assert out[0]["reason"].endswith("new: nobody has looked at it yet; £4.00")
+    assert counts() == (7, 1)                   # N1 only: N2 shares no word, N3 is a voucher
+    # the engine keeps the vector; a new engine on a new connection reads it from the cache
+    assert preview_persona(con, run_id, "alpaca scarf", n=3)[0]["item_id"] == "N1"
+    clear_process_cache()
+    con2 = store.read()
+    again = preview_persona(con2, run_id, "warm alpaca scarf", n=3,
+                            engine=get_engine(con2, run_id, refresh=True))
+    assert again[0]["item_id"] == "N1" and counts() == (7, 1)
+    # a price cap below it leaves it out, like any other item
+    assert "N1" not in [r["item_id"] for r in preview_persona(con2, run_id,
+                                                              "alpaca scarf under 3 pounds")]
+    con.close()
+    con2.close()

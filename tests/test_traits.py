@@ -155,6 +155,25 @@ def test_taste_name_rules_in_order():
     assert taste_name([], {}, shop, {"at_risk": 0.5}, {"at_risk": 0.2})[0] == "Broad taste"
 
 
+def test_rating_habits_name_and_describe_a_segment_with_the_habits_margins():
+    from core.segments.naming import describe
+
+    critical = {"dimension": "behaviour", "value": "rates_low", "support": 0.6, "lift": 3.0,
+                "population_support": 0.2, "members": 60,
+                "label": "Rates items lower than the typical shopper (half a point or more)"}
+    kitchen = {"dimension": "category", "value": "Kitchen", "support": 0.8, "lift": 2.0,
+               "population_support": 0.4, "members": 80, "label": "Kitchen"}
+    shop = {"rating_vs_shop": 0.1, "diversity": 1.5}
+    assert taste_name([critical, kitchen], {"rating_vs_shop": -0.4}, shop, {}, {})[0] == \
+        "Critical raters"                                    # median 0.5 below the shop's
+    assert taste_name([critical, kitchen], {"rating_vs_shop": -0.3, "diversity": 1.4}, shop,
+                      {}, {})[0] == "Kitchen shoppers"       # 0.4 below: not by the margin
+    text = describe({"user_share": 0.25}, [critical], {}, {}, {}, currency="£",
+                    has_prices=False, has_purchases=False)
+    assert text == ("Habits: rates items lower than the typical shopper (half a point or more) "
+                    "(60% vs 20%). 25% of shoppers.")
+
+
 def test_item_words_need_three_qualifying_items_and_are_rare_in_the_catalogue():
     items = [{"dimension": "item", "label": t, "members": m, "support": 0.3, "lift": 3.0}
              for t, m in [("REGENCY CAKESTAND 3 TIER", 300), ("ROSES REGENCY TEACUP", 200),

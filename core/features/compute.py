@@ -29,6 +29,13 @@ Definitions (also in core/store/schema.py):
   prices); over all timed events: 'hour' ('00'..'23') and 'weekday' ('Mon'..'Sun').
 - diversity: entropy (bits) of the 'category' shares, or of the 'theme' shares for shops without
   categories; NULL with neither.
+- ratings (only in shops with reviews, ``event_reviews``; NULL everywhere otherwise, so the
+  columns are left out of every matrix and page): reviews: the shopper's review events (rating
+  or text; 0 for shoppers without one); rating_vs_shop: the mean rating they gave minus the
+  shop's mean rating (NULL without a rating; 0 in ``feature_matrix``, with the indicator
+  ``rated``); low_rating_share: the share of their ratings in the bottom quarter of the scale the
+  shop uses (min + (max - min) / 4: 1 or 2 on 1-5; NULL without a rating or when every rating
+  is the same).
 """
 
 from __future__ import annotations
@@ -42,12 +49,18 @@ from core.progress import NULL, Progress
 FEATURE_COLUMNS = [
     "recency_days", "frequency", "monetary", "avg_order_value", "tenure_days", "return_rate",
     "views_per_purchase", "basket_size", "evening_share", "weekend_share", "mean_hour",
-    "price_sensitivity", "diversity", "holiday_share",
+    "price_sensitivity", "diversity", "holiday_share", "reviews", "rating_vs_shop",
+    "low_rating_share",
 ]
+RATING_COLUMNS = ("reviews", "rating_vs_shop", "low_rating_share")
 # heavy-tailed: log1p (monetary: signed) before standardising
-LOG_COLUMNS = {"frequency", "monetary", "avg_order_value", "views_per_purchase", "basket_size"}
+LOG_COLUMNS = {"frequency", "monetary", "avg_order_value", "views_per_purchase", "basket_size",
+               "reviews"}
 # a NULL here means "never": fill with the largest value seen rather than the median
 FILL_MAX = {"recency_days"}
+# a NULL here means "no opinion": fill with 0 (the shop's typical) and add an indicator column
+FILL_ZERO = {"rating_vs_shop": "rated"}
+LOW_RATING = 0.25   # a low rating: in the bottom quarter of the shop's rating scale
 # time habits measured over few sessions are mostly chance (a one-off visitor's single session is
 # either "weekend" or not): in the model input they are pulled towards the shop's average, as if
 # each shopper had also had HABIT_PRIOR_SESSIONS average sessions. Stored values stay as observed.
@@ -77,8 +90,8 @@ def compute_features(con, run_id: int, progress: Progress = NULL, *, events: str
     events before each shopper's held-out basket) and the ``*_table`` arguments other tables
     shaped like ``user_features`` / ``user_shares``: features "as of" a cut, with no look-ahead."""
     t0 = time.perf_counter()
-    if features_table == "user_features":
-        _x(con, "ALTER TABLE user_features ADD COLUMN IF NOT EXISTS holiday_share DOUBLE")
+    for c in ("holiday_share", "reviews", "rating_vs_shop", "low_rating_share"):
+        _x(con, f"ALTER TABLE {features_table} ADD COLUMN IF NOT EXISTS {c} DOUBLE")
     _x(con, f"DELETE FROM {features_table} WHERE run_id = ?", [run_id])
     _x(con, f"DELETE FROM {shares_table} WHERE run_id = ?", [run_id])
     steps = 4
@@ -167,6 +180,10 @@ def compute_features(con, run_id: int, progress: Progress = NULL, *, events: str
             """, [run_id])
         bar.advance(1)
 
+        n_reviews, shop_rating, low_rating = _rating_scale(con, events)
+        rated = "avg(r.rating) - ?" if shop_rating is not None else "NULL"
+        low = ("avg(CASE WHEN r.rating <= ? THEN 1.0 ELSE 0.0 END) FILTER (r.rating IS NOT NULL)"
+               if low_rating is not None else "NULL")
         has_views = con.execute(
             f"SELECT count(*) > 0 FROM (SELECT 1 FROM {events} WHERE event_type = 'view' LIMIT 1)"
         ).fetchall()[0][0]
@@ -208,6 +225,12 @@ def compute_features(con, run_id: int, progress: Progress = NULL, *, events: str
                     SELECT CASE WHEN count(*) > 0 THEN 'category' ELSE 'theme' END
                     FROM {shares_table} WHERE run_id = ? AND dimension = 'category')
                 GROUP BY user_id
+            ),
+            rev AS (
+                SELECT u.uk, count(*) AS reviews, {rated} AS rating_vs_shop,
+                       {low} AS low_rating_share
+                FROM {events} e JOIN event_reviews r USING (event_id)
+                JOIN _fx_users u USING (user_id) GROUP BY u.uk
             )
             SELECT ? AS run_id, u.user_id,
                 date_diff('second', a.last_purchase, last.last_ts) / 86400.0 AS recency_days,
@@ -222,11 +245,16 @@ def compute_features(con, run_id: int, progress: Progress = NULL, *, events: str
                 o.lines / nullif(o.orders, 0) AS basket_size,
                 a.evening_share, a.weekend_share, a.mean_hour, a.price_sensitivity,
                 CASE WHEN d.diversity IS NOT NULL THEN greatest(d.diversity, 0.0) END AS diversity,
-                a.n_events, a.n_items, a.holiday_share
+                a.n_events, a.n_items, a.holiday_share,
+                CASE WHEN {n_reviews > 0} THEN CAST(coalesce(rv.reviews, 0) AS DOUBLE) END
+                    AS reviews,
+                rv.rating_vs_shop, rv.low_rating_share
             FROM agg a JOIN _fx_users u USING (uk) CROSS JOIN last
             LEFT JOIN orders o USING (uk) LEFT JOIN div d ON d.user_id = u.user_id
+            LEFT JOIN rev rv USING (uk)
             ORDER BY u.user_id
-        """, [run_id, run_id, run_id])
+        """, [run_id, run_id] + [x for x in (shop_rating, low_rating) if x is not None]
+            + [run_id])
         bar.advance(1)
         stats = con.execute(
             "SELECT count(*), " + ", ".join(f"count({c})" for c in FEATURE_COLUMNS)
@@ -241,9 +269,21 @@ def compute_features(con, run_id: int, progress: Progress = NULL, *, events: str
         "n_users": n_users,
         "n_share_rows": int(n_shares),
         "has_views": bool(has_views),
-        "features_all_null": [c for c, n in zip(FEATURE_COLUMNS, stats[1:]) if n_users and n == 0],
+        # (a shop without reviews has no rating columns by design: not data that is missing)
+        "features_all_null": [c for c, n in zip(FEATURE_COLUMNS, stats[1:]) if n_users and n == 0
+                              and (n_reviews or c not in RATING_COLUMNS)],
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+def _rating_scale(con, events: str) -> tuple[int, float | None, float | None]:
+    """(reviews by shoppers, the shop's mean rating, the highest rating that counts as low):
+    None where there are no ratings (and no low ones when every rating is the same)."""
+    n, mean, lo, hi = con.execute(
+        f"SELECT count(*), avg(r.rating), min(r.rating), max(r.rating) FROM {events} e "
+        "JOIN event_reviews r USING (event_id) WHERE e.user_id IS NOT NULL").fetchall()[0]
+    low = lo + LOW_RATING * (hi - lo) if lo is not None and hi > lo else None
+    return int(n), (float(mean) if mean is not None else None), low
 
 
 def feature_matrix(con, run_id: int, columns: list[str] | None = None, *,
@@ -278,7 +318,11 @@ def feature_matrix(con, run_id: int, columns: list[str] | None = None, *,
                          / (sessions + HABIT_PRIOR_SESSIONS), x)
         if c in LOG_COLUMNS:
             x = np.sign(x) * np.log1p(np.abs(x))
-        fill = np.nanmax(x) if c in FILL_MAX else np.nanmedian(x)
+        fill = np.nanmax(x) if c in FILL_MAX else 0.0 if c in FILL_ZERO else np.nanmedian(x)
+        if c in FILL_ZERO and not ok.all():
+            flag = ok.astype(np.float64)
+            out.append((flag - flag.mean()) / flag.std())
+            names.append(FILL_ZERO[c])
         x = np.where(ok, x, fill)
         sd = x.std()
         if not np.isfinite(sd) or sd < 1e-9:

@@ -3,7 +3,11 @@
 The text is read by ``core.recommend.persona`` (price range, occasions, themes, ignored words);
 the understood words are embedded with the run's text model and available items in the price
 range are ranked by cosine similarity of their text vectors, items of a recognised theme first
-among near-equals (+0.05). A text that only sets a price gets the shop's best sellers in the
+among near-equals (+0.05). Besides the available items (``core.recommend.data``), a text match
+may suggest a catalogue item nobody has interacted with yet (a new arrival, said in the reason):
+the build embeds only items with events (``core.embed``), so the ones whose title shares a word
+with the persona (at most ``LAZY_CANDIDATES``, most shared words first) are embedded on demand and
+cached (``core.embed.ensure_embedded``). A text that only sets a price gets the shop's best sellers in the
 range. The nearest segment is the one whose mean item-text vector (over its shoppers' purchases,
 weighted by times bought) is most similar.
 """
@@ -13,8 +17,65 @@ from __future__ import annotations
 import numpy as np
 
 from core.recommend.previews import Engine, PreviewError, _recs, _segment_name, get_engine
+from core.recommend.persona import _WORD, _forms
 from core.recommend.recommenders import Recommendation
 from core.store.schema import store_currency
+
+
+LAZY_CANDIDATES = 200
+
+
+def _unseen(eng: Engine, con) -> dict:
+    """{"mask": merchandise catalogue items without any event, "index": {word form: [item]}
+    over those of them without a text vector yet}; once per engine."""
+    with eng._lock:
+        if eng._unseen is None:
+            from core.recommend.data import non_merchandise_matcher
+
+            d = eng.data
+            seen = {str(r[0]) for r in con.execute(
+                f"SELECT DISTINCT item_id FROM {d.events_sql}").fetchall()}
+            nm = non_merchandise_matcher()
+            mask = np.array([it not in seen and not nm.search(t)
+                             for it, t in zip(d.item_ids, d.titles)], dtype=bool)
+            eng._unseen = {"mask": mask, "index": None}
+        return eng._unseen
+
+
+def _embed_unseen(eng: Engine, con, query: str, allowed: np.ndarray, embedder=None) -> int:
+    """Give the ``allowed`` items without a text vector whose title shares a word with
+    ``query`` their vectors (embedded on demand, cached); returns how many were embedded."""
+    from core.embed import ensure_embedded
+
+    u = _unseen(eng, con)
+    eng.item_vectors(con)
+    with eng._lock:
+        if u["index"] is None:
+            index: dict[str, list[int]] = {}
+            for j in np.flatnonzero(u["mask"] & ~eng._has_vector):
+                for f in {f for w in _WORD.findall(eng.data.titles[j]) for f in _forms(w)}:
+                    index.setdefault(f, []).append(int(j))
+            u["index"] = index
+        hits: dict[int, int] = {}
+        for f in {f for w in _WORD.findall(query) for f in _forms(w)}:
+            for j in u["index"].get(f, ()):
+                if allowed[j] and not eng._has_vector[j]:
+                    hits[j] = hits.get(j, 0) + 1
+    todo = sorted(hits, key=lambda j: (-hits[j], j))[:LAZY_CANDIDATES]
+    if not todo:
+        return 0
+    from core.recommend.recommenders import one_torch_thread
+
+    with one_torch_thread():  # a few short texts: more threads only spin on a busy CPU
+        got = ensure_embedded(con, [eng.data.item_ids[j] for j in todo], eng.text_model,
+                              embedder=embedder)
+    with eng._lock:
+        for j in todo:
+            v = got.vectors.get(eng.data.item_ids[j])
+            if v is not None:
+                eng._vectors[j] = v
+                eng._has_vector[j] = True
+    return got.n_embedded
 
 
 class PersonaPreview(list):
@@ -58,6 +119,11 @@ def preview_persona(con, run_id: int | None, text: str, *, n: int = 10,
         intent.max_price = float(max_price) if intent.max_price is None \
             else min(intent.max_price, float(max_price))
     ok = data.active & intent.price_ok(data.prices)
+    new = np.zeros(data.n_items, dtype=bool)
+    if intent.query:  # a text match may find an item nobody has interacted with yet
+        new = _unseen(eng, con)["mask"] & intent.price_ok(data.prices)
+        _embed_unseen(eng, con, intent.query, new, embedder)
+        ok = ok | new
     in_theme = np.array([t in intent.themes for t in th["item_theme"]], dtype=bool) \
         if intent.themes else np.zeros(data.n_items, dtype=bool)
     q = None
@@ -82,6 +148,7 @@ def preview_persona(con, run_id: int | None, text: str, *, n: int = 10,
         p = data.prices[j]
         price = f"; £{p:.2f}" if np.isfinite(p) else ""
         theme = f"; in the {th['item_theme'][j]} theme" if in_theme[j] else ""
+        theme += "; new: nobody has looked at it yet" if new[j] else ""
         if intent.query:
             why = f"matches “{intent.query}” (text match {sim[j]:.2f})"
         else:

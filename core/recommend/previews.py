@@ -53,6 +53,7 @@ class Engine:
     _queries: "OrderedDict[str, np.ndarray]" = field(default_factory=OrderedDict)
     _vocab: frozenset | None = None
     _themes: dict | None = None
+    _unseen: dict | None = None      # items without events (core.recommend.persona_preview)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def recommender(self, name: str):

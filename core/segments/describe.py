@@ -33,7 +33,8 @@ UNASSIGNED_COLOR = "#9aa0a6"
 UNASSIGNED_NAME = naming.UNASSIGNED_NAME
 MEDIAN_FEATURES = ["frequency", "monetary", "avg_order_value", "recency_days", "evening_share",
                    "weekend_share", "basket_size", "price_sensitivity", "holiday_share",
-                   "return_rate", "views_per_purchase", "diversity", "n_events"]
+                   "return_rate", "views_per_purchase", "diversity", "n_events",
+                   "rating_vs_shop"]
 
 
 def segment_color(segment_id: int) -> str:

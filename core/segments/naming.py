@@ -55,6 +55,10 @@ BEHAVIOUR_WORDS = {
                 "median return rate >= 10% and 10 points above the shop's"),
     "browsing": ("Window shoppers", "views_per_purchase",
                  lambda s, p: p > 0 and s >= 2 * p, "median views per purchase 2x the shop's"),
+    "rates_low": ("Critical raters", "rating_vs_shop",
+                  lambda s, p: s <= p - 0.5, "median rating half a point below the shop's or more"),
+    "rates_high": ("Generous raters", "rating_vs_shop",
+                   lambda s, p: s >= p + 0.5, "median rating half a point above the shop's or more"),
 }
 LIFECYCLE_NAMES = {
     "loyal": "Loyal high spenders", "active": "Active repeat buyers", "new": "New shoppers",

@@ -6,7 +6,8 @@ A shopper *has* a trait when, over the run's data:
   interacted with one). An item with several categories counts for each;
 * price_band - it is their main price band (largest share of their activity);
 * behaviour - a habit flag from their features (``BEHAVIOURS``), e.g. "mostly shops in the
-  evening": at least half their activity 18:00-24:00.
+  evening": at least half their activity 18:00-24:00, or (shops with ratings) "rates items lower
+  than the typical shopper": a mean rating half a point or more below the shop's.
 
 For every segment and candidate trait held by at least one member (c members of the segment's
 n; K of all N segmented shoppers):
@@ -49,6 +50,12 @@ BEHAVIOURS = {
     "returns": ("Returns 20% or more of what they buy", "f.return_rate >= 0.2"),
     "browsing": ("Views twice as much per purchase as the typical buyer, or more",
                  "f.views_per_purchase >= 2 * m.views_per_purchase"),
+    # shops with ratings only (rating_vs_shop is NULL elsewhere): the mean rating they give
+    # against the shop's mean
+    "rates_low": ("Rates items lower than the typical shopper (half a point or more)",
+                  "f.rating_vs_shop <= -0.5"),
+    "rates_high": ("Rates items higher than the typical shopper (half a point or more)",
+                   "f.rating_vs_shop >= 0.5"),
 }
 
 

@@ -102,6 +102,15 @@ RECORDS_DDL: list[str] = [
         format VARCHAR
     )
     """,
+    # Item text vectors embedded on demand by readers (core.embed.lazy): catalogue items a build
+    # left out, embedded when a persona needed them. Same shape as the store's item_embeddings.
+    """
+    CREATE TABLE IF NOT EXISTS item_embeddings (
+        model VARCHAR NOT NULL,
+        text_hash VARCHAR NOT NULL,
+        vector FLOAT[] NOT NULL
+    )
+    """,
 ]
 
 # Statements run after RECORDS_DDL on every write (idempotent: ADD COLUMN IF NOT EXISTS ...).

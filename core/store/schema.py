@@ -133,7 +133,10 @@ BASE_DDL = [
         diversity DOUBLE,             -- entropy of category shares (bits)
         n_events BIGINT,
         n_items BIGINT,
-        holiday_share DOUBLE          -- share of purchase lines in November-December
+        holiday_share DOUBLE,         -- share of purchase lines in November-December
+        reviews DOUBLE,               -- review events (NULL in shops without reviews)
+        rating_vs_shop DOUBLE,        -- mean rating given minus the shop's mean (NULL: none given)
+        low_rating_share DOUBLE       -- share of ratings in the bottom quarter of the shop's scale
     )
     """,
     # Preference shares per user: dimension in ('category','brand','price_band','hour','weekday').

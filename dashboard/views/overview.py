@@ -143,9 +143,18 @@ if len(ing):
         "rows_duplicate": st.column_config.NumberColumn("Duplicates", format="localized"),
         "reconciles": st.column_config.CheckboxColumn("Reconciles"),
     })
-if health["quarantine_reasons"]:
+if health["quarantine_reasons"] or health["side_quarantine"]:
     with st.expander("Why rows were quarantined"):
-        st.dataframe(
-            [{"Reason": k, "Rows": v} for k, v in health["quarantine_reasons"].items()],
-            hide_index=True, width="stretch",
-            column_config={"Rows": st.column_config.NumberColumn(format="localized")})
+        rows_col = {"Rows": st.column_config.NumberColumn(format="localized")}
+        if health["quarantine_reasons"]:
+            st.caption("Event files (the Quarantined figure above):")
+            st.dataframe(
+                [{"Reason": k, "Rows": v} for k, v in health["quarantine_reasons"].items()],
+                hide_index=True, width="stretch", column_config=rows_col)
+        if health["side_quarantine"]:
+            st.caption("Item, user and joined files read with them (each reconciles on its own; "
+                       "not counted above):")
+            st.dataframe(
+                [{"File": r["file"], "Reason": r["reason"], "Rows": r["rows"]}
+                 for r in health["side_quarantine"]],
+                hide_index=True, width="stretch", column_config=rows_col)
