@@ -34,6 +34,13 @@ def test_headline_counts_are_the_event_file_and_each_file_reconciles(tmp_path):
         assert con.execute("SELECT rows_read FROM ingests").fetchone()[0] == 5
     (ing,) = s["ingests"]
     assert ing["rows_read"] == 5 and ing["reconciles"]
+    # the reasons add up to the event file's 2 quarantined rows; the items file's are its own
+    assert sum(r["quarantine_reasons"].values()) == 2
+    assert r["quarantine_reasons"] == s["quarantine_reasons"]
+    items = str(tmp_path / "items.csv")
+    assert {q["file"] for q in r["side_quarantine"]} == {items}
+    assert sum(q["rows"] for q in r["side_quarantine"]) == 2
+    assert r["side_quarantine"] == s["side_quarantine"]
     assert [f["role"] for f in ing["files"]] == ["events", "items", "users"]
 
 
@@ -51,3 +58,4 @@ def test_report_and_status_print_one_line_per_file(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "read 5 = loaded 2 + quarantined 2 + duplicates skipped 1 (reconciles)" in out
     assert "items file" in out and "read 6 = loaded 3 + quarantined 2 + duplicates 1" in out
+    assert f"Quarantined in {tmp_path / 'items.csv'}: 1" in out

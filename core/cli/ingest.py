@@ -120,6 +120,8 @@ def _print_report(r: dict) -> None:
         print("  quarantined rows by reason (see the quarantine table; `segstudio status`):")
         for reason, k in r["quarantine_reasons"].items():
             print(f"    {n(k):>9}  {reason}")
+    for q in r.get("side_quarantine") or []:
+        print(f"  quarantined in {q['file']}: {n(q['rows'])}  {q['reason']}")
 
 
 def file_lines(files: list[dict], indent: str = "    ") -> list[str]:

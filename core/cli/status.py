@@ -85,6 +85,8 @@ def run(args, settings) -> int:
         print("Quarantined rows by reason:")
         for reason, n in reasons.items():
             print(f"  {_n(n):>10}  {reason}")
+    for q in status.get("side_quarantine") or []:
+        print(f"Quarantined in {q['file']}: {_n(q['rows'])}  {q['reason']}")
     run_ = status["serving_run"]
     if run_:
         print(f"Serving build {run_['run_id']} finished {run_['finished_at']}.")

@@ -45,28 +45,15 @@ def data_health(con) -> dict:
     The headline counts are the event files' (an ingest's ``--items`` / ``--users`` / joined
     files reconcile on their own and are never added to event rows), and so are
     ``quarantine_reasons``, which add up to ``rows_quarantined``; the other files' quarantined
-    rows are in ``side_quarantine`` (file, reason, rows). Uses ``core.ingest.status
-    .ingest_summary`` (the ingest stage's own view) for the ingests when available.
+    rows are in ``side_quarantine`` (file, reason, rows). From ``core.ingest.status
+    .ingest_summary``, the ingest stage's own view.
     """
-    try:
-        from core.ingest.status import ingest_summary
+    from core.ingest.status import ingest_summary
 
-        ingests = pd.DataFrame(ingest_summary(con).get("ingests") or [])
-    except ImportError:
-        ingests = _df(con, """
-            SELECT ingest_id, source_file, format, rows_read, rows_loaded, rows_quarantined,
-                   rows_duplicate,
-                   rows_read = rows_loaded + rows_quarantined + rows_duplicate AS reconciles
-            FROM ingests ORDER BY ingest_id""")
+    summary = ingest_summary(con)
+    ingests = pd.DataFrame(summary["ingests"])
     # a quarantined row belongs to its ingest's event file unless it names another file
-    side = "q.source_file IS NOT NULL AND i.source_file IS NOT NULL AND q.source_file <> i.source_file"
-    rows = con.execute(f"""
-        SELECT {side} AS side, CASE WHEN {side} THEN q.source_file END AS file, q.reason,
-               count(*) AS n
-        FROM quarantine q LEFT JOIN ingests i USING (ingest_id)
-        GROUP BY ALL ORDER BY side, file, n DESC, q.reason""").fetchall()
-    reasons = {r: int(n) for is_side, _, r, n in rows if not is_side}
-    side_rows = [{"file": f, "reason": r, "rows": int(n)} for is_side, f, r, n in rows if is_side]
+    reasons, side_rows = summary["quarantine_reasons"], summary["side_quarantine"]
     if ingests.empty:
         ingests = pd.DataFrame(columns=["ingest_id", "source_file", "format", "rows_read",
                                         "rows_loaded", "rows_quarantined", "rows_duplicate",

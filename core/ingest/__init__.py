@@ -238,9 +238,9 @@ def _report(con, ingest_id, path, fmt, main, files, rev, item_stats, user_stats,
             f["reconciles"] = f["rows_read"] == f["rows_loaded"] + f["rows_quarantined"] + f["rows_duplicate"]
     identity = all(f["reconciles"] for f in files)
     reconciles = identity and (rev is None or rev["revenue_reconciles"])
-    reasons = dict(con.execute(
-        "SELECT reason, count(*) FROM quarantine WHERE ingest_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
-        [ingest_id]).fetchall())
+    from core.ingest.status import quarantine_by_file
+
+    reasons, side_reasons = quarantine_by_file(con, ingest_id, files[0]["source_file"])
     events = con.execute("SELECT count(*) FROM events WHERE ingest_id = ?", [ingest_id]).fetchone()[0]
     totals = dict(zip(("users", "items", "events"), con.execute(
         "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM items), "
@@ -252,6 +252,7 @@ def _report(con, ingest_id, path, fmt, main, files, rev, item_stats, user_stats,
         **user_stats,
         "revenue": rev,
         "quarantine_reasons": reasons,
+        "side_quarantine": side_reasons,
         "mapping": main.plan.mapping,
         "sources": main.plan.sources,
         "event_id_base": main.event_id_base,

@@ -17,8 +17,32 @@ def _reconciles(read, loaded, quarantined, duplicate, details: dict) -> bool:
     return bool(ok)
 
 
+def quarantine_by_file(con, ingest_id: int | None = None, event_file: str | None = None
+                       ) -> tuple[dict[str, int], list[dict]]:
+    """Quarantined rows by reason, kept apart by file: ({reason: rows} for the event files,
+    which add up to the ingests' rows_quarantined; [{file, reason, rows}] for rows quarantined in
+    --items, --users or joined files). ``ingest_id``: one ingest (``event_file``: its event file,
+    for an ingest not recorded in ``ingests`` yet); None: every ingest."""
+    ev = "coalesce(?, i.source_file)"
+    side = f"q.source_file IS NOT NULL AND {ev} IS NOT NULL AND q.source_file <> {ev}"
+    where = "WHERE q.ingest_id = ?" if ingest_id is not None else ""
+    rows = con.execute(f"""
+        SELECT {side} AS side, CASE WHEN {side} THEN q.source_file END AS file, q.reason,
+               count(*) AS n
+        FROM quarantine q LEFT JOIN ingests i USING (ingest_id) {where}
+        GROUP BY ALL ORDER BY side, file, n DESC, q.reason""",
+                       [event_file] * 4 + ([int(ingest_id)] if ingest_id is not None else [])
+                       ).fetchall()
+    reasons: dict[str, int] = {}
+    for is_side, _, r, n in rows:
+        if not is_side:
+            reasons[r] = reasons.get(r, 0) + int(n)
+    return reasons, [{"file": f, "reason": r, "rows": int(n)} for is_side, f, r, n in rows if is_side]
+
+
 def ingest_summary(con) -> dict[str, Any]:
-    """{'totals': {users, items, events}, 'ingests': [...], 'quarantine_reasons': {reason: n}}.
+    """{'totals': {users, items, events}, 'ingests': [...], 'quarantine_reasons': {reason: n}
+    (the event files' rows), 'side_quarantine': [{file, reason, rows}] (the other files')}.
 
     Each ingest: ingest_id, source_file, format, rows_read, rows_loaded, rows_quarantined,
     rows_duplicate, reconciles (rows_read = loaded + quarantined + duplicates, and the revenue
@@ -47,11 +71,11 @@ def ingest_summary(con) -> dict[str, Any]:
             "files": d.get("files") or [],
             "warnings": [n for n in d.get("notes") or [] if str(n).startswith("warning")],
         })
-    reasons = dict(con.execute(
-        "SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1").fetchall())
+    reasons, side = quarantine_by_file(con)
     return {
         "totals": {"users": users, "items": items, "events": events},
         "ingests": ingests,
         "quarantine_reasons": reasons,
+        "side_quarantine": side,
         "quarantined_rows": quarantined,
     }
