@@ -61,6 +61,20 @@ def report(title: str, store: Store, metrics: dict, extra: dict | None = None) -
         print(f"  [{sid:>2}] {name:<38} {size:>7,}  {desc}")
 
 
+def planted_ari(store: Store, run_id: int) -> float:
+    """Adjusted Rand index of a demo build's taste segments against the planted shopper types."""
+    from sklearn.metrics import adjusted_rand_score
+
+    con = store.read()
+    try:
+        pairs = con.execute(
+            "SELECT t.shopper_type, s.segment_id FROM demo_truth t JOIN segments s "
+            "USING (user_id) WHERE s.run_id = ?", [run_id]).fetchall()
+    finally:
+        con.close()
+    return adjusted_rand_score([p[0] for p in pairs], [p[1] for p in pairs])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", help="store path (default: a temporary file)")
@@ -90,8 +104,6 @@ def main() -> int:
     })
 
     if args.demo_users:
-        from sklearn.metrics import adjusted_rand_score
-
         from core.demo import generate_demo
 
         dstore = Store(Path(tmp) / "demo.duckdb")
@@ -99,14 +111,7 @@ def main() -> int:
         generate_demo(dstore, users=args.demo_users, seed=42, progress=prog)
         t_demo = time.perf_counter() - t0
         dm = build(dstore, BuildParams(device=args.device), progress=prog)
-        con = dstore.read()
-        try:
-            pairs = con.execute(
-                "SELECT t.shopper_type, s.segment_id FROM demo_truth t JOIN segments s "
-                "USING (user_id) WHERE s.run_id = ?", [dm["run_id"]]).fetchall()
-        finally:
-            con.close()
-        ari = adjusted_rand_score([p[0] for p in pairs], [p[1] for p in pairs])
+        ari = planted_ari(dstore, dm["run_id"])
         report(f"Demo shop ({args.demo_users:,} shoppers)", dstore, dm, {
             "generate seconds": f"{t_demo:.2f}",
             "ARI vs planted types": f"{ari:.3f}",

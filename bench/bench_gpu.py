@@ -126,9 +126,7 @@ def main() -> int:
         print(f"  GPU {torch.cuda.get_device_name(0)}, bf16 {torch.cuda.is_bf16_supported()}, "
           f"{torch.cuda.get_device_properties(0).total_memory / 1024 ** 3:.0f} GiB")
 
-    from sklearn.metrics import adjusted_rand_score
-
-    from bench_build import report
+    from bench_build import planted_ari, report
     from core.config import DEFAULT_TEXT_MODEL
     from core.demo import generate_demo
     from core.pipeline import BuildParams, build
@@ -164,14 +162,7 @@ def main() -> int:
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         m = build(store, BuildParams(device=device, text_model=model), progress=prog)
-        con = store.read()
-        try:
-            pairs = con.execute(
-                "SELECT t.shopper_type, s.segment_id FROM demo_truth t JOIN segments s "
-                "USING (user_id) WHERE s.run_id = ?", [m["run_id"]]).fetchall()
-        finally:
-            con.close()
-        ari = adjusted_rand_score([p[0] for p in pairs], [p[1] for p in pairs])
+        ari = planted_ari(store, m["run_id"])
         report(f"Demo build on {device}", store, m, {
             "ARI vs planted types": f"{ari:.3f}",
             "peak GPU memory": f"{torch.cuda.max_memory_allocated() / 1024 ** 3:.2f} GiB"
