@@ -80,10 +80,10 @@ def segment_map(df: pd.DataFrame, *, color_by: str | None, currency: str,
     for r in (labels if labels is not None else pd.DataFrame()).itertuples():
         fig.add_annotation(x=r.x, y=r.y, text=f"<b>{html.escape(str(r.group))}</b>",
                            showarrow=False, font=dict(size=12, color="#1f2430"),
-                           bgcolor="rgba(255,255,255,0.78)", borderpad=3)
+                           bgcolor="rgba(255,255,255,0.6)", borderpad=2)
     if found is not None and len(found):
         fig.add_trace(go.Scatter(
-            x=found["x"], y=found["y"], mode="markers", name="Found",
+            x=found["x"], y=found["y"], mode="markers", name="Found shopper",
             customdata=np.column_stack([found["user_id"].astype(str), found["segment"].astype(str)]),
             hovertemplate="<b>Shopper %{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
             marker=dict(symbol="star", size=18, color="#111111", line=dict(width=1.5, color="white"))))

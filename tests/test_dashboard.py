@@ -118,7 +118,7 @@ def test_map_names_segments_on_the_map_and_finds_a_shopper(tiny_db):
     at.text_input(key="map_find").input("u07").run()
     assert "Shopper u07 is in Kitchen regulars." in texts(at)
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert [t["customdata"][0][0] for t in fig["data"] if t.get("name") == "Found"] == ["u07"]
+    assert [t["customdata"][0][0] for t in fig["data"] if t.get("name") == "Found shopper"] == ["u07"]
     at.text_input(key="map_find").input("nobody").run()
     assert "No shopper on this map matches \u201cnobody\u201d." in texts(at)
 
