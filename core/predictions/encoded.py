@@ -63,9 +63,14 @@ class AsOfEncoder:
         from core.encoder.data import truncate
         from core.encoder.runtime import _pooled
 
+        from core.encoder.train import torch_settings
+
         keep = kept_before(con, cut)
         seq = truncate(self.seq_, keep)
-        S = _pooled(self.model_, seq, self.p_["pooling"], self.device_)
+        # the encoder's thread count, as in training and compute_profiles: with torch's default
+        # (every core) a busy machine stalled attention ~15x (64.7 of 93 s on a 600-shopper demo)
+        with torch_settings(self.device_, self.seed, None):
+            S = _pooled(self.model_, seq, self.p_["pooling"], self.device_)
         have = np.array([keep.get(u, 0) > 0 for u in seq.user_ids])
         S, users = S[have], [u for u, h in zip(seq.user_ids, have) if h]
         if self.pca_ is None:
