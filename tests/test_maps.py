@@ -99,3 +99,35 @@ def test_background_map_is_the_same_map_and_survives_a_dead_worker(tmp_store, mo
     assert m["map_agreement"] == 1.0 and m["build_waited_seconds"] <= m["layout_seconds"]
     assert m_dead["laid_out_in"] == "build process (background worker failed: RuntimeError)"
     np.testing.assert_array_equal(here, fallback)
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_builds_its_map(tmp_path):
+    """The worker is a plain subprocess: a user's script that calls the build without an
+    ``if __name__ == "__main__"`` guard is not run again in it (with a multiprocessing pool it
+    was, and waited forever on the store the build held)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "noguard.py"
+    script.write_text(f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from sklearn.datasets import make_blobs
+from core.store import Store
+from core.maps import umap_map
+from test_maps import _put_profiles
+X, y = make_blobs(n_samples=120, centers=3, n_features=6, random_state=1)
+store = Store({str(tmp_path / "s.duckdb")!r})
+with store.write() as con:
+    _put_profiles(con, X, labels=y)
+    job = umap_map.start_map(con, 1, seed=1, n_epochs=30)
+    m = umap_map.finish_map(con, 1, job)
+print("RAN", m["laid_out_in"], m["n_users"])
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, cwd=str(Path(__file__).resolve().parents[1]))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("RAN") == 1  # the script ran once, in its own process only
+    assert "RAN background worker 120" in out.stdout

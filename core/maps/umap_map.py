@@ -14,8 +14,8 @@ fitted on a seeded sample of ``sample_threshold`` users and every other user is 
 Fewer than 10 users: the first two principal components ("pca"), UMAP needs a neighbourhood.
 
 UMAP's numba functions are compiled on first use in a process (a one-off ~30 s on 2 cores).
-The build therefore lays the map out in a background worker process (``start_map`` /
-``finish_map``): it starts as soon as the taste vectors exist and runs on the second core while
+The build therefore lays the map out in a background worker process (``core.maps.worker``;
+``start_map`` / ``finish_map``): it starts as soon as the taste vectors exist and runs on the second core while
 the predictions, rules and evaluation run in the build process, which use one thread each below
 100,000 shoppers. The worker lives as long as the process that started it, so a second build in
 the same process (the tests, a dashboard rebuild) finds UMAP compiled. Same inputs and seed, same
@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,21 +102,20 @@ def embed_2d(
     return coords, {"map_method": method, "map_fit_size": int(len(fit_idx))}
 
 
-_WORKER: ProcessPoolExecutor | None = None
+_WORKER = None
 _WORKER_LOCK = threading.Lock()
 
 
-def _worker() -> ProcessPoolExecutor | None:
-    """The background map worker (one spawned process), or None on a one-core machine."""
+def _worker():
+    """The background map worker (``core.maps.worker``), or None on a one-core machine."""
     global _WORKER
     if (os.cpu_count() or 1) < 2 or os.environ.get("SEGSTUDIO_MAP_IN_PROCESS") == "1":
         return None
-    with _WORKER_LOCK:
-        if _WORKER is None:
-            import multiprocessing
+    from core.maps.worker import MapWorker
 
-            _WORKER = ProcessPoolExecutor(max_workers=1,
-                                          mp_context=multiprocessing.get_context("spawn"))
+    with _WORKER_LOCK:
+        if _WORKER is None or not _WORKER.alive():
+            _WORKER = MapWorker()
         return _WORKER
 
 
@@ -143,7 +142,7 @@ def start_map(con, run_id: int, *, seed: int = 42, sample_threshold: int = 50_00
     pool = _worker() if background and len(X) >= 10 else None
     if pool is not None:
         try:
-            future = pool.submit(embed_2d, X, **settings)
+            future = pool.submit(X, **settings)
         except Exception:  # a broken or shut-down worker: lay it out here instead
             future = None
     return MapJob(user_ids, X, settings, future, time.perf_counter())
@@ -164,6 +163,8 @@ def finish_map(con, run_id: int, job: MapJob, progress: Progress = NULL) -> dict
         except Exception as e:  # the worker died (memory?): the map is still made, here
             where = f"build process (background worker failed: {type(e).__name__})"
             with _WORKER_LOCK:
+                if _WORKER is not None:
+                    _WORKER.close()
                 _WORKER = None
     if coords is None:
         coords, info = embed_2d(job.X, progress=progress, **job.settings)
