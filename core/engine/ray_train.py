@@ -1,0 +1,84 @@
+"""The profile encoder's training on Ray Train: a ``TorchTrainer`` running ``core.encoder.loop.fit``
+on every worker as one rank of a DDP group (gloo on CPUs, NCCL with ``use_gpu``).
+
+Every rank gets the whole prepared job from the object store and trains on its share of each
+global batch (see ``core.encoder.loop``); rank 0 saves the best epoch's weights and the curve as
+the run's checkpoint, which the driver reads back and the build stores as usual. Ray Train
+keeps checkpoints under ``storage`` (a folder every node mounts on a cluster; by default a
+temporary folder on this machine), removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+from core.progress import NULL, Progress
+
+WEIGHTS = "weights.safetensors"
+META = "fit.json"
+
+
+def _train_loop(config: dict) -> None:
+    """One Ray Train worker (runs in its own process)."""
+    import ray
+    import ray.train
+    import ray.train.torch as rtt
+    from safetensors.torch import save_file
+
+    from core.encoder.loop import fit
+
+    job = ray.get(config["job"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = str(rtt.get_device()) if config["use_gpu"] else "cpu"
+    fitted = fit(job, rank=rank, world=world, device=device, threads=config["threads"],
+                 wrap=lambda m: rtt.prepare_model(m) if world > 1 else m)
+    meta = {"curve": fitted.curve, "best_epoch": fitted.best_epoch,
+            "train_seconds": fitted.train_seconds, "workers": world}
+    if rank == 0:
+        with tempfile.TemporaryDirectory() as d:
+            save_file({k: v.contiguous() for k, v in fitted.state.items()}, str(Path(d, WEIGHTS)))
+            Path(d, META).write_text(json.dumps(meta))
+            ray.train.report({"best_epoch": fitted.best_epoch},
+                             checkpoint=ray.train.Checkpoint.from_directory(d))
+    else:
+        ray.train.report({"best_epoch": fitted.best_epoch})
+
+
+def fit_on_ray(job, *, workers: int, use_gpu: bool = False, storage: str | None = None,
+               threads: int = 1, progress: Progress = NULL):
+    """Train ``job`` with ``workers`` DDP ranks; returns a ``core.engine.FitResult``."""
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from safetensors.torch import load_file
+
+    from core.engine import FitResult
+
+    root = Path(tempfile.mkdtemp(prefix="segstudio-train-", dir=storage))
+    try:
+        trainer = TorchTrainer(
+            _train_loop,
+            train_loop_config={"job": ray.put(job), "use_gpu": use_gpu, "threads": threads},
+            scaling_config=ScalingConfig(num_workers=int(workers), use_gpu=use_gpu,
+                                         resources_per_worker={"CPU": 1}),
+            run_config=RunConfig(storage_path=str(root), name=f"encoder-{uuid.uuid4().hex[:8]}"),
+        )
+        with progress.stage(f"Training profile encoder on Ray ({workers} DDP workers)",
+                            total=1) as bar:
+            result = trainer.fit()
+            bar.advance(1)
+        if result.checkpoint is None:
+            raise RuntimeError(f"Ray Train finished without the encoder's checkpoint "
+                               f"({result.error or 'no error reported'}).")
+        with result.checkpoint.as_directory() as d:
+            state = load_file(str(Path(d, WEIGHTS)))
+            meta = json.loads(Path(d, META).read_text())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return FitResult(state=state, curve=meta["curve"], best_epoch=int(meta["best_epoch"]),
+                     train_seconds=float(meta["train_seconds"]), workers=int(meta["workers"]))
