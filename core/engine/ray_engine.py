@@ -137,9 +137,9 @@ class RayEngine(Engine):
                               "every node of the cluster mounts) or leave it out.")
         self.shard_dir = shard_dir
         self._started = False
+        if address:  # seconds, not Ray's minutes of retries, for a wrong address
+            check_reachable(address)
         if not ray.is_initialized():
-            if address:
-                check_reachable(address)
             root = str(Path(__file__).resolve().parents[2])
             env = {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
                    "TRANSFORMERS_OFFLINE": os.environ.get("TRANSFORMERS_OFFLINE", "1")}
