@@ -51,7 +51,8 @@ def _train_loop(config: dict) -> None:
 
 def fit_on_ray(job, *, workers: int, use_gpu: bool = False, storage: str | None = None,
                threads: int = 1, progress: Progress = NULL):
-    """Train ``job`` with ``workers`` DDP ranks; returns a ``core.engine.FitResult``."""
+    """Train ``job`` with ``workers`` DDP ranks (at most the batch size); returns a
+    ``core.engine.FitResult``."""
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -59,6 +60,9 @@ def fit_on_ray(job, *, workers: int, use_gpu: bool = False, storage: str | None 
 
     from core.engine import FitResult
 
+    # each step's batch (batch_size windows, as in one process) is split across the ranks, so
+    # more ranks than windows per step would leave some idle: train on at most batch_size
+    workers = max(1, min(int(workers), int(job.params["batch_size"])))
     root = Path(tempfile.mkdtemp(prefix="segstudio-train-", dir=storage))
     try:
         trainer = TorchTrainer(
