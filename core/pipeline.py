@@ -203,7 +203,7 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
             seg = stage("segments", lambda: segment_taste(
                 con, run_id, method=params.method, k=params.k, k_range=tuple(params.k_range),
                 seed=params.seed, device=resolve_device(params.device), split=split,
-                progress=progress))
+                progress=progress, engine=engine))
             # The same segment keeps its number (so its colour) and name from the previous build.
             seg["matched_previous"] = relabel_like_previous(con, run_id, "taste")
             if isinstance(seg.get("sizes"), dict) and seg["matched_previous"].get("renumbered"):

@@ -2,7 +2,8 @@
 the single-process build on a small demo shop.
 
 Exact (float tolerance 1e-5) where the same weights are used: text embedding (Ray Data over
-shards of texts) and profile inference (Ray Data over per-shard Parquet of shoppers). Within a
+shards of texts), profile inference (Ray Data over per-shard Parquet of shoppers) and segment
+assignment under a fitted segmentation (Ray tasks over chunks of rows). Within a
 stated tolerance where training differs: DDP with 2 ranks draws different dropout masks than one
 process (see core/encoder/loop.py), so the encoder's weights differ; the segments must agree
 with ARI >= 0.9, the lifecycle stages exactly, and the encoder's validation NDCG@10 within 5 %
@@ -121,6 +122,26 @@ def test_text_embedding_on_ray_equals_one_process(builds):
     keys = sorted(a)
     np.testing.assert_allclose(np.array([b[k] for k in keys]), np.array([a[k] for k in keys]),
                                atol=1e-5)
+
+
+def test_segment_assignment_on_ray_equals_one_process(ray_session):
+    """Every shopper's segment under a fitted segmentation: nearest KMeans centre, and best
+    signature coverage (refined), on Ray tasks over chunks of rows."""
+    import scipy.sparse as sp
+
+    from core.engine.ray_engine import RayEngine
+    from core.segments.fit import fit_taste
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(500, 8)) + np.repeat(rng.normal(scale=4, size=(4, 8)), 125, axis=0)
+    Q = sp.random(500, 60, density=0.1, format="csr", random_state=3)
+    bought = (Q > 0).astype(np.float64).tocsr()
+    with RayEngine(workers=2) as eng:
+        for refine in (False, True):
+            _, model = fit_taste(X, Q, bought, 4, seed=1, refine=refine)
+            expected = model.assign(X, Q)
+            assert len(np.unique(expected)) > 1
+            np.testing.assert_array_equal(eng.assign(model, X, Q), expected)
 
 
 def test_unreachable_address_is_one_sentence_with_the_fix(demo_store, capsys):

@@ -7,12 +7,14 @@ runs it, so the stages (``core.embed``, ``core.encoder``) stay engine-agnostic:
 - ``sequence_vectors(con, config, weights, item_ids, pooling, device)``: the encoder's pooled
   representation of every shopper with interactions, as ``(user_ids, S)``;
 - ``fit_encoder(job)``: the encoder's training loop (``core.encoder.loop.fit``) on prepared
-  windows, returning the best weights and the training curve.
+  windows, returning the best weights and the training curve;
+- ``assign(model, X, Q)``: every shopper's segment under a fitted ``core.segments.fit.TasteModel``
+  (nearest KMeans centre, or best signature coverage), row by row.
 
 ``LocalEngine`` runs them in this process, exactly as the build always has. ``RayEngine``
 (``core/engine/ray_engine.py``, imported only when asked for) runs the first two as Ray Data
 ``map_batches`` over shards (texts; shoppers, read per shard from Parquet that DuckDB writes) and
-the third as a Ray Train ``TorchTrainer`` with DDP. Features stay in DuckDB, and results are
+the third as a Ray Train ``TorchTrainer`` with DDP, and assignment as Ray tasks over row chunks. Features stay in DuckDB, and results are
 written back through the store's normal write path by the stage that asked for them.
 
 ``make_engine(name, address=..., workers=...)`` picks one; use it as a context manager so a Ray
@@ -95,6 +97,9 @@ class Engine:
                 torch_settings(device, 0, p["threads"]):
             S = _pooled(model, seq, pooling, device, bar)
         return seq.user_ids, S
+
+    def assign(self, model, X, Q) -> np.ndarray:
+        return model.assign(X, Q)
 
     def fit_encoder(self, job: FitJob, progress: Progress = NULL) -> FitResult:
         from core.encoder.loop import fit

@@ -6,7 +6,9 @@
   ``shard = hash(user_id) % n`` (every shopper's events in one shard); each actor reads whole
   shards and runs the same code as one process (``load_sequences`` + ``_pooled``) on them, so the
   driver never holds the events and the vectors equal the local ones up to float tolerance;
-- encoder training: Ray Train's ``TorchTrainer`` with DDP (``core/engine/ray_train.py``).
+- encoder training: Ray Train's ``TorchTrainer`` with DDP (``core/engine/ray_train.py``);
+- segment assignment under a fitted segmentation: Ray tasks over chunks of rows, each running
+  ``TasteModel.assign`` (rows are independent, so the labels are the same).
 
 Results come back to the driver, which writes them through the store's normal write path.
 
@@ -64,6 +66,23 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
             "one with `ray start --head` on that machine (it prints the address to use), check "
             "the host, port and firewall, or leave --address out to run Ray on this machine."
         ) from None
+
+
+_ASSIGN = None
+
+
+def _assign_task():
+    """The remote function, made once Ray is imported (this module must import without it)."""
+    global _ASSIGN
+    if _ASSIGN is None:
+        import ray
+
+        @ray.remote(num_cpus=1)
+        def assign_rows(model, X, Q):
+            return model.assign(X, Q)
+
+        _ASSIGN = assign_rows
+    return _ASSIGN
 
 
 def _resolve(value):
@@ -258,6 +277,20 @@ class RayEngine(Engine):
         S = np.concatenate(vecs) if vecs else np.zeros((0, int(config["params"].get("d", 64))),
                                                       np.float32)
         return [users[i] for i in order], S[order]
+
+    def assign(self, model, X, Q) -> np.ndarray:
+        import ray
+
+        n = Q.shape[0] if model.refine else len(X)
+        if n == 0:
+            return model.assign(X, Q)
+        bounds = np.linspace(0, n, min(n, self.workers) + 1).astype(np.int64)
+        ref = ray.put(model)
+        task = _assign_task()
+        futures = [task.remote(ref, None if model.refine else X[a:b],
+                               Q[a:b] if model.refine else None)
+                   for a, b in zip(bounds[:-1], bounds[1:])]
+        return np.concatenate(ray.get(futures)).astype(np.int64)
 
     def fit_encoder(self, job, progress: Progress = NULL):
         from core.engine.ray_train import fit_on_ray

@@ -3,7 +3,8 @@ on every worker as one rank of a DDP group (gloo on CPUs, NCCL with ``use_gpu``)
 
 Every rank gets the whole prepared job from the object store and trains on its share of each
 global batch (see ``core.encoder.loop``); rank 0 saves the best epoch's weights and the curve as
-the run's checkpoint, which the driver reads back and the build stores as usual. Ray Train
+the run's checkpoint, which the driver reads back and the build stores as usual; it also bumps
+a small counter actor after every epoch, which moves the driver's progress bar. Ray Train
 keeps checkpoints under ``storage`` (a folder every node mounts on a cluster; by default a
 temporary folder on this machine), removed afterwards.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -20,6 +22,24 @@ from core.progress import NULL, Progress
 
 WEIGHTS = "weights.safetensors"
 META = "fit.json"
+
+
+def _epoch_counter():
+    """A tiny actor rank 0 bumps after every epoch, so the driver's progress bar moves."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class EpochCounter:
+        def __init__(self):
+            self.n = 0
+
+        def add(self) -> None:
+            self.n += 1
+
+        def get(self) -> int:
+            return self.n
+
+    return EpochCounter.remote()
 
 
 def _train_loop(config: dict) -> None:
@@ -35,8 +55,10 @@ def _train_loop(config: dict) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = str(rtt.get_device()) if config["use_gpu"] else "cpu"
+    counter = config["epochs"] if rank == 0 else None
     fitted = fit(job, rank=rank, world=world, device=device, threads=config["threads"],
-                 wrap=lambda m: rtt.prepare_model(m) if world > 1 else m)
+                 wrap=lambda m: rtt.prepare_model(m) if world > 1 else m,
+                 on_epoch=(lambda row: counter.add.remote()) if counter is not None else None)
     meta = {"curve": fitted.curve, "best_epoch": fitted.best_epoch,
             "train_seconds": fitted.train_seconds, "workers": world}
     if rank == 0:
@@ -64,18 +86,38 @@ def fit_on_ray(job, *, workers: int, use_gpu: bool = False, storage: str | None 
     # more ranks than windows per step would leave some idle: train on at most batch_size
     workers = max(1, min(int(workers), int(job.params["batch_size"])))
     root = Path(tempfile.mkdtemp(prefix="segstudio-train-", dir=storage))
+    counter = _epoch_counter()
     try:
         trainer = TorchTrainer(
             _train_loop,
-            train_loop_config={"job": ray.put(job), "use_gpu": use_gpu, "threads": threads},
-            scaling_config=ScalingConfig(num_workers=int(workers), use_gpu=use_gpu,
-                                         resources_per_worker={"CPU": 1}),
+            train_loop_config={"job": ray.put(job), "use_gpu": use_gpu, "threads": threads,
+                               "epochs": counter},
+            scaling_config=ScalingConfig(
+                num_workers=int(workers), use_gpu=use_gpu,
+                resources_per_worker={"CPU": 1, **({"GPU": 1} if use_gpu else {})}),
             run_config=RunConfig(storage_path=str(root), name=f"encoder-{uuid.uuid4().hex[:8]}"),
         )
+        out: dict = {}
+
+        def run() -> None:
+            try:
+                out["result"] = trainer.fit()
+            except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+                out["error"] = e
+
         with progress.stage(f"Training profile encoder on Ray ({workers} DDP workers)",
-                            total=1) as bar:
-            result = trainer.fit()
-            bar.advance(1)
+                            total=int(job.max_epochs)) as bar:
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            seen = 0
+            while thread.is_alive():
+                thread.join(timeout=1.0)
+                done = ray.get(counter.get.remote())
+                bar.advance(done - seen)
+                seen = done
+        if "error" in out:
+            raise out["error"]
+        result = out["result"]
         if result.checkpoint is None:
             raise RuntimeError(f"Ray Train finished without the encoder's checkpoint "
                                f"({result.error or 'no error reported'}).")
@@ -83,6 +125,7 @@ def fit_on_ray(job, *, workers: int, use_gpu: bool = False, storage: str | None 
             state = load_file(str(Path(d, WEIGHTS)))
             meta = json.loads(Path(d, META).read_text())
     finally:
+        ray.kill(counter)
         shutil.rmtree(root, ignore_errors=True)
     return FitResult(state=state, curve=meta["curve"], best_epoch=int(meta["best_epoch"]),
                      train_seconds=float(meta["train_seconds"]), workers=int(meta["workers"]))
