@@ -23,7 +23,6 @@ from core.encoder.train import (
     DEFAULT_PARAMS,
     _autocast,
     _json_default,
-    torch_settings,
 )
 from core.progress import NULL, Progress
 

@@ -285,11 +285,10 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
     import torch
     from safetensors.torch import save as st_save
 
-    from core.engine import LOCAL, FitJob
-
     from core.embed import embed_items, resolve_device
     from core.encoder.data import holdout_fingerprint, load_sequences, truncate, vocabulary, windows
     from core.encoder.model import SeqEncoder, param_count
+    from core.engine import LOCAL, FitJob
 
     t_start = time.perf_counter()
     p = resolve_params(params)
