@@ -177,8 +177,13 @@ class RayEngine(Engine):
                                   f"({' '.join(str(e).split())[:200]}). Check --address, or "
                                   "leave it out to run Ray on this machine.") from None
             self._started = True
+        import logging
+
         import ray.data
 
+        # the build shows its own progress bars; Ray Data's per-dataset log lines would
+        # interleave with them
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         ray.data.DataContext.get_current().enable_progress_bars = False
         cpus = float(ray.cluster_resources().get("CPU", 0))
         if cpus < self.workers:
