@@ -176,6 +176,19 @@ def test_engine_flags_parse_and_validate(demo_store, capsys):
     assert "add --engine ray" in capsys.readouterr().err
 
 
+def test_engine_refuses_what_the_cluster_cannot_do(ray_session, tmp_path):
+    from core.engine import EngineError
+    from core.engine.ray_engine import RayEngine
+
+    with pytest.raises(EngineError, match=r"has 2 CPU\(s\) for 3 workers: use --workers 2"):
+        RayEngine(workers=3)
+    with pytest.raises(EngineError, match="--shard-dir .* is not a folder"):
+        RayEngine(shard_dir=str(tmp_path / "missing"))
+    with RayEngine(workers=2) as eng, pytest.raises(EngineError, match="needs 2 GPU"):
+        eng._gpus("cuda")
+    assert ray.is_initialized()  # a session the engine did not start is left running
+
+
 def test_missing_ray_says_how_to_install(monkeypatch):
     from core.engine import EngineError, make_engine
 
