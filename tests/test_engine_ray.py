@@ -87,6 +87,7 @@ def test_ray_build_gives_the_same_segments_and_metrics(builds):
     assert abs(nd_r - nd_l) <= NDCG_REL_TOL * nd_l, (nd_l, nd_r)
 
 
+@pytest.mark.slow  # shares the two builds (models trained) with the test above
 def test_profile_inference_on_ray_equals_one_process(builds):
     from core.engine import LOCAL
     from core.engine.ray_engine import RayEngine
@@ -106,6 +107,7 @@ def test_profile_inference_on_ray_equals_one_process(builds):
     assert np.abs(S1).sum() > 0
 
 
+@pytest.mark.slow  # shares the two builds (models trained) with the test above
 def test_text_embedding_on_ray_equals_one_process(builds):
     """Each build filled its store's embedding cache (Ray: map_batches over shards of texts)."""
     local, m_local, on_ray, m_ray = builds
