@@ -8,6 +8,10 @@ All stages run inside one ``store.write()``: the run row is written with status 
 finished at the end, and the store is published only if every stage succeeded. A build that
 fails or is killed half-way therefore leaves the last complete run serving, untouched.
 
+``BuildParams.engine`` chooses where the heavy stages (text embedding, encoder training, profile
+inference) run: this process, or Ray (``core.engine``; started before the store is locked and
+shut down after the build).
+
 Each stage is a plain function ``stage(con, run_id, ..., progress) -> metrics`` in its own
 package; this module only orders them, times them and records their metrics in the run.
 Stages that need shoppers (profiles, segments, map) are skipped, with a note in the run, on
@@ -54,6 +58,10 @@ class BuildParams:
     horizon_days: float = 30.0          # what the purchase, goal and value scores look ahead
     goal: str | None = None             # custom goal: a category, theme or title phrase
     as_of: str | None = None            # build as if the data ended at this date (YYYY-MM-DD)
+    engine: str = "local"               # local | ray: where the heavy stages run (core.engine)
+    ray_address: str | None = None      # engine ray: the cluster (None: Ray on this machine)
+    workers: int | None = None          # engine ray: workers per stage (default 2)
+    shard_dir: str | None = None        # engine ray: shard files + checkpoints (shared storage)
 
     def __post_init__(self) -> None:
         if self.method not in ("kmeans", "dbscan"):
@@ -67,6 +75,13 @@ class BuildParams:
                 self.as_of = datetime.fromisoformat(str(self.as_of)).isoformat(sep=" ")
             except ValueError:
                 raise ValueError(f"as_of must be a date like 2011-09-01 (got {self.as_of!r}).") from None
+        if self.engine not in ("local", "ray"):
+            raise ValueError(f"engine must be 'local' or 'ray' (got {self.engine!r}).")
+        if self.engine == "local" and (self.ray_address or self.workers or self.shard_dir):
+            raise ValueError("--address, --workers and --shard-dir are for --engine ray: add "
+                             "--engine ray, or leave them out.")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be at least 1 (got {self.workers}).")
         if self.eval_holdout not in ("basket", "interaction"):
             raise ValueError(f"eval_holdout must be 'basket' or 'interaction' (got {self.eval_holdout!r}).")
 
@@ -97,6 +112,18 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
     Returns the run's metrics: one entry per stage plus ``stage_seconds`` and ``total_seconds``,
     and ``retention`` (builds pruned and kept; see ``core.store.retention``).
     """
+    from core.engine import make_engine
+
+    params = params or BuildParams()
+    t_start = time.perf_counter()
+    # Ray starts (or connects) before the store is locked: a bad address fails at once.
+    with make_engine(params.engine, address=params.ray_address, workers=params.workers,
+                     shard_dir=params.shard_dir) as engine:
+        return _build(store, params, progress, engine, keep_runs, t_start)
+
+
+def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_runs: int,
+           t_start: float) -> dict:
     from core.embed import embed_items, resolve_device
     from core.encoder import compute_profiles, train_encoder
     from core.evaluate import evaluate_recommenders, summary
@@ -113,8 +140,6 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
     from core.segments.lifecycle import lifecycle_quality
     from core.themes import build_themes
 
-    params = params or BuildParams()
-    t_start = time.perf_counter()
     with store.write() as con:
         n_events = _count(con, "SELECT count(*) FROM events")
         if n_events == 0:
@@ -133,7 +158,8 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
         except SanityError as e:
             raise BuildError(f"The build cannot use the data: {e}") from None
         run_id = start_run(con, "build", asdict(params))
-        metrics: dict[str, Any] = {"run_id": run_id, "stage_seconds": {}, "skipped": {}}
+        metrics: dict[str, Any] = {"run_id": run_id, "stage_seconds": {}, "skipped": {},
+                                   "engine": engine.describe()}
         if params.as_of:
             metrics["as_of"] = params.as_of
 
@@ -149,7 +175,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
             return out
 
         stage("embed", lambda: embed_items(con, params.text_model, device=params.device,
-                                           progress=progress))
+                                           progress=progress, engine=engine))
         stage("themes", lambda: build_themes(con, run_id, params.text_model, seed=params.seed,
                                              progress=progress))
         stage("features", lambda: compute_features(con, run_id, progress=progress))
@@ -169,15 +195,15 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
                 con, run_id, device=params.device, seed=params.seed,
                 text_model=params.text_model, params=params.encoder or None,
                 cutoffs=cutoffs(enc_split), val_cutoffs=cutoffs(enc_split, "val_cut"),
-                progress=progress))
+                progress=progress, engine=engine))
             stage("profiles", lambda: compute_profiles(con, run_id, device=params.device,
-                                                       progress=progress))
+                                                       progress=progress, engine=engine))
             stage("lifecycle", lambda: {**assign_lifecycle(con, run_id, currency=currency),
                                         "quality": lifecycle_quality(con, split, seed=params.seed)})
             seg = stage("segments", lambda: segment_taste(
                 con, run_id, method=params.method, k=params.k, k_range=tuple(params.k_range),
                 seed=params.seed, device=resolve_device(params.device), split=split,
-                progress=progress))
+                progress=progress, engine=engine))
             # The same segment keeps its number (so its colour) and name from the previous build.
             seg["matched_previous"] = relabel_like_previous(con, run_id, "taste")
             if isinstance(seg.get("sizes"), dict) and seg["matched_previous"].get("renumbered"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("pandas", "numpy", "pyarrow", "torch", "sklearn", "numba", "umap", "streamlit",
-         "sentence_transformers", "scipy", "plotly")
+         "sentence_transformers", "scipy", "plotly", "ray")
 CODE = """
 import contextlib, io, sys
 from core.cli import main
@@ -33,6 +33,7 @@ def _heavy_modules(argv: list[str]) -> set[str]:
 def test_help_imports_no_heavy_library():
     assert _heavy_modules(["--help"]) == set()
     assert _heavy_modules(["rules", "--help"]) == set()
+    assert _heavy_modules(["build", "--help"]) == set()  # Ray only with --engine ray
 
 
 def test_status_imports_only_duckdb(demo_store):

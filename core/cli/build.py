@@ -26,6 +26,9 @@ Examples:
   segstudio build --k 6                   exactly 6 segments
   segstudio build --method dbscan         density-based segments (some shoppers stay unassigned)
   segstudio build --device cpu --seed 7   reproducible CPU build
+  segstudio build --engine ray            heavy stages on Ray on this machine (2 workers)
+  segstudio build --engine ray --address ray://head:10001 --workers 8 --shard-dir /mnt/shared
+                                          on a Ray cluster (see the README, "Running on Ray")
 """
 
 
@@ -67,6 +70,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--keep-runs", type=int, default=None, metavar="N",
                         help="keep the outputs of the newest N complete builds (default 5, or "
                              "keep_runs in segstudio.toml); builds a saved segment uses are kept too")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="where the heavy stages run: this process (default) or Ray (text "
+                             "embedding and profiles on Ray Data, encoder training with DDP on "
+                             "Ray Train); needs pip install 'segment-studio[ray]'")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="--engine ray: the Ray cluster, HOST:6379 or ray://HOST:10001 "
+                             "(default: start Ray on this machine)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="--engine ray: workers per stage, one CPU (or GPU) each (default 2)")
+    parser.add_argument("--shard-dir", default=None, metavar="DIR",
+                        help="--engine ray: folder for the shoppers' shard files and training "
+                             "checkpoints; on a cluster, storage every node mounts")
 
 
 def run(args, settings) -> int:
@@ -81,7 +96,8 @@ def run(args, settings) -> int:
         min_support=args.min_support, min_confidence=args.min_confidence,
         evaluate=not args.no_evaluate, eval_holdout=args.holdout,
         predictions=not args.no_predictions, horizon_days=args.horizon, goal=args.goal,
-        as_of=args.as_of,
+        as_of=args.as_of, engine=args.engine, ray_address=args.address, workers=args.workers,
+        shard_dir=args.shard_dir,
     )
     store = settings.store()
     if not store.exists():
@@ -102,6 +118,9 @@ def run(args, settings) -> int:
     print(f"Build {metrics['run_id']}{as_of} complete in {metrics['total_seconds']:.1f} s "
           f"({metrics['n_users']:,} shoppers, {metrics['n_items']:,} items, "
           f"{metrics['n_events']:,} events).")
+    eng = metrics.get("engine") or {}
+    if eng.get("engine", "local") != "local":
+        print(f"  engine     {eng['engine']}, {eng['workers']} workers, {eng.get('address')}")
     for name, secs in metrics["stage_seconds"].items():
         note = ""
         if name == "map" and metrics["map"].get("laid_out_in") == "background worker":

@@ -206,13 +206,14 @@ class TextEmbedder:
 
 def embed_items(con, model_name: str = DEFAULT_MODEL, device: str = "auto",
                 progress: Progress = NULL, scope: str = "interacted",
-                spare_items: int = SPARE_ITEMS) -> dict:
+                spare_items: int = SPARE_ITEMS, engine=None) -> dict:
     """Fill the ``item_embeddings`` cache for the texts of items with events (``scope=
     "interacted"``, the default, plus ``spare_items`` items without events) or of every item
     (``"all"``). Only texts whose (model, hash)
     is not cached yet are embedded. Returns metrics: n_items, n_texts, n_embedded (texts embedded
     by this call), n_cached, items_without_text, items_not_embedded (with text but no events,
-    left out), dim, model, device, seconds."""
+    left out), dim, model, device, seconds. ``engine`` (``core.engine``) runs the model: here
+    (default) or as Ray Data over shards of the texts."""
     t0 = time.perf_counter()
     model_name = model_name or DEFAULT_MODEL
     if scope not in ("interacted", "all"):
@@ -241,10 +242,12 @@ def embed_items(con, model_name: str = DEFAULT_MODEL, device: str = "auto",
     dev = resolve_device(device)
     dim = None
     if todo:
-        emb = TextEmbedder(model_name, dev)
-        dim = emb.dim
+        from core.engine import LOCAL
+
         with progress.stage("Embedding item texts", total=len(todo)) as bar:
-            V = emb.encode([t for t, _ in todo], progress_stage=bar)
+            V = (engine or LOCAL).embed_texts([t for t, _ in todo], model_name, dev,
+                                              progress_stage=bar)
+        dim = int(V.shape[1])
         import pandas as pd
 
         new_item_embeddings = pd.DataFrame({  # noqa: F841 - read by DuckDB's replacement scan

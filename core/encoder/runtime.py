@@ -23,7 +23,6 @@ from core.encoder.train import (
     DEFAULT_PARAMS,
     _autocast,
     _json_default,
-    torch_settings,
 )
 from core.progress import NULL, Progress
 
@@ -125,11 +124,12 @@ def fuse(S: np.ndarray, X: np.ndarray, feature_weight: float):
 
 
 def compute_profiles(con, run_id: int, *, device: str = "auto", feature_weight: float | None = None,
-                     progress: Progress = NULL) -> dict:
+                     progress: Progress = NULL, engine=None) -> dict:
     """Write ``profiles`` (user_id, vector) for every user in ``user_features`` of ``run_id``:
-    the encoder's sequence representation fused with the standardised behaviour features."""
+    the encoder's sequence representation fused with the standardised behaviour features.
+    ``engine`` (``core.engine``) runs the encoder over the shoppers: here, or on Ray by shard."""
     from core.embed import resolve_device
-    from core.encoder.data import load_sequences
+    from core.engine import LOCAL
     from core.features import feature_matrix
 
     t0 = time.perf_counter()
@@ -142,11 +142,9 @@ def compute_profiles(con, run_id: int, *, device: str = "auto", feature_weight: 
 
     user_ids, X, names = feature_matrix(con, run_id)
     X = np.asarray(X, dtype=np.float32)
-    seq = load_sequences(con, item_ids)
-    with progress.stage("Profiles", total=len(seq.user_ids)) as bar, \
-            torch_settings(dev, 0, p["threads"]):
-        S_seq = _pooled(model, seq, p["pooling"], dev, bar)
-    pos = {u: i for i, u in enumerate(seq.user_ids)}
+    seq_users, S_seq = (engine or LOCAL).sequence_vectors(con, config, weights, item_ids,
+                                                          p["pooling"], dev, progress)
+    pos = {u: i for i, u in enumerate(seq_users)}
     idx = np.array([pos.get(u, -1) for u in user_ids], dtype=np.int64)
     have = idx >= 0
     S = np.zeros((len(user_ids), model.d), dtype=np.float32)
@@ -178,6 +176,7 @@ def compute_profiles(con, run_id: int, *, device: str = "auto", feature_weight: 
         "feature_weight": w,
         "pooling": p["pooling"],
         "device": dev,
+        "engine": (engine or LOCAL).name,
         "seconds": round(time.perf_counter() - t0, 3),
     }
 

@@ -268,7 +268,8 @@ def _evaluate(model, val, device, batch=512):
 def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
                   text_model: str = DEFAULT_TEXT_MODEL, params: dict | None = None,
                   cutoffs: dict[str, int] | None = None,
-                  val_cutoffs: dict[str, int] | None = None, progress: Progress = NULL) -> dict:
+                  val_cutoffs: dict[str, int] | None = None, progress: Progress = NULL,
+                  engine=None) -> dict:
     """Train the profile encoder on the store's events; write model_checkpoints (safetensors +
     JSON config), encoder_items and training_curve for ``run_id``; return the metrics.
 
@@ -279,20 +280,21 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
     (up to the cut) are the early-stopping validation set instead of the last ``val_fraction``,
     and are not trained on either, so the offline evaluation can tune on that basket honestly.
     The checkpoint records a fingerprint of both (``holdout_fingerprint``) that the evaluation
-    compares with its own split before it scores the encoder."""
+    compares with its own split before it scores the encoder. ``engine`` (``core.engine``)
+    runs the training loop (``core.encoder.loop.fit``): here, or as DDP on Ray."""
     import torch
     from safetensors.torch import save as st_save
-    from torch.nn import functional as F
 
     from core.embed import embed_items, resolve_device
     from core.encoder.data import holdout_fingerprint, load_sequences, truncate, vocabulary, windows
     from core.encoder.model import SeqEncoder, param_count
+    from core.engine import LOCAL, FitJob
 
     t_start = time.perf_counter()
     p = resolve_params(params)
     dev = resolve_device(device)
     text_model = text_model or DEFAULT_TEXT_MODEL
-    embed_items(con, text_model, device=dev, progress=progress)  # no-op when cached
+    embed_items(con, text_model, device=dev, progress=progress, engine=engine)  # no-op if cached
 
     item_ids = vocabulary(con)
     seq = truncate(load_sequences(con, item_ids), cutoffs)
@@ -309,81 +311,28 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
         raise ValueError("Too few interactions to train the profile encoder (every shopper has "
                          "fewer than 2 interactions before the validation split).")
     val = _validation_set(seq, n_val, L)
-    has_val = len(val[0]) > 0
     base_ndcg, base_recall, n_val_targets = baseline_mean_text(seq, n_val, T)
 
-    curve: list[dict] = []
-    with torch_settings(dev, seed, p["threads"]):
-        rng = np.random.default_rng(seed)
-        model = SeqEncoder(len(item_ids), T.shape[1], d=p["d"], n_layers=p["n_layers"],
-                           n_heads=p["n_heads"], max_len=L, dropout=p["dropout"]).to(dev)
-        with torch.no_grad():
-            model.item_text[1:] = torch.as_tensor(T, device=dev)
-        opt = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
-        X = [torch.as_tensor(a, device=dev) for a in (tr_items, tr_types, tr_gaps, tr_targets)]
-        best = (-1.0, 0, None)
-        bad = 0
-        bs = int(p["batch_size"])
-        n_neg = _n_negatives(p["negatives"], len(item_ids))
-        gen = torch.Generator(device=dev)
-        gen.manual_seed(seed)
-        t_train = time.perf_counter()
-        n_targets = int((tr_targets >= 0).sum())
-        max_epochs = int(p["max_epochs"])
-        if p["max_target_passes"] and dev.startswith("cuda") and \
-                "max_target_passes" not in (params or {}):
-            # The budget is sized for 2 CPU cores. On a GPU an epoch is cheap: measured on an
-            # H200 (10,000 demo shoppers, 815,138 events), 10x the budget trained 4 epochs in
-            # 14.3 s against 1 epoch in 9.9 s, validation NDCG@10 0.520 against 0.500.
-            p["max_target_passes"] = 10 * int(p["max_target_passes"])
-        if p["max_target_passes"]:
-            max_epochs = max(1, min(max_epochs, int(p["max_target_passes"]) // max(n_targets, 1)))
-        with progress.stage("Training profile encoder", total=max_epochs) as bar:
-            for epoch in range(1, max_epochs + 1):
-                t_ep = time.perf_counter()
-                model.train()
-                order = torch.as_tensor(rng.permutation(len(tr_items)), device=dev)
-                total, count = 0.0, 0
-                for i in range(0, len(order), bs):
-                    idx = order[i:i + bs]
-                    items, types, gaps, tg = (x[idx] for x in X)
-                    with _autocast(dev):
-                        E = model.item_matrix()
-                        h = model(items, types, gaps, E)
-                        m = tg >= 0
-                        if n_neg:
-                            logits, labels = _sampled_logits(model, h[m], E, tg[m], n_neg, gen)
-                        else:
-                            logits, labels = model.scores(h[m], E), tg[m]
-                    loss = F.cross_entropy(logits.float(), labels)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    k = int(m.sum())
-                    total += float(loss.detach()) * k
-                    count += k
-                if has_val:
-                    v_ndcg, v_recall = _evaluate(model, val, dev)
-                else:
-                    v_ndcg, v_recall = float("nan"), float("nan")
-                curve.append({"epoch": epoch, "train_loss": total / max(count, 1),
-                              "val_ndcg10": v_ndcg, "val_recall10": v_recall,
-                              "seconds": time.perf_counter() - t_ep})
-                bar.advance(1)
-                score = v_ndcg if has_val else -float(total / max(count, 1))
-                if best[2] is None or score > best[0] + abs(best[0]) * p["min_improvement"]:
-                    bad = 0
-                else:
-                    bad += 1
-                if best[2] is None or score > best[0]:  # keep the best weights seen
-                    best = (score, epoch, {k_: v.detach().clone()
-                                           for k_, v in model.state_dict().items()})
-                if has_val and bad >= p["patience"]:
-                    break
-                if p["max_seconds"] and time.perf_counter() - t_train > p["max_seconds"]:
-                    break
-        model.load_state_dict(best[2])
-    best_epoch = best[1]
+    n_targets = int((tr_targets >= 0).sum())
+    max_epochs = int(p["max_epochs"])
+    if p["max_target_passes"] and dev.startswith("cuda") and \
+            "max_target_passes" not in (params or {}):
+        # The budget is sized for 2 CPU cores. On a GPU an epoch is cheap: measured on an
+        # H200 (10,000 demo shoppers, 815,138 events), 10x the budget trained 4 epochs in
+        # 14.3 s against 1 epoch in 9.9 s, validation NDCG@10 0.520 against 0.500.
+        p["max_target_passes"] = 10 * int(p["max_target_passes"])
+    if p["max_target_passes"]:
+        max_epochs = max(1, min(max_epochs, int(p["max_target_passes"]) // max(n_targets, 1)))
+    job = FitJob(n_items=len(item_ids), text=T,
+                 train=(tr_items, tr_types, tr_gaps, tr_targets), val=val, params=p,
+                 max_epochs=max_epochs, device=dev, seed=seed)
+    fitted = (engine or LOCAL).fit_encoder(job, progress)
+    curve = fitted.curve
+    n_neg = _n_negatives(p["negatives"], len(item_ids))
+    model = SeqEncoder(len(item_ids), T.shape[1], d=p["d"], n_layers=p["n_layers"],
+                       n_heads=p["n_heads"], max_len=L, dropout=p["dropout"])
+    model.load_state_dict(fitted.state)
+    best_epoch = fitted.best_epoch
     best_row = curve[best_epoch - 1]
     seconds = time.perf_counter() - t_start
 
@@ -399,7 +348,9 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
         "max_epochs": max_epochs,
         "best_epoch": best_epoch,
         "seconds": round(seconds, 3),
-        "train_seconds": round(time.perf_counter() - t_train, 3),
+        "train_seconds": round(fitted.train_seconds, 3),
+        "engine": (engine or LOCAL).name,
+        "train_workers": fitted.workers,
         "device": dev,
         "n_users": len(seq.user_ids),
         "n_items": len(item_ids),

@@ -88,8 +88,10 @@ def _silhouette(X, labels, seed):
 
 def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = None,
                   k_range: tuple[int, int] = (3, 6), seed: int = 42, device: str = "cpu",
-                  split: pd.DataFrame | None = None, progress: Progress = NULL) -> dict:
-    """Write ``segments`` and ``taste_vectors`` for run ``run_id``; return quality metrics."""
+                  split: pd.DataFrame | None = None, progress: Progress = NULL,
+                  engine=None) -> dict:
+    """Write ``segments`` and ``taste_vectors`` for run ``run_id``; return quality metrics.
+    ``engine`` (``core.engine``) assigns every shopper under the stability checks' fits."""
     from core.encoder.data import load_sequences
     from core.encoder.runtime import _build_model, _read_checkpoint
 
@@ -130,11 +132,11 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
                 for cand in CANDIDATES:
                     options.append(_option(cand, kk, full, val, split, seed))
                 bar.advance(2)
-            chosen = _choose_stable(options, full, seed, given_k=k is not None,
+            chosen = _choose_stable(options, full, seed, given_k=k is not None, engine=engine,
                                     val_pop=_val_popularity(val, split))
         labels = chosen.pop("labels")
         tmodel = chosen.pop("model", None)
-        extra = _final_checks(chosen, full, test, split, seed, method, bar)
+        extra = _final_checks(chosen, full, test, split, seed, method, bar, engine)
     labels = order_by_size(labels)
     X = full["X"][chosen["candidate"]]
     _write(con, run_id, inp.user_ids, labels, X, tmodel, inp)
@@ -227,8 +229,9 @@ MIN_BOOTSTRAP_STABILITY = 0.7
 MAX_STABILITY_RETRIES = 3
 
 
-def _bootstrap_ari(option: dict, full, seed: int) -> float:
-    """Agreement (ARI) between two fits on different 80 % samples of the shoppers."""
+def _bootstrap_ari(option: dict, full, seed: int, engine=None) -> float:
+    """Agreement (ARI) between two fits on different 80 % samples of the shoppers, each
+    assigning every shopper (on ``engine``: here, or Ray tasks over chunks of rows)."""
     cand, k = option["candidate"], option["k"]
     inp, X = full["inp"], full["X"][cand]
     labs = []
@@ -237,12 +240,12 @@ def _bootstrap_ari(option: dict, full, seed: int) -> float:
             len(X), max(k + 1, int(0.8 * len(X))), replace=False))
         _, m = fit_taste(X[idx], inp.Q[idx], inp.bought[idx], k, seed=seed + i,
                          refine=cand == "taste")
-        labs.append(m.assign(X, inp.Q))
+        labs.append(m.assign(X, inp.Q) if engine is None else engine.assign(m, X, inp.Q))
     return float(qm.ari(*labs))
 
 
 def _choose_stable(options: list[dict], full, seed: int, *, given_k: bool,
-                   val_pop: float | None) -> dict:
+                   val_pop: float | None, engine=None) -> dict:
     """``_choose``, then check the choice on two 80 % samples: an option whose segments move
     under resampling (bootstrap ARI below 0.7) is set aside and the choice made again among the
     rest (at most 3 times; a k the user gave is kept). The scan stored in the run keeps figures
@@ -252,7 +255,7 @@ def _choose_stable(options: list[dict], full, seed: int, *, given_k: bool,
     for _ in range(0 if given_k else MAX_STABILITY_RETRIES):
         opt = chosen["_option"]
         opt["bootstrap_stability"] = chosen["stability_bootstrap_checked"] = _bootstrap_ari(
-            opt, full, seed)
+            opt, full, seed, engine)
         if opt["bootstrap_stability"] >= MIN_BOOTSTRAP_STABILITY:
             break
         rest = [o for o in pool if o is not opt]
@@ -291,7 +294,7 @@ def _dbscan_option(full, seed) -> dict:
             "seed_stability": 1.0, "chosen_by": "k-distance knee"}
 
 
-def _final_checks(chosen, full, test, split, seed, method, bar) -> dict:
+def _final_checks(chosen, full, test, split, seed, method, bar, engine=None) -> dict:
     """Bootstrap stability (two 80 % samples) and held-out validity with the references."""
     cand, k = chosen["candidate"], chosen.get("k")
     refine = cand == "taste" and method == "kmeans"
@@ -300,7 +303,7 @@ def _final_checks(chosen, full, test, split, seed, method, bar) -> dict:
     if method == "kmeans":
         out["stability_bootstrap"] = chosen.pop("stability_bootstrap_checked", None)
         if out["stability_bootstrap"] is None:
-            out["stability_bootstrap"] = _bootstrap_ari(chosen, full, seed)
+            out["stability_bootstrap"] = _bootstrap_ari(chosen, full, seed, engine)
     else:
         out["stability_bootstrap"] = chosen["dbscan"]["stability_ari"]
         out.update({f"dbscan_{key}": v for key, v in chosen["dbscan"].items()

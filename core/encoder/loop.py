@@ -1,0 +1,116 @@
+"""The profile encoder's training loop, in one process or as one rank of a DDP group.
+
+``fit(job)`` is what ``train_encoder`` has always run: seeded AdamW over shuffled windows, full or
+sampled softmax, validation NDCG@10 after every epoch, early stopping, the best epoch's weights
+kept. With ``world > 1`` (Ray Train's TorchTrainer, ``core/engine/ray_train.py``) every rank
+holds all the windows and draws the same shuffled order; each global step takes the same
+``batch_size`` windows as the single process would, and rank r trains on every ``world``-th of
+them. Each rank's loss is its targets' summed cross-entropy times ``world`` over the step's
+total targets, so DDP's gradient average is exactly the single-process batch gradient (up to
+float summation order). Sampled negatives come from the same seeded generator on every rank,
+as in one process. What differs is dropout: each rank draws masks for its own rows, so DDP
+weights are not bitwise the single-process weights (the tests state the tolerance).
+Validation runs on every rank (the same weights give the same figures, so every rank makes the
+same early-stopping decision without communication).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+
+def fit(job, *, rank: int = 0, world: int = 1, wrap: Callable | None = None,
+        device: str | None = None, threads: int | None = None,
+        on_epoch: Callable[[dict], None] | None = None):
+    """Train on ``job`` (a ``core.engine.FitJob``); returns a ``core.engine.FitResult``."""
+    import torch
+    from torch.nn import functional as F
+
+    from core.encoder.model import SeqEncoder
+    from core.encoder.train import _autocast, _evaluate, _n_negatives, _sampled_logits, \
+        torch_settings
+    from core.engine import FitResult
+
+    p, seed, dev = job.params, int(job.seed), device or job.device
+    tr_items, tr_types, tr_gaps, tr_targets = job.train
+    val = job.val
+    has_val = len(val[0]) > 0
+    L = int(p["max_len"])
+    curve: list[dict] = []
+    with torch_settings(dev, seed, threads if threads is not None else p["threads"]):
+        rng = np.random.default_rng(seed)
+        core_model = SeqEncoder(job.n_items, job.text.shape[1], d=p["d"], n_layers=p["n_layers"],
+                                n_heads=p["n_heads"], max_len=L, dropout=p["dropout"]).to(dev)
+        with torch.no_grad():
+            core_model.item_text[1:] = torch.as_tensor(job.text, device=dev)
+        model = wrap(core_model) if wrap is not None else core_model  # DDP forwards, syncs
+        opt = torch.optim.AdamW(core_model.parameters(), lr=p["lr"],
+                                weight_decay=p["weight_decay"])
+        X = [torch.as_tensor(a, device=dev) for a in (tr_items, tr_types, tr_gaps, tr_targets)]
+        best = (-1.0, 0, None)
+        bad = 0
+        bs = int(p["batch_size"])
+        n_neg = _n_negatives(p["negatives"], job.n_items)
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(seed)
+        t_train = time.perf_counter()
+        for epoch in range(1, int(job.max_epochs) + 1):
+            t_ep = time.perf_counter()
+            model.train()
+            order = torch.as_tensor(rng.permutation(len(tr_items)), device=dev)
+            total, count = 0.0, 0
+            for i in range(0, len(order), bs):
+                idx = order[i:i + bs]
+                if world > 1:
+                    if len(idx) < world:  # every rank must step together: drop a tiny tail
+                        break
+                    k_all = int((X[3][idx] >= 0).sum())
+                    idx = idx[rank::world]
+                items, types, gaps, tg = (x[idx] for x in X)
+                with _autocast(dev):
+                    E = core_model.item_matrix()
+                    h = model(items, types, gaps, E)
+                    m = tg >= 0
+                    if n_neg:
+                        logits, labels = _sampled_logits(core_model, h[m], E, tg[m], n_neg, gen)
+                    else:
+                        logits, labels = core_model.scores(h[m], E), tg[m]
+                if world > 1:
+                    loss = F.cross_entropy(logits.float(), labels, reduction="sum") \
+                        * (world / max(k_all, 1))
+                else:
+                    loss = F.cross_entropy(logits.float(), labels)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                k = int(m.sum())
+                step_mean = float(loss.detach()) * (k_all / world / max(k, 1) if world > 1 else 1)
+                total += step_mean * k
+                count += k
+            if has_val:
+                v_ndcg, v_recall = _evaluate(core_model, val, dev)
+            else:
+                v_ndcg, v_recall = float("nan"), float("nan")
+            row = {"epoch": epoch, "train_loss": total / max(count, 1),
+                   "val_ndcg10": v_ndcg, "val_recall10": v_recall,
+                   "seconds": time.perf_counter() - t_ep}
+            curve.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
+            score = v_ndcg if has_val else -float(total / max(count, 1))
+            if best[2] is None or score > best[0] + abs(best[0]) * p["min_improvement"]:
+                bad = 0
+            else:
+                bad += 1
+            if best[2] is None or score > best[0]:  # keep the best weights seen
+                best = (score, epoch, {k_: v.detach().to("cpu").clone()
+                                       for k_, v in core_model.state_dict().items()})
+            if has_val and bad >= p["patience"]:
+                break
+            if p["max_seconds"] and time.perf_counter() - t_train > p["max_seconds"]:
+                break
+    return FitResult(state=best[2], curve=curve, best_epoch=best[1],
+                     train_seconds=time.perf_counter() - t_train, workers=world)
