@@ -227,10 +227,13 @@ def test_events_with_toml_mapping_items_and_users(tmp_store, tmp_path):
     assert (items["rows_read"], items["rows_loaded"], items["rows_quarantined"]) == (5, 3, 2)
     assert (users["rows_read"], users["rows_loaded"], users["rows_quarantined"]) == (3, 2, 1)
     assert r["revenue"]["revenue_reconciles"] and r["revenue"]["rows_without_revenue"] == 1
+    # the reasons add up to the event file's 3 quarantined rows; the side files' are per file
     assert r["quarantine_reasons"] == {
-        "qty is not a number": 1, "ordered_at is not a date": 1, "negative unit_price": 1,
-        "missing item id": 1, "price is not a number": 1, "duplicate user id (the first row is kept)": 1,
-    }
+        "qty is not a number": 1, "ordered_at is not a date": 1, "negative unit_price": 1}
+    assert sorted((q["file"].rsplit("/", 1)[-1], q["reason"], q["rows"])
+                  for q in r["side_quarantine"]) == [
+        ("items.csv", "missing item id", 1), ("items.csv", "price is not a number", 1),
+        ("users.csv", "duplicate user id (the first row is kept)", 1)]
     with tmp_store.read() as con:
         ev = con.execute("SELECT user_id, item_id, event_type, ts::VARCHAR, quantity, unit_price, basket_id "
                          "FROM events ORDER BY event_id").fetchall()
