@@ -1,7 +1,8 @@
 """Benchmark: a full `segstudio build` on UCI Online Retail (and optionally the demo shop).
 
-Prints each stage's time and the total (target: whole build under 2 minutes on a 2-core CPU),
-the segmentation quality (silhouette, stability ARI), the segment names, and the encoder's
+Prints each stage's time and the total (target, issue 14: the whole Online Retail build within
+60 s cold on a 2-core CPU; the map is laid out in the background, so its line is what the build
+waited for it, and the layout's own time is printed beside), the segmentation quality (silhouette, stability ARI), the segment names, and the encoder's
 validation NDCG@10 against the plain mean-of-item-embeddings profile.
 
     python bench/bench_build.py                     # Online Retail from ../shared/data
@@ -35,9 +36,12 @@ def report(title: str, store: Store, metrics: dict, extra: dict | None = None) -
         print(f"  {k:<22} {v}")
     print(f"  shoppers {metrics['n_users']:,}, items {metrics['n_items']:,}, events {metrics['n_events']:,}")
     for name, secs in metrics["stage_seconds"].items():
-        print(f"  stage {name:<12} {secs:8.2f} s")
+        note = ""
+        if name == "map" and metrics["map"].get("laid_out_in") == "background worker":
+            note = f"   (laid out in {metrics['map']['layout_seconds']:.1f} s in the background)"
+        print(f"  stage {name:<12} {secs:8.2f} s{note}")
     total = metrics["total_seconds"]
-    print(f"  TOTAL build          {total:8.2f} s   (target < 120 s: {'met' if total < 120 else 'MISSED'})")
+    print(f"  TOTAL build          {total:8.2f} s   (target <= 60 s: {'met' if total <= 60 else 'MISSED'})")
     from core.cli.status import segment_quality_lines
 
     print(f"  taste segments: {metrics.get('method')} k={metrics.get('k')} silhouette "
