@@ -99,10 +99,9 @@ def torch_settings(device: str, seed: int, threads: int | None):
     prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(int(threads or default_threads()))
     if str(device).startswith("cuda"):
-        # cuBLAS is deterministic only with a fixed workspace (set before its first call), and a
-        # few CUDA kernels (embedding backward, index_add) have no deterministic version: on the
-        # GPU a fixed seed gives the same weights up to those kernels' float summation order.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        # cuBLAS's workspace is fixed at import (above); a few CUDA kernels (cuDNN attention
+        # backward) have no deterministic version: on the GPU a fixed seed gives the same weights
+        # up to those kernels' float summation order.
         torch.use_deterministic_algorithms(True, warn_only=True)
     else:
         torch.use_deterministic_algorithms(True)

@@ -3,13 +3,13 @@ carts, event histories), built from the fitted data or from an explicit history.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from core.encoder.runtime import one_torch_thread  # noqa: F401  (re-exported for recommenders)
 from core.recommend.data import ShopData
 
 # how much a view, click, basket addition or favourite counts against a purchase (1.0) as a
@@ -132,20 +132,6 @@ def interest_words(kinds: dict) -> str:
     return " and ".join(parts)
 
 
-@contextlib.contextmanager
-def one_torch_thread():
-    """Score with one torch thread: a single short sequence gains nothing from more, and on a
-    busy CPU the threads' spin-waiting made each call ~30x slower (3 ms -> 100 ms measured)."""
-    import torch
-
-    old = torch.get_num_threads()
-    if old != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if old != 1:
-            torch.set_num_threads(old)
 
 
 def _times(k: float) -> str:
