@@ -126,7 +126,7 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
            t_start: float) -> dict:
     from core.embed import embed_items, resolve_device
     from core.encoder import compute_profiles, train_encoder
-    from core.evaluate import evaluate_recommenders, summary
+    from core.evaluate import EvaluationError, evaluate_recommenders, summary
     from core.evaluate.splits import session_cuts
     from core.features import compute_features
     from core.features.holdout import cutoffs, last_basket_split
@@ -236,8 +236,13 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
             con, run_id, min_support=params.min_support, min_confidence=params.min_confidence,
             progress=progress))
         if params.evaluate and n_users >= 3:
-            stage("evaluate", lambda: summary(evaluate_recommenders(
-                con, run_id, holdout=params.eval_holdout, seed=params.seed, progress=progress)))
+            try:
+                stage("evaluate", lambda: summary(evaluate_recommenders(
+                    con, run_id, holdout=params.eval_holdout, seed=params.seed,
+                    progress=progress)))
+            except EvaluationError as e:  # e.g. a ratings shop: no purchases to hold out
+                con.complete()
+                metrics["skipped"]["evaluate"] = str(e)
         elif params.evaluate:
             metrics["skipped"]["evaluate"] = "no shoppers to hold out baskets for"
         if map_job is not None:

@@ -123,3 +123,30 @@ def test_build_command_prints_the_segments_and_json(built_demo_store, tmp_path, 
     assert "evaluate" not in out["stage_seconds"]
     assert main(["build", "--db", str(path), "--k", "1"]) == 2
     assert "k must be at least 2" in capsys.readouterr().err
+
+
+def test_a_ratings_shop_builds_and_says_why_it_has_no_evaluation(tmp_path):
+    """A ratings file has reviews but no purchases: the build completes (segments, map, rules)
+    and records why the recommenders were not evaluated, instead of failing at the last stage."""
+    from core.ingest import ingest_file
+
+    lines = []
+    for u in range(1, 61):
+        for k in range(8):
+            item = (u % 3) * 10 + (k * 7 + u) % 10 + 1
+            lines.append(f"{u}\t{item}\t{1 + (u + k) % 5}\t{881250949 + u * 1000 + k * 86400}")
+    (tmp_path / "u.data").write_text("\n".join(lines) + "\n")
+    store = Store(tmp_path / "ratings.duckdb")
+    r = ingest_file(store, tmp_path / "u.data", "events", mapping={
+        "header": False, "epoch": True, "columns": {"user": 1, "item": 2, "rating": 3, "time": 4}})
+    assert r["rows_loaded"] == 480
+    m = build(store, BuildParams(seed=3))
+    assert "evaluate" not in m["stage_seconds"]
+    assert m["skipped"]["evaluate"].startswith("No shopper has two or more purchase baskets")
+    con = store.read()
+    try:
+        assert _one(con, "SELECT count(*) FROM segments WHERE run_id = ?", m["run_id"]) == 60
+        assert _one(con, "SELECT count(*) FROM user_map WHERE run_id = ?", m["run_id"]) == 60
+        assert _one(con, "SELECT status FROM runs WHERE run_id = ?", m["run_id"]) == "complete"
+    finally:
+        con.close()
