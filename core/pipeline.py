@@ -133,7 +133,7 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
     from core.ingest.sanity import SanityError, check_inputs
     from core.maps.umap_map import finish_map, start_map
     from core.migration.matching import keep_names, relabel_like_previous
-    from core.predictions import build_predictions
+    from core.predictions import build_predictions, start_encoder
     from core.rules import build_rules
     from core.segments import assign_lifecycle, describe_segments, segment_taste
     from core.store.schema import store_currency
@@ -184,9 +184,14 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
         metrics["n_events"] = n_events
         metrics["n_items"] = _count(con, "SELECT count(*) FROM items")
         currency = store_currency(con, params.currency)
+        predict_encoder = {"device": params.device, "text_model": params.text_model,
+                           "params": params.encoder or None}
 
-        map_job = None
+        map_job = asof = None
         if n_users >= 3:
+            if params.predictions:  # trains in a background worker while the stages below run
+                asof = start_encoder(con, run_id, horizon_days=params.horizon_days,
+                                     goal=params.goal, seed=params.seed, encoder=predict_encoder)
             split = last_basket_split(con)
             metrics["held_out"] = {"shoppers": int(len(split)),
                                    "with_validation_basket": int(split["val_cut"].notna().sum())}
@@ -223,9 +228,8 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
             if params.predictions:
                 stage("predictions", lambda: build_predictions(
                     con, run_id, horizon_days=params.horizon_days, goal=params.goal,
-                    seed=params.seed, progress=progress,
-                    encoder={"device": params.device, "text_model": params.text_model,
-                             "params": params.encoder or None}))
+                    seed=params.seed, progress=progress, encoder=predict_encoder,
+                    started=asof))
         else:
             why = (f"{n_users} shopper(s) with an id in the data: profiles, segments and the map "
                    "need at least 3 (anonymous baskets still give association rules)")

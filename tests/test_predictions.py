@@ -171,7 +171,7 @@ def test_built_demo_has_scores_that_beat_their_baselines(built_demo_store, capsy
 
 
 def test_the_encoder_for_predictions_learns_only_from_before_the_cut(tmp_store, monkeypatch):
-    import core.encoder as enc_pkg
+    import core.encoder.train as train_mod
     from core.predictions.encoded import AsOfEncoder, kept_before
 
     with tmp_store.write() as con:
@@ -179,16 +179,53 @@ def test_the_encoder_for_predictions_learns_only_from_before_the_cut(tmp_store, 
         # interactions before 1 June: A 3 (two orders and a view), B 2, C 1; D none
         assert kept_before(con, CUT) == {"A": 3, "B": 2, "C": 1, "D": 0}
         seen = {}
-        real = enc_pkg.train_encoder
+        real = train_mod.prepare_training
 
-        def spy(con_, run_id, **kw):
+        def spy(con_, **kw):
             seen.update(kw["cutoffs"])
-            return real(con_, run_id, **kw)
+            return real(con_, **kw)
 
-        monkeypatch.setattr(enc_pkg, "train_encoder", spy)
+        monkeypatch.setattr(train_mod, "prepare_training", spy)
         e = AsOfEncoder(dims=2, device="cpu", params={"max_epochs": 1}).fit(con, 5, CUT)
         assert seen == {"A": 3, "B": 2, "C": 1, "D": 0}     # the training histories stop there
         left = con.execute("SELECT count(*) FROM model_checkpoints WHERE run_id < 0").fetchone()[0]
         assert left == 0                                   # the temporary encoder is gone
         z = e.transform(con, CUT)
     assert list(z.index) == ["A", "B", "C"] and list(z.columns) == ["taste_1", "taste_2"]
+
+
+def test_the_predictions_encoder_trains_in_the_background_to_the_same_weights(tmp_store,
+                                                                             monkeypatch):
+    """The build starts the predictions' encoder early in a background worker (the second core
+    trains it while the build's own encoder trains): the same weights as training it in the
+    build process, and a worker that dies still leaves an encoder, trained here."""
+    from concurrent.futures import Future
+
+    from core.predictions.encoded import AsOfEncoder
+
+    def weights(e):
+        return {k: v.detach().numpy().copy() for k, v in e.model_.state_dict().items()}
+
+    with tmp_store.write() as con:
+        _shop(con)
+        here = AsOfEncoder(dims=2, device="cpu", params={"max_epochs": 2})
+        monkeypatch.setenv("SEGSTUDIO_IN_PROCESS", "1")
+        here.fit(con, 5, CUT)
+        monkeypatch.delenv("SEGSTUDIO_IN_PROCESS")
+        there = AsOfEncoder(dims=2, device="cpu", params={"max_epochs": 2}).start(con, CUT)
+        assert there.future_ is not None                  # 2+ cores: a worker took it
+        there.fit(con, 5, CUT)
+        dead = AsOfEncoder(dims=2, device="cpu", params={"max_epochs": 2}).start(con, CUT)
+        dead.future_.result()
+        dead.future_ = Future()
+        dead.future_.set_exception(RuntimeError("worker killed"))
+        dead.fit(con, 5, CUT)
+        left = con.execute("SELECT count(*) FROM model_checkpoints WHERE run_id < 0").fetchone()[0]
+    assert here.trained_in_ == "build process" and there.trained_in_ == "background worker"
+    assert dead.trained_in_ == "build process (background worker failed: RuntimeError)"
+    for other in (there, dead):
+        w0, w1 = weights(here), weights(other)
+        assert w0.keys() == w1.keys()
+        for k in w0:
+            np.testing.assert_array_equal(w0[k], w1[k])
+    assert left == 0

@@ -30,8 +30,7 @@ def fit(job, *, rank: int = 0, world: int = 1, wrap: Callable | None = None,
     from torch.nn import functional as F
 
     from core.encoder.model import SeqEncoder
-    from core.encoder.train import _autocast, _evaluate, _n_negatives, _sampled_logits, \
-        torch_settings
+    from core.encoder.train import _autocast, torch_settings
     from core.engine import FitResult
 
     p, seed, dev = job.params, int(job.seed), device or job.device
@@ -114,3 +113,60 @@ def fit(job, *, rank: int = 0, world: int = 1, wrap: Callable | None = None,
                 break
     return FitResult(state=best[2], curve=curve, best_epoch=best[1],
                      train_seconds=time.perf_counter() - t_train, workers=world)
+
+
+# Full softmax (cross-entropy over the whole catalogue) up to this many items. On Online Retail
+# (3,927 items) it trained as fast as 1,024 sampled negatives on the CPU and scored better on
+# every held-out table, same seed and split (NDCG@10, encoder alone): leave-one-out 0.165 vs
+# 0.146 (new items) and 0.151 vs 0.142 (repeats); last basket 0.051 vs 0.048 and 0.133 vs 0.123.
+FULL_SOFTMAX_UP_TO = 8192
+
+
+def _n_negatives(setting, n_items: int) -> int:
+    """0 = full softmax. 'auto': full softmax up to ``FULL_SOFTMAX_UP_TO`` items, else 1,024
+    sampled negatives."""
+    if setting in (None, 0, "full"):
+        return 0
+    if setting == "auto":
+        return 0 if n_items <= FULL_SOFTMAX_UP_TO else 1024
+    k = int(setting)
+    return 0 if k >= n_items else k
+
+
+def _sampled_logits(model, h, E, targets, n_neg: int, gen):
+    """Sampled softmax: the target's logit against n_neg negatives shared by the batch, drawn
+    uniformly; negatives' logits get + log(n_items / n_neg) so the loss estimates the full
+    softmax's, and a negative that is the row's own target is masked."""
+    import torch
+
+    n_items = E.shape[0] - 1
+    neg = torch.randint(0, n_items, (n_neg,), device=h.device, generator=gen)
+    pos = (h * E[targets + 1]).sum(-1) + model.item_bias[targets]
+    negl = h @ E[neg + 1].T + model.item_bias[neg] + float(np.log(n_items / n_neg))
+    negl = negl.masked_fill(neg[None, :] == targets[:, None], float("-inf"))
+    logits = torch.cat([pos[:, None], negl], dim=1)
+    return logits, torch.zeros(len(targets), dtype=torch.long, device=h.device)
+
+
+def _evaluate(model, val, device, batch=512):
+    import torch
+
+    from core.encoder.train import _autocast, ndcg_recall_at_10
+
+    _, items, types, gaps, targets = val
+    model.eval()
+    ranks = []
+    with torch.inference_mode(), _autocast(device):
+        E = model.item_matrix()
+        for i in range(0, len(items), batch):
+            tg = torch.as_tensor(targets[i:i + batch], device=device)
+            h = model(torch.as_tensor(items[i:i + batch], device=device),
+                      torch.as_tensor(types[i:i + batch], device=device),
+                      torch.as_tensor(gaps[i:i + batch], device=device), E)
+            m = tg >= 0
+            sc = model.scores(h[m], E).float()
+            t = tg[m]
+            ts = sc.gather(1, t[:, None])
+            ranks.append(((sc >= ts).sum(1) - 1).cpu().numpy())
+    ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
+    return ndcg_recall_at_10(ranks)

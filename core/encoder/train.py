@@ -27,11 +27,13 @@ import contextlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from core.config import DEFAULT_TEXT_MODEL
+from core.encoder.loop import _n_negatives
 from core.progress import NULL, Progress
 
 # Deterministic cuBLAS needs this before the first CUDA matmul.
@@ -209,59 +211,19 @@ def baseline_mean_text(seq, n_val, T: np.ndarray) -> tuple[float, float, int]:
     return nd, rc, len(targets)
 
 
-# Full softmax (cross-entropy over the whole catalogue) up to this many items. On Online Retail
-# (3,927 items) it trained as fast as 1,024 sampled negatives on the CPU and scored better on
-# every held-out table, same seed and split (NDCG@10, encoder alone): leave-one-out 0.165 vs
-# 0.146 (new items) and 0.151 vs 0.142 (repeats); last basket 0.051 vs 0.048 and 0.133 vs 0.123.
-FULL_SOFTMAX_UP_TO = 8192
-
-
-def _n_negatives(setting, n_items: int) -> int:
-    """0 = full softmax. 'auto': full softmax up to ``FULL_SOFTMAX_UP_TO`` items, else 1,024
-    sampled negatives."""
-    if setting in (None, 0, "full"):
-        return 0
-    if setting == "auto":
-        return 0 if n_items <= FULL_SOFTMAX_UP_TO else 1024
-    k = int(setting)
-    return 0 if k >= n_items else k
-
-
-def _sampled_logits(model, h, E, targets, n_neg: int, gen):
-    """Sampled softmax: the target's logit against n_neg negatives shared by the batch, drawn
-    uniformly; negatives' logits get + log(n_items / n_neg) so the loss estimates the full
-    softmax's, and a negative that is the row's own target is masked."""
-    import torch
-
-    n_items = E.shape[0] - 1
-    neg = torch.randint(0, n_items, (n_neg,), device=h.device, generator=gen)
-    pos = (h * E[targets + 1]).sum(-1) + model.item_bias[targets]
-    negl = h @ E[neg + 1].T + model.item_bias[neg] + float(np.log(n_items / n_neg))
-    negl = negl.masked_fill(neg[None, :] == targets[:, None], float("-inf"))
-    logits = torch.cat([pos[:, None], negl], dim=1)
-    return logits, torch.zeros(len(targets), dtype=torch.long, device=h.device)
-
-
-def _evaluate(model, val, device, batch=512):
-    import torch
-
-    _, items, types, gaps, targets = val
-    model.eval()
-    ranks = []
-    with torch.inference_mode(), _autocast(device):
-        E = model.item_matrix()
-        for i in range(0, len(items), batch):
-            tg = torch.as_tensor(targets[i:i + batch], device=device)
-            h = model(torch.as_tensor(items[i:i + batch], device=device),
-                      torch.as_tensor(types[i:i + batch], device=device),
-                      torch.as_tensor(gaps[i:i + batch], device=device), E)
-            m = tg >= 0
-            sc = model.scores(h[m], E).float()
-            t = tg[m]
-            ts = sc.gather(1, t[:, None])
-            ranks.append(((sc >= ts).sum(1) - 1).cpu().numpy())
-    ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
-    return ndcg_recall_at_10(ranks)
+@dataclass
+class Prepared:
+    """A training run made ready by ``prepare_training``: the loop's job (what a background
+    worker or Ray receives) and what ``finish_training`` needs to record the result."""
+    job: Any
+    item_ids: list
+    seq: Any
+    text_model: str
+    cutoffs: dict | None
+    val_cutoffs: dict | None
+    baseline: tuple
+    n_train_targets: int
+    t_start: float
 
 
 def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
@@ -280,14 +242,28 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
     and are not trained on either, so the offline evaluation can tune on that basket honestly.
     The checkpoint records a fingerprint of both (``holdout_fingerprint``) that the evaluation
     compares with its own split before it scores the encoder. ``engine`` (``core.engine``)
-    runs the training loop (``core.encoder.loop.fit``): here, or as DDP on Ray."""
-    import torch
-    from safetensors.torch import save as st_save
+    runs the training loop (``core.encoder.loop.fit``): here, or as DDP on Ray.
 
+    The three steps are also callable apart (``prepare_training``, the loop, and
+    ``finish_training``), so the loop can run in a background worker while the build goes on."""
+    from core.engine import LOCAL
+
+    prep = prepare_training(con, device=device, seed=seed, text_model=text_model, params=params,
+                            cutoffs=cutoffs, val_cutoffs=val_cutoffs, progress=progress,
+                            engine=engine)
+    fitted = (engine or LOCAL).fit_encoder(prep.job, progress)
+    return finish_training(con, run_id, prep, fitted, engine_name=(engine or LOCAL).name)
+
+
+def prepare_training(con, *, device: str = "auto", seed: int = 42,
+                     text_model: str = DEFAULT_TEXT_MODEL, params: dict | None = None,
+                     cutoffs: dict[str, int] | None = None,
+                     val_cutoffs: dict[str, int] | None = None, progress: Progress = NULL,
+                     engine=None) -> Prepared:
+    """Read the sequences and build the training windows, validation set and baseline."""
     from core.embed import embed_items, resolve_device
-    from core.encoder.data import holdout_fingerprint, load_sequences, truncate, vocabulary, windows
-    from core.encoder.model import SeqEncoder, param_count
-    from core.engine import LOCAL, FitJob
+    from core.encoder.data import load_sequences, truncate, vocabulary, windows
+    from core.engine import FitJob
 
     t_start = time.perf_counter()
     p = resolve_params(params)
@@ -310,7 +286,7 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
         raise ValueError("Too few interactions to train the profile encoder (every shopper has "
                          "fewer than 2 interactions before the validation split).")
     val = _validation_set(seq, n_val, L)
-    base_ndcg, base_recall, n_val_targets = baseline_mean_text(seq, n_val, T)
+    baseline = baseline_mean_text(seq, n_val, T)
 
     n_targets = int((tr_targets >= 0).sum())
     max_epochs = int(p["max_epochs"])
@@ -325,7 +301,23 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
     job = FitJob(n_items=len(item_ids), text=T,
                  train=(tr_items, tr_types, tr_gaps, tr_targets), val=val, params=p,
                  max_epochs=max_epochs, device=dev, seed=seed)
-    fitted = (engine or LOCAL).fit_encoder(job, progress)
+    return Prepared(job, item_ids, seq, text_model, cutoffs, val_cutoffs, baseline, n_targets,
+                    t_start)
+
+
+def finish_training(con, run_id: int, prep: Prepared, fitted, engine_name: str = "local") -> dict:
+    """Record a finished training run (``fitted``: a ``core.engine.FitResult``) for ``run_id``."""
+    import torch
+    from safetensors.torch import save as st_save
+
+    from core.encoder.data import holdout_fingerprint
+    from core.encoder.model import SeqEncoder, param_count
+
+    job, item_ids, seq, text_model = prep.job, prep.item_ids, prep.seq, prep.text_model
+    cutoffs, val_cutoffs, t_start = prep.cutoffs, prep.val_cutoffs, prep.t_start
+    p, dev, seed, T, L = job.params, job.device, job.seed, job.text, int(job.params["max_len"])
+    base_ndcg, base_recall, n_val_targets = prep.baseline
+    max_epochs = job.max_epochs
     curve = fitted.curve
     n_neg = _n_negatives(p["negatives"], len(item_ids))
     model = SeqEncoder(len(item_ids), T.shape[1], d=p["d"], n_layers=p["n_layers"],
@@ -348,7 +340,7 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
         "best_epoch": best_epoch,
         "seconds": round(seconds, 3),
         "train_seconds": round(fitted.train_seconds, 3),
-        "engine": (engine or LOCAL).name,
+        "engine": engine_name,
         "train_workers": fitted.workers,
         "device": dev,
         "n_users": len(seq.user_ids),
@@ -356,7 +348,7 @@ def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
         "n_interactions": int(len(seq.items)),
         "n_held_out_interactions": int(len(seq.items) - (seq.ends - seq.starts).sum()),
         "n_users_with_held_out_basket": int(len(cutoffs or {})),
-        "n_train_targets": int((tr_targets >= 0).sum()),
+        "n_train_targets": prep.n_train_targets,
         "n_val_targets": int(n_val_targets),
         "n_parameters": param_count(model),
         "text_model": text_model,

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 
 from core.evaluate.metrics import per_user_metrics
 from core.recommend.data import ShopData
+from core.recommend.topk import top_k
 from core.recommend.recommenders import (
     HybridRecommender, batch_for_users, interest_of, normalise)
 
@@ -69,12 +70,7 @@ def tune_weights(norm: dict[str, np.ndarray], bad: np.ndarray, targets: sp.csr_m
         for n in names:
             if w[n] > 0:
                 s += np.float32(w[n]) * comp[n]
-        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-        pv = np.take_along_axis(s, part, axis=1)
-        order = np.argsort(-pv, axis=1, kind="stable")
-        top = np.take_along_axis(part, order, axis=1)
-        top[np.take_along_axis(pv, order, axis=1) == -np.inf] = -1
-        return float(per_user_metrics(top, targets, k)["ndcg"].mean())
+        return float(per_user_metrics(top_k(s, kk), targets, k)["ndcg"].mean())
 
     w, best = None, -1.0
     for n in names:

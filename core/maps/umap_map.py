@@ -14,7 +14,7 @@ fitted on a seeded sample of ``sample_threshold`` users and every other user is 
 Fewer than 10 users: the first two principal components ("pca"), UMAP needs a neighbourhood.
 
 UMAP's numba functions are compiled on first use in a process (a one-off ~30 s on 2 cores).
-The build therefore lays the map out in a background worker process (``core.maps.worker``;
+The build therefore lays the map out in a background worker process (``core.engine.background``;
 ``start_map`` / ``finish_map``): it starts as soon as the taste vectors exist and runs on the second core while
 the predictions, rules and evaluation run in the build process, which use one thread each below
 100,000 shoppers. The worker lives as long as the process that started it, so a second build in
@@ -25,8 +25,6 @@ when a worker cannot start or dies.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -102,21 +100,11 @@ def embed_2d(
     return coords, {"map_method": method, "map_fit_size": int(len(fit_idx))}
 
 
-_WORKER = None
-_WORKER_LOCK = threading.Lock()
-
-
 def _worker():
-    """The background map worker (``core.maps.worker``), or None on a one-core machine."""
-    global _WORKER
-    if (os.cpu_count() or 1) < 2 or os.environ.get("SEGSTUDIO_MAP_IN_PROCESS") == "1":
-        return None
-    from core.maps.worker import MapWorker
+    """The background map worker (``core.engine.background``), or None on a one-core machine."""
+    from core.engine.background import worker
 
-    with _WORKER_LOCK:
-        if _WORKER is None or not _WORKER.alive():
-            _WORKER = MapWorker()
-        return _WORKER
+    return worker("map")
 
 
 @dataclass
@@ -142,7 +130,7 @@ def start_map(con, run_id: int, *, seed: int = 42, sample_threshold: int = 50_00
     pool = _worker() if background and len(X) >= 10 else None
     if pool is not None:
         try:
-            future = pool.submit(X, **settings)
+            future = pool.submit("core.maps.umap_map:embed_2d", X, **settings)
         except Exception:  # a broken or shut-down worker: lay it out here instead
             future = None
     return MapJob(user_ids, X, settings, future, time.perf_counter())
@@ -151,7 +139,6 @@ def start_map(con, run_id: int, *, seed: int = 42, sample_threshold: int = 50_00
 def finish_map(con, run_id: int, job: MapJob, progress: Progress = NULL) -> dict:
     """Wait for ``job`` (or lay the map out here), write ``user_map`` and return the metrics of
     ``build_map`` plus where it ran and how long the build waited for it."""
-    global _WORKER
     t_wait = time.perf_counter()
     where, coords = "build process", None
     if job.future is not None:
@@ -162,10 +149,9 @@ def finish_map(con, run_id: int, job: MapJob, progress: Progress = NULL) -> dict
             where = "background worker"
         except Exception as e:  # the worker died (memory?): the map is still made, here
             where = f"build process (background worker failed: {type(e).__name__})"
-            with _WORKER_LOCK:
-                if _WORKER is not None:
-                    _WORKER.close()
-                _WORKER = None
+            from core.engine.background import discard
+
+            discard("map")
     if coords is None:
         coords, info = embed_2d(job.X, progress=progress, **job.settings)
     waited = time.perf_counter() - t_wait

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"build_predictions": "stage", "TITLES": "read", "backtest_table": "read",
+_EXPORTS = {"build_predictions": "stage", "start_encoder": "stage", "TITLES": "read", "backtest_table": "read",
             "shopper_scores": "read", "reliability_table": "read", "scores_table": "read"}
 
 __all__ = sorted(_EXPORTS)

@@ -3,10 +3,15 @@
 The build's own encoder has learned from purchases after the backtest's cut-off (everything but
 each shopper's last basket), so its vectors would leak the held-out horizon into the backtest.
 ``AsOfEncoder`` therefore trains a profile encoder of its own on the events before the earliest
-held-out horizon only (``train_encoder`` with each shopper's history cut there; the checkpoint is
-written under a temporary run id and removed at once), and describes a shopper as of any cut-off
+held-out horizon only (the encoder's training with each shopper's history cut there; the
+checkpoint is written under a temporary run id and removed at once), and describes a shopper as of any cut-off
 by running it over their history up to that cut-off. The vectors are reduced to ``dims``
 principal components fitted on the first cut-off asked for (a training window).
+
+The build starts it early (``start``: in a background worker, while its own encoder trains on
+the other core; ``core.predictions.stage.start_encoder``) and collects it in the predictions
+stage (``fit``). Measured on Online Retail (2 cores): the two trainings took 38 s and 40 s one
+after the other.
 """
 
 from __future__ import annotations
@@ -34,19 +39,48 @@ class AsOfEncoder:
         self.text_model = text_model
         self.params = params
 
-    def fit(self, con, run_id: int, train_before) -> "AsOfEncoder":
+    def start(self, con, train_before) -> "AsOfEncoder":
+        """Prepare the training and start it in a background worker (``core.engine.background``)
+        where there is one: the build trains its own encoder meanwhile, each on one core.
+        ``fit`` collects it (or, without a worker, trains here). Same seed, same weights."""
         from core.embed import resolve_device
-        from core.encoder import train_encoder
-        from core.encoder.data import load_sequences
-        from core.encoder.runtime import _build_model, _read_checkpoint
+        from core.encoder.train import prepare_training
+        from core.engine.background import worker
 
-        tmp = -abs(int(run_id)) - 1_000_000
         self.device_ = resolve_device(self.device)
+        self.train_before_ = train_before
+        kw = {"text_model": self.text_model} if self.text_model else {}
+        self.prep_ = prepare_training(con, device=self.device_, seed=self.seed,
+                                      params=self.params,
+                                      cutoffs=kept_before(con, train_before), **kw)
+        w = worker("encoder")
+        self.future_ = (w.submit("core.encoder.loop:fit", self.prep_.job)
+                        if w is not None else None)
+        return self
+
+    def fit(self, con, run_id: int, train_before) -> "AsOfEncoder":
+        from core.encoder.data import load_sequences
+        from core.encoder.loop import fit
+        from core.encoder.runtime import _build_model, _read_checkpoint
+        from core.encoder.train import finish_training
+
+        if getattr(self, "train_before_", None) != train_before:
+            self.start(con, train_before)
+        fitted, self.trained_in_ = None, "build process"
+        if self.future_ is not None:
+            try:
+                fitted = self.future_.result()
+                self.trained_in_ = "background worker"
+            except Exception as e:  # the worker died: train here, same seed, same weights
+                from core.engine.background import discard
+
+                discard("encoder")
+                self.trained_in_ = f"build process (background worker failed: {type(e).__name__})"
+        if fitted is None:
+            fitted = fit(self.prep_.job)
+        tmp = -abs(int(run_id)) - 1_000_000
         try:
-            kw = {"text_model": self.text_model} if self.text_model else {}
-            self.train_metrics_ = train_encoder(con, tmp, device=self.device_, seed=self.seed,
-                                                params=self.params,
-                                                cutoffs=kept_before(con, train_before), **kw)
+            self.train_metrics_ = finish_training(con, tmp, self.prep_, fitted)
             config, weights, item_ids = _read_checkpoint(con, tmp)
             self.model_, self.p_ = _build_model(config, weights, self.device_)
         finally:
@@ -54,6 +88,7 @@ class AsOfEncoder:
                 con.execute(f"DELETE FROM {t} WHERE run_id = ?", [tmp])
         self.seq_ = load_sequences(con, item_ids)
         self.pca_ = None
+        del self.prep_, self.future_
         return self
 
     def transform(self, con, cut) -> pd.DataFrame:

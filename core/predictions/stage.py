@@ -182,15 +182,13 @@ def _percentile(v: np.ndarray) -> np.ndarray:
     return pd.Series(v).rank(pct=True, method="average").to_numpy() * 100
 
 
-def build_predictions(con, run_id: int, *, horizon_days: float = 30.0, goal: str | None = None,
-                      seed: int = 42, encoder: dict | None = None,
-                      progress: Progress = NULL) -> dict:
-    """Backtest and store every score for ``run_id``; return the metrics (skipped scores say why)."""
+def _plan(con, run_id: int, horizon_days: float, goal: str | None):
+    """The scores to make (name, horizon in days) and what is known before making them."""
     end, start = data_end(con), data_start(con)
     out: dict = {"horizon_days": horizon_days, "scores": {}, "skipped": {}}
     if end is None:
         out["skipped"]["all"] = "no timed events from known shoppers"
-        return out
+        return None, out
     goal_items, goal_text = (match_goal(con, run_id, goal) if goal else ([], ""))
     if goal:
         out["goal"] = {"phrase": goal, "matched": goal_text, "items": len(goal_items)}
@@ -205,16 +203,48 @@ def build_predictions(con, run_id: int, *, horizon_days: float = 30.0, goal: str
         plan.append(("value", horizon_days))
     else:
         out["skipped"]["value"] = "the data has no prices"
+    earliest = min(end - timedelta(days=h) for _, h in plan)
+    return {"plan": plan, "end": end, "start": start, "goal_items": goal_items,
+            "goal_text": goal_text, "churn_how": churn_how, "earliest": earliest}, out
+
+
+def start_encoder(con, run_id: int, *, horizon_days: float = 30.0, goal: str | None = None,
+                  seed: int = 42, encoder: dict | None = None):
+    """Start the predictions' own encoder (``AsOfEncoder.start``: trained on what happened
+    before the earliest held-out horizon) so it trains while the rest of the build runs; pass
+    the result to ``build_predictions(started=...)``. None where nothing is to be predicted or
+    it cannot be trained (``build_predictions`` then says why)."""
+    from core.predictions.encoded import AsOfEncoder
+
+    info, _ = _plan(con, run_id, horizon_days, goal)
+    if info is None or encoder is None:
+        return None
+    try:
+        return AsOfEncoder(seed=seed, **encoder).start(con, info["earliest"])
+    except ValueError:  # e.g. too few shoppers before that date: build_predictions says so
+        return None
+
+
+def build_predictions(con, run_id: int, *, horizon_days: float = 30.0, goal: str | None = None,
+                      seed: int = 42, encoder: dict | None = None, started=None,
+                      progress: Progress = NULL) -> dict:
+    """Backtest and store every score for ``run_id``; return the metrics (skipped scores say why).
+    ``started``: the encoder ``start_encoder`` began for this build (else it is trained here)."""
+    info, out = _plan(con, run_id, horizon_days, goal)
+    if info is None:
+        return out
+    plan, end, start, earliest = info["plan"], info["end"], info["start"], info["earliest"]
+    goal_items, goal_text, churn_how = info["goal_items"], info["goal_text"], info["churn_how"]
     enc = None
     if encoder is not None and plan:
         # one encoder, trained on what happened before the earliest held-out horizon
         from core.predictions.encoded import AsOfEncoder
 
-        earliest = min(end - timedelta(days=h) for _, h in plan)
         try:
-            enc = AsOfEncoder(seed=seed, **encoder).fit(con, run_id, earliest)
+            enc = (started or AsOfEncoder(seed=seed, **encoder)).fit(con, run_id, earliest)
             out["encoder"] = {"trained_before": str(earliest),
-                              "seconds": enc.train_metrics_.get("seconds")}
+                              "seconds": enc.train_metrics_.get("train_seconds"),
+                              "trained_in": enc.trained_in_}
         except ValueError as e:          # e.g. too few shoppers before that date
             out["encoder"] = {"skipped": str(e)}
     w = _Windows(con, goal_items, enc)

@@ -60,6 +60,7 @@ from core.recommend.batch import (  # noqa: F401  (re-exported)
     one_torch_thread,
 )
 from core.recommend.data import ShopData, first_row
+from core.recommend.topk import top_k
 
 REPEAT_HALF_LIFE_DAYS = 365.0
 KNN_HALF_LIFE_DAYS = 30.0
@@ -123,13 +124,7 @@ class Recommender:
         """Top-k item indices per row (best first); excluded items never appear (-1 pads)."""
         key = scores.astype(np.float64) + 1e-9 * self.tiebreak
         key[bad] = -np.inf
-        k = min(k, key.shape[1])
-        part = np.argpartition(-key, k - 1, axis=1)[:, :k]
-        pv = np.take_along_axis(key, part, axis=1)
-        order = np.argsort(-pv, axis=1, kind="stable")
-        top = np.take_along_axis(part, order, axis=1)
-        top[np.take_along_axis(pv, order, axis=1) == -np.inf] = -1
-        return top
+        return top_k(key, k)
 
     def recommend(self, history=None, n: int = 10, exclude=(), *, user_id: str | None = None,
                   segment_id: int | None = None, repeat: bool = False,

@@ -1,0 +1,135 @@
+"""Background workers: separate Python processes that run one stage's heavy step while the build
+process goes on with other stages (the map's layout, the predictions' own encoder).
+
+On a small machine most of the build runs on one thread (the encoder's small ops and the
+segments' checks gain nothing from a second thread on a busy box), so the second core would sit
+idle; a worker process gives it work. Each worker is a plain subprocess
+(``python -m core.engine.background``) spoken to over its stdin and stdout with pickled requests
+``(target, args, kwargs)`` -- ``target`` is ``"package.module:function"`` -- and replies
+``("ok", result)`` or ``("error", message)``, one at a time. Unlike a multiprocessing pool it
+never imports the caller's script (a script without an ``if __name__ == "__main__"`` guard would
+otherwise run again in the worker and, here, wait on the store the build holds), it never touches
+the store (inputs and results travel over the pipe; the build writes), and it ends by itself when
+its stdin closes: when the build process exits or dies. A worker lives as long as that process,
+so what it compiles or imports once (UMAP's numba code, torch) is paid once.
+
+``worker(name)`` returns the named worker (started on first use, restarted if it died), or None
+where there is no second core or ``SEGSTUDIO_IN_PROCESS=1`` asks for everything in one process;
+callers then run the step themselves, as they do when a worker fails.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+
+IN_PROCESS_ENV = ("SEGSTUDIO_IN_PROCESS", "SEGSTUDIO_MAP_IN_PROCESS")
+
+
+class Worker:
+    """One worker process; ``submit("pkg.mod:fn", *args, **kwargs)`` returns a Future."""
+
+    def __init__(self, name: str = "worker"):
+        self.name = name
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding core/
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen([sys.executable, "-m", "core.engine.background"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, env=env, cwd=root)
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def submit(self, target: str, *args, **kwargs) -> Future:
+        fut: Future = Future()
+
+        def roundtrip():
+            with self._lock:
+                try:
+                    pickle.dump((target, args, kwargs), self.proc.stdin,
+                                protocol=pickle.HIGHEST_PROTOCOL)
+                    self.proc.stdin.flush()
+                    status, value = pickle.load(self.proc.stdout)
+                except Exception as e:  # the worker died (memory?) or its pipe broke
+                    fut.set_exception(RuntimeError(f"the {self.name} worker stopped "
+                                                   f"({type(e).__name__})"))
+                    return
+            if status == "ok":
+                fut.set_result(value)
+            else:
+                fut.set_exception(RuntimeError(value))
+
+        threading.Thread(target=roundtrip, name=f"{self.name}-worker", daemon=True).start()
+        return fut
+
+    def close(self) -> None:
+        try:
+            if self.proc.stdin and not self.proc.stdin.closed:
+                self.proc.stdin.close()
+            self.proc.wait(5)
+        except Exception:
+            self.proc.kill()
+
+
+_WORKERS: dict[str, Worker] = {}
+_LOCK = threading.Lock()
+
+
+def enabled() -> bool:
+    """Whether steps may run in background workers: 2+ cores and not switched off."""
+    return (os.cpu_count() or 1) >= 2 and not any(os.environ.get(v) == "1" for v in IN_PROCESS_ENV)
+
+
+def worker(name: str) -> Worker | None:
+    """The live worker called ``name`` (started now if needed), or None (see ``enabled``)."""
+    if not enabled():
+        return None
+    with _LOCK:
+        w = _WORKERS.get(name)
+        if w is None or not w.alive():
+            w = _WORKERS[name] = Worker(name)
+        return w
+
+
+def discard(name: str) -> None:
+    """Close and forget the worker called ``name`` (after it failed); the next use restarts it."""
+    with _LOCK:
+        w = _WORKERS.pop(name, None)
+    if w is not None:
+        w.close()
+
+
+def run_target(target: str, args: tuple, kwargs: dict):
+    mod, _, fn = target.partition(":")
+    return getattr(importlib.import_module(mod), fn)(*args, **kwargs)
+
+
+def serve() -> None:
+    """The worker's loop: read a request, run it, reply; stop at the end of stdin."""
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but replies on the reply pipe
+    while True:
+        try:
+            target, args, kwargs = pickle.load(inp)
+        except EOFError:
+            return
+        try:
+            reply = ("ok", run_target(target, args, kwargs))
+        except Exception as e:  # reported to the build, which runs the step itself
+            reply = ("error", f"{type(e).__name__}: {e}")
+        pickle.dump(reply, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+
+if __name__ == "__main__":
+    serve()
