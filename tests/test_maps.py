@@ -54,7 +54,7 @@ def test_map_of_all_users_and_sample_plus_transform(tmp_store):
     assert a.shape == (400, 2) and np.isfinite(a).all()
     np.testing.assert_array_equal(a, b)  # seeded: the same map every time
     assert _separates(a, y) == 1.0  # the planted groups stay apart on the map
-    assert m2["map_method"] == "umap-sample+transform" and m2["map_fit_size"] == 250
+    assert m2["map_method"] == "umap-sample+placed" and m2["map_fit_size"] == 250
     assert n_rows == 400 and np.isfinite(c).all()
     assert _separates(c, y) == 1.0  # users placed by transform land with their group
 
@@ -131,3 +131,43 @@ print("RAN", m["laid_out_in"], m["n_users"])
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.count("RAN") == 1  # the script ran once, in its own process only
     assert "RAN background worker 120" in out.stdout
+
+
+def test_exact_neighbours_match_a_brute_force_search():
+    """``exact_knn`` (blocked matrix product, used from 4,096 shoppers up instead of UMAP's
+    approximate index) finds the same neighbours and distances as sklearn's brute force."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from core.maps import umap_map
+
+    rng = np.random.default_rng(5)
+    R = rng.normal(size=(300, 8)).astype(np.float32)
+    Q = np.vstack([R[:40], rng.normal(size=(60, 8)).astype(np.float32)])
+    old = umap_map.KNN_BLOCK
+    umap_map.KNN_BLOCK = 300 * 7  # several blocks
+    try:
+        idx, dist = umap_map.exact_knn(Q, R, 6)
+    finally:
+        umap_map.KNN_BLOCK = old
+    d_ref, i_ref = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(R).kneighbors(Q)
+    np.testing.assert_array_equal(idx, i_ref)
+    np.testing.assert_allclose(dist, d_ref, atol=1e-5)
+    assert (idx[:40, 0] == np.arange(40)).all() and (dist[:40, 0] == 0).all()  # itself, exactly
+
+
+def test_a_map_fitted_on_exact_neighbours_keeps_the_segments_together(tmp_store, monkeypatch):
+    """From ``EXACT_KNN_FROM`` shoppers the map is fitted on exact neighbours (here lowered to
+    100 so the test stays small), and the shoppers outside the fitted sample are placed among
+    their neighbours: the planted groups stay apart and every shopper's map neighbours share
+    their segment."""
+    from core.maps import umap_map
+
+    monkeypatch.setattr(umap_map, "EXACT_KNN_FROM", 100)
+    X, y = make_blobs(n_samples=400, centers=4, n_features=12, cluster_std=1.0, random_state=3)
+    with tmp_store.write() as con:
+        _put_profiles(con, X, labels=y)
+        m = build_map(con, 1, seed=3, n_epochs=60, sample_threshold=250)
+        c = _coords(con)
+    assert m["map_method"] == "umap-sample+placed" and m["map_fit_size"] == 250
+    assert np.isfinite(c).all() and _separates(c, y) == 1.0
+    assert m["map_agreement"] == 1.0

@@ -7,9 +7,11 @@ of each shopper's 10 nearest neighbours on the map that are in their segment, ag
 expected by chance (the sum of squared segment shares).
 
 Up to ``sample_threshold`` users UMAP is fitted on everyone ("umap-all"). Above it, UMAP is
-fitted on a seeded sample of ``sample_threshold`` users and every other user is placed with
-``UMAP.transform`` in batches ("umap-sample+transform"), so a million shoppers stays feasible
-(the cost of the fit is bounded; transform is linear in the users). The layout is seeded
+fitted on a seeded sample of ``sample_threshold`` users and every other user is placed at the
+membership-weighted mean of their nearest fitted users (``place``, "umap-sample+placed"), so a
+million shoppers stays feasible (the cost of the fit is bounded; placement is linear in the
+users). Neighbours are exact (``exact_knn``, a blocked matrix product) from 4,096 users up,
+where UMAP would otherwise build an approximate index. The layout is seeded
 (``random_state``; UMAP then runs single-threaded, which is also what 2 shared cores want).
 Fewer than 10 users: the first two principal components ("pca"), UMAP needs a neighbourhood.
 
@@ -26,6 +28,7 @@ when a worker cannot start or dies.
 from __future__ import annotations
 
 import time
+import warnings
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -45,7 +48,6 @@ def embed_2d(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     n_epochs: int = 200,
-    transform_epochs: int = 30,
     batch_size: int = 50_000,
     progress: Progress = NULL,
 ) -> tuple[np.ndarray, dict]:
@@ -68,36 +70,78 @@ def embed_2d(
         fit_idx = np.arange(n)
     else:
         fit_idx = np.sort(np.random.default_rng(seed).choice(n, int(sample_threshold), replace=False))
-    reducer = umap.UMAP(
-        n_neighbors=min(n_neighbors, len(fit_idx) - 1),
-        n_components=2,
-        min_dist=min_dist,
-        n_epochs=n_epochs,
-        random_state=seed,
-        transform_seed=seed,
-        n_jobs=1,
-    )
+    k = min(n_neighbors, len(fit_idx) - 1)
     coords = np.zeros((n, 2))
     # one BLAS/OpenMP thread: the seeded layout is single-threaded anyway, and extra threads
     # only oversubscribe a shared machine
     with threadpool_limits(limits=1):
-        with progress.stage("Fitting the segment map (UMAP)", total=1) as bar:
+        knn = None
+        if len(fit_idx) >= EXACT_KNN_FROM:
+            # UMAP's own exact path stops at 4,096 points; above it, it builds an approximate
+            # index (pynndescent) whose numba compilation took 34 of the 36 s of a 4,362-shopper
+            # map. Exact neighbours by matrix product are faster to compute than that index is
+            # to compile, and exact.
+            knn = exact_knn(X[fit_idx], X[fit_idx], k)
+        reducer = umap.UMAP(n_neighbors=k, n_components=2, min_dist=min_dist, n_epochs=n_epochs,
+                            random_state=seed, transform_seed=seed, n_jobs=1,
+                            precomputed_knn=knn if knn is not None else (None, None, None))
+        with progress.stage("Fitting the segment map (UMAP)", total=1) as bar, \
+                warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*knn_search_index.*")
             coords[fit_idx] = reducer.fit_transform(X[fit_idx])
             bar.advance(1)
         if not fit_all:
             rest = np.setdiff1d(np.arange(n), fit_idx)
-            # UMAP.transform optimises each placed point for n_epochs // 3 epochs (its own
-            # rule); set n_epochs so that is ``transform_epochs``: the points start at the
-            # weighted mean of their fitted neighbours, a few epochs settle them, and the
-            # placement stays linear and affordable for a million users.
-            reducer.n_epochs = 3 * int(transform_epochs)
             with progress.stage("Placing the other shoppers on the map", total=len(rest)) as bar:
                 for start in range(0, len(rest), batch_size):
                     chunk = rest[start:start + batch_size]
-                    coords[chunk] = reducer.transform(X[chunk])
+                    coords[chunk] = place(X[chunk], X[fit_idx], coords[fit_idx], k)
                     bar.advance(len(chunk))
-    method = "umap-all" if fit_all else "umap-sample+transform"
+    method = "umap-all" if fit_all else "umap-sample+placed"
     return coords, {"map_method": method, "map_fit_size": int(len(fit_idx))}
+
+
+EXACT_KNN_FROM = 4096   # below this UMAP computes exact neighbours itself
+KNN_BLOCK = 20_000_000  # distances per block (80 MB of float32)
+
+
+def exact_knn(Q: np.ndarray, R: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of ``Q``'s ``k`` nearest rows of ``R`` (Euclidean), nearest first: ``(indices
+    int64, distances float32)``. Blocks of rows keep memory bounded at any size; a row of ``Q``
+    that is also in ``R`` finds itself first (distance 0), as UMAP's own search does."""
+    from core.recommend.topk import top_k
+
+    Q, R = np.asarray(Q, np.float32), np.asarray(R, np.float32)
+    rn = (R.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+    idx = np.empty((len(Q), k), dtype=np.int64)
+    dist = np.empty((len(Q), k), dtype=np.float32)
+    step = max(1, KNN_BLOCK // max(len(R), 1))
+    for s in range(0, len(Q), step):
+        q = Q[s:s + step]
+        d2 = (q.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)[:, None] + rn[None, :]
+        d2 -= 2.0 * (q @ R.T)
+        np.maximum(d2, 0.0, out=d2)
+        top = top_k(-d2, k)
+        idx[s:s + step] = top
+        # the chosen neighbours' distances computed directly: the expanded form above loses a
+        # point's zero distance to itself to rounding (~1e-3), and UMAP reads the nearest
+        # non-zero distance as each point's local scale
+        dist[s:s + step] = np.sqrt(((q[:, None, :] - R[top]) ** 2).sum(axis=2))
+    return idx, dist
+
+
+def place(Xnew: np.ndarray, Xfit: np.ndarray, coords_fit: np.ndarray, k: int) -> np.ndarray:
+    """Map positions for shoppers outside the fitted sample: the membership-weighted mean of the
+    map positions of their ``k`` nearest fitted shoppers, UMAP's own starting point for new data
+    (``UMAP.transform`` then refines it with a few layout epochs, which needs an approximate
+    index whose compilation cost more than the whole placement)."""
+    from umap.umap_ import smooth_knn_dist
+
+    idx, dist = exact_knn(Xnew, Xfit, k)
+    sigmas, rhos = smooth_knn_dist(dist.astype(np.float32), float(k), local_connectivity=1.0)
+    w = np.exp(-np.maximum(dist - rhos[:, None], 0.0) / np.maximum(sigmas[:, None], 1e-12))
+    w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+    return (w[:, :, None] * coords_fit[idx]).sum(axis=1)
 
 
 def _worker():
@@ -189,7 +233,7 @@ def build_map(
     progress: Progress = NULL,
 ) -> dict:
     """Write ``user_map`` (x, y per user) for run ``run_id``, laid out in this process; return
-    {map_method: "umap-all" | "umap-sample+transform" | "pca", map_fit_size, n_users, seconds}."""
+    {map_method: "umap-all" | "umap-sample+placed" | "pca", map_fit_size, n_users, seconds}."""
     job = start_map(con, run_id, seed=seed, sample_threshold=sample_threshold,
                     n_neighbors=n_neighbors, min_dist=min_dist, n_epochs=n_epochs,
                     background=False)
