@@ -271,3 +271,24 @@ def test_validation_is_the_basket_before_the_last_and_the_checkpoint_says_so(tmp
     assert cfg["holdout"]["test"] == holdout_fingerprint(test)
     assert cfg["holdout"]["validation"] == holdout_fingerprint(val)
     assert holdout_fingerprint({**test, "u000": 18}) != cfg["holdout"]["test"]
+
+
+def test_training_work_stays_within_the_budget_on_a_large_shop(tmp_path):
+    """At any shop size one training run costs at most the compute budget: when one epoch over
+    every shopper would exceed ``max_target_passes`` training targets, a seeded sample of
+    shoppers fills it, and at most ``max_val_users`` shoppers are validated on. The sample is
+    said in the metrics. (48 shoppers x 17 training targets here; a budget of 100 keeps 6.)"""
+    from core.store import Store
+
+    store = _tiny_shop(Store(tmp_path / "budget.duckdb"))
+    params = {**FAST, "max_epochs": 1, "max_target_passes": 100, "max_val_users": 10}
+    with store.write() as con:
+        embed_items(con)
+        m = train_encoder(con, 1, device="cpu", seed=3, params=params)
+        full = train_encoder(con, 2, device="cpu", seed=3, params={**FAST, "max_epochs": 1})
+    assert m["train_sample"]["shoppers"] == 6 and m["train_sample"]["of"] == 48
+    assert m["n_train_targets"] == 102            # 6 shoppers x 17 targets: the budget, filled
+    assert m["validation_sample"] == {"shoppers": 10, "of": 48}
+    assert m["n_val_targets"] == 20               # 10 shoppers x their last 2 interactions
+    assert "train_sample" not in full and "validation_sample" not in full
+    assert full["n_train_targets"] == 48 * 17 and full["n_val_targets"] == 48 * 2

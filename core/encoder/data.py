@@ -136,3 +136,64 @@ def holdout_fingerprint(keep: dict[str, int] | None) -> str | None:
     for u in sorted(keep):
         h.update(f"{u}\x1f{int(keep[u])}\x1e".encode())
     return h.hexdigest()[:16]
+
+
+def split_spans(seq, p, val_keep: dict[str, int] | None = None):
+    n = seq.ends - seq.starts
+    if val_keep:
+        # validation = everything from the shopper's validation basket on (the basket before
+        # the held-out one); shoppers without one train on all they have
+        k = np.array([val_keep.get(u, -1) for u in seq.user_ids], dtype=np.int64)
+        n_val = np.where(k >= 0, np.clip(n - k, 0, None), 0).astype(np.int64)
+    else:
+        n_val = np.where(
+            n >= p["min_events_for_val"],
+            np.clip(np.rint(n * p["val_fraction"]), 1, p["max_val_per_user"]), 0,
+        ).astype(np.int64)
+    train_end = seq.ends - n_val
+    train_spans = [
+        (int(max(s, e - p["max_train_events_per_user"])), int(e))
+        for s, e in zip(seq.starts, train_end) if e - s >= 2
+    ]
+    return n_val, train_spans
+
+
+def bound_work(n_val, spans, p, seed):
+    """Keep the work of one training run bounded at any shop size: when the shoppers' training
+    targets exceed one epoch of the compute budget (``max_target_passes``), train on a seeded
+    sample of shoppers that fills it; validate on at most ``max_val_users`` shoppers. Smaller
+    shops are untouched. Returns (n_val, spans, what was sampled, for the metrics)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    budget = int(p["max_target_passes"] or 0)
+    per = np.array([e - s - 1 for s, e in spans], dtype=np.int64)
+    if budget and per.sum() > budget:
+        order = rng.permutation(len(spans))
+        n_keep = int(np.searchsorted(np.cumsum(per[order]), budget)) + 1
+        keep = np.sort(order[:n_keep])
+        out["train_sample"] = {"shoppers": int(len(keep)), "of": len(spans),
+                               "why": f"one epoch over every shopper exceeds the compute "
+                                      f"budget of {budget:,} targets"}
+        spans = [spans[i] for i in keep]
+    has_val = np.flatnonzero(n_val > 0)
+    cap = int(p["max_val_users"] or 0)
+    if cap and len(has_val) > cap:
+        drop = np.setdiff1d(has_val, rng.choice(has_val, cap, replace=False))
+        n_val = n_val.copy()
+        n_val[drop] = 0  # still kept out of training (their spans end before it)
+        out["validation_sample"] = {"shoppers": cap, "of": int(len(has_val))}
+    return n_val, spans, out
+
+
+def validation_set(seq, n_val, max_len):
+    users = np.flatnonzero(n_val > 0)
+    L = max_len
+    items = np.zeros((len(users), L), dtype=np.int64)
+    types = np.zeros_like(items)
+    gaps = np.zeros_like(items)
+    targets = np.full((len(users), L), -100, dtype=np.int64)
+    for r, u in enumerate(users):
+        s, e, k = seq.starts[u], seq.ends[u], min(int(n_val[u]), L)
+        items[r], types[r], gaps[r] = last_window(seq, s, e - 1, L)
+        targets[r, L - k:] = seq.items[e - k:e]
+    return users, items, types, gaps, targets

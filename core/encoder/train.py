@@ -60,6 +60,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "max_val_per_user": 3,
     "min_events_for_val": 4,
     "max_train_events_per_user": 50,
+    "max_val_users": 20_000,          # validation: a seeded sample of shoppers above this
     "max_seconds": None,              # stop after the epoch that passes this training time
     "threads": None,                  # CPU threads (None: half the cores, 1 to 8; see below)
     "pooling": "mean",                # profile: mean of hidden states ("mean") or last ("last")
@@ -151,42 +152,6 @@ def text_matrix(con, item_ids: list[str], text_model: str) -> np.ndarray:
     return T
 
 
-def _split(seq, p, val_keep: dict[str, int] | None = None):
-    n = seq.ends - seq.starts
-    if val_keep:
-        # validation = everything from the shopper's validation basket on (the basket before
-        # the held-out one); shoppers without one train on all they have
-        k = np.array([val_keep.get(u, -1) for u in seq.user_ids], dtype=np.int64)
-        n_val = np.where(k >= 0, np.clip(n - k, 0, None), 0).astype(np.int64)
-    else:
-        n_val = np.where(
-            n >= p["min_events_for_val"],
-            np.clip(np.rint(n * p["val_fraction"]), 1, p["max_val_per_user"]), 0,
-        ).astype(np.int64)
-    train_end = seq.ends - n_val
-    train_spans = [
-        (int(max(s, e - p["max_train_events_per_user"])), int(e))
-        for s, e in zip(seq.starts, train_end) if e - s >= 2
-    ]
-    return n_val, train_spans
-
-
-def _validation_set(seq, n_val, max_len):
-    from core.encoder.data import last_window
-
-    users = np.flatnonzero(n_val > 0)
-    L = max_len
-    items = np.zeros((len(users), L), dtype=np.int64)
-    types = np.zeros_like(items)
-    gaps = np.zeros_like(items)
-    targets = np.full((len(users), L), -100, dtype=np.int64)
-    for r, u in enumerate(users):
-        s, e, k = seq.starts[u], seq.ends[u], min(int(n_val[u]), L)
-        items[r], types[r], gaps[r] = last_window(seq, s, e - 1, L)
-        targets[r, L - k:] = seq.items[e - k:e]
-    return users, items, types, gaps, targets
-
-
 def baseline_mean_text(seq, n_val, T: np.ndarray) -> tuple[float, float, int]:
     """NDCG@10 / Recall@10 of the mean-of-item-text-embeddings profile (cosine ranking)."""
     profiles, targets = [], []
@@ -224,6 +189,7 @@ class Prepared:
     baseline: tuple
     n_train_targets: int
     t_start: float
+    sampled: dict
 
 
 def train_encoder(con, run_id: int, *, device: str = "auto", seed: int = 42,
@@ -262,7 +228,8 @@ def prepare_training(con, *, device: str = "auto", seed: int = 42,
                      engine=None) -> Prepared:
     """Read the sequences and build the training windows, validation set and baseline."""
     from core.embed import embed_items, resolve_device
-    from core.encoder.data import load_sequences, truncate, vocabulary, windows
+    from core.encoder.data import (bound_work, load_sequences, split_spans, truncate,
+                                   validation_set, vocabulary, windows)
     from core.engine import FitJob
 
     t_start = time.perf_counter()
@@ -279,30 +246,31 @@ def prepare_training(con, *, device: str = "auto", seed: int = 42,
             f"(found {len(seq.user_ids)}). Ingest data with customer ids, or skip profiles."
         )
     T = text_matrix(con, item_ids, text_model)
-    n_val, spans = _split(seq, p, val_cutoffs)
-    L = int(p["max_len"])
-    tr_items, tr_types, tr_gaps, tr_targets = windows(seq, spans, L)
-    if len(tr_items) == 0:
-        raise ValueError("Too few interactions to train the profile encoder (every shopper has "
-                         "fewer than 2 interactions before the validation split).")
-    val = _validation_set(seq, n_val, L)
-    baseline = baseline_mean_text(seq, n_val, T)
-
-    n_targets = int((tr_targets >= 0).sum())
-    max_epochs = int(p["max_epochs"])
     if p["max_target_passes"] and dev.startswith("cuda") and \
             "max_target_passes" not in (params or {}):
         # The budget is sized for 2 CPU cores. On a GPU an epoch is cheap: measured on an
         # H200 (10,000 demo shoppers, 815,138 events), 10x the budget trained 4 epochs in
         # 14.3 s against 1 epoch in 9.9 s, validation NDCG@10 0.520 against 0.500.
         p["max_target_passes"] = 10 * int(p["max_target_passes"])
+    n_val, spans = split_spans(seq, p, val_cutoffs)
+    n_val, spans, sampled = bound_work(n_val, spans, p, seed)
+    L = int(p["max_len"])
+    tr_items, tr_types, tr_gaps, tr_targets = windows(seq, spans, L)
+    if len(tr_items) == 0:
+        raise ValueError("Too few interactions to train the profile encoder (every shopper has "
+                         "fewer than 2 interactions before the validation split).")
+    val = validation_set(seq, n_val, L)
+    baseline = baseline_mean_text(seq, n_val, T)
+
+    n_targets = int((tr_targets >= 0).sum())
+    max_epochs = int(p["max_epochs"])
     if p["max_target_passes"]:
         max_epochs = max(1, min(max_epochs, int(p["max_target_passes"]) // max(n_targets, 1)))
     job = FitJob(n_items=len(item_ids), text=T,
                  train=(tr_items, tr_types, tr_gaps, tr_targets), val=val, params=p,
                  max_epochs=max_epochs, device=dev, seed=seed)
     return Prepared(job, item_ids, seq, text_model, cutoffs, val_cutoffs, baseline, n_targets,
-                    t_start)
+                    t_start, sampled)
 
 
 def finish_training(con, run_id: int, prep: Prepared, fitted, engine_name: str = "local") -> dict:
@@ -349,6 +317,7 @@ def finish_training(con, run_id: int, prep: Prepared, fitted, engine_name: str =
         "n_held_out_interactions": int(len(seq.items) - (seq.ends - seq.starts).sum()),
         "n_users_with_held_out_basket": int(len(cutoffs or {})),
         "n_train_targets": prep.n_train_targets,
+        **prep.sampled,
         "n_val_targets": int(n_val_targets),
         "n_parameters": param_count(model),
         "text_model": text_model,

@@ -44,7 +44,7 @@ class FitJob:
     n_items: int
     text: np.ndarray                         # (n_items, text_dim) item text vectors
     train: tuple                             # (items, types, gaps, targets) windows
-    val: tuple                               # core.encoder.train._validation_set output
+    val: tuple                               # core.encoder.data.validation_set output
     params: dict[str, Any]
     max_epochs: int
     device: str
