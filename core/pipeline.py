@@ -12,6 +12,12 @@ fails or is killed half-way therefore leaves the last complete run serving, unto
 inference) run: this process, or Ray (``core.engine``; started before the store is locked and
 shut down after the build).
 
+On 2+ cores three steps run in background workers (``core.engine.background``) while this
+process goes on: the predictions' own encoder trains from after the features while the build's
+encoder trains; the map is laid out, and the offline evaluation runs on a snapshot of the store,
+from after the descriptions while the predictions and rules are made. Each is collected where
+its stage used to run, gives the same result as running here, and runs here when a worker fails.
+
 Each stage is a plain function ``stage(con, run_id, ..., progress) -> metrics`` in its own
 package; this module only orders them, times them and records their metrics in the run.
 Stages that need shoppers (profiles, segments, map) are skipped, with a note in the run, on
@@ -105,6 +111,12 @@ def _as_of(con, as_of: str) -> int:
     return _count(con, "SELECT count(*) FROM events")
 
 
+def _evaluated(result: dict) -> dict:
+    from core.evaluate import summary
+
+    return {**summary(result), "evaluated_in": result["evaluated_in"]}
+
+
 def build(store: Store, params: BuildParams | None = None, progress: Progress = NULL, *,
           keep_runs: int = DEFAULT_KEEP_RUNS) -> dict:
     """Run every stage on the store's data and publish the result as a complete run.
@@ -126,7 +138,8 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
            t_start: float) -> dict:
     from core.embed import embed_items, resolve_device
     from core.encoder import compute_profiles, train_encoder
-    from core.evaluate import EvaluationError, evaluate_recommenders, summary
+    from core.evaluate import EvaluationError
+    from core.evaluate.background import finish_evaluation, start_evaluation
     from core.evaluate.splits import session_cuts
     from core.features import compute_features
     from core.features.holdout import cutoffs, last_basket_split
@@ -187,7 +200,7 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
         predict_encoder = {"device": params.device, "text_model": params.text_model,
                            "params": params.encoder or None}
 
-        map_job = asof = None
+        map_job = asof = eval_job = None
         if n_users >= 3:
             if params.predictions:  # trains in a background worker while the stages below run
                 asof = start_encoder(con, run_id, horizon_days=params.horizon_days,
@@ -225,6 +238,9 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
             metrics["describe"]["names_kept"] = keep_names(con, run_id, seg["matched_previous"])
             # laid out in a background worker while predictions, rules and evaluation run here
             map_job = start_map(con, run_id, seed=params.seed)
+            if params.evaluate:  # on a snapshot, in another worker, while predictions run here
+                eval_job = start_evaluation(con, run_id, as_of=params.as_of,
+                                            holdout=params.eval_holdout, seed=params.seed)
             if params.predictions:
                 stage("predictions", lambda: build_predictions(
                     con, run_id, horizon_days=params.horizon_days, goal=params.goal,
@@ -239,15 +255,13 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
         stage("rules", lambda: build_rules(
             con, run_id, min_support=params.min_support, min_confidence=params.min_confidence,
             progress=progress))
-        if params.evaluate and n_users >= 3:
+        if eval_job is not None:
             try:
-                stage("evaluate", lambda: summary(evaluate_recommenders(
-                    con, run_id, holdout=params.eval_holdout, seed=params.seed,
-                    progress=progress)))
+                stage("evaluate", lambda: _evaluated(finish_evaluation(con, eval_job, progress)))
             except EvaluationError as e:  # e.g. a ratings shop: no purchases to hold out
                 con.complete()
                 metrics["skipped"]["evaluate"] = str(e)
-        elif params.evaluate:
+        elif params.evaluate and n_users < 3:
             metrics["skipped"]["evaluate"] = "no shoppers to hold out baskets for"
         if map_job is not None:
             stage("map", lambda: finish_map(con, run_id, map_job, progress=progress))

@@ -325,3 +325,35 @@ def test_held_out_basket_starts_at_its_session(tmp_path):
     assert split.loc["u1", "test_items"] == ["B", "C"]
     # u2 has no sessions: the cut stays at the purchase (its view before it stays visible)
     assert split.loc["u2", "test_cut"] == plain.loc["u2", "test_cut"] == 3
+
+
+def test_background_evaluation_on_a_snapshot_gives_the_same_figures(tmp_path, monkeypatch):
+    """The build evaluates on a snapshot of its store in a background worker while it makes the
+    predictions: the same figures and stored rows as evaluating in the build process, the
+    snapshot is gone afterwards, and a worker that dies still leaves an evaluation."""
+    from concurrent.futures import Future
+
+    from core.evaluate.background import finish_evaluation, start_evaluation
+
+    store, run_id = make_store(tmp_path)
+
+    def figures(out):
+        return {n: r["lists"] for n, r in out["recommenders"].items()}
+
+    with store.write() as con:
+        here = evaluate_recommenders(con, run_id, holdout="basket", seed=1, write=False)
+        job = start_evaluation(con, run_id, holdout="basket", seed=1)
+        assert job.future is not None and job.snapshot.exists()  # 2+ cores: a worker took it
+        there = finish_evaluation(con, job)
+        rows = read_evaluations(con, run_id, "basket")
+        dead = start_evaluation(con, run_id, holdout="basket", seed=1)
+        dead.future.result()
+        dead.future = Future()
+        dead.future.set_exception(RuntimeError("worker killed"))
+        fallback = finish_evaluation(con, dead)
+    assert there["evaluated_in"] == "background worker" and not job.snapshot.exists()
+    assert fallback["evaluated_in"] == "build process (background worker failed: RuntimeError)"
+    assert figures(there) == figures(here) == figures(fallback)
+    assert there["hybrid_weights"] == here["hybrid_weights"]
+    assert set(rows["recommender"]) == set(here["recommenders"])
+    assert not list(tmp_path.glob("*.eval.tmp*"))

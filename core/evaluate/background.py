@@ -1,0 +1,122 @@
+"""The offline evaluation in a background worker, on a snapshot of the build's store.
+
+The evaluation reads only what the build has written by the time the segments are described
+(the encoder, the segments and their names, the events), and it runs on one core. So the build
+checkpoints its private copy of the store, copies it to a snapshot file beside it
+(``start_evaluation``), and a background worker (``core.engine.background``) evaluates that file
+while the build process makes the predictions and the rules; ``finish_evaluation`` collects the
+result and writes it into the build's store. Same data, same seed: the same figures as
+evaluating in the build process, which is also the fallback when a worker cannot start or dies.
+The snapshot is deleted when the result is in (a killed build's snapshot is removed with its
+other temporary files by the next write to the store).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from dataclasses import dataclass
+from concurrent.futures import Future
+from pathlib import Path
+
+from core.progress import NULL, Progress
+
+
+@dataclass
+class EvaluationJob:
+    run_id: int
+    kwargs: dict
+    snapshot: Path | None
+    future: Future | None
+    started: float
+
+
+def _database_file(con) -> Path | None:
+    db = con.execute("SELECT current_database()").fetchone()[0]
+    for _, name, file in con.execute("PRAGMA database_list").fetchall():
+        if name == db and file:
+            return Path(file)
+    return None
+
+
+def evaluate_file(path: str, run_id: int, as_of: str | None = None, **kwargs) -> dict:
+    """Evaluate run ``run_id`` of the store file ``path`` (not written to). Runs in the worker.
+    A shop that cannot be evaluated returns ``{"skipped": reason}``."""
+    import duckdb
+
+    from core.evaluate import EvaluationError, evaluate_recommenders
+
+    con = duckdb.connect(str(path))
+    try:
+        if as_of:
+            from core.pipeline import _as_of
+
+            _as_of(con, as_of)
+        try:
+            return evaluate_recommenders(con, run_id, write=False, **kwargs)
+        except EvaluationError as e:
+            return {"skipped": str(e)}
+    finally:
+        con.close()
+
+
+def start_evaluation(con, run_id: int, *, as_of: str | None = None, background: bool = True,
+                     **kwargs) -> EvaluationJob:
+    """Snapshot the store and start evaluating run ``run_id`` in the background worker (when
+    there is one); ``kwargs`` go to ``evaluate_recommenders``."""
+    from core.engine.background import worker
+
+    kwargs = {**kwargs, "as_of": as_of}
+    w = worker("evaluate") if background else None
+    src = _database_file(con) if w is not None else None
+    snap = fut = None
+    if src is not None:
+        snap = src.with_name(src.name[:-len(".tmp")] + ".eval.tmp") if src.name.endswith(".tmp") \
+            else src.with_name(f".{src.name}.eval.tmp")
+        try:
+            con.execute("CHECKPOINT")
+            shutil.copyfile(src, snap)
+            fut = w.submit("core.evaluate.background:evaluate_file", str(snap), int(run_id),
+                           **kwargs)
+        except Exception:  # no room for the copy, a broken worker: evaluate here instead
+            _remove(snap)
+            snap = fut = None
+    return EvaluationJob(int(run_id), kwargs, snap, fut, time.perf_counter())
+
+
+def finish_evaluation(con, job: EvaluationJob, progress: Progress = NULL) -> dict:
+    """Wait for ``job`` (or evaluate here), write the rows into the build's store and return
+    the result; raises ``EvaluationError`` where the shop cannot be evaluated."""
+    from core.evaluate import EvaluationError, evaluate_recommenders, write_evaluations
+
+    where, out = "build process", None
+    if job.future is not None:
+        try:
+            with progress.stage("Finishing the offline evaluation", total=1) as bar:
+                out = job.future.result()
+                bar.advance(1)
+            where = "background worker"
+        except Exception as e:  # the worker died: evaluate here, same data, same figures
+            from core.engine.background import discard
+
+            discard("evaluate")
+            where = f"build process (background worker failed: {type(e).__name__})"
+        finally:
+            _remove(job.snapshot)
+    if out is None:
+        kw = {k: v for k, v in job.kwargs.items() if k != "as_of"}
+        out = evaluate_recommenders(con, job.run_id, write=False, progress=progress, **kw)
+    if "skipped" in out and "recommenders" not in out:
+        raise EvaluationError(out["skipped"])
+    write_evaluations(con, job.run_id, out)
+    out["evaluated_in"] = where
+    return out
+
+
+def _remove(p: Path | None) -> None:
+    if p is None:
+        return
+    for f in (p, p.with_name(p.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
