@@ -143,12 +143,14 @@ def test_exact_neighbours_match_a_brute_force_search():
     rng = np.random.default_rng(5)
     R = rng.normal(size=(300, 8)).astype(np.float32)
     Q = np.vstack([R[:40], rng.normal(size=(60, 8)).astype(np.float32)])
-    old = umap_map.KNN_BLOCK
-    umap_map.KNN_BLOCK = 300 * 7  # several blocks
+    from core import neighbours
+
+    old = neighbours.KNN_BLOCK
+    neighbours.KNN_BLOCK = 300 * 7  # several blocks
     try:
-        idx, dist = umap_map.exact_knn(Q, R, 6)
+        idx, dist = neighbours.exact_knn(Q, R, 6)
     finally:
-        umap_map.KNN_BLOCK = old
+        neighbours.KNN_BLOCK = old
     d_ref, i_ref = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(R).kneighbors(Q)
     np.testing.assert_array_equal(idx, i_ref)
     np.testing.assert_allclose(dist, d_ref, atol=1e-5)

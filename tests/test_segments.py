@@ -105,3 +105,38 @@ def test_taste_lens_recovers_the_demo_shops_planted_shopper_types(built_demo_sto
         main = Counter(n for t, _, n in rows if t == shopper_type).most_common(1)[0][0]
         assert expected.lower() in main.lower(), (shopper_type, main)
     assert stages[1] == 600 and stages[0] >= 5  # everyone has a lifecycle stage too
+
+
+def test_a_very_large_shop_is_segmented_on_a_sample_and_everyone_is_placed(built_demo_store,
+                                                                          tmp_path, monkeypatch):
+    """Above ``MAX_FIT_SHOPPERS`` (lowered here to 300 of the demo's 600) the segments are chosen
+    on a seeded sample and every shopper is then placed chunk by chunk (chunks of 250 here):
+    every shopper gets exactly one segment and one taste vector, segment 0 is the largest, the
+    run says what was sampled, and the planted shopper types are still recovered for everyone."""
+    import shutil
+
+    from core.segments import scale
+    from core.segments.build_taste import segment_taste
+    from core.store import Store, latest_run
+
+    path = tmp_path / "big.duckdb"
+    shutil.copyfile(built_demo_store.path, path)
+    store = Store(path)
+    monkeypatch.setattr(scale, "MAX_FIT_SHOPPERS", 300)
+    monkeypatch.setattr(scale, "CHUNK", 250)
+    with store.write() as con:
+        run_id = latest_run(con)["run_id"]
+        out = segment_taste(con, run_id, k=6, seed=7)
+        rows = con.execute(
+            "SELECT t.shopper_type, s.segment_id FROM segments s JOIN demo_truth t "
+            "USING (user_id) WHERE s.run_id = ? ORDER BY s.user_id", [run_id]).fetchall()
+        n_vec, n_users = con.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM taste_vectors WHERE run_id = ?",
+            [run_id]).fetchone()
+    assert out["sample"]["shoppers"] == 300 and out["sample"]["of"] == 600
+    assert "random sample of 300 of the 600 shoppers" in out["sample"]["why"]
+    assert len(rows) == 600 and n_vec == n_users == 600
+    sizes = [out["sizes"][s] for s in range(out["k"])]
+    assert out["k"] == 6 and sum(sizes) == 600 and sizes == sorted(sizes, reverse=True)
+    ari = adjusted_rand_score([r[0] for r in rows], [r[1] for r in rows])
+    assert ari >= 0.85, f"ARI {ari:.3f} against the planted types, segments chosen on a sample"

@@ -196,3 +196,15 @@ def validation_set(seq, n_val, max_len):
         items[r], types[r], gaps[r] = last_window(seq, s, e - 1, L)
         targets[r, L - k:] = seq.items[e - k:e]
     return users, items, types, gaps, targets
+
+
+def take_users(seq: Sequences, idx) -> Sequences:
+    """The sequences of shoppers ``idx`` (positions in ``seq.user_ids``, ascending), as a
+    ``Sequences`` of their own: for work done on a sample of shoppers, or in chunks."""
+    idx = np.asarray(idx, dtype=np.int64)
+    counts = seq.ends[idx] - seq.starts[idx]
+    rows = np.concatenate([np.arange(s, e) for s, e in zip(seq.starts[idx], seq.ends[idx])]) \
+        if len(idx) else np.zeros(0, np.int64)
+    ends = np.cumsum(counts)
+    return Sequences(user_ids=[seq.user_ids[i] for i in idx], starts=ends - counts, ends=ends,
+                     items=seq.items[rows], types=seq.types[rows], gaps=seq.gaps[rows])

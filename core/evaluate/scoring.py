@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from core.evaluate.metrics import per_user_metrics
 from core.recommend.data import ShopData
-from core.recommend.topk import top_k
+from core.neighbours import top_k
 from core.recommend.recommenders import (
     HybridRecommender, batch_for_users, interest_of, normalise)
 

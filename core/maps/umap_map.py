@@ -81,6 +81,8 @@ def embed_2d(
             # index (pynndescent) whose numba compilation took 34 of the 36 s of a 4,362-shopper
             # map. Exact neighbours by matrix product are faster to compute than that index is
             # to compile, and exact.
+            from core.neighbours import exact_knn
+
             knn = exact_knn(X[fit_idx], X[fit_idx], k)
         reducer = umap.UMAP(n_neighbors=k, n_components=2, min_dist=min_dist, n_epochs=n_epochs,
                             random_state=seed, transform_seed=seed, n_jobs=1,
@@ -102,32 +104,6 @@ def embed_2d(
 
 
 EXACT_KNN_FROM = 4096   # below this UMAP computes exact neighbours itself
-KNN_BLOCK = 20_000_000  # distances per block (80 MB of float32)
-
-
-def exact_knn(Q: np.ndarray, R: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row of ``Q``'s ``k`` nearest rows of ``R`` (Euclidean), nearest first: ``(indices
-    int64, distances float32)``. Blocks of rows keep memory bounded at any size; a row of ``Q``
-    that is also in ``R`` finds itself first (distance 0), as UMAP's own search does."""
-    from core.recommend.topk import top_k
-
-    Q, R = np.asarray(Q, np.float32), np.asarray(R, np.float32)
-    rn = (R.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
-    idx = np.empty((len(Q), k), dtype=np.int64)
-    dist = np.empty((len(Q), k), dtype=np.float32)
-    step = max(1, KNN_BLOCK // max(len(R), 1))
-    for s in range(0, len(Q), step):
-        q = Q[s:s + step]
-        d2 = (q.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)[:, None] + rn[None, :]
-        d2 -= 2.0 * (q @ R.T)
-        np.maximum(d2, 0.0, out=d2)
-        top = top_k(-d2, k)
-        idx[s:s + step] = top
-        # the chosen neighbours' distances computed directly: the expanded form above loses a
-        # point's zero distance to itself to rounding (~1e-3), and UMAP reads the nearest
-        # non-zero distance as each point's local scale
-        dist[s:s + step] = np.sqrt(((q[:, None, :] - R[top]) ** 2).sum(axis=2))
-    return idx, dist
 
 
 def place(Xnew: np.ndarray, Xfit: np.ndarray, coords_fit: np.ndarray, k: int) -> np.ndarray:
@@ -136,6 +112,8 @@ def place(Xnew: np.ndarray, Xfit: np.ndarray, coords_fit: np.ndarray, k: int) ->
     (``UMAP.transform`` then refines it with a few layout epochs, which needs an approximate
     index whose compilation cost more than the whole placement)."""
     from umap.umap_ import smooth_knn_dist
+
+    from core.neighbours import exact_knn
 
     idx, dist = exact_knn(Xnew, Xfit, k)
     sigmas, rhos = smooth_knn_dist(dist.astype(np.float32), float(k), local_connectivity=1.0)

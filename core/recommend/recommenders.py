@@ -60,7 +60,7 @@ from core.recommend.batch import (  # noqa: F401  (re-exported)
     one_torch_thread,
 )
 from core.recommend.data import ShopData, first_row
-from core.recommend.topk import top_k
+from core.neighbours import top_k
 
 REPEAT_HALF_LIFE_DAYS = 365.0
 KNN_HALF_LIFE_DAYS = 30.0

@@ -36,7 +36,9 @@ from core.features.holdout import cutoffs, last_basket_split, register_events_be
 from core.progress import NULL, Progress
 from core.segments import quality as qm
 from core.segments.fit import fit_taste, order_by_size
-from core.segments.taste import combine, habit_matrix, l2_rows, taste_inputs, taste_vectors
+from core.segments.scale import DEFAULT_STRIDE, SCALE_STRIDE, assign_everyone, fit_sample, sample_note
+from core.segments.taste import (block_scales, combine, habit_matrix, l2_rows, taste_inputs,
+                                 taste_vectors)
 
 CANDIDATES = {"taste": "What they buy (taste)", "taste_habits": "Taste and shopping habits"}
 MIN_SEED_STABILITY = 0.8
@@ -45,12 +47,15 @@ N_INIT = 2
 SILHOUETTE_TIE = 0.02  # silhouettes closer than this are not a clearer separation
 
 
-def _window(con, run_id, keep, seq, model, device, seed, habits_table=None, cache=None):
-    inp = taste_inputs(con, run_id, keep=keep, seq=seq, model=model, device=device, cache=cache)
-    XA, _ = taste_vectors(inp.Q, seed=seed)
+def _window(con, run_id, keep, seq, model, device, seed, habits_table=None, cache=None,
+            stride=DEFAULT_STRIDE):
+    inp = taste_inputs(con, run_id, keep=keep, seq=seq, model=model, device=device, cache=cache,
+                       stride=stride)
+    XA, svd = taste_vectors(inp.Q, seed=seed)
     H, names = habit_matrix(con, run_id, inp.user_ids, table=habits_table or "user_features") \
         if habits_table is not False else (np.zeros((len(inp.user_ids), 0), np.float32), [])
-    return {"inp": inp, "X": {"taste": XA, "taste_habits": combine(XA, H)}, "habit_names": names}
+    return {"inp": inp, "X": {"taste": XA, "taste_habits": combine(XA, H)}, "habit_names": names,
+            "svd": svd, "scales": block_scales(XA, H)}
 
 
 def _as_of_habits(con, run_id: int, keep: dict[str, int], name: str) -> str:
@@ -92,17 +97,21 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
                   engine=None) -> dict:
     """Write ``segments`` and ``taste_vectors`` for run ``run_id``; return quality metrics.
     ``engine`` (``core.engine``) assigns every shopper under the stability checks' fits."""
-    from core.encoder.data import load_sequences
+    from core.encoder.data import load_sequences, take_users
     from core.encoder.runtime import _build_model, _read_checkpoint
 
     t0 = time.perf_counter()
     run_id, seed = int(run_id), int(seed)
     config, weights, item_ids = _read_checkpoint(con, run_id)
     model, _ = _build_model(config, weights, device)
-    seq = load_sequences(con, item_ids)
-    n = len(seq.user_ids)
+    all_seq = load_sequences(con, item_ids)
+    n = len(all_seq.user_ids)
     if n < 3:
         raise ValueError(f"Run {run_id} has {n} shopper(s); segmenting needs at least 3.")
+    # a very large shop: chosen on a sample, everyone assigned afterwards (core.segments.scale)
+    sample = fit_sample(n, seed)
+    seq = all_seq if sample is None else take_users(all_seq, sample)
+    stride = DEFAULT_STRIDE if sample is None else SCALE_STRIDE
     split = last_basket_split(con) if split is None else split
     test_keep = cutoffs(split, "test_cut")
     val_keep = {**test_keep, **cutoffs(split, "val_cut")}
@@ -114,13 +123,13 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
             threadpool_limits(limits=1 if n < 100_000 else None), \
             torch_settings(device, seed, None):
         cache: dict = {}
-        full = _window(con, run_id, None, seq, model, device, seed, cache=cache)
+        full = _window(con, run_id, None, seq, model, device, seed, cache=cache, stride=stride)
         bar.advance(1)
         val = _window(con, run_id, val_keep, seq, model, device, seed, cache=cache,
-                      habits_table=_as_of_habits(con, run_id, val_keep, "val")) \
+                      habits_table=_as_of_habits(con, run_id, val_keep, "val"), stride=stride) \
             if split["val_cut"].notna().any() else None
         test = _window(con, run_id, test_keep, seq, model, device, seed, cache=cache,
-                       habits_table=_as_of_habits(con, run_id, test_keep, "test"))
+                       habits_table=_as_of_habits(con, run_id, test_keep, "test"), stride=stride)
         del cache
         bar.advance(1)
         inp = full["inp"]
@@ -137,9 +146,22 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
         labels = chosen.pop("labels")
         tmodel = chosen.pop("model", None)
         extra = _final_checks(chosen, full, test, split, seed, method, bar, engine)
-    labels = order_by_size(labels)
     X = full["X"][chosen["candidate"]]
-    _write(con, run_id, inp.user_ids, labels, X, tmodel, inp)
+    extra_all = {}
+    if sample is None:
+        labels = labels_for_quality = order_by_size(labels)
+        _write(con, run_id, inp.user_ids, labels, X, tmodel, inp)
+    else:
+        sample_labels = labels
+        with progress.stage("Placing every shopper in a segment", total=n) as bar2:
+            habits = (habit_matrix(con, run_id, all_seq.user_ids)[0]
+                      if chosen["candidate"] == "taste_habits" else None)
+            labels = assign_everyone(con, run_id, seq=all_seq, model=model, device=device,
+                                     candidate=chosen["candidate"], window=full, tmodel=tmodel,
+                                     sample_labels=sample_labels,
+                                     habits=habits, progress=bar2)
+        extra_all["sample"] = sample_note(len(sample), n)
+        labels_for_quality = order_by_size(sample_labels)
     n_seg = int(labels.max()) + 1 if (labels >= 0).any() else 0
     sizes = {int(s): int((labels == s).sum()) for s in range(n_seg)}
     if (labels < 0).any():
@@ -152,11 +174,11 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
         "refined": bool(tmodel is not None and tmodel.refine),
         "k_chosen_by": "user" if k else chosen.get("chosen_by"),
         "k_scan": options, "sizes": sizes, "habit_features": full["habit_names"],
-        "silhouette": _silhouette(X, labels, seed) if n_seg >= 2 else None,
+        "silhouette": _silhouette(X, labels_for_quality, seed) if n_seg >= 2 else None,
         "largest_share": max((v for s, v in sizes.items() if s >= 0), default=0) / n,
         "smallest_share": min((v for s, v in sizes.items() if s >= 0), default=0) / n,
         "noise_share": float((labels < 0).mean()),
-        **extra, "seconds": round(time.perf_counter() - t0, 3),
+        **extra, **extra_all, "seconds": round(time.perf_counter() - t0, 3),
     }
 
 

@@ -94,7 +94,8 @@ def _expected(model, seq, keep_ends: np.ndarray, top_n: int, device: str,
     n, n_items, L = len(seq.user_ids), model.n_items, model.max_len
     k = int(min(top_n, n_items))
     P_ = int(min(positions, L))
-    chunk = int(max(1, min(256, 2e7 // max(1, P_ * n_items))))
+    scored = len(range((P_ - 1) % stride, P_, stride))  # positions scored per shopper
+    chunk = int(max(1, min(256, 2e7 // max(1, scored * n_items))))
     data = np.zeros((n, k), np.float32)
     idx = np.zeros((n, k), np.int64)
     cache = {} if cache is None else cache
@@ -187,13 +188,21 @@ def habit_matrix(con, run_id: int, user_ids: list[str], table: str = "user_featu
     return out, names
 
 
-def combine(taste: np.ndarray, habits: np.ndarray, habit_weight: float = 0.5) -> np.ndarray:
-    """[taste, habits], each block scaled to its share of the total variance."""
-    def unit(X):
+def block_scales(taste: np.ndarray, habits: np.ndarray) -> tuple[float, float]:
+    """Each block's root mean squared row length (what ``combine`` divides it by)."""
+    def rms(X):
         ms = float((np.asarray(X, np.float64) ** 2).sum(axis=1).mean()) if X.size else 0.0
-        return X / np.sqrt(ms) if ms > 0 else X
+        return np.sqrt(ms) if ms > 0 else 1.0
 
+    return rms(taste), rms(habits)
+
+
+def combine(taste: np.ndarray, habits: np.ndarray, habit_weight: float = 0.5,
+            scales: tuple[float, float] | None = None) -> np.ndarray:
+    """[taste, habits], each block scaled to its share of the total variance (``scales``: the
+    blocks' scales measured on other rows, for shoppers assigned after a fit on a sample)."""
     w = float(habit_weight)
     if habits.shape[1] == 0:
         return np.asarray(taste, np.float32)
-    return np.hstack([np.sqrt(1 - w) * unit(taste), np.sqrt(w) * unit(habits)]).astype(np.float32)
+    st, sh = scales or block_scales(taste, habits)
+    return np.hstack([np.sqrt(1 - w) * (taste / st), np.sqrt(w) * (habits / sh)]).astype(np.float32)
