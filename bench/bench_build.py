@@ -42,6 +42,26 @@ def report(title: str, store: Store, metrics: dict, extra: dict | None = None) -
         print(f"  stage {name:<12} {secs:8.2f} s{note}")
     total = metrics["total_seconds"]
     print(f"  TOTAL build          {total:8.2f} s   (target <= 60 s: {'met' if total <= 60 else 'MISSED'})")
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    from core.engine.background import peak_memory
+
+    workers = peak_memory()
+    print(f"  peak memory          {own:8.2f} GB this process; background workers: "
+          + (", ".join(f"{k} {v:.2f} GB" for k, v in workers.items()) or "none")
+          + f"; sum {own + sum(workers.values()):.2f} GB")
+    for stage_name, m in metrics.items():
+        if isinstance(m, dict):
+            for key in ("sample", "train_sample", "validation_sample", "sampled"):
+                if isinstance(m.get(key), dict):
+                    print(f"  sampled: {stage_name} {key}: {m[key]}")
+            for key in ("trained_in", "evaluated_in", "laid_out_in"):
+                if m.get(key):
+                    print(f"  {stage_name}: {key.replace('_', ' ')} {m[key]}")
+    enc = (metrics.get("predictions") or {}).get("encoder") or {}
+    if enc.get("trained_in"):
+        print(f"  predictions encoder trained in {enc['trained_in']} ({enc.get('seconds')} s)")
     from core.cli.status import segment_quality_lines
 
     print(f"  taste segments: {metrics.get('method')} k={metrics.get('k')} silhouette "

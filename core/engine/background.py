@@ -109,6 +109,20 @@ def discard(name: str) -> None:
         w.close()
 
 
+def peak_memory() -> dict[str, float]:
+    """Each live worker's peak resident memory in GB (Linux; empty elsewhere), for benchmarks."""
+    out = {}
+    for name, w in list(_WORKERS.items()):
+        try:
+            with open(f"/proc/{w.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        out[name] = int(line.split()[1]) / 2**20
+        except OSError:
+            continue
+    return out
+
+
 def run_target(target: str, args: tuple, kwargs: dict):
     mod, _, fn = target.partition(":")
     return getattr(importlib.import_module(mod), fn)(*args, **kwargs)

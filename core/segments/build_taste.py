@@ -29,14 +29,14 @@ import time
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from threadpoolctl import threadpool_limits
 
 from core.features.holdout import cutoffs, last_basket_split, register_events_before
 from core.progress import NULL, Progress
 from core.segments import quality as qm
 from core.segments.fit import fit_taste, order_by_size
-from core.segments.scale import DEFAULT_STRIDE, SCALE_STRIDE, assign_everyone, fit_sample, sample_note
+from core.segments.scale import (DEFAULT_STRIDE, SCALE_STRIDE, assign_everyone, fit_sample,
+                                 sample_note, write_rows)
 from core.segments.taste import (block_scales, combine, habit_matrix, l2_rows, taste_inputs,
                                  taste_vectors)
 
@@ -389,14 +389,4 @@ def _write(con, run_id, user_ids, labels, X, tmodel, inp) -> None:
         V = np.hstack([l2_rows(V), 0.5 * l2_rows(S)]).astype(np.float32)
     con.execute("DELETE FROM segments WHERE run_id = ?", [run_id])
     con.execute("DELETE FROM taste_vectors WHERE run_id = ?", [run_id])
-    tbl = pa.table({"user_id": pa.array(user_ids, pa.string()),
-                    "segment_id": pa.array(labels.astype(np.int32)),
-                    "distance": pa.array(dist, pa.float64()),
-                    "vector": pa.array(list(V), pa.list_(pa.float32()))})
-    con.register("_taste_new", tbl)
-    try:
-        con.execute(f"INSERT INTO segments SELECT {run_id}, user_id, segment_id, "
-                    "CASE WHEN isnan(distance) THEN NULL ELSE distance END FROM _taste_new")
-        con.execute(f"INSERT INTO taste_vectors SELECT {run_id}, user_id, vector FROM _taste_new")
-    finally:
-        con.unregister("_taste_new")
+    write_rows(con, run_id, user_ids, labels, dist, V)

@@ -91,7 +91,7 @@ def assign_everyone(con, run_id: int, *, seq, model, device: str, candidate: str
         if sig_stats is not None:
             S = (np.asarray((inp.Q @ tmodel.signatures).todense()) - sig_stats[0]) / sig_stats[1]
             V = np.hstack([l2_rows(V), 0.5 * l2_rows(S)]).astype(np.float32)
-        _append(con, run_id, inp.user_ids, lab, dist, V)
+        write_rows(con, run_id, inp.user_ids, lab, dist, V)
         if progress is not None:
             progress.advance(len(idx))
     ordered = order_by_size(labels)
@@ -103,7 +103,9 @@ def assign_everyone(con, run_id: int, *, seq, model, device: str, candidate: str
     return ordered
 
 
-def _append(con, run_id, user_ids, labels, dist, V) -> None:
+def write_rows(con, run_id, user_ids, labels, dist, V) -> None:
+    """Append shoppers' ``segments`` rows (with their distance to the centre) and their
+    ``taste_vectors`` rows (the map's input)."""
     tbl = pa.table({"user_id": pa.array(user_ids, pa.string()),
                     "segment_id": pa.array(labels.astype(np.int32)),
                     "distance": pa.array(dist, pa.float64()),
