@@ -37,7 +37,7 @@ from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from core.config import DEFAULT_TEXT_MODEL
+from core.config import DEFAULT_TEXT_MODEL, duckdb_memory_limit
 from core.progress import NULL, Progress
 from core.store import Store, finish_run, start_run, update_run_metrics
 from core.store.records import runs_in_use
@@ -154,6 +154,7 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
     from core.themes import build_themes
 
     with store.write() as con:
+        con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
         n_events = _count(con, "SELECT count(*) FROM events")
         if n_events == 0:
             raise BuildError(

@@ -125,7 +125,12 @@ def test_killed_build_leaves_last_complete_state_and_readers_unblocked(tmp_store
         proc.wait()
     assert tmp_store.version() == before
     assert _users(tmp_store) == ["u1"]
-    # the next writer cleans the dead writer's shadow and works normally
+    # a large build spills DuckDB's memory to a folder beside its shadow; a killed one leaves it
+    shadow = list(tmp_store.path.parent.glob(".store.duckdb.*.tmp"))[0]
+    spill = shadow.with_name(shadow.name + ".tmp")
+    spill.mkdir()
+    (spill / "duckdb_temp_block-0.block").write_bytes(b"x" * 10)
+    # the next writer cleans the dead writer's shadow (and spill folder) and works normally
     _add_user(tmp_store, "u2")
     assert _users(tmp_store) == ["u1", "u2"]
     assert not list(tmp_store.path.parent.glob(".store.duckdb.*.tmp"))

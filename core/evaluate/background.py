@@ -47,8 +47,11 @@ def evaluate_file(path: str, run_id: int, as_of: str | None = None, **kwargs) ->
 
     from core.evaluate import EvaluationError, evaluate_recommenders
 
+    from core.config import duckdb_memory_limit
+
     con = duckdb.connect(str(path))
     try:
+        con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
         if as_of:
             from core.pipeline import _as_of
 

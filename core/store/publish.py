@@ -163,6 +163,9 @@ def remove_stale_shadows(path: Path) -> None:
 
 
 def unlink_shadow(p: Path) -> None:
+    if p.is_dir():  # DuckDB's spill folder of a killed build's shadow (<shadow>.tmp)
+        shutil.rmtree(p, ignore_errors=True)
+        return
     for f in (p, p.with_name(p.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             f.unlink()
