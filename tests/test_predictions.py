@@ -64,6 +64,26 @@ def test_features_use_only_events_before_the_cut(tmp_store):
     pd.testing.assert_frame_equal(f, g)
 
 
+def test_features_of_some_shoppers_are_their_rows_of_everyones(tmp_store):
+    """A large shop's windows are computed on a sample: restricted to some shoppers, the
+    features are exactly those shoppers' rows of the whole shop's, still without look-ahead."""
+    with tmp_store.write() as con:
+        _shop(con)
+        f = features_as_of(con, CUT, goal_items=["tree"])
+        # D has events only after the cut, Z none at all: neither has a row
+        g = features_as_of(con, CUT, goal_items=["tree"], users=["C", "A", "D", "Z"])
+        none = features_as_of(con, CUT, goal_items=["tree"], users=[])
+        con.execute("DELETE FROM events WHERE ts >= ?", [CUT])
+        h = features_as_of(con, CUT, goal_items=["tree"], users=["C", "A", "D", "Z"])
+        left = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_asof_users'"
+                           ).fetchone()[0]
+    assert list(g.index) == ["A", "C"]
+    pd.testing.assert_frame_equal(g, f.loc[["A", "C"]])
+    pd.testing.assert_frame_equal(h, g)
+    assert len(none) == 0 and list(none.columns) == list(f.columns)
+    assert left == 0
+
+
 def test_labels_come_from_the_horizon_only(tmp_store):
     with tmp_store.write() as con:
         _shop(con)
