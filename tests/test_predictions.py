@@ -211,7 +211,14 @@ def test_the_encoder_for_predictions_learns_only_from_before_the_cut(tmp_store, 
         left = con.execute("SELECT count(*) FROM model_checkpoints WHERE run_id < 0").fetchone()[0]
         assert left == 0                                   # the temporary encoder is gone
         z = e.transform(con, CUT)
+        # restricted to some shoppers, and in chunks of one: the same vectors for those shoppers
+        # (the components stay the first call's)
+        some = e.transform(con, CUT, users=["C", "D", "A"], chunk=1)
+        assert kept_before(con, CUT, users=["C", "D", "Z"]) == {"C": 1, "D": 0}
     assert list(z.index) == ["A", "B", "C"] and list(z.columns) == ["taste_1", "taste_2"]
+    assert list(some.index) == ["C", "A"]                   # D has no history before the cut
+    np.testing.assert_allclose(some.to_numpy(), z.loc[["C", "A"]].to_numpy(), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_the_predictions_encoder_trains_in_the_background_to_the_same_weights(tmp_store,
