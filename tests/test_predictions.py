@@ -5,7 +5,7 @@ and the scores of a built demo shop through `segstudio predictions`."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -256,3 +256,52 @@ def test_the_predictions_encoder_trains_in_the_background_to_the_same_weights(tm
         for k in w0:
             np.testing.assert_array_equal(w0[k], w1[k])
     assert left == 0
+
+
+class _SpyEncoder:
+    """Stands in for the trained ``AsOfEncoder`` in the predictions stage: records the cut-off
+    and shoppers of every ``transform`` and describes a shopper by one figure of their own."""
+
+    train_metrics_ = {"train_seconds": 0.0}
+    trained_in_ = "test"
+
+    def __init__(self):
+        self.calls = []
+
+    def fit(self, con, run_id, train_before):
+        self.trained_before = train_before
+        return self
+
+    def transform(self, con, cut, users=None):
+        self.calls.append((cut, None if users is None else list(users)))
+        f = features_as_of(con, cut, users=users)
+        return pd.DataFrame({"taste_1": np.log1p(f["views"])}, index=f.index)
+
+
+@pytest.fixture()
+def demo_copy(demo_store, tmp_path):
+    """A writable copy of the 600-shopper demo shop (unbuilt: the predictions stage alone)."""
+    import shutil
+
+    from core.store import Store
+
+    shutil.copyfile(demo_store.path, tmp_path / "demo.duckdb")
+    return Store(tmp_path / "demo.duckdb")
+
+
+def test_the_encoders_components_see_no_held_out_horizon(demo_copy):
+    """The encoder's principal components are fitted on the first window it describes: that
+    must be the date the encoder was trained before, before every score's held-out horizon."""
+    from core.predictions import build_predictions
+    from core.predictions.windows import data_end
+
+    spy = _SpyEncoder()
+    with demo_copy.write() as con:
+        m = build_predictions(con, 1, seed=7, encoder={}, started=spy)
+        end = data_end(con)
+    horizons = [s["horizon_days"] for s in m["scores"].values()]
+    assert set(m["scores"]) == {"purchase", "churn", "value"} and len(set(horizons)) == 2
+    first_cut = spy.calls[0][0]
+    assert first_cut == spy.trained_before == min(end - timedelta(days=h) for h in horizons)
+    assert m["encoder"]["trained_before"] == str(first_cut)
+    assert max(c for c, _ in spy.calls) == end               # the scores, as of the end

@@ -6,7 +6,8 @@ each shopper's last basket), so its vectors would leak the held-out horizon into
 held-out horizon only (the encoder's training with each shopper's history cut there; the
 checkpoint is written under a temporary run id and removed at once), and describes a shopper as of any cut-off
 by running it over their history up to that cut-off. The vectors are reduced to ``dims``
-principal components fitted on the first cut-off asked for (a training window).
+principal components fitted on the first cut-off asked for: the predictions stage asks first for the
+date the encoder was trained before, so the components see no held-out horizon either.
 
 The build starts it early (``start``: in a background worker, while its own encoder trains on
 the other core; ``core.predictions.stage.start_encoder``) and collects it in the predictions

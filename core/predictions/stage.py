@@ -31,7 +31,8 @@ from core.predictions.read import TITLES
 from core.predictions.models import (LikelihoodModel, RecencyBaseline, SpendRateBaseline,
                                      ValueModel, push_reasons)
 from core.predictions.windows import (FEATURE_WORDS, churn_horizon_days, data_end, data_start,
-                                      features_as_of, labels_for, match_goal, outcomes_between)
+                                      features_as_of, labels_for, match_goal, outcomes_between,
+                                      shoppers_with_events)
 from core.progress import NULL, Progress
 
 MAX_TRAIN = 200_000     # shopper-windows sampled for fitting (scoring always covers everyone)
@@ -249,7 +250,12 @@ def build_predictions(con, run_id: int, *, horizon_days: float = 30.0, goal: str
             out["encoder"] = {"skipped": str(e)}
     w = _Windows(con, goal_items, enc)
     scored, backtest, rel_rows = [], [], []
-    n_shoppers = len(w.features(end))
+    if enc is not None:
+        # The encoder's principal components are fitted on the first window it describes: the
+        # shoppers as of the date it was trained before, so they too learn nothing from any
+        # score's held-out horizon.
+        w.features(earliest)
+    n_shoppers = len(shoppers_with_events(con))
     # On small tables the trees' thread start-up costs more than it saves (2.5x slower on the
     # demo shop with both cores busy); large shops use every core.
     threads = 1 if n_shoppers < 100_000 else None
