@@ -60,6 +60,13 @@ def data_start(con) -> datetime | None:
     return con.execute("SELECT min(ts) FROM events WHERE user_id IS NOT NULL").fetchone()[0]
 
 
+# Revenue in exact decimals (to a millionth): DuckDB adds floating-point numbers in whatever order
+# its threads finish, so float sums differed in the last bits from run to run, and the trees'
+# split points with them (purchase probabilities moved by up to 0.15 between two runs of the same
+# demo build). Prices and quantities are finite and bounded (core.ingest.sanity).
+REV = "CAST(quantity * unit_price AS DECIMAL(38, 6))"
+
+
 def _goal_sql(goal_items: list[str] | None) -> tuple[str, dict]:
     if not goal_items:
         return "false", {}
@@ -101,7 +108,7 @@ def _features(con, cut: datetime, goal_items: list[str] | None, who: str) -> pd.
     q = f"""
         WITH e AS (
             SELECT user_id, item_id, event_type, ts,
-                   CASE WHEN event_type = 'purchase' THEN quantity * unit_price END AS rev,
+                   CASE WHEN event_type = 'purchase' THEN {REV} END AS rev,
                    {BASKET_KEY_SQL} AS bk, {goal} AS is_goal
             FROM events WHERE user_id IS NOT NULL AND ts IS NOT NULL AND ts < $cut AND {who}),
         o AS (
@@ -134,7 +141,7 @@ def _features(con, cut: datetime, goal_items: list[str] | None, who: str) -> pd.
                coalesce(ou.orders, 0) AS orders, coalesce(ou.orders_30d, 0) AS orders_30d,
                coalesce(ou.orders_90d, 0) AS orders_90d,
                coalesce(ou.orders_365d, 0) AS orders_365d,
-               ou.spend, coalesce(ou.spend_90d, 0) AS spend_90d,
+               ou.spend::DOUBLE AS spend, coalesce(ou.spend_90d, 0)::DOUBLE AS spend_90d,
                ou.spend / ou.orders AS order_value,
                CASE WHEN ou.orders > 1 THEN date_diff('second', ou.first_order, ou.last_order)
                     / 86400.0 / (ou.orders - 1) END AS gap_days,
@@ -157,12 +164,12 @@ def outcomes_between(con, start: datetime, end: datetime,
     df = con.execute(
         f"""
         WITH o AS (
-            SELECT user_id, {BASKET_KEY_SQL} AS bk, sum(quantity * unit_price) AS rev,
+            SELECT user_id, {BASKET_KEY_SQL} AS bk, sum({REV}) AS rev,
                    bool_or({goal}) AS goal
             FROM events
             WHERE user_id IS NOT NULL AND event_type = 'purchase' AND ts >= $start AND ts < $end
             GROUP BY ALL)
-        SELECT user_id, count(*) AS orders, coalesce(sum(rev), 0) AS spend,
+        SELECT user_id, count(*) AS orders, coalesce(sum(rev), 0)::DOUBLE AS spend,
                count(*) FILTER (goal) AS goal_orders
         FROM o GROUP BY user_id ORDER BY user_id
         """, {**gp, "start": start, "end": end}).df().set_index("user_id")
