@@ -157,22 +157,25 @@ def _features(con, cut: datetime, goal_items: list[str] | None, who: str) -> pd.
     return df[FEATURES].astype(float)
 
 
-def outcomes_between(con, start: datetime, end: datetime,
-                     goal_items: list[str] | None = None) -> pd.DataFrame:
-    """Per shopper who bought in [start, end): orders, spend, goal_orders (index user_id)."""
+def outcomes_between(con, start: datetime, end: datetime, goal_items: list[str] | None = None,
+                     users: list[str] | None = None) -> pd.DataFrame:
+    """Per shopper who bought in [start, end): orders, spend, goal_orders (index user_id).
+    ``users``: only these shoppers."""
     goal, gp = _goal_sql(goal_items)
-    df = con.execute(
-        f"""
-        WITH o AS (
-            SELECT user_id, {BASKET_KEY_SQL} AS bk, sum({REV}) AS rev,
-                   bool_or({goal}) AS goal
-            FROM events
-            WHERE user_id IS NOT NULL AND event_type = 'purchase' AND ts >= $start AND ts < $end
-            GROUP BY ALL)
-        SELECT user_id, count(*) AS orders, coalesce(sum(rev), 0)::DOUBLE AS spend,
-               count(*) FILTER (goal) AS goal_orders
-        FROM o GROUP BY user_id ORDER BY user_id
-        """, {**gp, "start": start, "end": end}).df().set_index("user_id")
+    with only_users(con, users) as who:
+        df = con.execute(
+            f"""
+            WITH o AS (
+                SELECT user_id, {BASKET_KEY_SQL} AS bk, sum({REV}) AS rev,
+                       bool_or({goal}) AS goal
+                FROM events
+                WHERE user_id IS NOT NULL AND event_type = 'purchase' AND ts >= $start
+                      AND ts < $end AND {who}
+                GROUP BY ALL)
+            SELECT user_id, count(*) AS orders, coalesce(sum(rev), 0)::DOUBLE AS spend,
+                   count(*) FILTER (goal) AS goal_orders
+            FROM o GROUP BY user_id ORDER BY user_id
+            """, {**gp, "start": start, "end": end}).df().set_index("user_id")
     df.index = df.index.astype(str)
     return df.astype(float)
 
