@@ -116,8 +116,9 @@ def _window_shoppers(con, seed: int) -> tuple[list[str] | None, int]:
 def _sampled_note(k: int, n: int) -> dict:
     return {"shoppers": k, "of": n,
             "why": f"the models were trained and backtested on a random sample of {k:,} of the "
-                   f"{n:,} shoppers (the same shoppers at every date), so each step takes the "
-                   "same time at any shop size; every shopper still has a score"}
+                   f"{n:,} shoppers (the same shoppers at every date), so learning and checking "
+                   "take the same time at any shop size; the backtest figures are the sample's, "
+                   "and every shopper still gets a score"}
 
 
 def _sample(n: int, seed: int) -> np.ndarray:
