@@ -5,7 +5,7 @@ and the scores of a built demo shop through `segstudio predictions`."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,26 @@ def test_features_use_only_events_before_the_cut(tmp_store):
         con.execute("DELETE FROM events WHERE ts >= ?", [CUT])
         g = features_as_of(con, CUT, goal_items=["tree"])
     pd.testing.assert_frame_equal(f, g)
+
+
+def test_features_of_some_shoppers_are_their_rows_of_everyones(tmp_store):
+    """A large shop's windows are computed on a sample: restricted to some shoppers, the
+    features are exactly those shoppers' rows of the whole shop's, still without look-ahead."""
+    with tmp_store.write() as con:
+        _shop(con)
+        f = features_as_of(con, CUT, goal_items=["tree"])
+        # D has events only after the cut, Z none at all: neither has a row
+        g = features_as_of(con, CUT, goal_items=["tree"], users=["C", "A", "D", "Z"])
+        none = features_as_of(con, CUT, goal_items=["tree"], users=[])
+        con.execute("DELETE FROM events WHERE ts >= ?", [CUT])
+        h = features_as_of(con, CUT, goal_items=["tree"], users=["C", "A", "D", "Z"])
+        left = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_asof_users'"
+                           ).fetchone()[0]
+    assert list(g.index) == ["A", "C"]
+    pd.testing.assert_frame_equal(g, f.loc[["A", "C"]])
+    pd.testing.assert_frame_equal(h, g)
+    assert len(none) == 0 and list(none.columns) == list(f.columns)
+    assert left == 0
 
 
 def test_labels_come_from_the_horizon_only(tmp_store):
@@ -191,7 +211,14 @@ def test_the_encoder_for_predictions_learns_only_from_before_the_cut(tmp_store, 
         left = con.execute("SELECT count(*) FROM model_checkpoints WHERE run_id < 0").fetchone()[0]
         assert left == 0                                   # the temporary encoder is gone
         z = e.transform(con, CUT)
+        # restricted to some shoppers, and in chunks of one: the same vectors for those shoppers
+        # (the components stay the first call's)
+        some = e.transform(con, CUT, users=["C", "D", "A"], chunk=1)
+        assert kept_before(con, CUT, users=["C", "D", "Z"]) == {"C": 1, "D": 0}
     assert list(z.index) == ["A", "B", "C"] and list(z.columns) == ["taste_1", "taste_2"]
+    assert list(some.index) == ["C", "A"]                   # D has no history before the cut
+    np.testing.assert_allclose(some.to_numpy(), z.loc[["C", "A"]].to_numpy(), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_the_predictions_encoder_trains_in_the_background_to_the_same_weights(tmp_store,
@@ -229,3 +256,157 @@ def test_the_predictions_encoder_trains_in_the_background_to_the_same_weights(tm
         for k in w0:
             np.testing.assert_array_equal(w0[k], w1[k])
     assert left == 0
+
+
+class _SpyEncoder:
+    """Stands in for the trained ``AsOfEncoder`` in the predictions stage: records the cut-off
+    and shoppers of every ``transform`` and describes a shopper by one figure of their own."""
+
+    train_metrics_ = {"train_seconds": 0.0}
+    trained_in_ = "test"
+
+    def __init__(self):
+        self.calls = []
+
+    def fit(self, con, run_id, train_before):
+        self.trained_before = train_before
+        return self
+
+    def transform(self, con, cut, users=None):
+        self.calls.append((cut, None if users is None else list(users)))
+        f = features_as_of(con, cut, users=users)
+        return pd.DataFrame({"taste_1": np.log1p(f["views"])}, index=f.index)
+
+
+@pytest.fixture()
+def demo_copy(demo_store, tmp_path):
+    """A writable copy of the 600-shopper demo shop (unbuilt: the predictions stage alone)."""
+    import shutil
+
+    from core.store import Store
+
+    shutil.copyfile(demo_store.path, tmp_path / "demo.duckdb")
+    return Store(tmp_path / "demo.duckdb")
+
+
+def test_the_encoders_components_see_no_held_out_horizon(demo_copy):
+    """The encoder's principal components are fitted on the first window it describes: that
+    must be the date the encoder was trained before, before every score's held-out horizon."""
+    from core.predictions import build_predictions
+    from core.predictions.windows import data_end
+
+    spy = _SpyEncoder()
+    with demo_copy.write() as con:
+        m = build_predictions(con, 1, seed=7, encoder={}, started=spy)
+        end = data_end(con)
+    horizons = [s["horizon_days"] for s in m["scores"].values()]
+    assert set(m["scores"]) == {"purchase", "churn", "value"} and len(set(horizons)) == 2
+    first_cut = spy.calls[0][0]
+    assert first_cut == spy.trained_before == min(end - timedelta(days=h) for h in horizons)
+    assert m["encoder"]["trained_before"] == str(first_cut)
+    assert max(c for c, _ in spy.calls) == end               # the scores, as of the end
+
+
+def _run_stage(store, monkeypatch, limit, encoder=None):
+    """The predictions stage on ``store`` with the window-sample threshold at ``limit``; returns
+    (metrics, every features_as_of call as (cut, shoppers or None), stored predictions, end)."""
+    import core.predictions.stage as stage
+    from core.predictions.windows import data_end, data_start
+
+    monkeypatch.setattr(stage, "MAX_WINDOW_SHOPPERS", limit)
+    calls, real = [], stage.features_as_of
+
+    def spy(con, cut, goal_items=None, users=None):
+        calls.append((cut, None if users is None else list(users)))
+        return real(con, cut, goal_items, users=users)
+
+    monkeypatch.setattr(stage, "features_as_of", spy)
+    held, score = {}, stage._score
+
+    def held_at_start(w, name, *args):
+        held[name] = sorted(w._f)                  # the windows cached as the score begins
+        return score(w, name, *args)
+
+    monkeypatch.setattr(stage, "_score", held_at_start)
+    with store.write() as con:
+        m = stage.build_predictions(con, 1, seed=7, encoder=None if encoder is None else {},
+                                    started=encoder)
+        stored = con.execute("SELECT * FROM predictions WHERE run_id = 1 ORDER BY score, user_id"
+                             ).df()
+        m["_held"], m["_end"], m["_start"] = held, data_end(con), data_start(con)
+    return m, calls, stored, m.pop("_end")
+
+
+def test_a_large_shops_windows_are_one_sample_and_everyone_is_scored(demo_copy, monkeypatch):
+    """Above MAX_WINDOW_SHOPPERS the training and backtest windows are computed on one seeded
+    sample of shoppers (the same at every cut-off), the scores still cover every shopper, with
+    percentiles among all of them, and the metrics say what was sampled."""
+    from core.predictions.stage import _score_cuts, _window_shoppers
+    from core.predictions.windows import shoppers_with_events
+
+    spy = _SpyEncoder()
+    m, calls, stored, end = _run_stage(demo_copy, monkeypatch, 200, encoder=spy)
+    con = demo_copy.read()
+    try:
+        everyone = shoppers_with_events(con)
+        sample, n = _window_shoppers(con, 7)
+        assert _window_shoppers(con, 7) == (sample, n) and _window_shoppers(con, 8)[0] != sample
+        # how many of the sample had a history before each backtest's cut-off
+        con.register("s", pd.DataFrame({"user_id": sample}))
+        before = {h: con.execute("SELECT count(DISTINCT user_id) FROM events WHERE user_id IN "
+                                 "(SELECT user_id FROM s) AND ts < ?",
+                                 [end - timedelta(days=h)]).fetchone()[0]
+                  for h in {s["horizon_days"] for s in m["scores"].values()}}
+    finally:
+        con.close()
+    assert len(everyone) == n == 600 and len(sample) == 200 and set(sample) <= set(everyone)
+    assert m["sampled"]["shoppers"] == 200 and m["sampled"]["of"] == 600
+    assert "sample of 200 of the 600 shoppers" in m["sampled"]["why"]
+    # (c) every window before the end was computed on the sample, the final cut on everyone
+    windows = [(c, u) for c, u in calls if c < end]
+    assert len(windows) >= 6 and all(u == sample for _, u in windows)
+    assert [u for c, u in calls if c == end] == [None]
+    assert all(u == sample for c, u in spy.calls if c < end)
+    assert [u for c, u in spy.calls if c == end] == [None]
+    assert spy.calls[0][0] == spy.trained_before                 # components: a training window
+    for name, s in m["scores"].items():
+        assert s["backtest_shoppers"] <= before[s["horizon_days"]] <= 200
+        assert s["training_rows"] <= 200 * 4
+        assert s["shoppers_scored"] == 600                       # every demo shopper has ordered
+    assert m["scores"]["purchase"]["backtest_shoppers"] == before[30.0]
+    # each window was computed once, cached while a score still to come reads it and no longer:
+    # the value score (30 days, the last) starts without the churn score's (38 days) windows
+    held, start = m.pop("_held"), m.pop("_start")
+    cuts = [c for c, _ in windows]
+    assert len(cuts) == len(set(cuts)) == len(set().union(
+        *(_score_cuts(s["horizon_days"], start, end) for s in m["scores"].values())))
+    assert m["scores"]["churn"]["horizon_days"] == 38.0
+    assert any((end - c) % timedelta(days=30) for c in held["churn"])   # the encoder's first
+    assert held["value"] and not any((end - c) % timedelta(days=30) for c in held["value"])
+    # (b) one row per shopper per score, percentiles among all 600 shoppers
+    by = stored.groupby("score")
+    assert by["user_id"].nunique().to_dict() == by.size().to_dict() == {
+        "churn": 600, "purchase": 600, "value": 600}
+    for score, g in by:
+        expect = g["value"].rank(pct=True, method="average").to_numpy() * 100
+        np.testing.assert_allclose(g["percentile"].to_numpy(), expect, rtol=0, atol=1e-9)
+        assert 0 < g["percentile"].min() and g["percentile"].max() <= 100.0
+    assert by["percentile"].max()["purchase"] > 99
+
+
+def test_below_the_threshold_every_shopper_is_in_every_window(demo_copy, monkeypatch):
+    """(d) At or below MAX_WINDOW_SHOPPERS nothing is sampled: the windows are everyone's and
+    the figures are exactly those of a run with no threshold at all; one shopper more than the
+    threshold and the windows are a sample of exactly that many."""
+    m, calls, stored, end = _run_stage(demo_copy, monkeypatch, 600)
+    m2, _, stored2, _ = _run_stage(demo_copy, monkeypatch, 10**9)
+    assert "sampled" not in m and all(u is None for _, u in calls)
+    assert m["scores"] == m2["scores"]
+    pd.testing.assert_frame_equal(stored, stored2)
+    # the whole shop's windows: every shopper with a history before the backtest's cut-off
+    assert (m["scores"]["purchase"]["backtest_shoppers"],
+            m["scores"]["purchase"]["training_rows"]) == (582, 1849)
+    m3, calls3, stored3, _ = _run_stage(demo_copy, monkeypatch, 599)
+    assert (m3["sampled"]["shoppers"], m3["sampled"]["of"]) == (599, 600)
+    assert all(len(u) == 599 for c, u in calls3 if c < end)
+    assert len(stored3) == len(stored) == 1800

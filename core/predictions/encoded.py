@@ -6,7 +6,8 @@ each shopper's last basket), so its vectors would leak the held-out horizon into
 held-out horizon only (the encoder's training with each shopper's history cut there; the
 checkpoint is written under a temporary run id and removed at once), and describes a shopper as of any cut-off
 by running it over their history up to that cut-off. The vectors are reduced to ``dims``
-principal components fitted on the first cut-off asked for (a training window).
+principal components fitted on the first cut-off asked for: the predictions stage asks first for the
+date the encoder was trained before, so the components see no held-out horizon either.
 
 The build starts it early (``start``: in a background worker, while its own encoder trains on
 the other core; ``core.predictions.stage.start_encoder``) and collects it in the predictions
@@ -20,14 +21,33 @@ import numpy as np
 import pandas as pd
 
 ENCODER_COLUMNS_PREFIX = "taste_"
+ENCODE_CHUNK = 16_384   # shoppers encoded at a time (a multiple of the encoder's batch of 512)
 
 
-def kept_before(con, cut) -> dict[str, int]:
+def kept_before(con, cut, users: list[str] | None = None) -> dict[str, int]:
     """Each shopper's number of interactions before ``cut``, in the encoder's order (undated
-    first, then by time): the first n of their sequence."""
-    rows = con.execute("SELECT user_id, count(*) FILTER (ts IS NULL OR ts < ?) FROM events "
-                       "WHERE user_id IS NOT NULL GROUP BY user_id", [cut]).fetchall()
+    first, then by time): the first n of their sequence. ``users``: only these shoppers."""
+    from core.predictions.windows import only_users
+
+    with only_users(con, users) as who:
+        rows = con.execute("SELECT user_id, count(*) FILTER (ts IS NULL OR ts < ?) FROM events "
+                           f"WHERE user_id IS NOT NULL AND {who} GROUP BY user_id",
+                           [cut]).fetchall()
     return {str(u): int(n) for u, n in rows}
+
+
+def as_of(seq, keep: dict[str, int], idx=None):
+    """The sequences of shoppers ``idx`` (positions in ``seq.user_ids``; default all), each cut
+    to its first ``keep[u]`` interactions (none for a shopper not in ``keep``). Shares ``seq``'s
+    arrays: only the shoppers' bounds are new, so a chunk of it costs the chunk's size."""
+    from core.encoder.data import Sequences
+
+    idx = np.arange(len(seq.user_ids)) if idx is None else np.asarray(idx, dtype=np.int64)
+    ids = [seq.user_ids[i] for i in idx]
+    starts = seq.starts[idx]
+    k = np.array([max(int(keep.get(u, 0)), 0) for u in ids], dtype=np.int64)
+    return Sequences(ids, starts, np.minimum(seq.ends[idx], starts + k),
+                     seq.items, seq.types, seq.gaps)
 
 
 class AsOfEncoder:
@@ -87,30 +107,48 @@ class AsOfEncoder:
             for t in ("model_checkpoints", "encoder_items", "training_curve"):
                 con.execute(f"DELETE FROM {t} WHERE run_id = ?", [tmp])
         self.seq_ = load_sequences(con, item_ids)
-        self.pca_ = None
+        self.pca_ = self.pos_ = None
         del self.prep_, self.future_
         return self
 
-    def transform(self, con, cut) -> pd.DataFrame:
-        """One row per shopper with a history before ``cut``: ``taste_1 .. taste_<dims>``."""
-        from sklearn.decomposition import PCA
-
-        from core.encoder.data import truncate
+    def transform(self, con, cut, users: list[str] | None = None,
+                  chunk: int = ENCODE_CHUNK) -> pd.DataFrame:
+        """One row per shopper with a history before ``cut``: ``taste_1 .. taste_<dims>``.
+        ``users``: only these shoppers (default everyone). The encoder runs ``chunk`` shoppers at
+        a time and keeps only their ``dims`` components, so memory follows the chunk, not the
+        shop; the principal components are fitted on the first call's shoppers (a training
+        window), which are pooled whole."""
         from core.encoder.runtime import _pooled
-
         from core.encoder.train import torch_settings
 
-        keep = kept_before(con, cut)
-        seq = truncate(self.seq_, keep)
+        keep = kept_before(con, cut, users)
+        if users is None:
+            idx = None
+        else:
+            if self.pos_ is None:
+                self.pos_ = {u: i for i, u in enumerate(self.seq_.user_ids)}
+            idx = [self.pos_[u] for u in users if u in self.pos_]
+        seq = as_of(self.seq_, keep, idx)
+        have = np.array([keep.get(u, 0) > 0 for u in seq.user_ids], dtype=bool)
+        Ss, Zs = [], []
         # the encoder's thread count, as in training and compute_profiles: with torch's default
         # (every core) a busy machine stalled attention ~15x (64.7 of 93 s on a 600-shopper demo)
         with torch_settings(self.device_, self.seed, None):
-            S = _pooled(self.model_, seq, self.p_["pooling"], self.device_)
-        have = np.array([keep.get(u, 0) > 0 for u in seq.user_ids])
-        S, users = S[have], [u for u, h in zip(seq.user_ids, have) if h]
+            for a in range(0, len(seq.user_ids), chunk):
+                part = as_of(seq, keep, range(a, min(a + chunk, len(seq.user_ids))))
+                S = _pooled(self.model_, part, self.p_["pooling"], self.device_)[have[a:a + chunk]]
+                if self.pca_ is None:
+                    Ss.append(S)
+                elif len(S):
+                    Zs.append(self.pca_.transform(S))
         if self.pca_ is None:
+            from sklearn.decomposition import PCA
+
+            S = np.concatenate(Ss) if Ss else np.zeros((0, self.model_.d), np.float32)
             self.pca_ = PCA(min(self.dims, S.shape[1], max(1, len(S) - 1)),
                             random_state=self.seed).fit(S)
-        Z = self.pca_.transform(S)
+            Zs = [self.pca_.transform(S)]
+        users_kept = [u for u, h in zip(seq.user_ids, have) if h]
+        Z = np.concatenate(Zs) if Zs else np.zeros((0, self.pca_.n_components_))
         cols = [f"{ENCODER_COLUMNS_PREFIX}{i + 1}" for i in range(Z.shape[1])]
-        return pd.DataFrame(Z, index=pd.Index(users, name="user_id"), columns=cols)
+        return pd.DataFrame(Z, index=pd.Index(users_kept, name="user_id"), columns=cols)

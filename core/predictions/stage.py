@@ -15,6 +15,12 @@ is judged on features as of T0 with labels from [T0, E): the latest horizon is h
 model never sees it. The baseline (recency rank; average historic spend) is fitted and judged on
 the same windows. The scores a marketer uses are then refitted on [T0, E) and applied to every
 shopper as of E: they predict the H days after the data ends.
+
+Scale: above ``MAX_WINDOW_SHOPPERS`` shoppers the training and backtest windows (features and the
+encoder's view at each cut-off, ~11 of them) are computed on one seeded sample of shoppers, the
+same at every cut-off, so they cost the same at any shop size; the metrics say so (``sampled``).
+The scores still cover every shopper: the one all-shopper frame is the final cut-off's (the
+encoder runs over it in chunks), and the percentiles and reasons compare each shopper with all.
 """
 
 from __future__ import annotations
@@ -31,11 +37,16 @@ from core.predictions.read import TITLES
 from core.predictions.models import (LikelihoodModel, RecencyBaseline, SpendRateBaseline,
                                      ValueModel, push_reasons)
 from core.predictions.windows import (FEATURE_WORDS, churn_horizon_days, data_end, data_start,
-                                      features_as_of, labels_for, match_goal, outcomes_between)
+                                      features_as_of, labels_for, match_goal, outcomes_between,
+                                      shoppers_with_events)
 from core.progress import NULL, Progress
 
 MAX_TRAIN = 200_000     # shopper-windows sampled for fitting (scoring always covers everyone)
 TRAIN_WINDOWS = 4       # consecutive horizons stacked for fitting
+# Above this many shoppers the training and backtest windows are computed on a seeded sample of
+# this many (the same at every cut-off): at 1 M shoppers each window's features and encoder run
+# would otherwise take minutes, ~11 of them. The scores still cover everyone.
+MAX_WINDOW_SHOPPERS = 50_000
 
 
 
@@ -53,22 +64,61 @@ def _definition(name: str, horizon: float, goal_text: str = "", churn_how: str =
 class _Windows:
     """Features per cut-off, computed once per (cut, goal): the behaviour figures and, with an
     ``encoder`` (``encoded.AsOfEncoder``, trained before every held-out horizon), the profile
-    encoder's view of the shopper as of the same cut-off."""
+    encoder's view of the shopper as of the same cut-off. ``users``: the shoppers the training
+    and backtest windows are computed on (None: everyone; a large shop's sample,
+    ``_window_shoppers``); ``final`` is every shopper at the end of the data, for the scores."""
 
-    def __init__(self, con, goal_items, encoder=None):
-        self.con, self.goal_items, self.encoder, self._f = con, goal_items, encoder, {}
+    def __init__(self, con, goal_items, encoder=None, users=None):
+        self.con, self.goal_items, self.encoder, self.users = con, goal_items, encoder, users
+        self._f, self._final = {}, None
+
+    def _compute(self, cut, users):
+        f = features_as_of(self.con, cut, self.goal_items, users=users)
+        if self.encoder is not None:
+            f = f.join(self.encoder.transform(self.con, cut, users=users), how="left")
+        return f
 
     def features(self, cut):
         if cut not in self._f:
-            f = features_as_of(self.con, cut, self.goal_items)
-            if self.encoder is not None:
-                f = f.join(self.encoder.transform(self.con, cut), how="left")
-            self._f[cut] = f
+            self._f[cut] = self._compute(cut, self.users)
         return self._f[cut]
+
+    def final(self, end):
+        """Every shopper as of ``end``: the one all-shopper frame, kept until ``forget()``."""
+        if self._final is None:
+            self._final = self._compute(end, None)
+        return self._final
+
+    def forget(self, keep=None):
+        """Drop the cached windows but those at the cuts in ``keep`` (the scores still to come
+        read them); without ``keep``, everything, the final frame too."""
+        self._f = {c: f for c, f in self._f.items() if keep is not None and c in keep}
+        if keep is None:
+            self._final = None
 
     def labels(self, cut, end):
         f = self.features(cut)
-        return f, labels_for(f, outcomes_between(self.con, cut, end, self.goal_items))
+        return f, labels_for(f, outcomes_between(self.con, cut, end, self.goal_items,
+                                                 users=self.users))
+
+
+def _window_shoppers(con, seed: int) -> tuple[list[str] | None, int]:
+    """The shoppers the training and backtest windows are computed on, and how many shoppers
+    there are: everyone up to ``MAX_WINDOW_SHOPPERS``; above it one seeded sample of that many,
+    the same at every cut-off, so a window costs the same at any shop size."""
+    users = shoppers_with_events(con)
+    if len(users) <= MAX_WINDOW_SHOPPERS:
+        return None, len(users)
+    pick = np.random.default_rng(seed).choice(len(users), MAX_WINDOW_SHOPPERS, replace=False)
+    return [users[i] for i in np.sort(pick)], len(users)
+
+
+def _sampled_note(k: int, n: int) -> dict:
+    return {"shoppers": k, "of": n,
+            "why": f"the models were trained and backtested on a random sample of {k:,} of the "
+                   f"{n:,} shoppers (the same shoppers at every date), so learning and checking "
+                   "take the same time at any shop size; the backtest figures are the sample's, "
+                   "and every shopper still gets a score"}
 
 
 def _sample(n: int, seed: int) -> np.ndarray:
@@ -114,21 +164,31 @@ def _xy(w: _Windows, name: str, cut, until):
     return X, L[{"purchase": "bought", "goal": "bought_goal", "value": "spend"}[name]].to_numpy()
 
 
+def _cuts(last_cut, h: float, start, n_windows: int) -> list:
+    """The cut-offs last_cut, last_cut - h, ... (up to ``n_windows``) with some history before
+    each."""
+    cuts = [last_cut - timedelta(days=h * k) for k in range(n_windows)]
+    return [c for c in cuts if c > start + timedelta(days=min(h, 30))]
+
+
 def _stacked(w: _Windows, name: str, last_cut, h: float, start, n_windows: int):
     """Training rows from up to ``n_windows`` consecutive windows ending at ``last_cut + h``
-    (cuts last_cut, last_cut - h, ...; each needs some history before it): several windows make
-    the model see more than one season's moment."""
+    (``_cuts``): several windows make the model see more than one season's moment."""
     Xs, ys = [], []
-    for k in range(n_windows):
-        cut = last_cut - timedelta(days=h * k)
-        if cut <= start + timedelta(days=min(h, 30)):
-            break
+    for cut in _cuts(last_cut, h, start, n_windows):
         X, y = _xy(w, name, cut, cut + timedelta(days=h))
         Xs.append(X)
         ys.append(y)
     if not Xs:
         return None, None
     return pd.concat(Xs), np.concatenate(ys)
+
+
+def _score_cuts(h: float, start, end) -> set:
+    """Every cut-off ``_score`` reads windows at for a horizon of ``h`` days."""
+    t0 = end - timedelta(days=h)
+    return {*_cuts(t0 - timedelta(days=h), h, start, TRAIN_WINDOWS), t0,
+            *_cuts(t0, h, start, TRAIN_WINDOWS)}
 
 
 def _score(w, name, h, start, end, goal_items, goal_text, churn_how, run_id, seed,
@@ -146,7 +206,7 @@ def _score(w, name, h, start, end, goal_items, goal_text, churn_how, run_id, see
         return (f"too few shoppers to backtest ({len(X_tr)} and {len(X_te)} in the training and "
                 "held-out windows; at least 20 each)")
     X_fit, y_fit = _stacked(w, name, t0, h, start, TRAIN_WINDOWS)
-    X_now = w.features(end)
+    X_now = w.final(end)
     if name == "churn":
         X_now = X_now[X_now["orders"] > 0]
     s = _sample(len(X_fit), seed)
@@ -247,19 +307,28 @@ def build_predictions(con, run_id: int, *, horizon_days: float = 30.0, goal: str
                               "trained_in": enc.trained_in_}
         except ValueError as e:          # e.g. too few shoppers before that date
             out["encoder"] = {"skipped": str(e)}
-    w = _Windows(con, goal_items, enc)
+    sample, n_shoppers = _window_shoppers(con, seed)
+    if sample is not None:
+        out["sampled"] = _sampled_note(len(sample), n_shoppers)
+    w = _Windows(con, goal_items, enc, sample)
     scored, backtest, rel_rows = [], [], []
-    n_shoppers = len(w.features(end))
+    if enc is not None:
+        # The encoder's principal components are fitted on the first window it describes: the
+        # shoppers as of the date it was trained before, so they too learn nothing from any
+        # score's held-out horizon.
+        w.features(earliest)
     # On small tables the trees' thread start-up costs more than it saves (2.5x slower on the
     # demo shop with both cores busy); large shops use every core.
     threads = 1 if n_shoppers < 100_000 else None
     with progress.stage("Predictions", total=len(plan)) as bar, threadpool_limits(threads):
-        for name, h in plan:
+        for i, (name, h) in enumerate(plan):
+            w.forget(set().union(*(_score_cuts(g, start, end) for _, g in plan[i:])))
             why = _score(w, name, h, start, end, goal_items, goal_text, churn_how, run_id, seed,
                          scored, backtest, rel_rows, out)
             if why:
                 out["skipped"][name] = why
             bar.advance()
+    w.forget()
     _store(con, run_id, scored, backtest, rel_rows)
     return out
 

@@ -8,6 +8,8 @@ Every prediction is learned and checked on windows of the shop's own history:
 ``features_as_of`` reads nothing at or after its cut-off, by construction: the events view it reads
 is filtered on ``ts < $cut`` with the cut-off as a parameter, so a fitted model never sees the horizon
 it is judged on (tests/test_predictions.py checks this on a hand-made shop with exact dates).
+Restricted to some shoppers (``users``: a large shop's windows are computed on a sample), the same
+view is only narrowed further, to those shoppers' events, before anything is counted.
 
 A *purchase* is an order: the distinct baskets (``BASKET_KEY_SQL``) of purchase events; revenue is
 quantity x unit price of purchase events (returns are their own event type and not counted).
@@ -15,6 +17,7 @@ quantity x unit price of purchase events (returns are their own event type and n
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -57,22 +60,57 @@ def data_start(con) -> datetime | None:
     return con.execute("SELECT min(ts) FROM events WHERE user_id IS NOT NULL").fetchone()[0]
 
 
+# Revenue in exact decimals (to a millionth): DuckDB adds floating-point numbers in whatever order
+# its threads finish, so float sums differed in the last bits from run to run, and the trees'
+# split points with them (purchase probabilities moved by up to 0.15 between two runs of the same
+# demo build). Prices and quantities are finite and bounded (core.ingest.sanity).
+REV = "CAST(quantity * unit_price AS DECIMAL(38, 6))"
+
+
 def _goal_sql(goal_items: list[str] | None) -> tuple[str, dict]:
     if not goal_items:
         return "false", {}
     return "list_contains($goal, item_id)", {"goal": sorted(goal_items)}
 
 
-def features_as_of(con, cut: datetime, goal_items: list[str] | None = None) -> pd.DataFrame:
+def shoppers_with_events(con) -> list[str]:
+    """Every shopper with a timed event, sorted: those ``features_as_of(data_end(con))`` has."""
+    return [str(u) for u in con.execute(
+        "SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL AND ts IS NOT NULL "
+        "ORDER BY user_id").fetchnumpy()["user_id"]]
+
+
+@contextmanager
+def only_users(con, users: list[str] | None, name: str = "_asof_users"):
+    """A SQL condition on ``user_id`` keeping ``users`` (a semi-join on them, registered as
+    ``name`` while the block runs); "true" for everyone (None), "false" for no one."""
+    if users is None or len(users) == 0:
+        yield "true" if users is None else "false"
+        return
+    con.register(name, pd.DataFrame({"user_id": pd.Series(list(users), dtype=object)}))
+    try:
+        yield f"user_id IN (SELECT user_id FROM {name})"
+    finally:
+        con.unregister(name)
+
+
+def features_as_of(con, cut: datetime, goal_items: list[str] | None = None,
+                   users: list[str] | None = None) -> pd.DataFrame:
     """One row per shopper with any event before ``cut`` (index user_id, sorted), the FEATURES
-    columns; NaN where a figure does not exist (no order yet: days since order)."""
+    columns; NaN where a figure does not exist (no order yet: days since order). ``users``: only
+    these shoppers (their events alone are read and counted: the same rows as for everyone)."""
+    with only_users(con, users) as who:
+        return _features(con, cut, goal_items, who)
+
+
+def _features(con, cut: datetime, goal_items: list[str] | None, who: str) -> pd.DataFrame:
     goal, gp = _goal_sql(goal_items)
     q = f"""
         WITH e AS (
             SELECT user_id, item_id, event_type, ts,
-                   CASE WHEN event_type = 'purchase' THEN quantity * unit_price END AS rev,
+                   CASE WHEN event_type = 'purchase' THEN {REV} END AS rev,
                    {BASKET_KEY_SQL} AS bk, {goal} AS is_goal
-            FROM events WHERE user_id IS NOT NULL AND ts IS NOT NULL AND ts < $cut),
+            FROM events WHERE user_id IS NOT NULL AND ts IS NOT NULL AND ts < $cut AND {who}),
         o AS (
             SELECT user_id, bk, min(ts) AS t, sum(rev) AS rev, bool_or(is_goal) AS goal
             FROM e WHERE event_type = 'purchase' GROUP BY ALL),
@@ -103,7 +141,7 @@ def features_as_of(con, cut: datetime, goal_items: list[str] | None = None) -> p
                coalesce(ou.orders, 0) AS orders, coalesce(ou.orders_30d, 0) AS orders_30d,
                coalesce(ou.orders_90d, 0) AS orders_90d,
                coalesce(ou.orders_365d, 0) AS orders_365d,
-               ou.spend, coalesce(ou.spend_90d, 0) AS spend_90d,
+               ou.spend::DOUBLE AS spend, coalesce(ou.spend_90d, 0)::DOUBLE AS spend_90d,
                ou.spend / ou.orders AS order_value,
                CASE WHEN ou.orders > 1 THEN date_diff('second', ou.first_order, ou.last_order)
                     / 86400.0 / (ou.orders - 1) END AS gap_days,
@@ -119,22 +157,25 @@ def features_as_of(con, cut: datetime, goal_items: list[str] | None = None) -> p
     return df[FEATURES].astype(float)
 
 
-def outcomes_between(con, start: datetime, end: datetime,
-                     goal_items: list[str] | None = None) -> pd.DataFrame:
-    """Per shopper who bought in [start, end): orders, spend, goal_orders (index user_id)."""
+def outcomes_between(con, start: datetime, end: datetime, goal_items: list[str] | None = None,
+                     users: list[str] | None = None) -> pd.DataFrame:
+    """Per shopper who bought in [start, end): orders, spend, goal_orders (index user_id).
+    ``users``: only these shoppers."""
     goal, gp = _goal_sql(goal_items)
-    df = con.execute(
-        f"""
-        WITH o AS (
-            SELECT user_id, {BASKET_KEY_SQL} AS bk, sum(quantity * unit_price) AS rev,
-                   bool_or({goal}) AS goal
-            FROM events
-            WHERE user_id IS NOT NULL AND event_type = 'purchase' AND ts >= $start AND ts < $end
-            GROUP BY ALL)
-        SELECT user_id, count(*) AS orders, coalesce(sum(rev), 0) AS spend,
-               count(*) FILTER (goal) AS goal_orders
-        FROM o GROUP BY user_id ORDER BY user_id
-        """, {**gp, "start": start, "end": end}).df().set_index("user_id")
+    with only_users(con, users) as who:
+        df = con.execute(
+            f"""
+            WITH o AS (
+                SELECT user_id, {BASKET_KEY_SQL} AS bk, sum({REV}) AS rev,
+                       bool_or({goal}) AS goal
+                FROM events
+                WHERE user_id IS NOT NULL AND event_type = 'purchase' AND ts >= $start
+                      AND ts < $end AND {who}
+                GROUP BY ALL)
+            SELECT user_id, count(*) AS orders, coalesce(sum(rev), 0)::DOUBLE AS spend,
+                   count(*) FILTER (goal) AS goal_orders
+            FROM o GROUP BY user_id ORDER BY user_id
+            """, {**gp, "start": start, "end": end}).df().set_index("user_id")
     df.index = df.index.astype(str)
     return df.astype(float)
 
