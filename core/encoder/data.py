@@ -199,12 +199,9 @@ def validation_set(seq, n_val, max_len):
 
 
 def take_users(seq: Sequences, idx) -> Sequences:
-    """The sequences of shoppers ``idx`` (positions in ``seq.user_ids``, ascending), as a
-    ``Sequences`` of their own: for work done on a sample of shoppers, or in chunks."""
+    """The sequences of shoppers ``idx`` (positions in ``seq.user_ids``), as a ``Sequences`` of
+    their own: for work done on a sample of shoppers, or in chunks. It shares ``seq``'s event
+    arrays (only the shoppers' bounds are new), so a chunk costs the chunk's size."""
     idx = np.asarray(idx, dtype=np.int64)
-    counts = seq.ends[idx] - seq.starts[idx]
-    rows = np.concatenate([np.arange(s, e) for s, e in zip(seq.starts[idx], seq.ends[idx])]) \
-        if len(idx) else np.zeros(0, np.int64)
-    ends = np.cumsum(counts)
-    return Sequences(user_ids=[seq.user_ids[i] for i in idx], starts=ends - counts, ends=ends,
-                     items=seq.items[rows], types=seq.types[rows], gaps=seq.gaps[rows])
+    return Sequences(user_ids=[seq.user_ids[i] for i in idx], starts=seq.starts[idx],
+                     ends=seq.ends[idx], items=seq.items, types=seq.types, gaps=seq.gaps)

@@ -13,7 +13,6 @@ other temporary files by the next write to the store).
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from core.progress import NULL, Progress
+from core.store.publish import unlink_shadow
 
 
 @dataclass
@@ -45,9 +45,8 @@ def evaluate_file(path: str, run_id: int, as_of: str | None = None, **kwargs) ->
     A shop that cannot be evaluated returns ``{"skipped": reason}``."""
     import duckdb
 
-    from core.evaluate import EvaluationError, evaluate_recommenders
-
     from core.config import duckdb_memory_limit
+    from core.evaluate import EvaluationError, evaluate_recommenders
 
     con = duckdb.connect(str(path))
     try:
@@ -118,8 +117,5 @@ def finish_evaluation(con, job: EvaluationJob, progress: Progress = NULL) -> dic
 
 
 def _remove(p: Path | None) -> None:
-    if p is None:
-        return
-    for f in (p, p.with_name(p.name + ".wal")):
-        with contextlib.suppress(FileNotFoundError):
-            f.unlink()
+    if p is not None:
+        unlink_shadow(p)  # the snapshot and its WAL, as the store's own temporary copies

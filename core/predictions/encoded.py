@@ -38,16 +38,14 @@ def kept_before(con, cut, users: list[str] | None = None) -> dict[str, int]:
 
 def as_of(seq, keep: dict[str, int], idx=None):
     """The sequences of shoppers ``idx`` (positions in ``seq.user_ids``; default all), each cut
-    to its first ``keep[u]`` interactions (none for a shopper not in ``keep``). Shares ``seq``'s
-    arrays: only the shoppers' bounds are new, so a chunk of it costs the chunk's size."""
-    from core.encoder.data import Sequences
+    to its first ``keep[u]`` interactions (none for a shopper not in ``keep``); shares ``seq``'s
+    event arrays (``take_users``)."""
+    from core.encoder.data import take_users
 
-    idx = np.arange(len(seq.user_ids)) if idx is None else np.asarray(idx, dtype=np.int64)
-    ids = [seq.user_ids[i] for i in idx]
-    starts = seq.starts[idx]
-    k = np.array([max(int(keep.get(u, 0)), 0) for u in ids], dtype=np.int64)
-    return Sequences(ids, starts, np.minimum(seq.ends[idx], starts + k),
-                     seq.items, seq.types, seq.gaps)
+    sub = take_users(seq, np.arange(len(seq.user_ids)) if idx is None else idx)
+    k = np.array([max(int(keep.get(u, 0)), 0) for u in sub.user_ids], dtype=np.int64)
+    sub.ends = np.minimum(sub.ends, sub.starts + k)
+    return sub
 
 
 class AsOfEncoder:
