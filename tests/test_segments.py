@@ -140,3 +140,60 @@ def test_a_very_large_shop_is_segmented_on_a_sample_and_everyone_is_placed(built
     assert out["k"] == 6 and sum(sizes) == 600 and sizes == sorted(sizes, reverse=True)
     ari = adjusted_rand_score([r[0] for r in rows], [r[1] for r in rows])
     assert ari >= 0.85, f"ARI {ari:.3f} against the planted types, segments chosen on a sample"
+
+
+def test_one_position_expectation_is_the_catalogue_softmax_top_items():
+    """At scale the expected items come from a shopper's last position only; taken from the
+    logits' top items, they are exactly the full-catalogue softmax's top items renormalised
+    (what the several-position path computes), and shoppers with nothing kept get no row."""
+    import torch
+
+    from core.encoder.data import Sequences, last_window
+    from core.encoder.model import SeqEncoder
+    from core.segments.taste import _expected
+
+    torch.manual_seed(3)
+    model = SeqEncoder(300, 8, d=16, n_layers=1, n_heads=2, max_len=12).eval()
+    with torch.no_grad():
+        model.item_bias.normal_()
+    rng = np.random.default_rng(0)
+    lens = np.array([5, 30, 1, 0, 17])
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    n = int(lens.sum())
+    seq = Sequences([f"u{i}" for i in range(5)], starts, starts + lens,
+                    rng.integers(0, 300, n), rng.integers(1, 4, n), rng.integers(0, 5, n))
+    P = _expected(model, seq, seq.ends, top_n=20, device="cpu", positions=20, stride=20)
+    assert P.shape == (5, 300) and P[3].nnz == 0
+    with torch.inference_mode():
+        E = model.item_matrix()
+        for u in (0, 1, 2, 4):
+            items, types, gaps = (torch.as_tensor(a)[None] for a in
+                                  last_window(seq, seq.starts[u], seq.ends[u], 12))
+            p = torch.softmax(model.scores(model(items, types, gaps, E)[0, -1], E), -1)
+            v, j = torch.topk(p, 20)
+            want = np.zeros(300)
+            want[j.numpy()] = (v / v.sum()).numpy()
+            assert P[u].nnz == 20
+            np.testing.assert_allclose(P[u].toarray().ravel(), want, atol=1e-6)
+
+
+def test_lifecycle_check_of_a_very_large_shop_runs_on_a_sample(built_demo_store, monkeypatch):
+    """Above ``MAX_CHECK_SHOPPERS`` (lowered to 300 of the demo's 600) the lifecycle's held-out
+    check runs on a seeded sample: its figures count only sampled shoppers, the run says so, and
+    the same seed gives the same figures."""
+    from core.features.holdout import last_basket_split
+    from core.segments import lifecycle
+    from core.store import Store
+
+    with Store(built_demo_store.path).read() as con:
+        split = last_basket_split(con)
+        full = lifecycle.lifecycle_quality(con, split, seed=5)
+        monkeypatch.setattr(lifecycle, "MAX_CHECK_SHOPPERS", 300)
+        a = lifecycle.lifecycle_quality(con, split, seed=5)
+        b = lifecycle.lifecycle_quality(con, split, seed=5)
+    assert "sample" not in full and a["sample"]["shoppers"] == 300 and a["sample"]["of"] == 600
+    assert "random sample of 300 of the 600 shoppers" in a["sample"]["why"]
+    n_full = full["validity"]["segments"]["shoppers"]
+    n_a = a["validity"]["segments"]["shoppers"]
+    assert 0.35 * n_full < n_a < 0.65 * n_full   # only the sampled shoppers are scored
+    assert a["validity"]["segments"] == b["validity"]["segments"]

@@ -45,6 +45,10 @@ ITEM_TEXT_SQL = "concat_ws('. ', " + ", ".join(
 ) + ")"
 
 REVIEW_CHARS = 1000   # the model reads ~256 word pieces: more review text would be cut anyway
+# A large catalogue on a CPU with native bfloat16 (AVX512-BF16 or AMX) is embedded in bfloat16:
+# measured on 512 demo item texts on 2 cores, 106 -> 190 texts/s, every vector's cosine with the
+# float32 one >= 0.99997. Smaller catalogues (Online Retail's ~4,000 items) stay float32.
+CPU_BF16_FROM = 20_000
 
 # One row per item_id (the most recently ingested one when an item was loaded twice), with its
 # text ('' when it has none: item text, then its reviews' text) and the text's hash.
@@ -165,6 +169,27 @@ def _load_model(model_name: str, device: str):
         return model
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (its flags list avx512_bf16 or amx_bf16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def precision(n_texts: int, device: str) -> str:
+    """The number type texts are embedded in: bfloat16 on a GPU that has it (the model is cast
+    at load) and for ``CPU_BF16_FROM`` texts or more on a CPU that has it; float32 otherwise."""
+    if device.startswith("cuda"):
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    if device == "cpu" and n_texts >= CPU_BF16_FROM and cpu_has_bf16():
+        return "bfloat16"
+    return "float32"
+
+
 class TextEmbedder:
     """``TextEmbedder(model_name).encode(texts)`` -> float32 (n, d), rows L2-normalised."""
 
@@ -186,15 +211,22 @@ class TextEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        import contextlib
+
+        import torch
+
+        cpu_bf16 = self.device == "cpu" and precision(len(texts), self.device) == "bfloat16"
         # Sort by length so batches pad little; chunks let a progress bar move.
         order = np.argsort([len(t) for t in texts], kind="stable")
         chunk = self.batch_size * 4
         for start in range(0, len(texts), chunk):
             idx = order[start:start + chunk]
-            vec = self._model.encode(
-                [texts[i] for i in idx], batch_size=self.batch_size,
-                normalize_embeddings=True, show_progress_bar=False, convert_to_tensor=True,
-            )
+            with (torch.autocast("cpu", dtype=torch.bfloat16) if cpu_bf16
+                  else contextlib.nullcontext()):
+                vec = self._model.encode(
+                    [texts[i] for i in idx], batch_size=self.batch_size,
+                    normalize_embeddings=True, show_progress_bar=False, convert_to_tensor=True,
+                )
             out[idx] = vec.float().cpu().numpy()  # float() first: numpy has no bfloat16
             if progress_stage is not None:
                 progress_stage.advance(len(idx))
@@ -276,6 +308,9 @@ def embed_items(con, model_name: str = DEFAULT_MODEL, device: str = "auto",
         "items_not_embedded": int(left_out),
         "scope": scope,
         "dim": dim,
+        # Ray embeds shards of the texts, each below CPU_BF16_FROM on a cluster of small ones
+        "precision": (precision(len(todo) if getattr(engine, "name", "local") == "local" else 0,
+                                dev) if todo else None),
         "seconds": round(time.perf_counter() - t0, 3),
     }
 

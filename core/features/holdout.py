@@ -71,19 +71,28 @@ def cutoffs(split: pd.DataFrame, column: str = "test_cut") -> dict[str, int]:
     return {str(u): int(c) - 1 for u, c in zip(s.index, s.to_numpy())}
 
 
-def register_events_before(con, name: str, keep: dict[str, int]) -> str:
+def register_events_before(con, name: str, keep: dict[str, int],
+                           users: list[str] | None = None) -> str:
     """Create temp view ``name``: the events, each listed shopper's cut to their first
-    ``keep[u]`` (``cutoffs``) in the shopper's event order; others whole. Returns ``name``."""
+    ``keep[u]`` (``cutoffs``) in the shopper's event order; others whole. ``users``: only these
+    shoppers' events (and events without a shopper), for checks run on a sample of a very large
+    shop. Returns ``name``."""
     cut_df = pd.DataFrame({"user_id": pd.Series(list(keep), dtype=object),  # noqa: F841
                            "keep_n": np.fromiter(keep.values(), np.int64, len(keep))})
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_keep AS SELECT * FROM cut_df")
+    only = ""
+    if users is not None:
+        users_df = pd.DataFrame({"user_id": pd.Series(list(users), dtype=object)})  # noqa: F841
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_users AS SELECT * FROM users_df")
+        only = (f"WHERE e.user_id IS NULL OR e.user_id IN "
+                f"(SELECT user_id FROM {name}_users)")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW {name} AS
         SELECT * EXCLUDE (pos) FROM (
             SELECT e.*, CASE WHEN e.user_id IS NULL THEN NULL ELSE row_number() OVER (
                        PARTITION BY e.user_id ORDER BY e.ts NULLS FIRST, e.event_id) END AS pos
-            FROM events e) e
+            FROM events e {only}) e
         WHERE e.user_id IS NULL OR NOT EXISTS (
             SELECT 1 FROM {name}_keep k WHERE k.user_id = e.user_id AND e.pos > k.keep_n)
         """)

@@ -58,11 +58,16 @@ def _window(con, run_id, keep, seq, model, device, seed, habits_table=None, cach
             "svd": svd, "scales": block_scales(XA, H)}
 
 
-def _as_of_habits(con, run_id: int, keep: dict[str, int], name: str) -> str:
-    """Behaviour features computed on the events before each shopper's cut (temp tables)."""
+def _as_of_habits(con, run_id: int, keep: dict[str, int], name: str,
+                  users: list[str] | None = None) -> str:
+    """Behaviour features computed on the events before each shopper's cut (temp tables);
+    ``users``: only theirs (the sample of a very large shop)."""
     from core.features import compute_features
 
-    view = register_events_before(con, f"_{name}_events", keep)
+    if users is not None:
+        wanted = set(users)
+        keep = {u: k for u, k in keep.items() if u in wanted}
+    view = register_events_before(con, f"_{name}_events", keep, users=users)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _{name}_features AS "
                 "SELECT * FROM user_features WHERE false")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _{name}_shares AS "
@@ -125,11 +130,13 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
         cache: dict = {}
         full = _window(con, run_id, None, seq, model, device, seed, cache=cache, stride=stride)
         bar.advance(1)
+        only = None if sample is None else list(seq.user_ids)
         val = _window(con, run_id, val_keep, seq, model, device, seed, cache=cache,
-                      habits_table=_as_of_habits(con, run_id, val_keep, "val"), stride=stride) \
-            if split["val_cut"].notna().any() else None
+                      habits_table=_as_of_habits(con, run_id, val_keep, "val", only),
+                      stride=stride) if split["val_cut"].notna().any() else None
         test = _window(con, run_id, test_keep, seq, model, device, seed, cache=cache,
-                       habits_table=_as_of_habits(con, run_id, test_keep, "test"), stride=stride)
+                       habits_table=_as_of_habits(con, run_id, test_keep, "test", only),
+                       stride=stride)
         del cache
         bar.advance(1)
         inp = full["inp"]

@@ -13,10 +13,12 @@ of gigabytes, so:
    (its SVD, its block scales), the fitted segmentation's assignment rule (signature coverage,
    nearest centre; DBSCAN: the segment of the nearest sampled shopper), and their rows are
    written at once, so memory stays the size of a chunk.
-3. **Cheaper expectations.** The encoder's expected items average every ``SCALE_STRIDE``-th of
-   a shopper's last 20 positions (2 positions) instead of every 2nd (10 positions), for the
-   sample and everyone alike: scoring a 50,000-item catalogue at 10 positions for a million
-   shoppers is ~64 TFLOP, about 20 minutes on 2 cores.
+3. **Cheaper expectations.** The encoder's expected items come from a shopper's last position
+   only (``SCALE_STRIDE`` = 20: one of the last 20) instead of the mean over every 2nd of them
+   (10 positions), for the sample and everyone alike. Scoring a 50,000-item catalogue at 10
+   positions for a million shoppers is ~64 TFLOP plus a softmax over 5e11 values; with one
+   position the top items come straight from the logits (``core.segments.taste._expected``).
+   Measured at 50,000 items on 2 cores: ~3,000 shoppers/s, against ~730 at 2 positions.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import pyarrow as pa
 
 MAX_FIT_SHOPPERS = 100_000
 CHUNK = 50_000
-SCALE_STRIDE = 10
+SCALE_STRIDE = 20
 DEFAULT_STRIDE = 2
 
 
