@@ -51,11 +51,12 @@ def report(title: str, store: Store, metrics: dict, extra: dict | None = None) -
     print(f"  peak memory          {own:8.2f} GB this process; background workers: "
           + (", ".join(f"{k} {v:.2f} GB" for k, v in workers.items()) or "none")
           + f"; sum {own + sum(workers.values()):.2f} GB")
+    from core.explore.model import sampling_notes
+
+    for note in sampling_notes(metrics):
+        print(f"  sampled: {note['step']}: {note['text']}")
     for stage_name, m in metrics.items():
         if isinstance(m, dict):
-            for key in ("sample", "train_sample", "validation_sample", "sampled"):
-                if isinstance(m.get(key), dict):
-                    print(f"  sampled: {stage_name} {key}: {m[key]}")
             for key in ("trained_in", "evaluated_in", "laid_out_in"):
                 if m.get(key):
                     print(f"  {stage_name}: {key.replace('_', ' ')} {m[key]}")

@@ -92,6 +92,10 @@ def run(args, settings) -> int:
         print(f"Serving build {run_['run_id']} finished {run_['finished_at']}.")
         for line in segment_quality_lines(run_["metrics"]):
             print(line)
+        from core.explore.model import sampling_notes
+
+        for note in sampling_notes(run_["metrics"]):
+            print(f"  Sampled (a very large shop): {note['text']}")
     else:
         print("No complete build yet: run `segstudio build`.")
     if status["pruned_runs"]:

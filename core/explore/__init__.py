@@ -25,7 +25,8 @@ from core.explore.mapview import (MAP_GROUPINGS, has_prediction, map_points, sel
                                   theme_colors,
                                   users_in_region)
 from core.explore.mapscale import find_on_map, map_density, map_labels
-from core.explore.model import evaluations, k_scan, quality_table, run_history, training_curve
+from core.explore.model import (evaluations, k_scan, quality_table, run_history, sampling_notes,
+                                training_curve)
 from core.explore.overview import (data_health, dimensions, has_prices, latest_build, lens_cross,
                                    lens_quality, lens_scope_options, segment_colors, segment_names,
                                    segments, shop_totals)

@@ -79,3 +79,32 @@ def quality_table(con, run: dict) -> pd.DataFrame:
             "weak": "; ".join(r["weak"]) or None, "advice": r.get("advice"),
         })
     return pd.DataFrame(rows)
+
+
+# What each sampled step did, in a marketer's words (the metric keys a stage writes when it works
+# on a sample of a very large shop; see README "Very large shops").
+_SAMPLED_STEPS = {
+    ("encoder", "train_sample"): "The profile encoder learned from",
+    ("encoder", "validation_sample"): "The profile encoder was checked on",
+    ("segments", "sample"): "Taste segments were chosen and checked on",
+    ("lifecycle", "sample"): "The lifecycle stages' held-out check used",
+    ("predictions", "sampled"): "Predictions were trained and backtested on",
+}
+
+
+def sampling_notes(metrics: dict) -> list[dict]:
+    """The steps of a build that worked on a sample of its shoppers: one row each (``step``,
+    ``shoppers``, ``of``, ``why``, ``text``: a sentence for the app and the CLI), in build order;
+    empty for a shop small enough to use everyone everywhere."""
+    out = []
+    for (stage, key), what in _SAMPLED_STEPS.items():
+        m = metrics.get(stage) or {}
+        note = m.get(key) or (m.get("quality") or {}).get(key)
+        if not isinstance(note, dict) or not note.get("shoppers"):
+            continue
+        n, of = int(note["shoppers"]), int(note.get("of") or 0)
+        why = note.get("why") or ""
+        text = f"{what} {n:,} of {of:,} shoppers ({n / of:.0%})" if of else f"{what} {n:,} shoppers"
+        out.append({"step": stage, "shoppers": n, "of": of, "why": why,
+                    "text": text + (f": {why}." if why else ".")})
+    return out

@@ -27,6 +27,14 @@ q[3].metric("Stability (ARI)", c.num(m.get("stability_ari"), 3),
             help="Agreement between segmentations on resampled data (1 = identical)")
 q[4].metric("Build time", f"{c.num(m.get('total_seconds'), 0)} s")
 
+notes = ex.sampling_notes(m)
+if notes:
+    with st.expander(f"This shop is very large: {len(notes)} step(s) of the build worked on a "
+                     "random sample of shoppers", icon=":material/info:"):
+        st.markdown("\n".join(f"- {n['text']}" for n in notes)
+                    + "\n\nEvery shopper still has a segment, a lifecycle stage, a place on the "
+                      "map and a score; the quality figures on this page are the sample's.")
+
 # --- segment quality per lens (dashboard/quality.py) -------------------------------------------
 segment_quality_section(run)
 # --- end of segment quality ----------------------------------------------------------------------
