@@ -147,3 +147,37 @@ def test_no_held_out_purchase_reaches_the_taste_inputs(tmp_store):
     # 12 shoppers x (1 basket item + 1 secret) held out of the encoder's training
     assert m["n_held_out_interactions"] == 24 and m["n_users_with_held_out_basket"] == 12
     assert pd.Series(inp.n_events).tolist() == [2] * 12  # two baskets of one item each
+
+
+def test_history_matrices_match_a_shopper_by_shopper_reading():
+    """``_history`` (vectorised) gives, for shoppers taken out of order and cut at random
+    points, exactly what reading each shopper's kept rows one by one gives: counts of purchased
+    items, bought flags, and H = the bought items (or, for a shopper who never bought, the items
+    they touched other than by returning), each weighted equally."""
+    from core.encoder.data import Sequences
+    from core.segments.taste import _history
+
+    rng = np.random.default_rng(1)
+    n, n_items, buy, ret = 400, 60, 2, 4
+    lens = rng.integers(0, 25, n)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    N = int(lens.sum())
+    full = Sequences([str(i) for i in range(n)], starts, starts + lens,
+                     rng.integers(0, n_items, N), rng.integers(1, 5, N), np.zeros(N, np.int64))
+    pick = rng.permutation(n)[:150]
+    seq = Sequences([full.user_ids[i] for i in pick], full.starts[pick], full.ends[pick],
+                    full.items, full.types, full.gaps)
+    ends = seq.starts + (rng.random(150) * (lens[pick] + 1)).astype(int)
+    H, B, C = _history(seq, ends, buy, ret, n_items)
+    assert H.shape == B.shape == C.shape == (150, n_items)
+    for u in range(150):
+        items = seq.items[seq.starts[u]:ends[u]]
+        types = seq.types[seq.starts[u]:ends[u]]
+        want_c = np.bincount(items[types == buy], minlength=n_items)
+        np.testing.assert_array_equal(C[u].toarray().ravel(), want_c)
+        np.testing.assert_array_equal(B[u].toarray().ravel(), (want_c > 0).astype(float))
+        h = set(items[types == buy]) or set(items[types != ret])
+        want_h = np.zeros(n_items)
+        want_h[list(h)] = 1.0 / len(h) if h else 0.0
+        np.testing.assert_allclose(H[u].toarray().ravel(), want_h, rtol=0, atol=1e-15)
+    assert (np.diff(B.indptr) == 0).any() and (np.diff(H.indptr) > np.diff(B.indptr)).any()

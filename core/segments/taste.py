@@ -55,27 +55,31 @@ def l2_rows(X: np.ndarray) -> np.ndarray:
 
 def _history(seq, keep_ends: np.ndarray, purchase_code: int, return_code: int, n_items: int):
     """(H rows normalised, bought binary, purchase counts) from each shopper's interactions
-    before keep_ends."""
-    rows_h, cols_h, rows_b, cols_b, cnt_b = [], [], [], [], []
-    for u in range(len(seq.user_ids)):
-        s, e = int(seq.starts[u]), int(keep_ends[u])
-        items, types = seq.items[s:e], seq.types[s:e]
-        bought, cnt = np.unique(items[types == purchase_code], return_counts=True)
-        rows_b.append(np.full(len(bought), u))
-        cols_b.append(bought)
-        cnt_b.append(cnt)
-        h = bought if len(bought) else np.unique(items[types != return_code])
-        rows_h.append(np.full(len(h), u))
-        cols_h.append(h)
+    before keep_ends. H: the distinct items bought, or for a shopper who never bought, the
+    distinct items they interacted with other than by returning them; each weighted equally.
+    Vectorised over every shopper's rows (the rows of ``take_users`` need not be contiguous)."""
     n = len(seq.user_ids)
+    starts = np.asarray(seq.starts, np.int64)
+    lens = np.maximum(np.asarray(keep_ends, np.int64) - starts, 0)
+    row = np.repeat(np.arange(n), lens)
+    first = np.cumsum(lens) - lens
+    pos = np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(first - starts, lens)
+    items, types = np.asarray(seq.items)[pos], np.asarray(seq.types)[pos]
 
-    def mat(r, c, v=None):
-        r = np.concatenate(r) if r else np.zeros(0, np.int64)
-        c = np.concatenate(c) if c else np.zeros(0, np.int64)
-        v = np.concatenate(v).astype(np.float64) if v else np.ones(len(r), np.float64)
-        return sp.csr_matrix((v, (r, c)), shape=(n, n_items))
+    def mat(keep):
+        return sp.csr_matrix((np.ones(int(keep.sum()), np.float64), (row[keep], items[keep])),
+                             shape=(n, n_items))  # duplicates summed: counts
 
-    H, B, C = mat(rows_h, cols_h), mat(rows_b, cols_b), mat(rows_b, cols_b, cnt_b)
+    C = mat(types == purchase_code)
+    C.sum_duplicates()
+    B = C.copy()
+    B.data[:] = 1.0
+    N = mat(types != return_code)
+    N.sum_duplicates()
+    N.data[:] = 1.0
+    has_b = np.diff(B.indptr) > 0
+    H = (sp.diags(has_b.astype(np.float64)) @ B + sp.diags((~has_b).astype(np.float64)) @ N)
+    H.eliminate_zeros()
     sums = np.asarray(H.sum(axis=1)).ravel()
     H = sp.diags(np.where(sums > 0, 1.0 / np.maximum(sums, 1), 0.0)) @ H
     return H.tocsr(), B.tocsr(), C.tocsr()
