@@ -288,7 +288,20 @@ def test_training_work_stays_within_the_budget_on_a_large_shop(tmp_path):
         full = train_encoder(con, 2, device="cpu", seed=3, params={**FAST, "max_epochs": 1})
     assert m["train_sample"]["shoppers"] == 6 and m["train_sample"]["of"] == 48
     assert m["n_train_targets"] == 102            # 6 shoppers x 17 targets: the budget, filled
-    assert m["validation_sample"] == {"shoppers": 10, "of": 48}
+    assert m["validation_sample"] == {"shoppers": 10, "of": 48,
+                                      "why": "validation on at most 10 shoppers"}
     assert m["n_val_targets"] == 20               # 10 shoppers x their last 2 interactions
     assert "train_sample" not in full and "validation_sample" not in full
     assert full["n_train_targets"] == 48 * 17 and full["n_val_targets"] == 48 * 2
+    # a large catalogue: every validation target is ranked among all items, so the validation
+    # is bounded in targets x items too (here 7 shoppers x 3 targets each x the catalogue)
+    with store.write() as con:
+        n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]
+        big = train_encoder(con, 3, device="cpu", seed=3, params={
+            **FAST, "max_epochs": 1, "max_val_scores": 7 * 3 * n_items + n_items,
+            "min_val_users": 1})
+        floor = train_encoder(con, 4, device="cpu", seed=3, params={
+            **FAST, "max_epochs": 1, "max_val_scores": 1, "min_val_users": 9})
+    assert big["validation_sample"]["shoppers"] == 7 and big["n_val_targets"] == 14
+    assert f"ranked among all {n_items:,} items" in big["validation_sample"]["why"]
+    assert floor["validation_sample"]["shoppers"] == 9

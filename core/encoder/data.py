@@ -157,7 +157,7 @@ def split_spans(seq, p, val_keep: dict[str, int] | None = None):
     return n_val, train_spans
 
 
-def bound_work(n_val, spans, p, seed):
+def bound_work(n_val, spans, p, seed, n_items: int | None = None):
     """Keep the work of one training run bounded at any shop size: when the shoppers' training
     targets exceed one epoch of the compute budget (``max_target_passes``), train on a seeded
     sample of shoppers that fills it; validate on at most ``max_val_users`` shoppers. Smaller
@@ -176,11 +176,21 @@ def bound_work(n_val, spans, p, seed):
         spans = [spans[i] for i in keep]
     has_val = np.flatnonzero(n_val > 0)
     cap = int(p["max_val_users"] or 0)
+    why = f"validation on at most {cap:,} shoppers"
+    if cap and n_items and p.get("max_val_scores"):
+        # every validation target is ranked against the whole catalogue: bound targets x items
+        per_user = max(1, int(p["max_val_per_user"]))
+        by_scores = max(int(p.get("min_val_users") or 1),
+                        int(p["max_val_scores"]) // (int(n_items) * per_user))
+        if by_scores < cap:
+            cap = by_scores
+            why = (f"each validation target is ranked among all {int(n_items):,} items; at most "
+                   f"{int(p['max_val_scores']):,} scores per validation")
     if cap and len(has_val) > cap:
         drop = np.setdiff1d(has_val, rng.choice(has_val, cap, replace=False))
         n_val = n_val.copy()
         n_val[drop] = 0  # still kept out of training (their spans end before it)
-        out["validation_sample"] = {"shoppers": cap, "of": int(len(has_val))}
+        out["validation_sample"] = {"shoppers": cap, "of": int(len(has_val)), "why": why}
     return n_val, spans, out
 
 
