@@ -49,7 +49,7 @@ def load_sequences(con, item_ids: list[str]) -> Sequences:
         f"SELECT e.user_id, count(*) {where} GROUP BY e.user_id ORDER BY e.user_id").fetchall()
     cols = con.execute(
         f"""
-        SELECT v.item_index, {type_case} AS type_code,
+        SELECT v.item_index::INTEGER AS item_index, ({type_case})::TINYINT AS type_code,
                epoch(e.ts) - lag(epoch(e.ts)) OVER w AS gap
         {where}
         WINDOW w AS (PARTITION BY e.user_id ORDER BY e.ts NULLS FIRST, e.event_id)
@@ -59,15 +59,24 @@ def load_sequences(con, item_ids: list[str]) -> Sequences:
     counts = np.array([c for _, c in per_user], dtype=np.int64)
     ends = np.cumsum(counts)
     starts = ends - counts
-    gap = cols["gap"]
-    gap = np.asarray(gap.filled(np.nan) if hasattr(gap, "filled") else gap, dtype=np.float64)
+    # Compact arrays (6 bytes per interaction instead of 24: 0.5 GB at 81 M events, not 1.9);
+    # windows are copied into int64 where a model reads them. Gaps are bucketed in chunks so
+    # the float temporaries stay small.
+    gap = cols.pop("gap")
+    gaps = np.empty(len(gap), dtype=np.int8)
+    step = 1 << 22
+    for i in range(0, len(gap), step):
+        g = gap[i:i + step]
+        g = np.asarray(g.filled(np.nan) if hasattr(g, "filled") else g, dtype=np.float64)
+        gaps[i:i + len(g)] = gap_buckets(g)
+    del gap
     return Sequences(
         user_ids=[str(u) for u, _ in per_user],
         starts=starts,
         ends=ends,
-        items=np.asarray(cols["item_index"], dtype=np.int64),
-        types=np.asarray(cols["type_code"], dtype=np.int64),
-        gaps=gap_buckets(gap),
+        items=np.asarray(cols["item_index"], dtype=np.int32),
+        types=np.asarray(cols["type_code"], dtype=np.int8),
+        gaps=gaps,
     )
 
 
