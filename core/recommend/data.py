@@ -172,7 +172,9 @@ class ShopData:
                 active[j] = False
 
         # Per user and item: baskets bought in, last purchase, units bought and returned.
-        ui = con.execute(
+        # Read as Arrow and matched through each column's distinct values: at a million
+        # shoppers a Python string per row (user, item, basket) took gigabytes.
+        ui = _arrow(con,
             f"""
             SELECT user_id, item_id,
                    count(DISTINCT {BASKET_KEY_SQL}) FILTER (event_type = 'purchase') AS n,
@@ -182,19 +184,21 @@ class ShopData:
             FROM {ev} e
             WHERE user_id IS NOT NULL AND event_type IN ('purchase', 'return')
             GROUP BY user_id, item_id
-            """
-        ).df()
-        ui = ui[item_pos.get_indexer(ui["item_id"].astype(str)) >= 0]
-        user_ids = sorted(ui["user_id"].astype(str).unique().tolist())
+            """)
+        c = _codes(ui.column("item_id"), item_pos)
+        in_cat = c >= 0
+        ui, c = ui.filter(in_cat), c[in_cat]
+        u_dict, u_codes = _dictionary(ui.column("user_id"))
+        present = np.unique(u_codes)
+        user_ids = sorted(u_dict[present].tolist())
         user_pos = pd.Index(user_ids)
-        r = user_pos.get_indexer(ui["user_id"].astype(str))
-        c = item_pos.get_indexer(ui["item_id"].astype(str))
-        n = ui["n"].to_numpy(dtype=np.float32, na_value=0)
+        r = user_pos.get_indexer(u_dict)[u_codes] if len(u_codes) else np.zeros(0, np.int64)
+        n = _numbers(ui.column("n"), np.float32)
         shape = (len(user_ids), len(item_ids))
         bought_mask = n > 0
         counts = sp.csr_matrix((n[bought_mask], (r[bought_mask], c[bought_mask])), shape=shape)
         if ref is not None:
-            last = pd.to_datetime(ui["last_ts"])
+            last = pd.to_datetime(ui.column("last_ts").to_pandas())
             days = ((pd.Timestamp(ref) - last).dt.total_seconds() / 86400.0)
             days = days.to_numpy(dtype=np.float32, na_value=0.0)
         else:
@@ -202,39 +206,40 @@ class ShopData:
         # +1e-3 keeps explicit zeros (bought on the last day) in the sparsity pattern
         udays = sp.csr_matrix((days[bought_mask] + 1e-3, (r[bought_mask], c[bought_mask])),
                               shape=shape)
-        bq = ui["bought"].to_numpy(dtype=np.float64, na_value=0)
-        rq = ui["returned"].to_numpy(dtype=np.float64, na_value=0)
+        bq = _numbers(ui.column("bought"), np.float64)
+        rq = _numbers(ui.column("returned"), np.float64)
+        del ui
         ro = (rq > 0) & (rq >= bq)
         returned_only = sp.csr_matrix((np.ones(int(ro.sum()), dtype=bool), (r[ro], c[ro])),
                                       shape=shape)
 
-        bk = con.execute(
+        bk = _arrow(con,
             f"""
             SELECT {BASKET_KEY_SQL} AS basket, item_id, any_value(user_id) AS user_id,
                    min(ts) AS ts
             FROM {ev} e
             WHERE event_type = 'purchase'
             GROUP BY ALL
-            """
-        ).df()
-        bc = item_pos.get_indexer(bk["item_id"].astype(str))
+            """)
+        bc = _codes(bk.column("item_id"), item_pos)
         keep = bc >= 0
-        bk = bk[keep]
-        codes, _ = pd.factorize(bk["basket"])
+        bk, bc = bk.filter(keep), bc[keep]
+        # basket numbers in order of first appearance (as pandas.factorize numbers them)
+        _, codes = _dictionary(bk.column("basket"))
         n_b = int(codes.max()) + 1 if len(codes) else 0
         baskets = sp.csr_matrix(
-            (np.ones(len(codes), dtype=np.float32), (codes, bc[keep])), shape=(n_b, len(item_ids)))
+            (np.ones(len(codes), dtype=np.float32), (codes, bc)), shape=(n_b, len(item_ids)))
         # per basket: its shopper (row of user_ids, -1 anonymous) and days before ref_time
         basket_user = np.full(n_b, -1, dtype=np.int64)
         basket_days = np.zeros(n_b, dtype=np.float64)
         if n_b:
-            bu = bk["user_id"].astype(object).where(bk["user_id"].notna(), None)
-            ui_ = user_pos.get_indexer(pd.Index([str(x) if x is not None else "\x00" for x in bu]))
-            basket_user[codes] = ui_
+            basket_user[codes] = _codes(bk.column("user_id"), user_pos)
             if ref is not None:
-                age = (pd.Timestamp(ref) - pd.to_datetime(bk["ts"])).dt.total_seconds() / 86400.0
+                ts = pd.to_datetime(bk.column("ts").to_pandas())
+                age = (pd.Timestamp(ref) - ts).dt.total_seconds() / 86400.0
                 age = age.to_numpy(dtype=np.float64, na_value=0.0)
                 np.maximum.at(basket_days, codes, age)
+        del bk
         user_segment = np.full(len(user_ids), -1, dtype=np.int64)
         segment_names: dict[int, str] = {}
         if run_id is not None:
@@ -325,3 +330,43 @@ class ShopData:
                                   df["event_type"].tolist(), list(ts)):
                 out[u].append((i, t, None if pd.isna(s) else s))
         return out
+
+
+def _arrow(con, sql: str):
+    """A query's result as an Arrow table. execute(), not sql(): DuckDB 2 refuses a relation
+    query while an earlier execute() result on the connection is unfinished (its Arrow output
+    copies the rows once more and warns; still far smaller than a Python object per value)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return con.execute(sql).to_arrow_table()
+
+
+def _dictionary(col) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values as strings, each row's position among them; -1 for nulls) of an Arrow
+    column, values numbered in order of first appearance."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if len(arr) == 0:
+        return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
+    enc = pc.dictionary_encode(pc.cast(arr, pa.string()))
+    values = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return values, idx
+
+
+def _codes(col, index: pd.Index) -> np.ndarray:
+    """Each row's position in ``index`` (-1: null or not in it), matching distinct values only."""
+    values, idx = _dictionary(col)
+    if not len(idx):
+        return idx
+    pos = np.append(index.get_indexer(values), -1)  # idx -1 (null) -> the appended -1
+    return pos[idx]
+
+
+def _numbers(col, dtype) -> np.ndarray:
+    """An Arrow number column as numpy, nulls as 0."""
+    return col.to_pandas().to_numpy(dtype=dtype, na_value=0)
