@@ -357,3 +357,35 @@ def test_background_evaluation_on_a_snapshot_gives_the_same_figures(tmp_path, mo
     assert there["hybrid_weights"] == here["hybrid_weights"]
     assert set(rows["recommender"]) == set(here["recommenders"])
     assert not list(tmp_path.glob("*.eval.tmp*"))
+
+
+def test_a_very_large_shop_is_evaluated_with_recommenders_fitted_on_a_sample(tmp_path,
+                                                                           monkeypatch):
+    """Above ``MAX_FIT_SHOPPERS`` (lowered to 12 here) the recommenders of the evaluation are
+    fitted on the evaluated shoppers plus a seeded sample of the others: every fitted data set
+    holds only those shoppers, the held-out baskets still reach no model, and the result (and
+    the build's summary of it) says so."""
+    from core.evaluate import splits, summary
+    from core.recommend import recommenders as R
+
+    store, run_id = _poison_store(tmp_path)
+    monkeypatch.setattr(splits, "MAX_FIT_SHOPPERS", 12)
+    fitted = []
+    real_fit = R.Recommender.fit
+
+    def spy_fit(self, con, rid, data=None):
+        out = real_fit(self, con, rid, data)
+        fitted.append(self.data)
+        return out
+
+    monkeypatch.setattr(R.Recommender, "fit", spy_fit)
+    with store.write() as con:
+        n_all = con.execute("SELECT count(DISTINCT user_id) FROM events").fetchone()[0]
+        out = evaluate_recommenders(con, run_id, holdout="basket", seed=1, n_boot=50,
+                                    max_users=5, tune_users=5)
+    assert n_all > 12
+    assert out["sample"]["shoppers"] == 12 and out["sample"]["of"] == n_all
+    assert summary(out)["sample"] == out["sample"]
+    assert fitted and all(len(d.user_ids) <= 12 for d in fitted)
+    assert all(d.baskets[:, _poison(d, "T")].sum() == 0 for d in fitted)
+    assert out["users_sampled"] == 5 and sum(out["users_evaluated"].values()) > 0

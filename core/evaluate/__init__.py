@@ -48,7 +48,8 @@ from core.evaluate.metrics import (
 from core.evaluate.scoring import (  # noqa: F401  (re-exported)
     MODES, WEIGHT_GRID, component_norms, component_topk, tune_weights)
 from core.evaluate.splits import (
-    encoder_training_cut, holdout_split, new_only, register_cut_view, targets_matrix, unregister)
+    encoder_training_cut, fit_sample, holdout_split, new_only, register_cut_view, targets_matrix,
+    unregister)
 from core.progress import NULL, Progress
 from core.recommend.data import DEFAULT_ACTIVE_DAYS, ShopData
 from core.recommend.recommenders import (
@@ -185,6 +186,7 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
         if max_users and n_eligible > max_users:
             users = np.sort(rng.choice(users, size=max_users, replace=False))
         test = split.loc[users]
+        fit_users, fit_note = fit_sample(con, test.index, seed)
         bar.advance(1)
 
         # ---- validation: fitted without every shopper's validation (and test) hold-out
@@ -198,7 +200,7 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
         weights: dict[str, dict] = {}
         val_ndcg: dict[str, float] = {}
         nb_models: dict[str, dict | None] = {}
-        view = register_cut_view(con, "_eval_excl_val", validation_cuts(split))
+        view = register_cut_view(con, "_eval_excl_val", validation_cuts(split), fit_users)
         try:
             dval = ShopData.load(con, run_id, events_sql=view, active_days=active_days)
             reassign_segments(dval, split.index)
@@ -231,7 +233,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
         bar.advance(1)
 
         # ---- test: fitted without every eligible shopper's test hold-out
-        view = register_cut_view(con, "_eval_excl_test", split["test_cut"].astype(np.int64))
+        view = register_cut_view(con, "_eval_excl_test", split["test_cut"].astype(np.int64),
+                                 fit_users)
         try:
             data = ShopData.load(con, run_id, events_sql=view, active_days=active_days)
             moved = reassign_segments(data, split.index)
@@ -286,6 +289,7 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
         "encoder": "evaluated" if "encoder" in recs else f"not evaluated: {enc_why}",
         "catalogue_items": data.n_items, "available_items": int(data.active.sum()),
         "max_users": max_users, "seed": seed, "active_days": active_days, "bandit": bandit,
+        **({"sample": fit_note} if fit_note else {}),
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if write:
@@ -321,6 +325,7 @@ def summary(result: dict) -> dict:
     return {
         **{key: result[key] for key in ("holdout", "users_evaluated", "users_eligible", "best",
                                         "warning", "encoder", "seconds")},
+        **({"sample": result["sample"]} if result.get("sample") else {}),
         "bandit": result.get("bandit") or {},
         f"ndcg{k}": {m: {n: round(r["lists"][m][f"ndcg{k}"], 4)
                          for n, r in result["recommenders"].items()} for m in MODES},

@@ -89,6 +89,7 @@ _SAMPLED_STEPS = {
     ("segments", "sample"): "Taste segments were chosen and checked on",
     ("lifecycle", "sample"): "The lifecycle stages' held-out check used",
     ("predictions", "sampled"): "Predictions were trained and backtested on",
+    ("evaluate", "sample"): "The offline evaluation fitted the recommenders on",
 }
 
 
