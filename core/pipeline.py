@@ -129,8 +129,12 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
     params = params or BuildParams()
     t_start = time.perf_counter()
     # Ray starts (or connects) before the store is locked: a bad address fails at once.
+    from core.encoder.data import sequences_cached
+
+    # One read of the shoppers' sequences serves every stage (the encoder, the profiles, the
+    # segments, the predictions' encoder): at 81 M events each read took over a minute.
     with make_engine(params.engine, address=params.ray_address, workers=params.workers,
-                     shard_dir=params.shard_dir) as engine:
+                     shard_dir=params.shard_dir) as engine, sequences_cached():
         return _build(store, params, progress, engine, keep_runs, t_start)
 
 
@@ -200,6 +204,10 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
         currency = store_currency(con, params.currency)
         predict_encoder = {"device": params.device, "text_model": params.text_model,
                            "params": params.encoder or None}
+        from core.predictions.stage import ENCODER_MAX_SHOPPERS, encoder_note
+
+        if n_users > ENCODER_MAX_SHOPPERS:  # a very large shop: behaviour features only
+            predict_encoder = None
 
         map_job = asof = eval_job = None
         if n_users >= 3:
@@ -247,6 +255,8 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
                     con, run_id, horizon_days=params.horizon_days, goal=params.goal,
                     seed=params.seed, progress=progress, encoder=predict_encoder,
                     started=asof))
+                if predict_encoder is None and isinstance(metrics.get("predictions"), dict):
+                    metrics["predictions"]["encoder"] = encoder_note(n_users)
         else:
             why = (f"{n_users} shopper(s) with an id in the data: profiles, segments and the map "
                    "need at least 3 (anonymous baskets still give association rules)")

@@ -405,7 +405,7 @@ def test_export_page_exports_either_lens(tiny_db):
 def test_model_page_says_which_steps_of_a_very_large_build_were_sampled(tiny_db):
     """A build of a very large shop records what it sampled (the stages' own notes); the Model
     page lists each in words with the share of shoppers, and a small shop's page says nothing."""
-    from core.predictions.stage import _sampled_note
+    from core.predictions.stage import _sampled_note, encoder_note
     from core.segments.scale import sample_note
     from core.store import update_run_metrics
 
@@ -418,12 +418,15 @@ def test_model_page_says_which_steps_of_a_very_large_build_were_sampled(tiny_db)
                                                  "why": "the check runs on a sample"}}},
             "encoder": {"train_sample": {"shoppers": 5_512, "of": 1_000_000,
                                          "why": "one epoch exceeds the budget"}},
-            "predictions": {"sampled": _sampled_note(50_000, 1_000_000)}})
+            "predictions": {"sampled": _sampled_note(20_000, 1_000_000),
+                            "encoder": encoder_note(1_000_000)}})
     at = open_page("views/model.py")
     box = next(e for e in at.expander if "very large" in e.label)
-    assert box.label.startswith("This shop is very large: 4 step(s)")
+    assert box.label.startswith("This shop is very large: 5 step(s)")
     t = "\n".join(m.value for m in box.markdown)
     assert "- The profile encoder learned from 5,512 of 1,000,000 shoppers (1%)" in t
     assert "- Taste segments were chosen and checked on 100,000 of 1,000,000 shoppers (10%)" in t
     assert "- The lifecycle stages' held-out check used 100,000 of 1,000,000 shoppers (10%)" in t
-    assert "- Predictions were trained and backtested on 50,000 of 1,000,000 shoppers (5%)" in t
+    assert "- Predictions were trained and backtested on 20,000 of 1,000,000 shoppers (2%)" in t
+    assert ("- Predictions left out the shopping-sequence (profile encoder) features: 1,000,000 "
+            "shoppers: above 200,000") in t

@@ -389,3 +389,29 @@ def test_a_very_large_shop_is_evaluated_with_recommenders_fitted_on_a_sample(tmp
     assert fitted and all(len(d.user_ids) <= 12 for d in fitted)
     assert all(d.baskets[:, _poison(d, "T")].sum() == 0 for d in fitted)
     assert out["users_sampled"] == 5 and sum(out["users_evaluated"].values()) > 0
+
+
+def test_large_forward_passes_use_every_core_only_while_no_background_job_runs(monkeypatch):
+    """``inference_threads``: small passes keep the default; a large one takes every core,
+    except while a background worker is running a job (which has the other core)."""
+    import os
+    import time as _t
+
+    from core.engine import background as bg
+
+    monkeypatch.delenv("SEGSTUDIO_IN_PROCESS", raising=False)
+    monkeypatch.delenv("SEGSTUDIO_MAP_IN_PROCESS", raising=False)
+    if not bg.enabled():
+        pytest.skip("one core: no background workers")
+    cores = max(1, min(8, os.cpu_count() or 1))
+    assert bg.inference_threads(99_999) is None
+    assert bg.busy() == 0 and bg.inference_threads(100_000) == cores
+    w = bg.worker("test-busy")
+    try:
+        fut = w.submit("time:sleep", 2.0)
+        _t.sleep(0.2)
+        assert bg.busy() == 1 and bg.inference_threads(1_000_000) is None
+        fut.result(timeout=60)
+        assert bg.busy() == 0 and bg.inference_threads(1_000_000) == cores
+    finally:
+        bg.discard("test-busy")

@@ -150,3 +150,36 @@ def test_a_ratings_shop_builds_and_says_why_it_has_no_evaluation(tmp_path):
         assert _one(con, "SELECT status FROM runs WHERE run_id = ?", m["run_id"]) == "complete"
     finally:
         con.close()
+
+
+def test_a_build_reads_the_sequences_once_and_a_very_large_one_predicts_without_the_encoder(
+        tmp_path, monkeypatch):
+    """Every stage that needs the shoppers' sequences (the encoder, the profiles, the segments,
+    the predictions' encoder) gets them from one read of the store; and above
+    ``ENCODER_MAX_SHOPPERS`` (lowered to 100 of this 150-shopper shop) the predictions use the
+    behaviour features only, which the run and the Model page's notes say."""
+    import core.encoder.data as ed
+    from core.demo import generate_demo
+    from core.explore.model import sampling_notes
+    from core.predictions import stage as ps
+
+    reads = []
+    real = ed._read_sequences
+    monkeypatch.setattr(ed, "_read_sequences", lambda con, ids: reads.append(1) or real(con, ids))
+    store = Store(tmp_path / "shop.duckdb")
+    generate_demo(store, users=150, seed=5)
+    m = build(store, BuildParams(seed=5, evaluate=False))
+    assert len(reads) == 1 and "encoder" in m["predictions"] and not m["predictions"][
+        "encoder"].get("scale")
+    monkeypatch.setattr(ps, "ENCODER_MAX_SHOPPERS", 100)
+    m = build(store, BuildParams(seed=5, evaluate=False))
+    assert len(reads) == 2 and m["predictions"]["encoder"]["scale"] is True
+    assert m["predictions"]["encoder"]["skipped"].startswith("150 shoppers: above 100 the")
+    assert [n["step"] for n in sampling_notes(m)] == ["predictions"]
+    con = store.read()
+    try:
+        n = _one(con, "SELECT count(DISTINCT user_id) FROM predictions WHERE run_id = ?",
+                 m["run_id"])
+    finally:
+        con.close()
+    assert n == 150

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,33 @@ def vocabulary(con) -> list[str]:
     ).fetchall()]
 
 
+_CACHE: dict | None = None  # {(connection, vocabulary): Sequences} inside sequences_cached()
+
+
+@contextlib.contextmanager
+def sequences_cached():
+    """Inside this block ``load_sequences`` reads each connection's sequences for a vocabulary
+    once and hands every later caller the same (read-only) arrays: a build, whose events do not
+    change while it runs, reads them once instead of once per stage."""
+    global _CACHE
+    prev, _CACHE = _CACHE, {}
+    try:
+        yield
+    finally:
+        _CACHE = prev
+
+
 def load_sequences(con, item_ids: list[str]) -> Sequences:
+    key = (id(con), len(item_ids), hash(tuple(item_ids)))
+    if _CACHE is not None and key in _CACHE:
+        return _CACHE[key]
+    seq = _read_sequences(con, item_ids)
+    if _CACHE is not None:
+        _CACHE[key] = seq
+    return seq
+
+
+def _read_sequences(con, item_ids: list[str]) -> Sequences:
     type_case = "CASE e.event_type " + " ".join(
         f"WHEN '{t}' THEN {c}" for t, c in TYPE_CODES.items()) + " END"
     import pandas as pd

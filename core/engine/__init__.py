@@ -91,10 +91,12 @@ class Engine:
         from core.encoder.runtime import _build_model, _pooled
         from core.encoder.train import torch_settings
 
+        from core.engine.background import inference_threads
+
         model, p = _build_model(config, weights, device)
         seq = load_sequences(con, item_ids)
         with progress.stage("Profiles", total=len(seq.user_ids)) as bar, \
-                torch_settings(device, 0, p["threads"]):
+                torch_settings(device, 0, p["threads"] or inference_threads(len(seq.user_ids))):
             S = _pooled(model, seq, pooling, device, bar)
         return seq.user_ids, S
 

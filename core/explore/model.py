@@ -108,4 +108,9 @@ def sampling_notes(metrics: dict) -> list[dict]:
         text = f"{what} {n:,} of {of:,} shoppers ({n / of:.0%})" if of else f"{what} {n:,} shoppers"
         out.append({"step": stage, "shoppers": n, "of": of, "why": why,
                     "text": text + (f": {why}." if why else ".")})
+    enc = (metrics.get("predictions") or {}).get("encoder") or {}
+    if enc.get("scale"):
+        out.append({"step": "predictions", "shoppers": None, "of": None, "why": enc["skipped"],
+                    "text": "Predictions left out the shopping-sequence (profile encoder) "
+                            f"features: {enc['skipped']}."})
     return out

@@ -122,9 +122,11 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
     ks = [int(k)] if k else list(range(max(2, lo), max(2, min(hi, n - 1)) + 1))
     from core.encoder.train import torch_settings
 
+    from core.engine.background import inference_threads
+
     with progress.stage("Taste segments", total=3 + 2 * len(ks)) as bar, \
             threadpool_limits(limits=1 if n < 100_000 else None), \
-            torch_settings(device, seed, None):
+            torch_settings(device, seed, inference_threads(n)):
         cache: dict = {}
         full = _window(con, run_id, None, seq, model, device, seed, cache=cache, stride=stride)
         bar.advance(1)
@@ -158,7 +160,8 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
         _write(con, run_id, inp.user_ids, labels, X, tmodel, inp)
     else:
         sample_labels = labels
-        with progress.stage("Placing every shopper in a segment", total=n) as bar2:
+        with progress.stage("Placing every shopper in a segment", total=n) as bar2, \
+                torch_settings(device, seed, inference_threads(n)):
             habits = (habit_matrix(con, run_id, all_seq.user_ids)[0]
                       if chosen["candidate"] == "taste_habits" else None)
             labels = assign_everyone(con, run_id, seq=all_seq, model=model, device=device,

@@ -30,7 +30,7 @@ q[4].metric("Build time", f"{c.num(m.get('total_seconds'), 0)} s")
 notes = ex.sampling_notes(m)
 if notes:
     with st.expander(f"This shop is very large: {len(notes)} step(s) of the build worked on a "
-                     "random sample of shoppers", icon=":material/info:"):
+                     "random sample of shoppers or were simplified", icon=":material/info:"):
         st.markdown("\n".join(f"- {n['text']}" for n in notes)
                     + "\n\nEvery shopper still has a segment, a lifecycle stage, a place on the "
                       "map and a score; the quality figures on this page are the sample's.")
