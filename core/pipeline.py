@@ -249,6 +249,7 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
             map_job = start_map(con, run_id, seed=params.seed)
             if params.evaluate:  # on a snapshot, in another worker, while predictions run here
                 eval_job = start_evaluation(con, run_id, as_of=params.as_of,
+                                            split=enc_split if not params.as_of else None,
                                             holdout=params.eval_holdout, seed=params.seed)
             if params.predictions:
                 stage("predictions", lambda: build_predictions(

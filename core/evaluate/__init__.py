@@ -152,7 +152,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
                           max_users: int | None = DEFAULT_MAX_USERS,
                           tune_users: int | None = DEFAULT_TUNE_USERS, seed: int = 42,
                           active_days: int = DEFAULT_ACTIVE_DAYS, k: int = K, write: bool = True,
-                          n_boot: int = N_BOOT, progress: Progress = NULL) -> dict:
+                          n_boot: int = N_BOOT, progress: Progress = NULL,
+                          split: pd.DataFrame | None = None) -> dict:
     """Evaluate every recommender on a chronological hold-out (see module doc); write one row
     per recommender to ``evaluations`` (replacing this run's rows for the same hold-out)."""
     if holdout not in ("basket", "interaction"):
@@ -160,7 +161,9 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     with progress.stage("Evaluating recommenders", total=4) as bar:
-        split = holdout_split(con, holdout)
+        # ``split``: the build's own basket hold-out (``build_split``), passed in so a very
+        # large shop's is not computed twice
+        split = holdout_split(con, holdout) if split is None or holdout != "basket" else split
         n_eligible = len(split)
         if n_eligible == 0:
             raise EvaluationError(

@@ -50,7 +50,8 @@ def evaluate_file(path: str, run_id: int, as_of: str | None = None, **kwargs) ->
 
     con = duckdb.connect(str(path))
     try:
-        con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
+        # an eighth of the machine: the build process beside it holds its own quarter
+        con.execute(f"SET memory_limit = '{duckdb_memory_limit(0.125)}'")
         if as_of:
             from core.pipeline import _as_of
 
