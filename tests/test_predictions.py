@@ -410,3 +410,33 @@ def test_below_the_threshold_every_shopper_is_in_every_window(demo_copy, monkeyp
     assert (m3["sampled"]["shoppers"], m3["sampled"]["of"]) == (599, 600)
     assert all(len(u) == 599 for c, u in calls3 if c < end)
     assert len(stored3) == len(stored) == 1800
+
+
+def test_push_reasons_are_the_largest_drops_when_a_feature_is_set_to_the_median():
+    """``push_reasons`` (which rescored only shoppers not already at the median) names, per
+    shopper, the features whose move to the shop's median lowers the probability most (by 0.01
+    or more), exactly as rescoring everyone with each feature set to its median does."""
+    from core.predictions.models import LikelihoodModel, _fmt, push_reasons
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    X = pd.DataFrame({"a": rng.integers(0, 5, n).astype(float), "b": rng.random(n),
+                      "c": np.where(rng.random(n) < .3, np.nan, rng.random(n)),
+                      "d": rng.integers(0, 2, n).astype(float), "e": rng.random(n)})
+    y = ((X.a + 3 * X.b + X.d + rng.random(n)) > 3).astype(int).to_numpy()
+    model = LikelihoodModel(seed=1).fit(X, y)
+    words = {"a": "Orders", "b": "Spend", "c": "Returns", "d": "Carts"}
+    got = push_reasons(model, X, words, chunk=1000)
+    one = model.model_.calibrated_classifiers_[0]
+    cols = list(model.columns_)
+    base = one.predict_proba(X[cols].to_numpy(float))[:, 1]
+    drops = {}
+    for c in words:
+        alt = X[cols].copy()
+        alt[c] = X[c].median()
+        drops[c] = base - one.predict_proba(alt.to_numpy(float))[:, 1]
+    for r in range(n):
+        ranked = sorted(words, key=lambda c: (-drops[c][r], cols.index(c)))[:2]
+        want = [f"{words[c]}: {_fmt(X.at[r, c])}" for c in ranked if drops[c][r] >= 0.01]
+        assert got[r] == want, r
+    assert sum(map(len, got)) > n // 3   # most shoppers get a reason

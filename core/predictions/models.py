@@ -150,22 +150,28 @@ def push_reasons(model, X: pd.DataFrame, words: dict[str, str], top: int = 2,
     # third of the cost.
     one = model.model_.calibrated_classifiers_[0]
 
-    def proba(frame):
-        return one.predict_proba(frame[cols].to_numpy())[:, 1]
+    def proba(A):
+        return one.predict_proba(A)[:, 1] if len(A) else np.zeros(0)
 
+    medians = np.array([med.get(c, np.nan) for c in cols], dtype=float)
     out: list[list[str]] = []
     for s in range(0, len(X), chunk):
-        part = X.iloc[s:s + chunk]
-        base = proba(part)
-        deltas = np.full((len(part), len(cols)), -np.inf)
+        vals = X.iloc[s:s + chunk][cols].to_numpy(float)
+        base = proba(vals)
+        deltas = np.full((len(vals), len(cols)), -np.inf)
         for j in named:
-            c = cols[j]
-            alt = part.copy()
-            alt[c] = med.get(c, np.nan)
-            deltas[:, j] = base - proba(alt)
-        order = np.argsort(-deltas, axis=1)[:, :top]
-        vals = part[cols].to_numpy(float)
-        for r in range(len(part)):
+            # a shopper already at the median: setting it changes nothing (a delta of exactly
+            # 0); only the others are scored again (on a million shoppers most are at it for
+            # several features)
+            m = medians[j]
+            same = (vals[:, j] == m) | (np.isnan(vals[:, j]) & np.isnan(m))
+            deltas[:, j] = 0.0
+            rows = np.flatnonzero(~same)
+            alt = vals[rows].copy()
+            alt[:, j] = m
+            deltas[rows, j] = base[rows] - proba(alt)
+        order = np.argsort(-deltas, axis=1, kind="stable")[:, :top]  # ties: column order
+        for r in range(len(vals)):
             out.append([f"{words.get(cols[j], cols[j])}: {_fmt(vals[r, j])}"
                         for j in order[r] if deltas[r, j] >= 0.01])
     return out
