@@ -31,6 +31,7 @@ from core.explore.overview import (data_health, dimensions, has_prices, latest_b
                                    lens_quality, lens_scope_options, segment_colors, segment_names,
                                    segments, shop_totals)
 from core.explore.rules import SPECIFIC_RATIO, rule_graph, rules_table
+from core.trends import trends  # noqa: F401 - cached by the dashboard like every query
 from core.explore.saved import (SavedSegmentError, delete_saved, find_saved, get_saved,
                                 list_saved, save_segment, saved_members)
 from core.explore.segment import (feature_distribution, segment_detail, segment_traits, top_items,

@@ -8,7 +8,6 @@ import streamlit as st
 
 from core.migration import MigrationError, migration, summary
 from core.migration.flows import data_end
-from core.trends import trends
 from dashboard import common as c
 from dashboard import timecharts
 
@@ -39,7 +38,7 @@ if isinstance(rng, (tuple, list)) and len(rng) == 2:
     start = datetime.combine(rng[0], dtime.min)
     end = datetime.combine(rng[1], dtime.max)
 pick_lens, pick_id = options[who] or (lens, None)
-df = trends(con, run_id=run_id, lens=pick_lens, segment_id=pick_id, start=start, end=end)
+df = c.q("trends", run_id=run_id, lens=pick_lens, segment_id=pick_id, start=start, end=end)
 with left:
     if df.empty:
         st.info("No events in this range.")

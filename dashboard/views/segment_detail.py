@@ -5,7 +5,6 @@ import streamlit as st
 from core import explore as ex
 from core.explore import recs
 from dashboard import charts
-from core.trends import trends
 from dashboard import common as c
 from dashboard import timecharts
 
@@ -71,7 +70,7 @@ if prices:
 tabs = st.tabs(["What sets it apart", "Behaviour", "Top items", "Representative shoppers",
                 "Bought together", "Recommendations", "Over time"])
 with tabs[6]:
-    _trend = trends(c.con(), run_id=run_id, lens=lens, segment_id=segment_id)
+    _trend = c.q("trends", run_id=run_id, lens=lens, segment_id=segment_id)
     if _trend.empty:
         st.info("No dated events for these shoppers.")
     else:
