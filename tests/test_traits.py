@@ -206,3 +206,15 @@ def test_no_money_in_descriptions_of_shops_without_prices(tmp_store):
         desc = [r[0] for r in con.execute("SELECT description FROM lifecycle_info").fetchall()]
     assert desc and all("£" not in d and "spent" not in d and "per order" not in d for d in desc)
     assert not math.isnan(len(desc))
+
+
+def test_small_shares_keep_a_decimal_in_segment_descriptions():
+    """On a large catalogue an item is bought by a fraction of a percent of shoppers: the
+    description says 0.4% vs 0.08%-like figures, never "0% vs 0%"."""
+    from core.segments.naming import _share, _trait_phrase
+
+    assert [_share(x) for x in (1.0, 0.19, 0.01, 0.0099, 0.004, 0.001, 0.0004, 0.0)] == \
+        ["100%", "19%", "1%", "1.0%", "0.4%", "0.1%", "<0.1%", "0%"]
+    assert _trait_phrase({"label": "rustic jute star whisk", "support": 0.0041,
+                          "population_support": 0.00084, "lift": 4.9}).endswith(
+        "(0.4% of members vs <0.1% of the shop, 4.9x)")

@@ -258,9 +258,18 @@ def peak_hours(hour_shares: dict[str, float], width: int = 3) -> str | None:
     return f"{s:02d}:00-{(s + width) % 24:02d}:00"
 
 
+def _share(x: float) -> str:
+    """A share as a marketer reads it: whole percents from 1 %, one decimal below (on a large
+    catalogue an item's share is a fraction of a percent: "0% vs 0%" said nothing)."""
+    x = float(x)
+    if x >= 0.01 or x <= 0:
+        return f"{x:.0%}"
+    return f"{x:.1%}" if x >= 0.001 else "<0.1%"
+
+
 def _trait_phrase(r) -> str:
-    return (f"{_title(r['label'])} ({r['support']:.0%} of members vs "
-            f"{r['population_support']:.0%} of the shop, {r['lift']:.1f}x)")
+    return (f"{_title(r['label'])} ({_share(r['support'])} of members vs "
+            f"{_share(r['population_support'])} of the shop, {r['lift']:.1f}x)")
 
 
 def describe(row: dict, traits, med: dict, mix: dict, hours: dict, *, currency: str,
