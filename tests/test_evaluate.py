@@ -415,3 +415,65 @@ def test_large_forward_passes_use_every_core_only_while_no_background_job_runs(m
         assert bg.busy() == 0 and bg.inference_threads(1_000_000) == cores
     finally:
         bg.discard("test-busy")
+
+
+def _tune_reference(norm, bad, targets, ranker, k=10, grid=(0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0,
+                                                          4.0), passes=2):
+    """The hybrid weight tuning written out plainly over whole dense arrays."""
+    from core.neighbours import top_k
+
+    names = list(norm)
+    tb = (1e-6 * ranker.tiebreak).astype(np.float32)
+
+    def ndcg(w):
+        s = np.where(bad, -np.inf, tb[None, :]).astype(np.float32)
+        for n in names:
+            if w[n] > 0:
+                s += np.float32(w[n]) * np.where(bad, np.float32(0), norm[n])
+        return float(per_user_metrics(top_k(s, k), targets, k)["ndcg"].mean())
+
+    w, best = None, -1.0
+    for n in names:
+        cand = {m: float(m == n) for m in names}
+        if (v := ndcg(cand)) > best:
+            w, best = cand, v
+    for _ in range(passes):
+        improved = False
+        for n in names:
+            for g in grid:
+                cand = {**w, n: g}
+                if g == w[n] or not any(cand.values()):
+                    continue
+                if (v := ndcg(cand)) > best + 1e-9:
+                    best, w, improved = v, cand, True
+        if not improved:
+            break
+    return w, best
+
+
+def test_weight_tuning_in_blocks_of_shoppers_matches_the_whole_array(monkeypatch):
+    """The hybrid's weights are tuned on a subset of rows, block by block, without copying the
+    components: the same weights and validation NDCG as over one dense copy of the subset."""
+    from types import SimpleNamespace
+
+    from core.evaluate import scoring
+
+    rng = np.random.default_rng(3)
+    n_users, n_items = 300, 120
+    latent = rng.normal(size=(n_users, 4)) @ rng.normal(size=(4, n_items))
+    norm = {"popularity": np.tile(rng.random(n_items, dtype=np.float32), (n_users, 1)),
+            "item_knn": (latent + rng.normal(scale=2.0, size=latent.shape)).astype(np.float32),
+            "encoder": (latent + rng.normal(scale=1.0, size=latent.shape)).astype(np.float32)}
+    bad_all = rng.random((n_users, n_items)) < 0.1
+    dense = np.zeros((n_users, n_items), dtype=np.float32)   # each shopper's 3 best-fitting items
+    np.put_along_axis(dense, np.argsort(-latent, axis=1)[:, :3], 1.0, axis=1)
+    t = sp.csr_matrix(dense * (rng.random((n_users, 1)) < 0.8))   # a fifth hold nothing out
+    keep = np.flatnonzero(np.asarray(t.sum(axis=1)).ravel() > 0)
+    ranker = SimpleNamespace(tiebreak=rng.random(n_items))
+    want = _tune_reference({n: v[keep] for n, v in norm.items()}, bad_all[keep], t[keep], ranker)
+    assert 0 < want[1] < 1 and sum(v > 0 for v in want[0].values()) >= 2   # a real blend
+    for block in (10**9, n_items * 7):          # one block; blocks of 7 shoppers
+        monkeypatch.setattr(scoring, "TUNE_BLOCK", block)
+        got = scoring.tune_weights(norm, bad_all[keep], t[keep], ranker, rows=keep)
+        assert got[0] == want[0]
+        assert got[1] == want[1]

@@ -222,8 +222,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
                     if keep_v.any():
                         bad = rval["popularity"].mask(b, repeat=rep)[keep_v]
                         weights[mode], val_ndcg[mode] = tune_weights(
-                            {n: v[keep_v] for n, v in norms.items()}, bad, t[keep_v],
-                            rval["popularity"], k)
+                            norms, bad, t[keep_v], rval["popularity"], k,
+                            rows=np.flatnonzero(keep_v))
                         lb = batch_for_users(dval, vrows[keep_v])
                         if hv is not None:
                             lb.interest = [interest_of(dval, hv[i])

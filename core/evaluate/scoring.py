@@ -55,22 +55,37 @@ def component_norms(recs, data, rows, hists, names) -> dict[str, np.ndarray]:
     return {n: np.vstack(v) for n, v in out.items() if v}
 
 
+TUNE_BLOCK = 16_000_000  # scores per block of shoppers while tuning (64 MB of float32)
+
+
 def tune_weights(norm: dict[str, np.ndarray], bad: np.ndarray, targets: sp.csr_matrix,
-                 ranker, k: int = K, grid=WEIGHT_GRID, passes: int = 2) -> tuple[dict, float]:
+                 ranker, k: int = K, grid=WEIGHT_GRID, passes: int = 2,
+                 rows: np.ndarray | None = None) -> tuple[dict, float]:
     """Coordinate ascent over ``grid`` for each component weight, maximising mean NDCG@k, from
-    the best single component (so the blend is never worse than it on the validation data)."""
+    the best single component (so the blend is never worse than it on the validation data).
+
+    ``rows``: the rows of ``norm``'s arrays to tune on (``bad`` and ``targets`` hold only
+    those), so no copy of the components is made. Each candidate is scored in blocks of
+    shoppers: memory stays at the components themselves plus one block (a 50,000-item
+    catalogue held a copy of every component twice, several GB, before)."""
     names = list(norm)
     tb = (1e-6 * ranker.tiebreak).astype(np.float32)
-    comp = {n: np.where(bad, np.float32(0), v.astype(np.float32)) for n, v in norm.items()}
-    base = np.where(bad, np.float32(-np.inf), tb[None, :]).astype(np.float32)
-    kk = min(k, base.shape[1])
+    n_rows, n_items = bad.shape
+    rows = np.arange(n_rows) if rows is None else np.asarray(rows)
+    kk = min(k, n_items)
+    step = max(1, TUNE_BLOCK // max(1, n_items))
 
     def ndcg(w):
-        s = base.copy()
-        for n in names:
-            if w[n] > 0:
-                s += np.float32(w[n]) * comp[n]
-        return float(per_user_metrics(top_k(s, kk), targets, k)["ndcg"].mean())
+        per_user = []
+        for s0 in range(0, n_rows, step):
+            r = rows[s0:s0 + step]
+            s = np.broadcast_to(tb, (len(r), n_items)).copy()
+            for n in names:
+                if w[n] > 0:
+                    s += np.float32(w[n]) * norm[n][r]
+            s[bad[s0:s0 + step]] = -np.inf
+            per_user.append(per_user_metrics(top_k(s, kk), targets[s0:s0 + step], k)["ndcg"])
+        return float(np.concatenate(per_user).mean()) if per_user else 0.0
 
     w, best = None, -1.0
     for n in names:
