@@ -201,10 +201,11 @@ MAX_FIT_SHOPPERS = 100_000
 def fit_sample(con, evaluated, seed: int):
     """(shoppers the recommenders are fitted on, the note saying so): None, None up to
     ``MAX_FIT_SHOPPERS``; above, the evaluated shoppers plus a seeded sample of the others."""
+    n = con.execute("SELECT count(DISTINCT user_id) FROM events").fetchall()[0][0]
+    if n <= MAX_FIT_SHOPPERS:   # a count: no list of every shopper for a shop this size
+        return None, None
     everyone = pd.Index([r[0] for r in con.execute(
         "SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL ORDER BY 1").fetchall()])
-    if len(everyone) <= MAX_FIT_SHOPPERS:
-        return None, None
     others = everyone.difference(pd.Index(evaluated).astype(str))
     pick = np.random.default_rng(seed + 11).choice(
         len(others), max(0, MAX_FIT_SHOPPERS - len(evaluated)), replace=False)
