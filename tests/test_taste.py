@@ -181,3 +181,27 @@ def test_history_matrices_match_a_shopper_by_shopper_reading():
         want_h[list(h)] = 1.0 / len(h) if h else 0.0
         np.testing.assert_allclose(H[u].toarray().ravel(), want_h, rtol=0, atol=1e-15)
     assert (np.diff(B.indptr) == 0).any() and (np.diff(H.indptr) > np.diff(B.indptr)).any()
+
+
+def test_segment_popularity_ndcg_matches_a_shopper_by_shopper_reading():
+    """The vectorised NDCG of each shopper's segment list equals reading it shopper by shopper:
+    unassigned shoppers get the shop's list, shoppers without held-out items score 0."""
+    from core.segments.fit import member_shares, ranked_items
+
+    rng = np.random.default_rng(5)
+    n, n_items, k = 400, 60, 10
+    bought = sp.csr_matrix((rng.random((n, n_items)) < 0.08).astype(float))
+    labels = rng.integers(-1, 4, n)
+    rows = np.sort(rng.choice(n, 150, replace=False))
+    targets = sp.csr_matrix((rng.random((150, n_items)) < 0.05).astype(float))
+    got = qm.segment_popularity_ndcg(labels, bought, rows, targets, k=k)
+    overall = np.asarray(bought.mean(axis=0)).ravel()
+    tops = ranked_items(member_shares(np.maximum(labels, 0), bought, 4), overall, k)
+    shop = ranked_items(overall[None], overall, k)[0]
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    for r, u in enumerate(rows):
+        t = targets[r].indices
+        top = shop if labels[u] < 0 else tops[labels[u]]
+        want = (disc * np.isin(top, t)).sum() / disc[:min(len(t), k)].sum() if len(t) else 0.0
+        assert got[r] == pytest.approx(want, abs=1e-12), r
+    assert (got > 0).sum() > 20 and (labels[rows] < 0).any()

@@ -50,16 +50,27 @@ def segment_popularity_ndcg(labels: np.ndarray, bought: sp.csr_matrix, rows: np.
     tops = ranked_items(member_shares(np.maximum(lab, 0), bought, max(n_seg, 1)), overall, k) \
         if n_seg else []
     disc = 1.0 / np.log2(np.arange(2, k + 2))
-    out = np.zeros(len(rows))
+    # every list as one row of a table padded with -1 (the shop's list last), then one lookup
+    # of each evaluated shopper's list in their held-out row (100,000 shoppers x ~10 options
+    # at a million-shopper shop: a loop of np.isin per shopper took minutes)
+    lists = list(tops) + [shop_top]
+    width = max([len(t) for t in lists] + [1])
+    table = np.full((len(lists), width), -1, np.int64)
+    for i, t in enumerate(lists):
+        table[i, :len(t)] = t
     T = targets.tocsr()
-    for r, u in enumerate(rows):
-        t = T.indices[T.indptr[r]:T.indptr[r + 1]]
-        if len(t) == 0:
-            continue
-        top = shop_top if lab[u] < 0 else tops[lab[u]]
-        hit = np.isin(top, t)
-        out[r] = float((disc[:len(top)] * hit).sum() / disc[:min(len(t), k)].sum())
-    return out
+    n_t = np.diff(T.indptr)
+    rows = np.asarray(rows, np.int64)
+    seg = lab[rows] if len(rows) else np.zeros(0, np.int64)
+    top = table[np.where(seg < 0, len(lists) - 1, seg)]
+    hit = np.zeros(top.shape, bool)
+    ok = top >= 0
+    r_idx = np.broadcast_to(np.arange(len(rows))[:, None], top.shape)
+    if ok.any():
+        hit[ok] = np.asarray(T[r_idx[ok], top[ok]]).ravel() > 0
+    ideal = np.cumsum(disc)[np.clip(np.minimum(n_t, k), 1, k) - 1]
+    dcg = (hit * disc[:width]).sum(axis=1)
+    return np.where(n_t > 0, dcg / ideal, 0.0)
 
 
 def tfidf_svd(counts: sp.csr_matrix, dims: int = 64, seed: int = 42) -> np.ndarray:
