@@ -440,3 +440,13 @@ def test_push_reasons_are_the_largest_drops_when_a_feature_is_set_to_the_median(
         want = [f"{words[c]}: {_fmt(X.at[r, c])}" for c in ranked if drops[c][r] >= 0.01]
         assert got[r] == want, r
     assert sum(map(len, got)) > n // 3   # most shoppers get a reason
+    # without the trees' split points (another model): grouping by the figures themselves
+    import core.predictions.models as models
+
+    real = models._split_points
+    assert real(one.estimator, len(cols)) is not None
+    models._split_points = lambda *a: None
+    try:
+        assert push_reasons(model, X, words, chunk=1000) == got
+    finally:
+        models._split_points = real
