@@ -100,8 +100,14 @@ def _expected(model, seq, keep_ends: np.ndarray, top_n: int, device: str,
     P_ = int(min(positions, L))
     scored = len(range((P_ - 1) % stride, P_, stride))  # positions scored per shopper
     chunk = int(max(1, min(256, 2e7 // max(1, scored * n_items))))
+    if scored == 1:
+        # one position (a very large shop): small chunks keep each chunk's logits in the
+        # processor's cache for the top-k (measured at 50,000 items: 0.45 -> 0.31 ms per
+        # shopper from 256 to 32 shoppers a chunk)
+        chunk = int(max(1, min(chunk, 1.6e6 // max(1, n_items))))
     data = np.zeros((n, k), np.float32)
     idx = np.zeros((n, k), np.int64)
+    keep_cache = cache is not None
     cache = {} if cache is None else cache
     ends = np.asarray(keep_ends)
     todo = []
@@ -133,9 +139,10 @@ def _expected(model, seq, keep_ends: np.ndarray, top_n: int, device: str,
                 v, j = torch.topk(pm, k, dim=-1)
                 v = (v / v.sum(-1, keepdim=True).clamp_min(1e-12)).cpu().numpy()
             j = j.cpu().numpy()
-            for r, u in enumerate(us):
-                data[u], idx[u] = v[r], j[r]
-                cache[(int(u), int(ends[u]))] = (v[r], j[r])
+            data[us], idx[us] = v, j
+            if keep_cache:
+                for r, u in enumerate(us):
+                    cache[(int(u), int(ends[u]))] = (v[r], j[r])
     rows = np.repeat(np.arange(n), k)
     P = sp.csr_matrix((data.ravel().astype(np.float64), (rows, idx.ravel())), shape=(n, n_items))
     P.eliminate_zeros()
