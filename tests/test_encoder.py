@@ -305,3 +305,24 @@ def test_training_work_stays_within_the_budget_on_a_large_shop(tmp_path):
     assert big["validation_sample"]["shoppers"] == 7 and big["n_val_targets"] == 14
     assert f"ranked among all {n_items:,} items" in big["validation_sample"]["why"]
     assert floor["validation_sample"]["shoppers"] == 9
+
+
+def test_last_position_only_equals_the_last_row_of_the_full_pass():
+    """Placing a very large shop's shoppers reads only the last position: the shortcut (the
+    last block computes that position alone) gives the full pass's last row, padding included."""
+    import torch
+
+    from core.encoder.model import SeqEncoder
+
+    torch.manual_seed(0)
+    m = SeqEncoder(40, 8, d=16, n_layers=2, n_heads=2, max_len=12).eval()
+    items = torch.randint(1, 41, (5, 12))
+    types = torch.randint(1, 4, (5, 12))
+    types[:2, :7] = 0                      # two left-padded shoppers
+    items[types == 0] = 0
+    gaps = torch.randint(1, 4, (5, 12))
+    with torch.inference_mode():
+        full = m(items, types, gaps)
+        last = m(items, types, gaps, last=True)
+    assert last.shape == (5, 1, 16)
+    torch.testing.assert_close(last[:, 0], full[:, -1], rtol=1e-5, atol=1e-6)

@@ -50,10 +50,14 @@ class Block(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.p = dropout
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last: bool = False) -> torch.Tensor:
+        """``last``: only the last position's output (B, 1, d); every position still serves as
+        a key and value, so it equals the last row of the full output."""
         B, L, d = x.shape
         h = self.n_heads
         q, k, v = self.qkv(self.ln1(x)).view(B, L, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        if last:
+            q, mask, x, L = q[:, :, -1:], mask[:, :, -1:], x[:, -1:], 1
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.p if self.training else 0.0)
         x = x + self.drop(self.out(a.transpose(1, 2).reshape(B, L, d)))
@@ -89,9 +93,11 @@ class SeqEncoder(nn.Module):
         """The representation of an item outside the vocabulary, from its text alone."""
         return self.text_proj(text_vec)
 
-    def encode(self, item_vecs: torch.Tensor, types: torch.Tensor, gaps: torch.Tensor
-               ) -> torch.Tensor:
-        """Hidden states (B, L, d). Sequences are left-padded (type 0 marks padding)."""
+    def encode(self, item_vecs: torch.Tensor, types: torch.Tensor, gaps: torch.Tensor,
+               last: bool = False) -> torch.Tensor:
+        """Hidden states (B, L, d); with ``last``, the last position's only (B, 1, d): the
+        last block computes nothing else (a third of the work where only it is read).
+        Sequences are left-padded (type 0 marks padding)."""
         B, L, _ = item_vecs.shape
         valid = types > 0
         pos = torch.arange(L, device=item_vecs.device)
@@ -103,15 +109,15 @@ class SeqEncoder(nn.Module):
         eye = torch.eye(L, dtype=torch.bool, device=x.device)
         mask = (causal[None] & valid[:, None, :]) | eye[None]
         mask = mask[:, None]  # (B, 1, L, L) broadcast over heads
-        for blk in self.blocks:
-            x = blk(x, mask)
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, mask, last=last and i == len(self.blocks) - 1)
         return self.ln(x)
 
     def forward(self, items: torch.Tensor, types: torch.Tensor, gaps: torch.Tensor,
-                E: torch.Tensor | None = None) -> torch.Tensor:
+                E: torch.Tensor | None = None, last: bool = False) -> torch.Tensor:
         if E is None:
             E = self.item_matrix()
-        return self.encode(F.embedding(items, E), types, gaps)
+        return self.encode(F.embedding(items, E), types, gaps, last=last)
 
     def scores(self, h: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
         """Next-item logits over the vocabulary for hidden states h (..., d)."""

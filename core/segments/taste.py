@@ -124,8 +124,8 @@ def _expected(model, seq, keep_ends: np.ndarray, top_n: int, device: str,
             us = todo[i:i + chunk]
             win = [last_window(seq, seq.starts[u], ends[u], L) for u in us]
             items, types, gaps = (torch.as_tensor(np.stack(c), device=device) for c in zip(*win))
-            h = model(items, types, gaps, E)[:, -P_:][:, (P_ - 1) % stride::stride]
             if scored == 1:
+                h = model(items, types, gaps, E, last=True)
                 # one position (the last, always an interaction): the top_n of a softmax,
                 # renormalised, is the softmax of the top_n logits; no pass over the catalogue
                 # for the softmax (at a million shoppers and 50,000 items this is most of it)
@@ -133,6 +133,7 @@ def _expected(model, seq, keep_ends: np.ndarray, top_n: int, device: str,
                                   .float(), k, dim=-1)
                 v = torch.softmax(v, dim=-1).cpu().numpy()
             else:
+                h = model(items, types, gaps, E)[:, -P_:][:, (P_ - 1) % stride::stride]
                 p = torch.softmax(model.scores(h, E).float(), dim=-1)
                 valid = (types[:, -P_:][:, (P_ - 1) % stride::stride] > 0).float()[..., None]
                 pm = (p * valid).sum(1) / valid.sum(1).clamp_min(1.0)
