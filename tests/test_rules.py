@@ -274,6 +274,29 @@ def _add_build(store):
                         [["A1", 0], ["A2", 0], ["B1", 1], ["B2", 1]])
 
 
+def test_baskets_by_segment_reads_once_what_the_per_segment_reads_give(demo_store, tmp_path):
+    """One read of the baskets with each shopper's segment gives, row for row and in the same
+    order, the whole shop's baskets and every segment's, as reading each scope on its own."""
+    import shutil
+
+    from core.rules.build import baskets_by_segment
+    from core.store import Store
+
+    store = Store(tmp_path / "demo.duckdb")
+    shutil.copyfile(demo_store.path, store.path)
+    with store.write() as con:
+        con.execute("INSERT INTO runs VALUES (1, 'build', 'complete', now(), now(), '{}', 'x', '{}')")
+        # four segments, shoppers of a fifth group unassigned (-1)
+        con.execute("INSERT INTO segments SELECT 1, user_id, CAST(hash(user_id) % 5 AS INTEGER) - 1, 0.0 FROM users")
+        everything, per = baskets_by_segment(con, 1)
+        pd.testing.assert_frame_equal(everything, baskets_from_store(con))
+        assert sorted(per) == [0, 1, 2, 3]
+        for sid, df in per.items():
+            pd.testing.assert_frame_equal(df, baskets_from_store(con, segment_id=sid, run_id=1))
+        assert sum(map(len, per.values())) < len(everything)   # the unassigned are left out
+        assert len(everything) > 1000
+
+
 def test_baskets_from_store_dedupes_and_drops_returns(small_store):
     with small_store.read() as con:
         df = baskets_from_store(con)
