@@ -415,6 +415,14 @@ def test_next_basket_model_learns_latest_basket_habit(tmp_path):
     bad = nb.mask(b, repeat=True)
     model = nb.learn(b, T, bad, repeat=True)
     assert model["features"] == list(FEATURES) and len(model["coef"]) == len(FEATURES)
+    # learned block by block (a large catalogue): the same model, figure for figure
+    import core.recommend.nextbasket as nbm
+
+    whole, nbm.LEARN_BLOCK = nbm.LEARN_BLOCK, 3 * data.n_items   # blocks of 3 shoppers
+    try:
+        assert len(rows) > 6 and nb.learn(b, T, bad, repeat=True) == model
+    finally:
+        nbm.LEARN_BLOCK = whole
     nb.models = {"repeats": model}
     top = nb.ranked(nb.mode_scores(b, True), bad, 10)
     assert per_user_metrics(top, T, 10)["ndcg"].mean() > 0.95

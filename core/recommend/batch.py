@@ -33,6 +33,14 @@ class Batch:
     def __len__(self) -> int:
         return self.counts.shape[0]
 
+    def take(self, rows: slice) -> "Batch":
+        """The shoppers of ``rows`` (a slice), as a batch of their own."""
+        def cut(x):
+            return None if x is None else x[rows]
+        return Batch(self.counts[rows], self.days[rows], self.returned_only[rows],
+                     self.segment[rows], cut(self.histories), cut(self.users), self.fitted,
+                     cut(self.interest))
+
 
 def batch_for_users(data: ShopData, rows: np.ndarray, histories: list | None = None) -> Batch:
     rows = np.asarray(rows, dtype=np.int64)

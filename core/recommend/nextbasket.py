@@ -28,6 +28,7 @@ FEATURES = ("own", "neighbours", "log_times", "share_of_baskets", "log_days_sinc
             "log_popularity", "log_recent_popularity", "repeat_rate", "item_knn",
             "log_baskets", "bought", "log_days_if_bought", "share_x_log_baskets")
 RECENT_DAYS = 30
+LEARN_BLOCK = 4_000_000   # shoppers x items per block of features while learning (32 MB a dense array)
 
 
 class NextBasketRecommender(Recommender):
@@ -137,11 +138,18 @@ class NextBasketRecommender(Recommender):
         items) of ``batch``; ``bad``: items that may not be recommended. Returns the model (JSON)."""
         from sklearn.linear_model import LogisticRegression
 
-        cand, X, _ = self.features(batch)
-        T = targets.toarray() > 0
-        ok = ~np.take_along_axis(bad, cand, axis=1)
-        y = np.take_along_axis(T, cand, axis=1)[ok]
-        Xf = X[ok]
+        # in blocks of shoppers: the features hold several dense shoppers x catalogue arrays
+        # (2,000 validation shoppers x 50,000 items took the evaluation past 10 GB)
+        step = max(1, LEARN_BLOCK // max(1, self.data.n_items))
+        Xs, ys = [], []
+        for s in range(0, len(batch), step):
+            cand, X, _ = self.features(batch.take(slice(s, s + step)))
+            ok = ~np.take_along_axis(bad[s:s + step], cand, axis=1)
+            T = targets[s:s + step].toarray() > 0
+            ys.append(np.take_along_axis(T, cand, axis=1)[ok])
+            Xs.append(X[ok])
+        y = np.concatenate(ys) if ys else np.zeros(0, bool)
+        Xf = np.concatenate(Xs) if Xs else np.zeros((0, len(FEATURES)))
         if y.sum() < 5 or (~y).sum() < 5:
             return None
         mu, sd = Xf.mean(axis=0), Xf.std(axis=0) + 1e-9
