@@ -416,7 +416,8 @@ def test_push_reasons_are_the_largest_drops_when_a_feature_is_set_to_the_median(
     """``push_reasons`` (which rescored only shoppers not already at the median) names, per
     shopper, the features whose move to the shop's median lowers the probability most (by 0.01
     or more), exactly as rescoring everyone with each feature set to its median does."""
-    from core.predictions.models import LikelihoodModel, _fmt, push_reasons
+    from core.predictions.models import LikelihoodModel
+    from core.predictions.reasons import _fmt, push_reasons
 
     rng = np.random.default_rng(0)
     n = 3000
@@ -440,13 +441,14 @@ def test_push_reasons_are_the_largest_drops_when_a_feature_is_set_to_the_median(
         want = [f"{words[c]}: {_fmt(X.at[r, c])}" for c in ranked if drops[c][r] >= 0.01]
         assert got[r] == want, r
     assert sum(map(len, got)) > n // 3   # most shoppers get a reason
-    # without the trees' split points (another model): grouping by the figures themselves
-    import core.predictions.models as models
+    # without the trees' split points or leaves (another model): the plain rescoring
+    import core.predictions.reasons as reasons
 
-    real = models._split_points
-    assert real(one.estimator, len(cols)) is not None
-    models._split_points = lambda *a: None
+    assert reasons._split_points(one.estimator, len(cols)) is not None
+    assert reasons._trees(one, len(cols), X[cols].to_numpy(float)[:64]) is not None
+    plain = getattr(reasons, "_trees"), getattr(reasons, "_split_points")
+    reasons._trees = reasons._split_points = lambda *a: None
     try:
         assert push_reasons(model, X, words, chunk=1000) == got
     finally:
-        models._split_points = real
+        reasons._trees, reasons._split_points = plain
