@@ -76,11 +76,11 @@ def _as_of_habits(con, run_id: int, keep: dict[str, int], name: str,
 
 
 def _eval_rows(user_ids, split: pd.DataFrame, col_cut: str, col_items: str):
-    pos = {u: i for i, u in enumerate(user_ids)}
+    """(rows of ``user_ids`` with a cut in ``split``, their held-out items), in split order."""
     s = split[split[col_cut].notna()]
-    rows = np.array([pos[u] for u in s.index if u in pos], dtype=np.int64)
-    items = [s.at[u, col_items] for u in s.index if u in pos]
-    return rows, items
+    pos = pd.Index(user_ids).get_indexer(s.index)   # -1: not among user_ids
+    keep = pos >= 0
+    return pos[keep].astype(np.int64), list(s[col_items].to_numpy(dtype=object)[keep])
 
 
 def _silhouette(X, labels, seed):
