@@ -477,3 +477,21 @@ def test_weight_tuning_in_blocks_of_shoppers_matches_the_whole_array(monkeypatch
         got = scoring.tune_weights(norm, bad_all[keep], t[keep], ranker, rows=keep)
         assert got[0] == want[0]
         assert got[1] == want[1]
+    # a large catalogue's shortlists: each component's best 4 / 12 items per shopper; the
+    # shoppers whose blend is not settled on theirs are ranked on the whole catalogue
+    monkeypatch.setattr(scoring, "SHORTLIST_FROM", 0)
+    full_rows = []
+    real = scoring._Shortlist.top
+
+    def counted(self, w, kk, full_top):
+        return real(self, w, kk, lambda w_, sel: full_rows.append(len(sel)) or full_top(w_, sel))
+
+    monkeypatch.setattr(scoring._Shortlist, "top", counted)
+    settled = {}
+    for shortlist in (4, 16, 40):
+        monkeypatch.setattr(scoring, "SHORTLIST", shortlist)
+        full_rows.clear()
+        got = scoring.tune_weights(norm, bad_all[keep], t[keep], ranker, rows=keep)
+        assert got == want
+        settled[shortlist] = 1 - sum(full_rows) / (len(keep) * max(1, len(full_rows)))
+    assert settled[4] == 0 and 0.5 < settled[16] < 0.9 and settled[40] == 1   # every way taken
