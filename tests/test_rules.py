@@ -288,13 +288,20 @@ def test_baskets_by_segment_reads_once_what_the_per_segment_reads_give(demo_stor
         con.execute("INSERT INTO runs VALUES (1, 'build', 'complete', now(), now(), '{}', 'x', '{}')")
         # four segments, shoppers of a fifth group unassigned (-1)
         con.execute("INSERT INTO segments SELECT 1, user_id, CAST(hash(user_id) % 5 AS INTEGER) - 1, 0.0 FROM users")
-        everything, per = baskets_by_segment(con, 1)
-        pd.testing.assert_frame_equal(everything, baskets_from_store(con))
-        assert sorted(per) == [0, 1, 2, 3]
-        for sid, df in per.items():
-            pd.testing.assert_frame_equal(df, baskets_from_store(con, segment_id=sid, run_id=1))
-        assert sum(map(len, per.values())) < len(everything)   # the unassigned are left out
-        assert len(everything) > 1000
+        everything, segment = baskets_by_segment(con, 1)
+        scopes = [(everything, baskets_from_store(con))] + [
+            (segment(sid), baskets_from_store(con, segment_id=sid, run_id=1)) for sid in range(4)]
+        for got, want in scopes:
+            # the same rows in the same order; basket ids as integer codes of the same baskets
+            assert got["item_id"].tolist() == want["item_id"].tolist()
+            assert got["basket_id"].tolist() == pd.Series(want["basket_id"]).map(
+                dict(zip(want["basket_id"], got["basket_id"]))).tolist()
+            assert got["basket_id"].nunique() == want["basket_id"].nunique()
+            a, b = to_baskets(got), to_baskets(want)
+            assert (a.n_baskets, list(a.labels)) == (b.n_baskets, list(b.labels))
+            assert (a.basket_idx == b.basket_idx).all() and (a.item_idx == b.item_idx).all()
+        assert len(segment(-1)) == 0 and len(everything) > 1000
+        assert sum(len(segment(s)) for s in range(4)) < len(everything)   # unassigned left out
 
 
 def test_baskets_from_store_dedupes_and_drops_returns(small_store):

@@ -64,10 +64,6 @@ _BASKET_KEY = ("coalesce(e.basket_id, e.session_id, "
                "e.user_id || '@' || CAST(CAST(e.ts AS DATE) AS VARCHAR))")
 
 
-_NO_BASKETS = pd.DataFrame({"basket_id": pd.Series([], dtype=object),
-                            "item_id": pd.Series([], dtype=object)})
-
-
 class NoBuildError(LookupError):
     pass
 
@@ -101,21 +97,26 @@ def baskets_from_store(con, segment_id: int | None = None,
     return con.execute(sql, args).df()
 
 
-def baskets_by_segment(con, run_id: int) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
-    """``baskets_from_store(con)`` and ``baskets_from_store(con, segment_id=s, run_id=run_id)``
-    for every segment s of the run, from one read of the events (each segment's query read its
-    shoppers' events again: at a million shoppers, the baskets twice over)."""
+def baskets_by_segment(con, run_id: int):
+    """(the whole shop's baskets, ``segment(s)`` giving segment s's) as ``baskets_from_store``
+    gives them (``con``) and with ``segment_id=s, run_id=run_id``, from one read of the events
+    (each segment's query read its shoppers' events again: at a million shoppers, the baskets
+    twice over). Basket ids come as integer codes in the same order (the rules read only
+    which items share a basket), so a million shoppers' baskets are not held as text."""
     where = ["e.event_type = 'purchase'", "(e.quantity IS NULL OR e.quantity > 0)",
              f"{_BASKET_KEY} IS NOT NULL"]
     df = con.execute(
         f"SELECT DISTINCT {_BASKET_KEY} AS basket_id, e.item_id, s.segment_id FROM events e "
         "LEFT JOIN segments s ON s.run_id = ? AND s.user_id = e.user_id AND s.segment_id >= 0 "
         f"WHERE {' AND '.join(where)} ORDER BY 1, 2, 3", [int(run_id)]).df()
+    df["basket_id"] = pd.factorize(df["basket_id"].array)[0]
     seg = df.pop("segment_id").to_numpy(dtype=float, na_value=np.nan)   # NaN: no segment
     everything = df[~df.duplicated(["basket_id", "item_id"])].reset_index(drop=True)
-    per = {int(sid): df[seg == sid].reset_index(drop=True)
-           for sid in np.unique(seg[~np.isnan(seg)])}
-    return everything, per
+
+    def segment(sid: int) -> pd.DataFrame:
+        return df[seg == sid].reset_index(drop=True)
+
+    return everything, segment
 
 
 # --------------------------------------------------------------------------- thresholds
@@ -288,8 +289,8 @@ def build_rules(con, run_id: int, *, min_support: float | None = None,
                                "auto_support": min_support is None, "target_rules": target_rules,
                                "max_rules": cap if min_support is None else None, "segments": {}}
     with progress.stage("Association rules", total=1 + len(seg_ids)) as bar:
-        frame, per_segment = (baskets_by_segment(con, run_id) if seg_ids
-                              else (baskets_from_store(con), {}))
+        frame, segment = (baskets_by_segment(con, run_id) if seg_ids
+                          else (baskets_from_store(con), None))
         everything = to_baskets(frame)
         del frame
         metrics["n_baskets"] = everything.n_baskets
@@ -300,7 +301,7 @@ def build_rules(con, run_id: int, *, min_support: float | None = None,
         bar.advance(1)
         n_seg_rules = 0
         for sid in seg_ids:
-            seg = to_baskets(per_segment.pop(sid, _NO_BASKETS))
+            seg = to_baskets(segment(sid))
             s_rules, s_supp = _mine(seg, min_support, min_conf, min_lift, min_len, max_len,
                                     target_rules, cap, max_itemsets)
             ratio = segment_ratios(everything, s_rules)
