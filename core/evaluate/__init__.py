@@ -233,9 +233,6 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
             unregister(con, "_eval_excl_val")
         for mode in MODES:
             weights.setdefault(mode, {n: DEFAULT_WEIGHTS.get(n, 0.0) for n in comps})
-        # done with the validation's data, models and scores before the test's are loaded (at a
-        # million shoppers holding both took the evaluation worker past 7 GB)
-        dval = rval = hv = norms = b = tv = t = bad = lb = None  # noqa: F841
         bar.advance(1)
 
         # ---- test: fitted without every eligible shopper's test hold-out
