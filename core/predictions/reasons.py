@@ -123,11 +123,11 @@ def push_reasons(model, X: pd.DataFrame, words: dict[str, str], top: int = 2,
     points = _split_points(getattr(one, "estimator", None), len(cols))
     medians = np.array([med.get(c, np.nan) for c in cols], dtype=float)
     tr = _trees(one, len(cols), X.iloc[:64][cols].to_numpy(float))
+    every = np.arange(len(tr.trees)) if tr is not None else None
     out: list[list[str]] = []
     for s in range(0, len(X), chunk):
         vals = X.iloc[s:s + chunk][cols].to_numpy(float)
         if tr is not None:
-            every = np.arange(len(tr.trees))
             leaves = tr.leaves(vals, every)
             base = tr.proba(leaves)
             # no drop can reach 0.01 where the probability is within 0.01 of the lowest

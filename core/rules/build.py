@@ -62,6 +62,9 @@ SUPPORT_LADDER = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 
 
 _BASKET_KEY = ("coalesce(e.basket_id, e.session_id, "
                "e.user_id || '@' || CAST(CAST(e.ts AS DATE) AS VARCHAR))")
+# the purchase events that make baskets (returns and cancellations excluded)
+_BASKET_WHERE = ("e.event_type = 'purchase'", "(e.quantity IS NULL OR e.quantity > 0)",
+                 f"{_BASKET_KEY} IS NOT NULL")
 
 
 class NoBuildError(LookupError):
@@ -83,8 +86,7 @@ def baskets_from_store(con, segment_id: int | None = None,
     """Purchase baskets as a DataFrame (basket_id, item_id), one row per distinct item in a
     basket. With ``segment_id``: only the baskets of that segment's shoppers in ``run_id``
     (default: the latest complete build)."""
-    where = ["e.event_type = 'purchase'", "(e.quantity IS NULL OR e.quantity > 0)",
-             f"{_BASKET_KEY} IS NOT NULL"]
+    where = list(_BASKET_WHERE)
     args: list[Any] = []
     if segment_id is not None:
         if run_id is None:
@@ -103,12 +105,10 @@ def baskets_by_segment(con, run_id: int):
     (each segment's query read its shoppers' events again: at a million shoppers, the baskets
     twice over). Basket ids come as integer codes in the same order (the rules read only
     which items share a basket), so a million shoppers' baskets are not held as text."""
-    where = ["e.event_type = 'purchase'", "(e.quantity IS NULL OR e.quantity > 0)",
-             f"{_BASKET_KEY} IS NOT NULL"]
     df = con.execute(
         f"SELECT DISTINCT {_BASKET_KEY} AS basket_id, e.item_id, s.segment_id FROM events e "
         "LEFT JOIN segments s ON s.run_id = ? AND s.user_id = e.user_id AND s.segment_id >= 0 "
-        f"WHERE {' AND '.join(where)} ORDER BY 1, 2, 3", [int(run_id)]).df()
+        f"WHERE {' AND '.join(_BASKET_WHERE)} ORDER BY 1, 2, 3", [int(run_id)]).df()
     df["basket_id"] = pd.factorize(df["basket_id"].array)[0]
     seg = df.pop("segment_id").to_numpy(dtype=float, na_value=np.nan)   # NaN: no segment
     everything = df[~df.duplicated(["basket_id", "item_id"])].reset_index(drop=True)
