@@ -156,6 +156,27 @@ def test_rules_filters(tiny_db):
     assert "No rules match" in texts(at)
 
 
+def test_rules_page_says_when_the_build_found_no_rules(tiny_db):
+    """A build that mined the baskets and found no rule says so with its figures, instead of
+    promising rules "after the next build"."""
+    import json
+
+    with tiny_db.write() as con:
+        run_id, m = con.execute("SELECT run_id, metrics FROM runs WHERE kind = 'build' "
+                                "ORDER BY run_id DESC LIMIT 1").fetchall()[0]
+        m = json.loads(m) if isinstance(m, str) else dict(m or {})
+        m["rules"] = {"n_baskets": 1257, "min_support": 0.004, "min_confidence": 0.3,
+                      "n_rules": 0, "n_segment_rules": 0}
+        con.execute("UPDATE runs SET metrics = ? WHERE run_id = ?", [json.dumps(m), run_id])
+        con.execute("DELETE FROM rules WHERE run_id = ?", [run_id])
+    t = texts(open_page("views/rules.py"))
+    assert "No items are bought together often enough for a rule" in t
+    assert ("looked through 1,257 baskets, for the whole shop and each taste segment, and found "
+            "no pair of items bought together often enough (in at least 0.4% of baskets, with "
+            "the second item in at least 30% of the baskets holding the first)") in t
+    assert "not in this build yet" not in t
+
+
 def test_recommend_page_previews_side_by_side(tiny_db):
     at = open_page("views/recommend.py", {"profile_user": "u01"})
     t = texts(at)

@@ -11,6 +11,21 @@ c.page_header("Bought together",
               "Association rules: “shoppers who bought A also bought B in x% of baskets”.")
 run = c.current_run()
 run_id = run["run_id"]
+mined = run["metrics"].get("rules") or {}
+if mined and not mined.get("n_rules") and not mined.get("n_segment_rules"):
+    # the build looked and found nothing: say so, not "not in this build yet"
+    n = int(mined.get("n_baskets") or 0)
+    if n == 0:
+        body = "This shop's data has no purchases, so no items are bought together."
+    else:
+        sup = mined.get("min_support")
+        body = (f"The build looked through {c.intf(n)} baskets, for the whole shop and each taste "
+                "segment, and found no pair of items bought together often enough"
+                + (f" (in at least {sup:.1%} of baskets" if sup else " (")
+                + f", with the second item in at least {mined.get('min_confidence', 0):.0%} of "
+                "the baskets holding the first). Shoppers here rarely buy the same items together.")
+    c.empty_state("No items are bought together often enough for a rule", body)
+    st.stop()
 if not c.needs("rules", run_id, "Association rules"):
     st.stop()
 
