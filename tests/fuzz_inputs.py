@@ -119,7 +119,7 @@ def make_case(i: int, seed: int, folder: Path) -> Case:
             "header_only": (",".join(header or ["a"]) + "\n").encode(),
             "newline_only": b"\n\n\n",
             "pdf": b"%PDF-1.4\n" + bytes(rng.getrandbits(8) for _ in range(300)),
-            "truncated_gz": _cut(gzip.compress(("\n".join(",".join(r) for r in [header] + rows)).encode())),
+            "truncated_gz": _cut(gzip.compress(("\n".join(",".join(r) for r in [header] + rows)).encode(), mtime=0)),
             "not_parquet": b"InvoiceNo,StockCode\n1,2\n",
             "sqlite": b"SQLite format 3\x00" + bytes(200),
         }[kind]
@@ -227,7 +227,7 @@ def make_case(i: int, seed: int, folder: Path) -> Case:
         expected = None  # undeclared 8-bit text: bad lines are quarantined as bad encoding
     suffix = {"csv": ".csv", "tsv": ".tsv", "gz": ".csv.gz"}[container]
     if container == "gz":
-        data = gzip.compress(data)
+        data = gzip.compress(data, mtime=0)
     path = folder / f"case{i:04d}_{fmt}_{enc}_{'-'.join(damage) or 'clean'}{suffix}"
     path.write_bytes(data)
     return Case(path.name, fmt, path, expected, damage, flag, poison)
@@ -261,7 +261,7 @@ def _parquet_case(i, fmt, header, rows, folder, damage, rng, poison) -> Case:
         data = data[: rng.randint(8, len(data) - 1)]
         expected = None
     if rng.random() < 0.2 and "truncate" not in damage:
-        data = gzip.compress(data)
+        data = gzip.compress(data, mtime=0)
         path = path.with_name(path.name + ".gz")
     path.write_bytes(data)
     return Case(path.name, fmt, path, expected, damage, None, poison)
