@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import ray  # in the test extra (`pip install -e '.[test]'`): a missing Ray fails, never skips
 
@@ -144,6 +145,36 @@ def test_segment_assignment_on_ray_equals_one_process(ray_session):
             expected = model.assign(X, Q)
             assert len(np.unique(expected)) > 1
             np.testing.assert_array_equal(eng.assign(model, X, Q), expected)
+
+
+def test_recommendations_for_a_list_on_ray_equal_one_process(ray_session, built_demo_store,
+                                                             monkeypatch):
+    """A campaign list's recommended products (core.recommend.bulk) scored as Ray tasks over
+    batches of shoppers: the same products, scores and reasons as in this process."""
+    from core.engine.ray_engine import RayEngine
+    from core.recommend.bulk import recommend_shoppers
+    from core.recommend.previews import get_engine
+    from core.store import latest_run
+
+    con = built_demo_store.read()
+    try:
+        run_id = int(latest_run(con, "build")["run_id"])
+        users = [r[0] for r in con.execute(
+            "SELECT user_id FROM segments WHERE run_id = ? ORDER BY user_id DESC LIMIT 90",
+            [run_id]).fetchall()] + ["not-a-shopper"]
+        eng = get_engine(con, run_id)
+        monkeypatch.setattr("core.recommend.bulk.MAX_ROWS", 16)  # 6 batches of shoppers,
+        monkeypatch.setattr("core.recommend.bulk.CELLS", 1)
+        monkeypatch.setattr("core.recommend.bulk.WAVE", 40)      # in 3 waves
+        here = recommend_shoppers(con, run_id, users, n=5, preview_engine=eng)
+        with RayEngine(workers=2) as on_ray:
+            there = recommend_shoppers(con, run_id, users, n=5, preview_engine=eng,
+                                       engine=on_ray)
+    finally:
+        con.close()
+    assert len(here) == 5 * len(users)
+    assert here["basis"].value_counts().to_dict() == {"purchases": 450, "fallback": 5}
+    pd.testing.assert_frame_equal(there, here)
 
 
 def test_unreachable_address_is_one_sentence_with_the_fix(demo_store, capsys):

@@ -9,12 +9,16 @@ runs it, so the stages (``core.embed``, ``core.encoder``) stay engine-agnostic:
 - ``fit_encoder(job)``: the encoder's training loop (``core.encoder.loop.fit``) on prepared
   windows, returning the best weights and the training curve;
 - ``assign(model, X, Q)``: every shopper's segment under a fitted ``core.segments.fit.TasteModel``
-  (nearest KMeans centre, or best signature coverage), row by row.
+  (nearest KMeans centre, or best signature coverage), row by row;
+- ``map_chunks(fn, shared, chunks)``: independent batches of shoppers through one function with
+  the same fitted models, e.g. recommendation scoring for a campaign list
+  (``core.recommend.bulk``).
 
 ``LocalEngine`` runs them in this process, exactly as the build always has. ``RayEngine``
 (``core/engine/ray_engine.py``, imported only when asked for) runs the first two as Ray Data
 ``map_batches`` over shards (texts; shoppers, read per shard from Parquet that DuckDB writes) and
-the third as a Ray Train ``TorchTrainer`` with DDP, and assignment as Ray tasks over row chunks. Features stay in DuckDB, and results are
+the third as a Ray Train ``TorchTrainer`` with DDP, and assignment and ``map_chunks`` as Ray tasks over
+row chunks. Features stay in DuckDB, and results are
 written back through the store's normal write path by the stage that asked for them.
 
 ``make_engine(name, address=..., workers=...)`` picks one; use it as a context manager so a Ray
@@ -102,6 +106,21 @@ class Engine:
 
     def assign(self, model, X, Q) -> np.ndarray:
         return model.assign(X, Q)
+
+    def share(self, obj):
+        """``obj`` (fitted models) ready to hand to ``map_chunks`` many times."""
+        return obj
+
+    def map_chunks(self, fn, shared, chunks: list, stage=None) -> list:
+        """``[fn(shared, chunk) for chunk in chunks]``, in order: ``shared`` (fitted models) is
+        handed over once, each chunk (a batch of shoppers) is independent of the others.
+        ``stage`` (a progress stage) advances by ``len(chunk)`` as each one finishes."""
+        out = []
+        for chunk in chunks:
+            out.append(fn(shared, chunk))
+            if stage is not None:
+                stage.advance(len(chunk))
+        return out
 
     def fit_encoder(self, job: FitJob, progress: Progress = NULL) -> FitResult:
         from core.encoder.loop import fit

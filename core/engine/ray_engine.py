@@ -8,7 +8,10 @@
   driver never holds the events and the vectors equal the local ones up to float tolerance;
 - encoder training: Ray Train's ``TorchTrainer`` with DDP (``core/engine/ray_train.py``);
 - segment assignment under a fitted segmentation: Ray tasks over chunks of rows, each running
-  ``TasteModel.assign`` (rows are independent, so the labels are the same).
+  ``TasteModel.assign`` (rows are independent, so the labels are the same);
+- recommendation scoring for many shoppers (``map_chunks``, used by ``core.recommend.bulk`` for
+  campaign lists): Ray tasks over batches of shoppers, the fitted recommenders put in the object
+  store once; every shopper's list is scored on its own, so the lists are the same.
 
 Results come back to the driver, which writes them through the store's normal write path.
 
@@ -296,6 +299,34 @@ class RayEngine(Engine):
                                Q[a:b] if model.refine else None)
                    for a, b in zip(bounds[:-1], bounds[1:])]
         return np.concatenate(ray.get(futures)).astype(np.int64)
+
+    def share(self, obj):
+        """``obj`` put in Ray's object store once (``map_chunks`` takes the reference)."""
+        import ray
+
+        return ray.put(obj)
+
+    def map_chunks(self, fn, shared, chunks: list, stage=None) -> list:
+        """One Ray task per chunk (one CPU each), ``shared`` put in the object store once (or
+        already put by ``share``); results come back in the chunks' order, the stage advancing
+        as each finishes."""
+        import ray
+
+        if not chunks:
+            return []
+        ref = shared if isinstance(shared, ray.ObjectRef) else ray.put(shared)
+        task = ray.remote(num_cpus=1)(fn)
+        futures = [task.remote(ref, chunk) for chunk in chunks]
+        where = {f: i for i, f in enumerate(futures)}
+        out: list = [None] * len(chunks)
+        pending = list(futures)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            i = where[done[0]]
+            out[i] = ray.get(done[0])
+            if stage is not None:
+                stage.advance(len(chunks[i]))
+        return out
 
     def fit_encoder(self, job, progress: Progress = NULL):
         from core.engine.ray_train import fit_on_ray

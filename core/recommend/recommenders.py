@@ -131,16 +131,21 @@ class Recommender:
                   batch: Batch | None = None) -> list[Recommendation]:
         b = batch if batch is not None else batch_for_history(
             self.data, history, user_id=user_id, segment_id=segment_id)
-        s, reason = self._scores_for(b, repeat)
-        bad = self.mask(b, repeat=repeat, exclude=exclude)
+        return self.recommend_rows(b, n=n, exclude=exclude, repeat=repeat)[0]
+
+    def recommend_rows(self, batch: Batch, n: int = 10, exclude=(), *,
+                       repeat: bool = False) -> list[list[Recommendation]]:
+        """Top ``n`` for every shopper of ``batch`` at once (row r's list equals ``recommend``
+        on row r alone: every score and normalisation is per shopper)."""
+        s, reason = self._scores_for(batch, repeat)
+        bad = self.mask(batch, repeat=repeat, exclude=exclude)
         if not self.keeps_zero:
             bad |= ~(s > 0)
-        top = self.ranked(s, bad, n)[0]
-        return [
-            Recommendation(self.data.item_ids[j], self.data.titles[j], float(s[0, j]),
-                           reason(b, 0, int(j), float(s[0, j])), self.name)
-            for j in top if j >= 0
-        ]
+        top = self.ranked(s, bad, n)
+        return [[Recommendation(self.data.item_ids[j], self.data.titles[j], float(s[r, j]),
+                                reason(batch, r, int(j), float(s[r, j])), self.name)
+                 for j in top[r] if j >= 0]
+                for r in range(len(batch))]
 
     def _scores_for(self, batch: Batch, repeat: bool):
         """Scores for a request and the function giving an item's reason."""
@@ -222,9 +227,9 @@ class RepeatRecommender(Recommender):
             when = f", last on {last:%d %b %Y}"
         return f"this shopper bought it {_times(k)}{when}"
 
-    def recommend(self, history=None, n=10, exclude=(), *, repeat=True, **kw):
+    def recommend_rows(self, batch, n=10, exclude=(), *, repeat=True):
         # Repeat purchase is the point of this recommender: bought items are allowed.
-        return super().recommend(history, n, exclude, repeat=True, **kw)
+        return super().recommend_rows(batch, n, exclude, repeat=True)
 
 
 class ItemKNNRecommender(Recommender):
