@@ -35,6 +35,9 @@ FRIENDLY = {
     "goal_pct": "Likely to buy the goal (percentile)",
     "churn_probability": "Likely to churn (probability)", "churn_pct": "Likely to churn (percentile)",
     "predicted_spend": "Predicted spend ({c})", "predicted_spend_pct": "Predicted spend (percentile)",
+    **{f"recommended_{r}": f"Recommended product {r}" for r in range(1, 21)},
+    **{f"recommended_{r}_id": f"Recommended product {r} (id)" for r in range(1, 21)},
+    "recommendation_basis": "Recommended from",
 }
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
 

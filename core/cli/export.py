@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from core.cli import UserError, print_json
@@ -21,7 +22,14 @@ An existing file is never overwritten without --force; a symbolic link is never 
 appears only once it is complete.
 
 Column groups (--columns, any of): id, segment, other_segment (the shopper's segment in the other
-lens), rfm, attributes, behaviour (default: id segment rfm)
+lens), rfm, attributes, behaviour, predictions, recommendations (default: id segment rfm)
+
+Recommended products (--recommend N, or the recommendations group with 3): each shopper's top N
+products from the build's hybrid recommender, with their ids and what they come from (their
+purchases, what they looked at, or best sellers for a shopper the build does not know), exactly
+what the dashboard's preview of that shopper shows. They are scored for the whole list in
+batches, in this process or, with --engine ray, as Ray tasks (on this machine, or a cluster
+with --address).
 
 Examples:
   segstudio export --segment 3 --out segment3.csv
@@ -29,6 +37,8 @@ Examples:
   segstudio export --saved "Christmas lovers" --out xmas.parquet --columns id attributes
   segstudio export --segment 3 --out segment3.csv --force       replace last week's file
   segstudio export --segment 3 --out s3.parquet --for tool      raw values for another program
+  segstudio export --segment 3 --out s3.csv --campaign --recommend 3   top 3 products per shopper
+  segstudio export --segment 3 --out s3.csv --recommend 5 --engine ray --workers 4
   segstudio status            lists the segments of the latest build
 """
 
@@ -53,17 +63,90 @@ def add_arguments(parser) -> None:
                         help="with --campaign: column names as stored")
     parser.add_argument("--bom", action="store_true",
                         help="with --campaign: CSV with a UTF-8 byte-order mark (Excel)")
+    parser.add_argument("--recommend", type=int, default=None, metavar="N",
+                        help="add each shopper's top N recommended products (1-20; adds the "
+                             "recommendations column group)")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="where recommendations are scored: this process (default) or Ray")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="--engine ray: the Ray cluster, HOST:6379 or ray://HOST:10001 "
+                             "(default: Ray on this machine)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="--engine ray: workers, one CPU each (default 2)")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument("--for", dest="for_", choices=["spreadsheet", "tool"], default="spreadsheet",
                         help="spreadsheet (default): neutralise text cells that a spreadsheet would "
                              "run as formulas; tool: values exactly as stored")
 
 
-def run(args, settings) -> int:
+def _engine(args, columns):
+    """The engine that scores the recommendations column (nothing to start without it)."""
+    if "recommendations" not in columns:
+        return contextlib.nullcontext(None)
+    from core.engine import EngineError, make_engine
+
+    try:
+        return make_engine(args.engine, address=args.address, workers=args.workers)
+    except EngineError as e:
+        raise UserError(str(e)) from None
+
+
+def _frame(con, args, columns, extra) -> tuple:
+    """The export table, what it is (for the log), the segment's name and definition."""
     from core import explore as ex
     from core.store import latest_run
 
-    columns = args.columns or list(ex.DEFAULT_COLUMNS)
+    run_ = latest_run(con)
+    if args.segment is not None:
+        if run_ is None:
+            raise UserError("No complete build yet: run `segstudio build` first.")
+        segs = ex.segments(con, run_["run_id"], lens=args.lens)
+        names = {int(r.segment_id): str(r.name) for r in segs.itertuples()}
+        if args.segment not in names:
+            listed = ", ".join(f"{i} ({n})" for i, n in sorted(names.items())) or "none"
+            raise UserError(f"Segment {args.segment} is not in build {run_['run_id']} "
+                            f"({args.lens} lens); its {args.lens} segments are {listed}.")
+        try:
+            df = ex.segment_export(con, run_["run_id"], args.segment, columns, lens=args.lens,
+                                   **extra)
+        except ValueError as e:
+            raise UserError(str(e)) from e
+        what = f"{args.lens} segment {args.segment} '{names[args.segment]}'"
+        seg_name, definition = names[args.segment], f"{args.lens} segment {args.segment}"
+    else:
+        try:
+            df = ex.saved_export(con, run_["run_id"] if run_ else None, args.saved, columns,
+                                 lens=args.lens, **extra)
+        except ex.SavedSegmentError as e:
+            raise UserError(str(e)) from e
+        what = f"saved segment '{args.saved}'"
+        saved = ex.find_saved(con, args.saved)
+        seg_name, definition = saved["name"], saved.get("description") or saved["name"]
+    if args.campaign:
+        from core.audiences.campaign import campaign_frame
+        from core.predictions.read import scores_table
+        from core.store.schema import store_currency
+
+        df = campaign_frame(df, segment_name=seg_name, definition=definition,
+                            currency=store_currency(con, "£"), friendly=not args.raw_headers,
+                            scores=scores_table(con, run_["run_id"]) if run_ else None)
+    return df, what
+
+
+def run(args, settings) -> int:
+    from core import explore as ex
+
+    columns = list(args.columns or ex.DEFAULT_COLUMNS)
+    n_rec = ex.RECOMMENDED
+    if args.recommend is not None:
+        if not 1 <= args.recommend <= 20:
+            raise UserError(f"--recommend {args.recommend}: give 1 to 20 products per shopper.")
+        n_rec = args.recommend
+        if "recommendations" not in columns:
+            columns.append("recommendations")
+    if (args.address or args.workers) and args.engine != "ray":
+        raise UserError("--address and --workers are for --engine ray; add --engine ray or leave "
+                        "them out.")
     unknown = [c for c in columns if c not in ex.COLUMN_GROUPS]
     if unknown:
         raise UserError(f"unknown column group(s) {', '.join(unknown)}; choose from "
@@ -76,39 +159,14 @@ def run(args, settings) -> int:
     ex.check_output(args.out, force=args.force, protect=protect)  # before any work
     con = store.read()
     try:
-        run_ = latest_run(con)
-        if args.segment is not None:
-            if run_ is None:
-                raise UserError("No complete build yet: run `segstudio build` first.")
-            segs = ex.segments(con, run_["run_id"], lens=args.lens)
-            names = {int(r.segment_id): str(r.name) for r in segs.itertuples()}
-            if args.segment not in names:
-                listed = ", ".join(f"{i} ({n})" for i, n in sorted(names.items())) or "none"
-                raise UserError(f"Segment {args.segment} is not in build {run_['run_id']} "
-                                f"({args.lens} lens); its {args.lens} segments are {listed}.")
-            try:
-                df = ex.segment_export(con, run_["run_id"], args.segment, columns, lens=args.lens)
-            except ValueError as e:
-                raise UserError(str(e)) from e
-            what = f"{args.lens} segment {args.segment} '{names[args.segment]}'"
-            seg_name, definition = names[args.segment], f"{args.lens} segment {args.segment}"
-        else:
-            try:
-                df = ex.saved_export(con, run_["run_id"] if run_ else None, args.saved, columns,
-                                     lens=args.lens)
-            except ex.SavedSegmentError as e:
-                raise UserError(str(e)) from e
-            what = f"saved segment '{args.saved}'"
-            saved = ex.find_saved(con, args.saved)
-            seg_name, definition = saved["name"], saved.get("description") or saved["name"]
-        if args.campaign:
-            from core.audiences.campaign import campaign_frame
-            from core.predictions.read import scores_table
-            from core.store.schema import store_currency
+        with _engine(args, columns) as eng:
+            extra = {}
+            if "recommendations" in columns:
+                from core.progress import TqdmProgress
 
-            df = campaign_frame(df, segment_name=seg_name, definition=definition,
-                                currency=store_currency(con, "£"), friendly=not args.raw_headers,
-                                scores=scores_table(con, run_["run_id"]) if run_ else None)
+                extra = {"recommended": n_rec, "engine": eng,
+                         "progress": TqdmProgress(enabled=not (args.quiet or args.json))}
+            df, what = _frame(con, args, columns, extra)
     finally:
         con.close()
     if args.campaign:

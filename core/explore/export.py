@@ -35,7 +35,9 @@ COLUMN_GROUPS: dict[str, str] = {
     "attributes": "Shopper attributes (country, age band...)",
     "behaviour": "All behaviour features",
     "predictions": "Predictions (likely to buy, churn, spend: value and percentile)",
+    "recommendations": "Recommended products (each shopper's top picks, with product ids)",
 }
+RECOMMENDED = 3  # products per shopper in the "recommendations" column group
 DEFAULT_COLUMNS = ("id", "segment", "rfm")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -57,10 +59,13 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_frame(con, run_id: int | None, user_ids: Sequence[str],
-                 columns: Sequence[str] = DEFAULT_COLUMNS, *, lens: str = "taste") -> pd.DataFrame:
+                 columns: Sequence[str] = DEFAULT_COLUMNS, *, lens: str = "taste",
+                 recommended: int = RECOMMENDED, engine=None, preview_engine=None,
+                 progress=None) -> pd.DataFrame:
     """One row per user (sorted by id) with the chosen column groups. "segment" is the shopper's
     segment in ``lens`` (segment_id, segment_name); "other_segment" their segment in the other
-    lens (e.g. lifecycle_segment_id, lifecycle_segment_name)."""
+    lens (e.g. lifecycle_segment_id, lifecycle_segment_name); "recommendations" the hybrid's top
+    ``recommended`` products per shopper (``core.recommend.bulk``, scored on ``engine``)."""
     unknown = [c for c in columns if c not in COLUMN_GROUPS]
     if unknown:
         raise ValueError(f"unknown export column group(s) {', '.join(unknown)}; choose from "
@@ -111,9 +116,26 @@ def export_frame(con, run_id: int | None, user_ids: Sequence[str],
         if not sc.empty:
             out = out.merge(prediction_columns(sc), left_on="user_id", right_index=True,
                             how="left")
+    if "recommendations" in cols and run_id is not None:
+        from core.progress import NULL
+        from core.recommend.bulk import recommend_shoppers
+
+        recs = recommend_shoppers(con, run_id, out["user_id"].tolist(), n=int(recommended),
+                                  engine=engine, preview_engine=preview_engine,
+                                  progress=progress or NULL)
+        out = add_recommendations(out, recs, int(recommended))
     if "id" not in cols:
         out = out.drop(columns=["user_id"])
     return out
+
+
+def add_recommendations(frame: pd.DataFrame, recs: pd.DataFrame, n: int) -> pd.DataFrame:
+    """``frame`` (with user_id) and each shopper's recommended products
+    (``core.recommend.bulk.recommend_shoppers``) as columns recommended_1, recommended_1_id...
+    and recommendation_basis."""
+    from core.recommend.bulk import wide
+
+    return frame.merge(wide(recs, n), left_on="user_id", right_index=True, how="left")
 
 
 def prediction_columns(scores: pd.DataFrame) -> pd.DataFrame:
@@ -133,20 +155,22 @@ def prediction_columns(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def segment_export(con, run_id: int, segment_id: int, columns=DEFAULT_COLUMNS, *,
-                   lens: str = "taste") -> pd.DataFrame:
+                   lens: str = "taste", **more) -> pd.DataFrame:
+    """``export_frame`` of a segment's shoppers (``more``: its recommendation options)."""
     ids = segment_user_ids(con, run_id, segment_id, lens=lens)
     if not ids:
         raise ValueError(f"{lens_tables(lens).label} segment {segment_id} has no shoppers in build "
                          f"{run_id}; `segstudio status` lists the segments.")
-    return export_frame(con, run_id, ids, columns, lens=lens)
+    return export_frame(con, run_id, ids, columns, lens=lens, **more)
 
 
 def saved_export(con, run_id: int | None, name_or_id, columns=DEFAULT_COLUMNS, *,
-                 lens: str = "taste") -> pd.DataFrame:
+                 lens: str = "taste", **more) -> pd.DataFrame:
     from core.explore.saved import find_saved, get_saved, saved_members
 
     s = get_saved(con, name_or_id) if isinstance(name_or_id, int) else find_saved(con, str(name_or_id))
-    return export_frame(con, run_id, saved_members(con, s["saved_id"], run_id), columns, lens=lens)
+    return export_frame(con, run_id, saved_members(con, s["saved_id"], run_id), columns,
+                        lens=lens, **more)
 
 
 class ExportError(ValueError):

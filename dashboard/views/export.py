@@ -7,7 +7,7 @@ import json
 from core import explore as ex
 from core.audiences.campaign import _payload, campaign_frame, list_exports, log_export
 from core.predictions.read import scores_table
-from dashboard import common as c
+from dashboard import bulk_recs, common as c
 
 c.page_header("Export", "Download a list of shoppers for a campaign. For a spreadsheet, text that "
               "could run as a formula is neutralised (CSV and Parquet).")
@@ -36,6 +36,15 @@ with left:
     src = st.selectbox("Shoppers", list(sources), key="export_source")
     cols = st.multiselect("Columns", list(ex.COLUMN_GROUPS), default=list(ex.DEFAULT_COLUMNS),
                           format_func=lambda k: ex.COLUMN_GROUPS[k], key="export_columns")
+    want_recs = "recommendations" in (cols or [])
+    n_recs = ex.RECOMMENDED
+    if want_recs:
+        n_recs = int(st.number_input(
+            "Recommended products per shopper", min_value=1, max_value=10, value=ex.RECOMMENDED,
+            key="export_n_recs", help="Each shopper's top picks from the hybrid recommender, "
+            "exactly what the Recommendations page shows for that shopper: from their purchases, "
+            "from what they looked at if they never bought, or the best sellers for a shopper "
+            "the build does not know."))
     campaign = st.toggle("For a campaign tool", value=False, key="export_campaign",
                          help="The segment's name and definition on every row, friendly column "
                               "names, whole-number counts, money in cents, prediction scores.")
@@ -49,7 +58,19 @@ with left:
 for_spreadsheet = use == "A spreadsheet"
 kind, val = sources[src]
 label, ids, _ = ex.resolve_group(c.con(), run_id, (kind, val), lens=lens, scope=scope)
-frame = ex.export_frame(c.con(), run_id, ids, cols or ["id"], lens=lens)
+base = [k for k in (cols or ["id"]) if k != "recommendations"]
+frame = ex.export_frame(c.con(), run_id, ids, base if "id" in base else ["id"] + base, lens=lens)
+if want_recs and len(frame) > bulk_recs.MAX_SHOPPERS:
+    st.info(f"Recommended products are worked out here for lists of up to "
+            f"{c.intf(bulk_recs.MAX_SHOPPERS)} shoppers; this one has {c.intf(len(frame))}, so "
+            "the file below leaves them out. For the whole list, run "
+            f"`{bulk_recs.cli_command(n_recs, '--segment N' if kind == 'segment' else '--saved NAME')}`"
+            " (add `--engine ray` to share the work across a Ray cluster).")
+elif want_recs:
+    frame = ex.add_recommendations(frame, bulk_recs.recommendations(run_id, list(frame["user_id"]),
+                                                                    n_recs), n_recs)
+if "id" not in base:
+    frame = frame.drop(columns=["user_id"])
 if scope is not None:
     label += " " + c.q("segment_names", run_id, lens=scope[0]).get(scope[1], "")
 if campaign:
