@@ -50,10 +50,11 @@ from core.evaluate.scoring import (  # noqa: F401  (re-exported)
 from core.evaluate.splits import (
     encoder_training_cut, fit_sample, holdout_split, new_only, register_cut_view, targets_matrix,
     unregister)
+from core.evaluate.validation import (  # noqa: F401  (re-exported)
+    _histories, reassign_segments, tune_on_validation, validation_cuts)
 from core.progress import NULL, Progress
 from core.recommend.data import DEFAULT_ACTIVE_DAYS, ShopData
-from core.recommend.recommenders import (
-    DEFAULT_WEIGHTS, HYBRID_COMPONENTS, batch_for_users, fit_recommenders, interest_of)
+from core.recommend.recommenders import DEFAULT_WEIGHTS, HYBRID_COMPONENTS, fit_recommenders
 
 K = 10
 DEFAULT_MAX_USERS = 2000
@@ -90,61 +91,6 @@ def training_data(con, run_id: int | None, holdout: str = "basket", *,
     finally:
         unregister(con, "_eval_excl_check")
     return data, split
-
-
-def reassign_segments(data: ShopData, users) -> int:
-    """Segment membership from the training data only, for ``users`` (shoppers with a hold-out):
-    the build's segments were found from full histories, so a shopper's membership may reflect
-    the very basket that is held out. Each listed shopper gets the segment whose purchase shares
-    (segment buyers / segment size, from the training data) best explain what they bought
-    before the hold-out (sum of log-lifts, plus the log segment size). Returns how many moved."""
-    seg = data.user_segment
-    ids = sorted(set(int(s) for s in seg if s >= 0))
-    rows = np.array([data.user_index[u] for u in users if u in data.user_index], dtype=np.int64)
-    if len(ids) < 2 or not len(rows):
-        return 0
-    bought = data.user_counts.copy()
-    bought.data[:] = 1.0
-    all_share = (np.asarray(bought.sum(axis=0)).ravel() + 1.0) / (bought.shape[0] + 2.0)
-    L = np.zeros((len(ids), data.n_items))
-    prior = np.zeros(len(ids))
-    for i, s in enumerate(ids):
-        members = np.flatnonzero(seg == s)
-        sh = (np.asarray(bought[members].sum(axis=0)).ravel() + 1.0) / (len(members) + 2.0)
-        L[i] = np.log(sh / all_share)
-        prior[i] = np.log(len(members) / (seg >= 0).sum())
-    sc = np.asarray(bought[rows] @ L.T) + prior[None, :]
-    new = np.array(ids)[np.argmax(sc, axis=1)]
-    has = np.asarray(bought[rows].sum(axis=1)).ravel() > 0
-    new = np.where(has, new, seg[rows])
-    moved = int((new != seg[rows]).sum())
-    data.user_segment = seg.copy()
-    data.user_segment[rows] = new
-    return moved
-
-
-def validation_cuts(split: pd.DataFrame) -> pd.Series:
-    """Cuts for fitting the validation models: the validation hold-out where there is one,
-    else the test hold-out."""
-    cuts = split["test_cut"].astype(np.int64).copy()
-    has = split["val_cut"].notna()
-    cuts[has] = split.loc[has, "val_cut"].astype(np.int64)
-    return cuts
-
-
-def _histories(con, data, users, recs):
-    """Event histories from the fitted view: for the encoder, and the views, carts and
-    favourites item-kNN reads (read only when the data holds any)."""
-    if "encoder" not in recs and not _has_interest(con, data):
-        return None
-    h = data.histories(con, users)
-    return [h[u] for u in users]
-
-
-def _has_interest(con, data) -> bool:
-    rows = con.execute(f"SELECT 1 FROM {data._ev()} e WHERE event_type IN "
-                       "('view', 'click', 'cart', 'favorite') LIMIT 1").fetchall()
-    return bool(rows)
 
 
 # ---------------------------------------------------------------------------- main
@@ -200,37 +146,9 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
         if tune_users and len(val) > tune_users:
             val = val.loc[np.sort(rng.choice(val.index.to_numpy(), size=tune_users,
                                              replace=False))]
-        weights: dict[str, dict] = {}
-        val_ndcg: dict[str, float] = {}
-        nb_models: dict[str, dict | None] = {}
-        view = register_cut_view(con, "_eval_excl_val", validation_cuts(split), fit_users)
-        try:
-            dval = ShopData.load(con, run_id, events_sql=view, active_days=active_days)
-            reassign_segments(dval, split.index)
-            rval = fit_recommenders(con, run_id, dval, encoder=enc_keep is not None)
-            comps = [n for n in HYBRID_COMPONENTS if n in rval]
-            vusers = [u for u in val.index if u in dval.user_index]
-            if vusers:
-                vrows = np.array([dval.user_index[u] for u in vusers], dtype=np.int64)
-                hv = _histories(con, dval, vusers, rval)
-                norms = component_norms(rval, dval, vrows, hv, comps)
-                b = batch_for_users(dval, vrows)
-                tv = targets_matrix(dval, val.loc[vusers, "val_items"].tolist())
-                for mode, rep in MODES.items():
-                    t = tv if rep else new_only(tv, b.counts)
-                    keep_v = np.asarray(t.sum(axis=1)).ravel() > 0
-                    if keep_v.any():
-                        bad = rval["popularity"].mask(b, repeat=rep)[keep_v]
-                        weights[mode], val_ndcg[mode] = tune_weights(
-                            norms, bad, t[keep_v], rval["popularity"], k,
-                            rows=np.flatnonzero(keep_v))
-                        lb = batch_for_users(dval, vrows[keep_v])
-                        if hv is not None:
-                            lb.interest = [interest_of(dval, hv[i])
-                                           for i in np.flatnonzero(keep_v)]
-                        nb_models[mode] = rval["next_basket"].learn(lb, t[keep_v], bad, rep, seed)
-        finally:
-            unregister(con, "_eval_excl_val")
+        # the validation's models and score arrays are gone before the test's are made
+        weights, val_ndcg, nb_models, comps = tune_on_validation(con, run_id, split, val, fit_users, enc_keep,
+                                                                 active_days, k, seed)
         for mode in MODES:
             weights.setdefault(mode, {n: DEFAULT_WEIGHTS.get(n, 0.0) for n in comps})
         bar.advance(1)

@@ -48,11 +48,15 @@ def component_topk(recs: dict, data: ShopData, rows: np.ndarray, hists, names: l
 
 
 def component_norms(recs, data, rows, hists, names) -> dict[str, np.ndarray]:
-    out: dict[str, list] = {n: [] for n in names}
-    for _, _, raw in _scores(recs, data, rows, hists, names):
+    """Every component's normalised scores (float32, shoppers x items), filled chunk by chunk
+    into arrays made once (stacking chunks held every score twice)."""
+    out: dict[str, np.ndarray] = {}
+    for sl, _, raw in _scores(recs, data, rows, hists, names):
         for n, v in raw.items():
-            out[n].append(normalise(n, v).astype(np.float32))
-    return {n: np.vstack(v) for n, v in out.items() if v}
+            if n not in out:
+                out[n] = np.empty((len(rows), data.n_items), np.float32)
+            out[n][sl] = normalise(n, v)
+    return out
 
 
 TUNE_BLOCK = 16_000_000  # scores per block of shoppers while tuning (64 MB of float32)

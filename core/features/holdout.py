@@ -58,10 +58,15 @@ def last_basket_split(con) -> pd.DataFrame:
     v = pur[pur["k"] == 1].set_index("user_id")
     out = pd.DataFrame(index=pd.Index(t.index.astype(str), name="user_id"))
     out["test_cut"] = t["first_pos"].to_numpy(np.int64)
-    out["test_items"] = [list(x) if x is not None else [] for x in t["items"]]
+    # Every basket's item ids are new string objects in the query's result; the lists keep one
+    # object per distinct item instead (a million shoppers' baskets held 3.4 GB of duplicates).
+    one: dict[str, str] = {}
+    out["test_items"] = [list(map(one.setdefault, x, x)) if x is not None else []
+                         for x in t["items"]]
     out["val_cut"] = v["first_pos"].reindex(t.index).to_numpy(np.float64)
     vi = v["items"].reindex(t.index)
-    out["val_items"] = [list(x) if isinstance(x, (list, np.ndarray)) else None for x in vi]
+    out["val_items"] = [list(map(one.setdefault, x, x)) if isinstance(x, (list, np.ndarray))
+                        else None for x in vi]
     return out.sort_index()
 
 
