@@ -57,8 +57,7 @@ def score_chunk(shared: tuple, chunk: "Chunk") -> list[list[tuple]]:
     """The top ``n`` of every shopper of one batch: ``shared`` is ({name: fitted recommender},
     n, exclude). Runs in this process or in a Ray task."""
     recs, n, exclude = shared
-    rows = recs[chunk.name].recommend_rows(chunk.batch, n=n, exclude=exclude,
-                                           repeat=chunk.name == "repeat")
+    rows = recs[chunk.name].recommend_rows(chunk.batch, n=n, exclude=exclude)
     return [[(r.item_id, r.title, r.score, r.reason) for r in rs] for rs in rows]
 
 
@@ -75,7 +74,7 @@ class Chunk:
 def _histories(data, con, users: list[str]) -> list[list]:
     if getattr(data, "_hist_index", None) is not None:  # kept in memory by the preview engine
         return [data.user_history(con, u) for u in users]
-    hist = data.histories(con, users)  # one query for the batch
+    hist = data.histories(con, users)  # one query for the wave
     return [hist.get(u, []) for u in users]
 
 
