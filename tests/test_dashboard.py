@@ -145,6 +145,16 @@ def test_segment_detail_and_profile_content(tiny_db):
     t = texts(at)
     assert "Shopper u07" in t and "Kitchen regulars" in t
     assert metric(at, "Orders") == "2"
+    assert "Main theme: Tea time" in t
+
+
+def test_profile_says_when_the_main_theme_is_a_mixed_group(tiny_db):
+    with tiny_db.write() as con:
+        con.execute("UPDATE user_shares SET value = 'Mixed: tea, time' WHERE dimension = 'theme' "
+                    "AND value = 'Tea time'")
+    t = texts(open_page("views/user_profile.py", {"profile_user": "u07"}))
+    assert "Main theme: none clear (most of what they bought is in a mixed group of items: " \
+        "tea, time)" in t
 
 
 def test_rules_filters(tiny_db):

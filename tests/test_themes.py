@@ -85,3 +85,22 @@ def test_themes_stage_groups_similar_items(tmp_store):
         assert len({t for i, t in themes.items() if i.startswith(g)}) == 1
     assert sorted(r[0] for r in info) == ["Bag", "Candle", "Mug"]
     assert [r[1] for r in info] == [6, 6, 6] and all(r[2] == 1 for r in info)
+
+
+def test_a_label_names_a_quarter_of_the_items_or_says_the_theme_is_mixed():
+    docs = {
+        # "diamante" weighs most (rare elsewhere) but is in 1 of 8 titles; "pencil" is in 3
+        0: ["DIAMANTE HAIR SLIDE", "COLOURING PENCIL TUBE", "PENCIL SHARPENER", "WOODEN PENCIL",
+            "INFLATABLE GLOBE", "DOGGY RUBBER", "SPACE OWL", "PARTY BUNTING"],
+        # a grab bag: no word in two of its nine titles
+        1: ["Garden trowel", "Seed tray", "Watering can", "Cotton romper", "Muslin cloth",
+            "Baby socks", "Pruning shears", "Kneeling pad", "Plant labels"],
+        2: ["Garden hose", "Garden gloves", "Garden fork", "Garden kneeler"],
+    }
+    got = label_themes(docs)
+    assert got[0]["label"] == "Pencil"
+    assert got[1]["label"] == "Mixed: baby, can"   # the two words in most titles (ties: weight)
+    assert got[2]["label"] == "Garden"
+    from core.themes.label import is_mixed
+
+    assert [is_mixed(got[c]["label"]) for c in range(3)] == [False, True, False]

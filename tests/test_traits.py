@@ -218,3 +218,18 @@ def test_small_shares_keep_a_decimal_in_segment_descriptions():
     assert _trait_phrase({"label": "rustic jute star whisk", "support": 0.0041,
                           "population_support": 0.00084, "lift": 4.9}).endswith(
         "(0.4% of members vs <0.1% of the shop, 4.9x)")
+
+
+def test_a_mixed_theme_is_never_a_trait(tmp_store):
+    """Segment A holds every candle and B every mug; the candles' theme has a name, the mugs'
+    theme is mixed (no word names a quarter of its items): only the named one is a trait."""
+    with tmp_store.write() as con:
+        con.execute("INSERT INTO theme_info (run_id, theme_id, label, keywords, n_items) VALUES "
+                    "(1, 0, 'Candle', ['candle'], 2), (1, 1, 'Mixed: mugs, misc', ['mugs'], 2)")
+        con.execute("INSERT INTO item_themes VALUES (1, 'c1', 0), (1, 'c2', 0), (1, 'm1', 1), "
+                    "(1, 'm2', 1)")
+        m = _build(con)
+        themes = con.execute("SELECT segment_id, value FROM segment_traits WHERE run_id = 1 "
+                             "AND dimension = 'theme' ORDER BY 1").fetchall()
+    assert themes == [(0, "Candle")]
+    assert m["names"][1] == "Mugs shoppers"  # named by its category, never by the mixed theme

@@ -3,7 +3,8 @@
 A shopper *has* a trait when, over the run's data:
 
 * theme / category / brand / item - they bought an item of it (shops without purchases: they
-  interacted with one). An item with several categories counts for each;
+  interacted with one). An item with several categories counts for each; a mixed theme (no
+  word names a quarter of its items, ``core.themes.label``) is no trait;
 * price_band - it is their main price band (largest share of their activity);
 * behaviour - a habit flag from their features (``BEHAVIOURS``), e.g. "mostly shops in the
   evening": at least half their activity 18:00-24:00, or (shops with ratings) "rates items lower
@@ -30,6 +31,7 @@ from scipy.stats import hypergeom
 
 from core.features.compute import CATEGORIES_SQL
 from core.segments.lenses import Lens
+from core.themes.label import MIXED
 
 MIN_LIFT = 1.5
 MIN_SUPPORT = 0.10
@@ -70,7 +72,7 @@ def _had_sql(lens: Lens, bought: str) -> str:
                    any_value(nullif(trim(brand), '')) AS brand
             FROM items GROUP BY item_id),
         th AS (SELECT t.item_id, i.label FROM item_themes t JOIN theme_info i USING (run_id, theme_id)
-               WHERE t.run_id = $run),
+               WHERE t.run_id = $run AND NOT starts_with(i.label, '{MIXED}')),
         ub AS (SELECT DISTINCT user_id, item_id FROM events
                WHERE user_id IS NOT NULL AND {bought}),
         f AS (SELECT * FROM user_features WHERE run_id = $run),

@@ -43,7 +43,11 @@ for name in sorted(p["segments"], key=lambda n: n != lens):  # the sidebar's len
     st.markdown(f'{c.swatch(sg["color"], 14)}{ex.LENS_LABELS[name]}: **{c.html.escape(sg["name"])}**'
                 f' — {c.html.escape(sg["rule"] or sg["description"] or "")}', unsafe_allow_html=True)
 if p.get("main_theme"):
-    st.caption(f"Main theme: {p['main_theme']}")
+    from core.themes.label import MIXED, is_mixed
+
+    st.caption(f"Main theme: none clear (most of what they bought is in a mixed group of items: "
+               f"{p['main_theme'][len(MIXED):]})" if is_mixed(p["main_theme"])
+               else f"Main theme: {p['main_theme']}")
 f = p["features"]
 m = st.columns(5 if prices else 3)
 m[0].metric("Orders", c.intf(f.get("frequency")))
