@@ -103,9 +103,9 @@ def load_settings(config: str | os.PathLike | None = None, **overrides: Any) -> 
     return s
 
 
-def duckdb_memory_limit(fraction: float = 0.25) -> str:
+def duckdb_memory_limit(fraction: float = 0.25, floor_gb: float = 2.0) -> str:
     """The memory DuckDB may hold in a build (``SET memory_limit``): ``SEGSTUDIO_DUCKDB_MEMORY``
-    (e.g. "4GB"), else ``fraction`` (a quarter) of this machine's memory, at least 2 GB. DuckDB's default (80 %)
+    (e.g. "4GB"), else ``fraction`` (a quarter) of this machine's memory, at least ``floor_gb``. DuckDB's default (80 %)
     lets its buffers keep what one large query used: reading a million shoppers' 80 M
     interactions peaked at 13.2 GB and kept 10.1 GB with the default, 5.6 GB and 2.5 GB with
     2 GB (more is spilled to disk, beside the store)."""
@@ -115,5 +115,5 @@ def duckdb_memory_limit(fraction: float = 0.25) -> str:
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return "2GB"
-    return f"{max(2.0, total * fraction / 2**30):.1f}GB"
+        return f"{floor_gb:g}GB"
+    return f"{max(floor_gb, total * fraction / 2**30):.1f}GB"
