@@ -30,7 +30,59 @@ from core.store import Store  # noqa: E402
 SHARED = Path(os.environ.get("SEGSTUDIO_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def report(title: str, store: Store, metrics: dict, extra: dict | None = None) -> None:
+class TreeMemory:
+    """Samples, every ``every`` seconds, the resident memory of this process and every process
+    under it (the build's background workers) added together: what the machine holds at once,
+    which the per-process peaks overstate (they are reached at different times)."""
+
+    def __init__(self, every: float = 2.0):
+        import threading
+
+        self.every, self.peak, self.samples = every, 0, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _tree_rss() -> int:
+        kids: dict[int, list[int]] = {}
+        rss: dict[int, int] = {}
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                stat = (d / "stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                rss[int(d.name)] = int((d / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d.name))
+        total, todo = 0, [os.getpid()]
+        while todo:
+            p = todo.pop()
+            total += rss.get(p, 0)
+            todo += kids.get(p, [])
+        return total
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            b = self._tree_rss()
+            self.samples.append(b)
+            self.peak = max(self.peak, b)
+
+    def __enter__(self):
+        if Path("/proc/self/statm").exists():
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+
+    def above(self, limit_bytes: float) -> float:
+        return self.every * sum(b > limit_bytes for b in self.samples)
+
+
+def report(title: str, store: Store, metrics: dict, extra: dict | None = None, *,
+           target: float | None = 60.0, tree: "TreeMemory | None" = None) -> None:
     print(f"\n=== {title}")
     for k, v in (extra or {}).items():
         print(f"  {k:<22} {v}")
@@ -41,7 +93,8 @@ def report(title: str, store: Store, metrics: dict, extra: dict | None = None) -
             note = f"   (laid out in {metrics['map']['layout_seconds']:.1f} s in the background)"
         print(f"  stage {name:<12} {secs:8.2f} s{note}")
     total = metrics["total_seconds"]
-    print(f"  TOTAL build          {total:8.2f} s   (target <= 60 s: {'met' if total <= 60 else 'MISSED'})")
+    print(f"  TOTAL build          {total:8.2f} s" + (
+        f"   (target <= {target:,.0f} s: {'met' if total <= target else 'MISSED'})" if target else ""))
     import resource
 
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -50,7 +103,10 @@ def report(title: str, store: Store, metrics: dict, extra: dict | None = None) -
     workers = peak_memory()
     print(f"  peak memory          {own:8.2f} GB this process; background workers: "
           + (", ".join(f"{k} {v:.2f} GB" for k, v in workers.items()) or "none")
-          + f"; sum {own + sum(workers.values()):.2f} GB")
+          + f"; sum of the peaks {own + sum(workers.values()):.2f} GB")
+    if tree is not None and tree.samples:
+        print(f"  peak memory, all processes at once {tree.peak / 1e9:.2f} GB (sampled every "
+              f"{tree.every:g} s; above 12 GB for {tree.above(12e9):.0f} s)")
     from core.explore.model import sampling_notes
 
     for note in sampling_notes(metrics):
@@ -121,12 +177,20 @@ def main() -> int:
         t_ingest = time.perf_counter() - t0
     else:
         rep, t_ingest = {"note": "store existed, ingest skipped"}, 0.0
-    metrics = build(store, BuildParams(device=args.device), progress=prog)
-    report("Online Retail", store, metrics, {
+    with TreeMemory() as tree:
+        metrics = build(store, BuildParams(device=args.device), progress=prog)
+    con = store.read()
+    try:  # Online Retail, loaded here or before (its 60 s target), or another store
+        own_data = bool(con.execute("SELECT count(*) FROM ingests WHERE format = 'online-retail'"
+                                    ).fetchall()[0][0])
+    finally:
+        con.close()
+    big = metrics.get("n_users", 0) >= 1_000_000
+    report("Online Retail" if own_data else f"The store {path.name}", store, metrics, {
         "ingest seconds": f"{t_ingest:.2f}",
         "rows read/loaded/quar/dup": f"{rep.get('rows_read')}/{rep.get('rows_loaded')}/"
                                      f"{rep.get('rows_quarantined')}/{rep.get('rows_duplicate')}",
-    })
+    }, target=60.0 if own_data else (1800.0 if big else None), tree=tree)
 
     if args.demo_users:
         from core.demo import generate_demo
