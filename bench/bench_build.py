@@ -105,8 +105,11 @@ def report(title: str, store: Store, metrics: dict, extra: dict | None = None, *
           + (", ".join(f"{k} {v:.2f} GB" for k, v in workers.items()) or "none")
           + f"; sum of the peaks {own + sum(workers.values()):.2f} GB")
     if tree is not None and tree.samples:
-        print(f"  peak memory, all processes at once {tree.peak / 1e9:.2f} GB (sampled every "
-              f"{tree.every:g} s; above 12 GB for {tree.above(12e9):.0f} s)")
+        # GB above is 2**30 bytes (as ru_maxrss is read); the decimal figure beside it
+        print(f"  peak memory, all processes at once {tree.peak / 2**30:.2f} GB = "
+              f"{tree.peak / 1e9:.2f} x 10^9 bytes (sampled every {tree.every:g} s; above "
+              f"12 x 2^30 bytes for {tree.above(12 * 2**30):.0f} s, above 12 x 10^9 for "
+              f"{tree.above(12e9):.0f} s)")
     from core.explore.model import sampling_notes
 
     for note in sampling_notes(metrics):
