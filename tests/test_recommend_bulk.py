@@ -159,10 +159,15 @@ def test_export_page_adds_recommended_products_and_sends_long_lists_to_the_cli(
     assert [len(w) for w in want] == [1, 1, 1, 1, 2]
     assert preview["recommendation_basis"].tolist()[-1] == "what they looked at"
     # a list longer than the page computes: the columns are left out and the command is given
-    monkeypatch.setattr("dashboard.bulk_recs.MAX_SHOPPERS", 3)
+    from dashboard.bulk_recs import max_shoppers
+
+    assert [max_shoppers(n) for n in (3_927, 50_000, 500_000)] == [20_371, 1_600, 1_000]
+    # the clickstream shop has 4 items: 12 scores allow 3 shoppers
+    monkeypatch.setattr("dashboard.bulk_recs.BUDGET", 12)
+    monkeypatch.setattr("dashboard.bulk_recs.MIN_SHOPPERS", 1)
     at.number_input(key="export_n_recs").set_value(3).run()
     assert not at.exception
     info = " ".join(i.value for i in at.info)
-    assert "up to 3 shoppers; this one has 5" in info
+    assert "up to 3 shoppers of this shop; this one has 5" in info
     assert "segstudio export --segment N --out list.csv --recommend 3 --campaign" in info
     assert "recommended_1" not in at.dataframe[0].value.columns

@@ -14,7 +14,8 @@ from core.explore.base import (CONTENT_DIMENSIONS, DEFAULT_LENS, DIMENSION_LABEL
                                scope_filter, scope_ids, table_exists)
 from core.explore.export import (COLUMN_GROUPS, DEFAULT_COLUMNS, RECOMMENDED, ExportError,
                                  atomic_output,
-                                 add_recommendations, check_output, export_frame, neutralise_cell,
+                                 add_recommendations, catalogue_size, check_output, export_frame,
+                                 neutralise_cell,
                                  neutralise_frame,
                                  saved_export, segment_export, to_csv_bytes, to_parquet_bytes,
                                  write_export)

@@ -60,9 +60,10 @@ kind, val = sources[src]
 label, ids, _ = ex.resolve_group(c.con(), run_id, (kind, val), lens=lens, scope=scope)
 base = [k for k in (cols or ["id"]) if k != "recommendations"]
 frame = ex.export_frame(c.con(), run_id, ids, base if "id" in base else ["id"] + base, lens=lens)
-if want_recs and len(frame) > bulk_recs.MAX_SHOPPERS:
+limit = bulk_recs.max_shoppers(ex.catalogue_size(c.con())) if want_recs else 0
+if want_recs and len(frame) > limit:
     st.info(f"Recommended products are worked out here for lists of up to "
-            f"{c.intf(bulk_recs.MAX_SHOPPERS)} shoppers; this one has {c.intf(len(frame))}, so "
+            f"{c.intf(limit)} shoppers of this shop; this one has {c.intf(len(frame))}, so "
             "the file below leaves them out. For the whole list, run "
             f"`{bulk_recs.cli_command(n_recs, '--segment N' if kind == 'segment' else '--saved NAME')}`"
             " (add `--engine ray` to share the work across a Ray cluster).")
