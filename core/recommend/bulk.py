@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from core.progress import NULL, Progress
 from core.recommend.batch import Batch, batch_for_history, batch_for_users, interest_of
+from core.recommend.previews import NEEDS_PURCHASES, get_engine, reads_history
 
 BASIS = {"purchases": "their purchases", "browsing": "what they looked at",
          "fallback": "best sellers (nothing known about them)"}
@@ -72,9 +73,7 @@ class Chunk:
 
 
 def _histories(data, con, users: list[str]) -> list[list]:
-    if getattr(data, "_hist_index", None) is not None:  # kept in memory by the preview engine
-        return [data.user_history(con, u) for u in users]
-    hist = data.histories(con, users)  # one query for the wave
+    hist = data.histories(con, users)  # one query for the wave (or the engine's memory)
     return [hist.get(u, []) for u in users]
 
 
@@ -94,8 +93,7 @@ def _chunks(con, run_id, data, ids, names, recommender, browse_name, size) -> tu
     order: list[tuple[str, str]] = []
     fitted = [u for u in ids if u in data.user_index]
     others = [u for u in ids if u not in data.user_index]
-    read = rec.needs_history or recommender in ("item_knn", "hybrid")  # as a preview does
-    hists = _histories(data, con, fitted) if read and fitted else None
+    hists = _histories(data, con, fitted) if reads_history(rec, recommender) and fitted else None
     for a in range(0, len(fitted), size):
         users = fitted[a:a + size]
         hist = hists[a:a + size] if hists is not None else None
@@ -127,7 +125,6 @@ def recommend_shoppers(con, run_id: int | None, user_ids: Sequence[str], *, n: i
     """Top ``n`` products for each shopper of ``user_ids``: one row per (shopper, rank), in the
     order of ``user_ids`` (columns ``COLUMNS``; ``basis`` is purchases, browsing or fallback)."""
     from core.engine import LOCAL
-    from core.recommend.previews import NEEDS_PURCHASES, get_engine
 
     eng = preview_engine or get_engine(con, run_id)
     engine = engine or LOCAL

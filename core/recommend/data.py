@@ -310,7 +310,10 @@ class ShopData:
         ]
 
     def histories(self, con, user_ids: list[str]) -> dict[str, list[tuple]]:
-        """Histories of many users in one query (for the evaluation)."""
+        """Histories of many users in one query (for the evaluation), or from memory where
+        ``index_histories`` kept them (the preview engine)."""
+        if getattr(self, "_hist_index", None) is not None:
+            return {str(u): self.user_history(con, u) for u in user_ids}
         want = pd.DataFrame({"user_id": list(map(str, user_ids))})
         con.register("_rec_hist_users", want)
         try:

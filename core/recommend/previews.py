@@ -230,6 +230,12 @@ BROWSING_NOTE = ("Shopper {uid!r} has not bought anything yet: these suggestions
 NEEDS_PURCHASES = ("repeat", "tifu_knn", "next_basket")
 
 
+def reads_history(rec, name: str) -> bool:
+    """Whether a shopper's event history is read for recommender ``name``: it scores from it
+    (the encoder), or it weighs what they viewed, carted or liked (item-kNN, the hybrid)."""
+    return rec.needs_history or name in ("item_knn", "hybrid")
+
+
 def _segment_of(con, run_id, user_id: str) -> int | None:
     if run_id is None:
         return None
@@ -283,8 +289,7 @@ def preview_user(con, run_id: int, user_id: str, *, n: int = 10, recommender: st
                 "note": msg + (" " + note if note else ""), "recommendations": _recs(rs, data)}
     # purchases, returns and segment from the fitted matrices; the event history (views,
     # carts...) is read for the recommenders that use it
-    hist = data.user_history(con, user_id) if (rec.needs_history or recommender in
-                                               ("item_knn", "hybrid")) else None
+    hist = data.user_history(con, user_id) if reads_history(rec, recommender) else None
     b = batch_for_users(data, np.array([data.user_index[user_id]]),
                         histories=[hist] if hist is not None and rec.needs_history else None)
     if hist is not None:
