@@ -95,6 +95,16 @@ def test_a_rebuild_keeps_numbers_and_names_of_the_same_segments(tmp_store):
                 con.execute("INSERT INTO segment_info (run_id, segment_id, name) VALUES (?, ?, ?)",
                             [rid, sid, nm])
         assert keep_names(con, 2, matched) == ["Mugs", "Cards"]
+        # a fallback name is no identity: a later build's real name replaces it, and a build
+        # that still finds nothing keeps it
+        con.execute("UPDATE segment_info SET name = 'Broad taste' WHERE run_id = 1 AND "
+                    "segment_id IN (0, 2)")
+        con.execute("UPDATE segment_info SET name = 'Mug fans' WHERE run_id = 2 AND segment_id = 0")
+        con.execute("UPDATE segment_info SET name = 'Broad taste 1' WHERE run_id = 2 AND "
+                    "segment_id = 2")
+        assert keep_names(con, 2, matched) == ["Broad taste"]
+        assert dict(con.execute("SELECT segment_id, name FROM segment_info WHERE run_id = 2")
+                    .fetchall()) == {0: "Mug fans", 1: "Tea", 2: "Broad taste"}
 
 
 def test_an_as_of_build_sees_only_earlier_events(tmp_store):

@@ -174,13 +174,23 @@ def test_rating_habits_name_and_describe_a_segment_with_the_habits_margins():
                     "(60% vs 20%). 25% of shoppers.")
 
 
-def test_item_words_need_three_qualifying_items_and_are_rare_in_the_catalogue():
+def test_item_words_need_three_qualifying_items_a_quarter_of_a_short_list_and_are_rare():
     items = [{"dimension": "item", "label": t, "members": m, "support": 0.3, "lift": 3.0}
              for t, m in [("REGENCY CAKESTAND 3 TIER", 300), ("ROSES REGENCY TEACUP", 200),
                           ("GREEN REGENCY TEACUP", 190), ("PINK REGENCY TEACUP", 170)]]
     title_df = {"regency": 10, "teacup": 12, "regency teacup": 40, "cakestand": 5}
     assert item_word(items, title_df, 4000) == "Regency"
     assert item_word(items[:2], title_df, 4000) is None
+    # a short list: a word in a quarter of its items (two of six) names it, as a theme label
+    # needs a quarter of its titles; one of six does not
+    garden = [{"dimension": "item", "label": t, "members": m, "support": 0.4, "lift": 3.0}
+              for t, m in [("Garden trowel", 86), ("Watering can", 81), ("Plant labels", 77),
+                           ("Pruning shears", 73), ("Seed tray", 68), ("Garden gloves", 62)]]
+    df = {"garden": 2, "watering": 1, "can": 1, "plant": 1, "labels": 1, "pruning": 1,
+          "shears": 1, "seed": 1, "tray": 1, "gloves": 1, "trowel": 1}
+    assert item_word(garden, df, 18) == "Garden"
+    assert item_word(garden[1:], df, 18) is None
+    assert taste_name(garden, {}, {}, {}, {}, title_df=df, n_titles=18)[0] == "Garden shoppers"
 
 
 def test_peak_hours_and_distinct_names():

@@ -4,7 +4,8 @@ Segments are matched one-to-one by the share of shoppers they have in common (Ja
 shoppers in both / shoppers in either), maximised over all pairs (Hungarian assignment, scipy's
 ``linear_sum_assignment``). A pair counts as "the same segment" when at least ``MIN_JACCARD`` of
 their shoppers are shared. A new build then takes the matched segment's number, hence its colour
-on every page, and keeps its name (unless the name now belongs to another segment).
+on every page, and keeps its name (unless the name now belongs to another segment, or it only
+said that nothing set the segment apart, "Broad taste", and this build finds what does).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from core.segments.naming import is_fallback_name
 from core.store.schema import LENS_TABLES
 
 MIN_JACCARD = 0.5
@@ -83,7 +85,8 @@ def relabel_like_previous(con, run_id: int, lens: str = "taste") -> dict:
 
 def keep_names(con, run_id: int, matched: dict, lens: str = "taste") -> list[str]:
     """Give each matched segment its previous name, unless another segment of this build already
-    has that name. Returns the names kept."""
+    has that name or the previous name was the fallback ("Broad taste") and this build names
+    the segment after what sets it apart. Returns the names kept."""
     if not matched.get("matched"):
         return []
     info = LENS_TABLES[lens][1]
@@ -94,6 +97,8 @@ def keep_names(con, run_id: int, matched: dict, lens: str = "taste") -> list[str
     kept = []
     for sid in sorted(map(int, matched["matched"])):
         old = prev.get(sid)
+        if is_fallback_name(old) and not is_fallback_name(now.get(sid)):
+            continue
         if old and now.get(sid) != old and old not in {v for s, v in now.items() if s != sid}:
             con.execute(f"UPDATE {info} SET name = ? WHERE run_id = ? AND segment_id = ?",
                         [old, run_id, sid])

@@ -13,7 +13,8 @@ A taste segment's name comes from the first of these that holds:
    "<Category> specialists" when the segment's median category variety is at least 0.5 bits
    below the shop's, else "<Label> shoppers";
 4. a word the segment's **qualifying items** share (``item_word``: in the titles of at least three
-   of them, most members behind it, rare in the catalogue): "<Word> shoppers";
+   of them, or of a quarter of a short list (two of six), most members behind it, rare in the
+   catalogue): "<Word> shoppers";
 5. otherwise "Broad taste": nothing sets the segment apart, and the name says so.
 
 A dominant new, active, at-risk or lapsed stage (same 60 % / twice rule) prefixes 2 or 3 when the
@@ -72,6 +73,13 @@ LIFECYCLE_WORDS = {
 }
 DOMINANT_SHARE, DOMINANT_LIFT = 0.6, 2.0
 UNASSIGNED_NAME = "Unassigned"
+BROAD_NAME = "Broad taste"   # the name that says nothing sets a segment apart
+
+
+def is_fallback_name(name) -> bool:
+    """Whether a segment name only says nothing set the segment apart ("Broad taste", "Broad
+    taste (loyal high value)", "Broad taste 2"): not an identity a later build should keep."""
+    return str(name or "").startswith(BROAD_NAME)
 
 
 def _ok(x) -> bool:
@@ -132,13 +140,17 @@ def _short(name: str, limit: int = 4) -> str:
 
 def item_word(traits, title_df: dict[str, int], n_titles: int, min_items: int = 3) -> str | None:
     """A word (or two) the segment's qualifying items share: the term in the titles of at least
-    ``min_items`` of them with the most members behind it, weighted by how rare the term is in
-    the whole catalogue (log(catalogue titles / titles with the term)), e.g. 'Regency'."""
-    from core.themes.label import terms
+    ``min_items`` of them (or of a quarter of them, at least two, where the segment has fewer
+    than 12: the cover a theme's label needs, ``core.themes.label.MIN_COVER``) with the most
+    members behind it, weighted by how rare the term is in the whole catalogue
+    (log(catalogue titles / titles with the term)), e.g. 'Regency'. A segment needs
+    ``min_items`` qualifying items for any word."""
+    from core.themes.label import MIN_COVER, terms
 
     items = [r for r in traits if r["dimension"] == "item"]
     if len(items) < min_items:
         return None
+    need = min(min_items, max(2, math.ceil(MIN_COVER * len(items))))
     count, weight = {}, {}
     for r in items:
         for t in set(terms(r["label"])):
@@ -146,7 +158,7 @@ def item_word(traits, title_df: dict[str, int], n_titles: int, min_items: int = 
             weight[t] = weight.get(t, 0.0) + float(r["members"])
     best = None
     for t, c in count.items():
-        if c < min_items:
+        if c < need:
             continue
         idf = math.log(max(n_titles, 1) / max(title_df.get(t, 1), 1))
         score = weight[t] * idf * (1.5 if " " in t else 1.0)
@@ -183,7 +195,7 @@ def taste_name(traits, med: dict, shop: dict, mix: dict, shop_mix: dict,
         return LIFECYCLE_NAMES[stage], "lifecycle", quals
     else:
         top_stage = max(mix, key=mix.get) if mix else None
-        return "Broad taste", "none", [LIFECYCLE_WORDS[top_stage]] if top_stage else []
+        return BROAD_NAME, "none", [LIFECYCLE_WORDS[top_stage]] if top_stage else []
     if stage in LIFECYCLE_PREFIX:
         prefixed = f"{LIFECYCLE_PREFIX[stage]} {core[:1].lower()}{core[1:]}"
         if len(prefixed.split()) <= 4:
