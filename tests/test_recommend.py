@@ -111,6 +111,9 @@ def test_data_catalogue_availability_and_returns(shop):
     u2 = data.user_index["u2"]
     assert data.user_returned_only[u2, data.item_index["E"]]
     assert data.user_counts[data.user_index["u1"], 0] == 2     # A in b1 and b6
+    # baskets are numbered by time (then key), whatever order the store returns them in: the
+    # same store gives the same neighbours' sums, so the same evaluation, every run
+    assert (np.diff(data.basket_days) <= 0).all() and data.basket_days[0] > data.basket_days[-1]
 
 
 def test_popularity_order_and_reason(shop):

@@ -220,11 +220,14 @@ class ShopData:
             FROM {ev} e
             WHERE event_type = 'purchase'
             GROUP BY ALL
+            ORDER BY ts, basket, item_id
             """)
         bc = _codes(bk.column("item_id"), item_pos)
         keep = bc >= 0
         bk, bc = bk.filter(keep), bc[keep]
-        # basket numbers in order of first appearance (as pandas.factorize numbers them)
+        # basket numbers in order of first appearance (as pandas.factorize numbers them): by time,
+        # then key (a parallel GROUP BY returns rows in any order, and the same store gave other
+        # neighbours' sums, hence other evaluation figures, from one run to the next)
         _, codes = _dictionary(bk.column("basket"))
         n_b = int(codes.max()) + 1 if len(codes) else 0
         baskets = sp.csr_matrix(
