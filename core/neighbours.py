@@ -49,21 +49,30 @@ KNN_BLOCK = 20_000_000  # distances per block (80 MB of float32)
 def exact_knn(Q: np.ndarray, R: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each row of ``Q``'s ``k`` nearest rows of ``R`` (Euclidean), nearest first: ``(indices
     int64, distances float32)``. Blocks of rows keep memory bounded at any size; a row of ``Q``
-    that is also in ``R`` finds itself first (distance 0), as UMAP's own search does."""
+    that is also in ``R`` finds itself first (distance 0), as UMAP's own search does.
+
+    |q - r|^2 = |q|^2 + |r|^2 - 2 q.r, and |q|^2 is the same along a row, so rows are ranked
+    by |r|^2 - 2 q.r: one fused product (``torch.addmm``) and a ``torch.topk`` per block. The
+    chosen neighbours' distances are then computed directly and put in order: the expanded form
+    loses a point's zero distance to itself to rounding (~1e-3), and UMAP reads the nearest
+    non-zero distance as each point's local scale. Placing 20,000 of the million-shopper demo's
+    shoppers among 50,000 (74 dimensions, one thread): 6.6 s with numpy's separate passes
+    (norms, product, clamp, negation, selection), 5.0 s so; the same neighbours."""
+    import torch
+
     Q, R = np.asarray(Q, np.float32), np.asarray(R, np.float32)
-    rn = (R.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+    k = min(int(k), len(R))
+    rn = torch.from_numpy((R.astype(np.float64) ** 2).sum(axis=1).astype(np.float32))
+    Rt = torch.from_numpy(R).T
     idx = np.empty((len(Q), k), dtype=np.int64)
     dist = np.empty((len(Q), k), dtype=np.float32)
     step = max(1, KNN_BLOCK // max(len(R), 1))
     for s in range(0, len(Q), step):
         q = Q[s:s + step]
-        d2 = (q.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)[:, None] + rn[None, :]
-        d2 -= 2.0 * (q @ R.T)
-        np.maximum(d2, 0.0, out=d2)
-        top = top_k(-d2, k)
-        idx[s:s + step] = top
-        # the chosen neighbours' distances computed directly: the expanded form above loses a
-        # point's zero distance to itself to rounding (~1e-3), and UMAP reads the nearest
-        # non-zero distance as each point's local scale
-        dist[s:s + step] = np.sqrt(((q[:, None, :] - R[top]) ** 2).sum(axis=2))
+        key = torch.addmm(rn, torch.from_numpy(q), Rt, beta=1.0, alpha=-2.0)
+        top = torch.topk(key, k, dim=1, largest=False, sorted=True).indices.numpy()
+        d = np.sqrt(((q[:, None, :] - R[top]) ** 2).sum(axis=2))
+        order = np.argsort(d, axis=1, kind="stable")
+        idx[s:s + step] = np.take_along_axis(top, order, axis=1)
+        dist[s:s + step] = np.take_along_axis(d, order, axis=1)
     return idx, dist
