@@ -23,7 +23,7 @@ def test_campaign_frame_has_names_integers_cents_and_scores():
                        currency="€", scores=SCORES)
     assert list(f.columns) == ["Exported segment", "Definition", "Customer ID", "Segment number",
                                "Segment", "Days since last order", "Orders", "Net spend (€)",
-                               "Average order value (€)", "Likely to buy (probability)",
+                               "Average order value before returns (€)", "Likely to buy (probability)",
                                "Likely to buy (percentile)"]
     assert f["Orders"].tolist() == [11, 1] and str(f["Orders"].dtype) == "Int64"
     assert f["Net spend (€)"].tolist() == [1234.57, 20.0]

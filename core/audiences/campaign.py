@@ -26,7 +26,7 @@ PREDICTION_NAMES = ("purchase_probability", "goal_probability", "churn_probabili
 FRIENDLY = {
     "user_id": "Customer ID", "segment_id": "Segment number", "segment_name": "Segment",
     "lens": "Segment kind", "recency_days": "Days since last order", "orders": "Orders",
-    "spend": "Net spend ({c})", "avg_order_value": "Average order value ({c})",
+    "spend": "Net spend ({c})", "avg_order_value": "Average order value before returns ({c})",
     "tenure_days": "Days as a shopper", "return_rate": "Share of units returned",
     "basket_size": "Items per order", "n_events": "Interactions", "n_items": "Different items",
     "purchase_probability": "Likely to buy (probability)",

@@ -38,7 +38,7 @@ ACTIONS = {"bought": ("purchase",), "viewed": ("view", "click"), "carted": ("car
            "favourited": ("favorite",), "returned": ("return",), "reviewed": ("review",),
            "any": ("view", "click", "cart", "purchase", "favorite", "review", "return")}
 FEATURE_WORDS = {"recency_days": "days since the last order", "frequency": "orders",
-                 "monetary": "net spend", "avg_order_value": "average order value",
+                 "monetary": "net spend", "avg_order_value": "average order value (before returns)",
                  "tenure_days": "days as a shopper", "return_rate": "share of units returned",
                  "basket_size": "items per order", "evening_share": "share of activity in the evening",
                  "weekend_share": "share of activity at weekends", "n_events": "interactions",

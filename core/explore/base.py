@@ -28,7 +28,7 @@ FEATURE_LABELS: dict[str, str] = {
     "recency_days": "Days since last purchase",
     "frequency": "Orders",
     "monetary": "Net spend",
-    "avg_order_value": "Average order value",
+    "avg_order_value": "Average order value (before returns)",
     "tenure_days": "Days as a customer",
     "return_rate": "Return rate",
     "views_per_purchase": "Views per purchase",

@@ -165,5 +165,5 @@ with side:
             st.download_button("Download Parquet", ex.to_parquet_bytes(frame),
                                file_name=f"{fname}.parquet", mime="application/octet-stream",
                                key="download_selection_parquet", on_click="ignore")
-            st.caption("Columns: shopper id, segment, recency, orders, spend, average order value. "
-                       "More columns on the Export page.")
+            st.caption("Columns: shopper id, segment, recency, orders, net spend, average order "
+                       "value (before returns). More columns on the Export page.")
