@@ -495,3 +495,22 @@ def test_weight_tuning_in_blocks_of_shoppers_matches_the_whole_array(monkeypatch
         assert got == want
         settled[shortlist] = 1 - sum(full_rows) / (len(keep) * max(1, len(full_rows)))
     assert settled[4] == 0 and 0.5 < settled[16] < 0.9 and settled[40] == 1   # every way taken
+    # the same tuning from the compact forms the evaluation keeps (``Scores``): a shared row,
+    # a mostly-zero component and dense ones, filled in chunks of 64 shoppers
+    sparse = np.where(rng.random((n_users, n_items)) < 0.05, norm["item_knn"], 0).astype(np.float32)
+    comp = {**norm, "repeat": sparse}
+    stored = {}
+    for n, v in comp.items():
+        stored[n] = scoring.Scores(n_users, n_items)
+        for s0 in range(0, n_users, 64):
+            stored[n].put(slice(s0, s0 + 64), v[s0:s0 + 64])
+        stored[n].done()
+        np.testing.assert_array_equal(stored[n].take(keep), v[keep])
+    assert {n: s.form for n, s in stored.items()} == {
+        "popularity": "shared", "item_knn": "dense", "encoder": "dense", "repeat": "sparse"}
+    assert stored["popularity"].nbytes == n_items * 4 + n_users * 8     # one row, and its index
+    assert stored["repeat"].nbytes < 0.2 * sparse.nbytes
+    for shortlist in (4, 40):
+        monkeypatch.setattr(scoring, "SHORTLIST", shortlist)
+        assert scoring.tune_weights(stored, bad_all[keep], t[keep], ranker, rows=keep) == \
+            scoring.tune_weights(comp, bad_all[keep], t[keep], ranker, rows=keep)

@@ -47,16 +47,104 @@ def component_topk(recs: dict, data: ShopData, rows: np.ndarray, hists, names: l
     return {m: {n: np.vstack(v) for n, v in t.items() if v} for m, t in tops.items()}
 
 
-def component_norms(recs, data, rows, hists, names) -> dict[str, np.ndarray]:
+class Scores:
+    """One component's normalised scores for the tuned shoppers (float32, shoppers x items),
+    held as compactly as is exact, decided on the first chunk of shoppers:
+
+    * ``"shared"``: identical rows are kept once (popularity: one row for everyone; segment
+      popularity: one per segment);
+    * ``"sparse"``: rows mostly zero (under ``SPARSE_BELOW`` of the catalogue) as a sparse
+      matrix (repeat: only what a shopper bought scores);
+    * ``"dense"``: the array itself.
+
+    ``take(rows)`` gives the dense rows, the same values in every form. At 50,000 items each
+    dense component is 400 MB for 2,000 shoppers: six of them were most of the evaluation
+    worker's peak while the million-shopper build ran beside it."""
+
+    def __init__(self, n_rows: int, n_items: int):
+        self.shape = (n_rows, n_items)
+        self.form: str | None = None
+        self._dense: np.ndarray | None = None
+        self._uniq: list[np.ndarray] = []
+        self._seen: dict[bytes, int] = {}   # a row's digest -> its place in _uniq
+        self._inv = np.zeros(n_rows, np.int64)
+        self._parts: list[sp.csr_matrix] = []
+        self._sparse: sp.csr_matrix | None = None
+
+    def put(self, sl: slice, v: np.ndarray) -> None:
+        v = np.ascontiguousarray(v, dtype=np.float32)
+        if self.form is None:
+            distinct = len({_digest(r) for r in v})
+            self.form = ("shared" if distinct * 4 <= len(v) else
+                         "sparse" if np.count_nonzero(v) < SPARSE_BELOW * v.size else "dense")
+            if self.form == "dense":
+                self._dense = np.empty(self.shape, np.float32)
+        if self.form == "dense":
+            self._dense[sl] = v
+        elif self.form == "sparse":
+            self._parts.append(sp.csr_matrix(v))
+        else:
+            for i, r in zip(range(*sl.indices(self.shape[0])), v):
+                key = _digest(r)
+                j = self._seen.get(key)
+                if j is None or not np.array_equal(self._uniq[j], r):  # new (or a collision)
+                    j = len(self._uniq)
+                    self._seen.setdefault(key, j)
+                    self._uniq.append(r.copy())
+                self._inv[i] = j
+
+    def done(self) -> "Scores":
+        if self.form == "sparse":
+            self._sparse = sp.vstack(self._parts, format="csr") if self._parts else \
+                sp.csr_matrix(self.shape, dtype=np.float32)
+            self._parts = []
+        elif self.form == "shared":
+            self._uniq = np.vstack(self._uniq) if self._uniq else \
+                np.zeros((0, self.shape[1]), np.float32)
+            self._seen = {}
+        return self
+
+    def take(self, rows) -> np.ndarray:
+        if self.form == "dense":
+            return self._dense[rows]
+        if self.form == "sparse":
+            return self._sparse[rows].toarray()
+        return self._uniq[self._inv[rows]]
+
+    @property
+    def nbytes(self) -> int:
+        if self.form == "dense":
+            return self._dense.nbytes
+        if self.form == "sparse":
+            m = self._sparse
+            return m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
+        return self._uniq.nbytes + self._inv.nbytes
+
+
+SPARSE_BELOW = 0.2   # density under which a component's rows are held sparse (8 bytes a score)
+
+
+def _digest(row: np.ndarray) -> bytes:
+    import hashlib
+
+    return hashlib.blake2b(row.tobytes(), digest_size=16).digest()
+
+
+def _take(scores, rows) -> np.ndarray:
+    """Rows of a component's scores: a ``Scores`` or a plain array."""
+    return scores.take(rows) if isinstance(scores, Scores) else scores[rows]
+
+
+def component_norms(recs, data, rows, hists, names) -> dict[str, "Scores"]:
     """Every component's normalised scores (float32, shoppers x items), filled chunk by chunk
-    into arrays made once (stacking chunks held every score twice)."""
-    out: dict[str, np.ndarray] = {}
+    into ``Scores`` (each held in its most compact exact form)."""
+    out: dict[str, Scores] = {}
     for sl, _, raw in _scores(recs, data, rows, hists, names):
         for n, v in raw.items():
             if n not in out:
-                out[n] = np.empty((len(rows), data.n_items), np.float32)
-            out[n][sl] = normalise(n, v)
-    return out
+                out[n] = Scores(len(rows), data.n_items)
+            out[n].put(sl, normalise(n, v))
+    return {n: s.done() for n, s in out.items()}
 
 
 TUNE_BLOCK = 16_000_000  # scores per block of shoppers while tuning (64 MB of float32)
@@ -90,7 +178,7 @@ class _Shortlist:
         self.mth = {n: np.full(n_rows, -np.inf) for n in names}
         for s0 in range(0, n_rows, step):
             i = np.arange(s0, min(n_rows, s0 + step))
-            block = {n: norm[n][rows[i]] for n in names}
+            block = {n: _take(norm[n], rows[i]) for n in names}
             tops = []
             for n in names:
                 v = np.where(bad[i], -np.inf, block[n])
@@ -151,7 +239,7 @@ def tune_weights(norm: dict[str, np.ndarray], bad: np.ndarray, targets: sp.csr_m
             s = np.broadcast_to(tb, (len(i), n_items)).copy()
             for n in names:
                 if w[n] > 0:
-                    s += np.float32(w[n]) * norm[n][rows[i]]
+                    s += np.float32(w[n]) * _take(norm[n], rows[i])
             s[bad[i]] = -np.inf
             out.append(top_k(s, kk))
         return np.vstack(out) if out else np.zeros((0, kk), np.int64)
