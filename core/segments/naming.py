@@ -140,9 +140,9 @@ def _short(name: str, limit: int = 4) -> str:
 
 def item_word(traits, title_df: dict[str, int], n_titles: int, min_items: int = 3) -> str | None:
     """A word (or two) the segment's qualifying items share: the term in the titles of at least
-    ``min_items`` of them (or of a quarter of them, at least two, where the segment has fewer
-    than 12: the cover a theme's label needs, ``core.themes.label.MIN_COVER``) with the most
-    members behind it, weighted by how rare the term is in the whole catalogue
+    ``min_items`` of them, or of a quarter of them where that is fewer (at least two: two of a
+    short list of up to eight; the cover a theme's label needs, ``core.themes.label.MIN_COVER``),
+    with the most members behind it, weighted by how rare the term is in the whole catalogue
     (log(catalogue titles / titles with the term)), e.g. 'Regency'. A segment needs
     ``min_items`` qualifying items for any word."""
     from core.themes.label import MIN_COVER, terms
