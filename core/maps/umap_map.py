@@ -15,8 +15,11 @@ where UMAP would otherwise build an approximate index. The layout is seeded
 (``random_state``; UMAP then runs single-threaded, which is also what 2 shared cores want).
 Fewer than 10 users: the first two principal components ("pca"), UMAP needs a neighbourhood.
 
-UMAP's numba functions are compiled on first use in a process (a one-off ~30 s on 2 cores).
-The build therefore lays the map out in a background worker process (``core.engine.background``;
+UMAP's numba functions are compiled on first use in a process, and UMAP (0.5) asks numba to
+keep none of them on disk, so every build paid it again (6.5 s of an 8.4 s first layout of
+4,362 shoppers). ``cache_umap_kernels`` turns numba's on-disk cache on for UMAP's module-level
+kernels before their first use: from then on a new process loads them (the layout itself is the
+same code, so the same map). The build also lays the map out in a background worker process (``core.engine.background``; lays the map out in a background worker process (``core.engine.background``;
 ``start_map`` / ``finish_map``): it starts as soon as the taste vectors exist and runs on the second core while
 the predictions, rules and evaluation run in the build process, which use one thread each below
 100,000 shoppers. The worker lives as long as the process that started it, so a second build in
@@ -65,6 +68,8 @@ def embed_2d(
 
     import umap  # heavy import (numba); only when a map is built
 
+    cache_umap_kernels()
+
     fit_all = n <= sample_threshold
     if fit_all:
         fit_idx = np.arange(n)
@@ -104,6 +109,35 @@ def embed_2d(
 
 
 EXACT_KNN_FROM = 4096   # below this UMAP computes exact neighbours itself
+
+
+def cache_umap_kernels() -> int:
+    """Turn numba's on-disk cache on for UMAP's module-level kernels that do not ask for it
+    (``Dispatcher.enable_caching``, what ``@njit(cache=True)`` does), before they are compiled;
+    the cache lives beside UMAP's code (``__pycache__``) or in numba's user cache folder.
+    Returns how many kernels it turned on (0 on a second call, or where nothing can be
+    cached: then UMAP compiles as it always did)."""
+    import importlib
+
+    from numba.core.dispatcher import Dispatcher
+
+    turned = 0
+    for name in ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        for obj in list(vars(mod).values()):
+            if not isinstance(obj, Dispatcher) or obj._cache.__class__.__name__ != "NullCache":
+                continue
+            if obj.overloads:  # compiled already in this process: nothing to gain
+                continue
+            try:
+                obj.enable_caching()
+                turned += 1
+            except Exception:  # no writable cache folder: compile as before
+                continue
+    return turned
 
 
 def place(Xnew: np.ndarray, Xfit: np.ndarray, coords_fit: np.ndarray, k: int) -> np.ndarray:
