@@ -138,8 +138,6 @@ def test_exact_neighbours_match_a_brute_force_search():
     approximate index) finds the same neighbours and distances as sklearn's brute force."""
     from sklearn.neighbors import NearestNeighbors
 
-    from core.maps import umap_map
-
     rng = np.random.default_rng(5)
     R = rng.normal(size=(300, 8)).astype(np.float32)
     Q = np.vstack([R[:40], rng.normal(size=(60, 8)).astype(np.float32)])
