@@ -175,6 +175,7 @@ def test_shop_totals_and_data_health(tiny):
     assert t["users"] == 12 and t["items"] == 6
     assert t["revenue"] == pytest.approx(6 * 2 * 3.5 + 3 * 2 * 4.0 + 6 * 2 * 15.0 + 3 * 2 * 2.0)
     assert t["events"] == 12 * 2 * 2 + 6 * 2
+    assert t["orders"] == 12 * 2        # every shopper's two baskets with a purchase
     h = ex.data_health(con)
     assert h["rows_loaded"] == t["events"] and h["rows_quarantined"] == 2
     assert h["quarantine_reasons"] == {"unparseable date": 1, "missing item id": 1}
@@ -200,6 +201,26 @@ def test_data_health_quarantine_reasons_add_up_to_the_event_files_figure(tmp_pat
     items = str(tmp_path / "items.csv")
     assert h["side_quarantine"] == [{"file": items, "reason": "missing item id", "rows": 1},
                                     {"file": items, "reason": "price is not a number", "rows": 1}]
+
+
+def test_orders_of_a_clickstream_without_basket_ids(tmp_path):
+    """Orders are baskets with a purchase, keyed as every stage keys them: the session where
+    there is no basket id, else the shopper's day. A view-only session is no order."""
+    from core.ingest import ingest_file
+
+    (tmp_path / "ev.csv").write_text(
+        "user,item,time,event,session\n"
+        "u1,A,2024-01-01 10:00,view,s1\nu1,A,2024-01-01 10:05,purchase,s1\n"
+        "u1,B,2024-01-01 10:06,purchase,s1\nu1,C,2024-01-03 09:00,purchase,s2\n"
+        "u2,A,2024-01-02 11:00,view,s3\nu3,B,2024-01-04 12:00,purchase,\n"
+        "u3,C,2024-01-04 18:00,purchase,\n")
+    store = Store(tmp_path / "s.duckdb")
+    ingest_file(store, tmp_path / "ev.csv", "events",
+                mapping={"columns": {"user": "user", "item": "item", "time": "time",
+                                     "type": "event", "session": "session"}})
+    with store.read() as con:
+        t = ex.shop_totals(con)
+    assert (t["events"], t["purchases"], t["orders"]) == (7, 5, 3)   # s1, s2, u3's day
 
 
 def test_segments_colors_and_names(tiny):

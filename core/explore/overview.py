@@ -19,13 +19,18 @@ def latest_build(con) -> dict | None:
 
 
 def shop_totals(con) -> dict:
-    """Users, items, events, baskets, net revenue and the date range of the data."""
+    """Users, items, events, orders, net revenue and the date range of the data. An order is a
+    basket with a purchase, keyed as every stage keys it (the basket id, else the session, else
+    the shopper's day): counting basket ids alone gave 0 orders for a clickstream without them,
+    beside segments whose typical member had 3."""
+    from core.features.holdout import BASKET_KEY_SQL
+
     row = con.execute(
-        """
+        f"""
         SELECT (SELECT count(DISTINCT user_id) FROM users),
                (SELECT count(DISTINCT item_id) FROM items),
                count(*),
-               count(DISTINCT basket_id),
+               count(DISTINCT {BASKET_KEY_SQL}) FILTER (WHERE event_type = 'purchase'),
                sum(CASE WHEN event_type = 'purchase' THEN abs(quantity) * unit_price
                         WHEN event_type = 'return' THEN -abs(quantity) * unit_price END),
                min(ts), max(ts),
@@ -33,9 +38,9 @@ def shop_totals(con) -> dict:
         FROM events
         """
     ).fetchone()
-    users, items, events, baskets, revenue, first, last, purchases = row
+    users, items, events, orders, revenue, first, last, purchases = row
     return {"users": int(users or 0), "items": int(items or 0), "events": int(events or 0),
-            "baskets": int(baskets or 0), "revenue": float(revenue or 0.0),
+            "orders": int(orders or 0), "revenue": float(revenue or 0.0),
             "first_event": first, "last_event": last, "purchases": int(purchases or 0)}
 
 

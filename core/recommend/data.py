@@ -77,11 +77,9 @@ def non_merchandise_matcher(extra=None):
 NON_PRODUCT_TITLE = non_merchandise_matcher()
 
 
-# SQL for a basket key: the basket id, else the session, else the user's day.
-BASKET_KEY_SQL = (
-    "coalesce(basket_id, 's:' || session_id, "
-    "'u:' || user_id || ':' || coalesce(CAST(CAST(ts AS DATE) AS VARCHAR), ''))"
-)
+# SQL for a basket key: the basket id, else the session, else the user's day (one definition,
+# in the features stage, for every stage)
+from core.features.holdout import BASKET_KEY_SQL  # noqa: E402
 
 
 def first_row(con, sql: str, params=None):

@@ -17,7 +17,7 @@ cols = st.columns(5 if prices else 4)
 cols[0].metric("Shoppers", c.intf(totals["users"]))
 cols[1].metric("Items", c.intf(totals["items"]))
 cols[2].metric("Events", c.intf(totals["events"]))
-cols[3].metric("Orders", c.intf(totals["baskets"]))
+cols[3].metric("Orders", c.intf(totals["orders"]))
 if prices:
     cols[4].metric("Net revenue", c.money(totals["revenue"]))
 span = ""
