@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -125,8 +127,6 @@ SPARSE_BELOW = 0.2   # density under which a component's rows are held sparse (8
 
 
 def _digest(row: np.ndarray) -> bytes:
-    import hashlib
-
     return hashlib.blake2b(row.tobytes(), digest_size=16).digest()
 
 

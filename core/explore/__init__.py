@@ -13,7 +13,7 @@ from core.explore.base import (CONTENT_DIMENSIONS, DEFAULT_LENS, DIMENSION_LABEL
                                restrict_events,
                                scope_filter, scope_ids, table_exists)
 from core.explore.export import (COLUMN_GROUPS, DEFAULT_COLUMNS, RECOMMENDED, ExportError,
-                                 add_recommendations, atomic_output, catalogue_size, check_output,
+                                 add_recommendations, atomic_output, check_output,
                                  export_frame, neutralise_cell, neutralise_frame, saved_export,
                                  segment_export, to_csv_bytes, to_parquet_bytes, write_export)
 from core.explore.fmt import (currency_symbol, fmt_clock, fmt_days, fmt_int, fmt_lift, fmt_money,

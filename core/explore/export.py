@@ -129,11 +129,6 @@ def export_frame(con, run_id: int | None, user_ids: Sequence[str],
     return out
 
 
-def catalogue_size(con) -> int:
-    """Items in the catalogue (what recommending to one shopper costs grows with it)."""
-    return int(con.execute("SELECT count(DISTINCT item_id) FROM items").fetchall()[0][0])
-
-
 def add_recommendations(frame: pd.DataFrame, recs: pd.DataFrame, n: int) -> pd.DataFrame:
     """``frame`` (with user_id) and each shopper's recommended products
     (``core.recommend.bulk.recommend_shoppers``) as columns recommended_1, recommended_1_id...

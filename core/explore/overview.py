@@ -9,6 +9,7 @@ import pandas as pd
 from core.explore.base import (CONTENT_DIMENSIONS, FALLBACK_COLORS, LENS_LABELS, UNASSIGNED_COLOR,
                                _df, _one, check_scope, lens_tables, members_sql, other_lens,
                                table_exists)
+from core.features.holdout import BASKET_KEY_SQL
 
 
 def latest_build(con) -> dict | None:
@@ -23,8 +24,6 @@ def shop_totals(con) -> dict:
     basket with a purchase, keyed as every stage keys it (the basket id, else the session, else
     the shopper's day): counting basket ids alone gave 0 orders for a clickstream without them,
     beside segments whose typical member had 3."""
-    from core.features.holdout import BASKET_KEY_SQL
-
     row = con.execute(
         f"""
         SELECT (SELECT count(DISTINCT user_id) FROM users),

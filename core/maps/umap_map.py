@@ -19,8 +19,9 @@ UMAP's numba functions are compiled on first use in a process, and UMAP (0.5) as
 keep none of them on disk, so every build paid it again (6.5 s of an 8.4 s first layout of
 4,362 shoppers). ``cache_umap_kernels`` turns numba's on-disk cache on for UMAP's module-level
 kernels before their first use: from then on a new process loads them (the layout itself is the
-same code, so the same map). The build also lays the map out in a background worker process (``core.engine.background``; lays the map out in a background worker process (``core.engine.background``;
-``start_map`` / ``finish_map``): it starts as soon as the taste vectors exist and runs on the second core while
+same code, so the same map). The build also lays the map out in a background worker process
+(``core.engine.background``; ``start_map`` / ``finish_map``): it starts as soon as the taste
+vectors exist and runs on the second core while
 the predictions, rules and evaluation run in the build process, which use one thread each below
 100,000 shoppers. The worker lives as long as the process that started it, so a second build in
 the same process (the tests, a dashboard rebuild) finds UMAP compiled. Same inputs and seed, same
@@ -119,6 +120,7 @@ def cache_umap_kernels() -> int:
     cached: then UMAP compiles as it always did)."""
     import importlib
 
+    from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
     turned = 0
@@ -128,7 +130,7 @@ def cache_umap_kernels() -> int:
         except ImportError:
             continue
         for obj in list(vars(mod).values()):
-            if not isinstance(obj, Dispatcher) or obj._cache.__class__.__name__ != "NullCache":
+            if not isinstance(obj, Dispatcher) or not isinstance(obj._cache, NullCache):
                 continue
             if obj.overloads:  # compiled already in this process: nothing to gain
                 continue

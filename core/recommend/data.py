@@ -38,6 +38,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+# the basket key (the basket id, else the session, else the user's day): one definition, in
+# the features stage, for every stage
+from core.features.holdout import BASKET_KEY_SQL  # noqa: F401 - also imported from here
+
 DEFAULT_ACTIVE_DAYS = 90
 
 # Non-merchandise: never recommended. A title is non-merchandise when it contains one of
@@ -77,9 +81,6 @@ def non_merchandise_matcher(extra=None):
 NON_PRODUCT_TITLE = non_merchandise_matcher()
 
 
-# SQL for a basket key: the basket id, else the session, else the user's day (one definition,
-# in the features stage, for every stage)
-from core.features.holdout import BASKET_KEY_SQL  # noqa: E402
 
 
 def first_row(con, sql: str, params=None):

@@ -60,7 +60,7 @@ kind, val = sources[src]
 label, ids, _ = ex.resolve_group(c.con(), run_id, (kind, val), lens=lens, scope=scope)
 base = [k for k in (cols or ["id"]) if k != "recommendations"]
 frame = ex.export_frame(c.con(), run_id, ids, base if "id" in base else ["id"] + base, lens=lens)
-limit = bulk_recs.max_shoppers(ex.catalogue_size(c.con())) if want_recs else 0
+limit = bulk_recs.max_shoppers(c.q("shop_totals")["items"]) if want_recs else 0
 if want_recs and len(frame) > limit:
     st.info(f"Recommended products are worked out here for lists of up to "
             f"{c.intf(limit)} shoppers of this shop; this one has {c.intf(len(frame))}, so "
