@@ -5,6 +5,7 @@ Runs on the hand-made store of test_explore (exact figures) and on the built dem
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -431,6 +432,13 @@ def test_export_page_exports_either_lens(tiny_db):
                                      "taste_segment_name"]
     assert list(preview["user_id"]) == ["u05", "u06", "u07", "u08"]
     assert set(preview["segment_name"]) == {"At risk"}
+    # the preview keeps the file's column names; each header's tooltip says what it holds
+    at.multiselect(key="export_columns").set_value(["id", "rfm"]).run()
+    helps = {k: v.get("help") for k, v in json.loads(at.dataframe[0].proto.columns).items()}
+    assert list(at.dataframe[0].value.columns) == ["user_id", "recency_days", "orders", "spend",
+                                                   "avg_order_value"]
+    assert helps["avg_order_value"] == "Average order value before returns (£)"
+    assert helps["spend"] == "Net spend (£)" and helps["user_id"] == "Customer ID"
 
 
 def test_model_page_says_which_steps_of_a_very_large_build_were_sampled(tiny_db):

@@ -5,7 +5,7 @@ import streamlit as st
 import json
 
 from core import explore as ex
-from core.audiences.campaign import _payload, campaign_frame, list_exports, log_export
+from core.audiences.campaign import FRIENDLY, _payload, campaign_frame, list_exports, log_export
 from core.predictions.read import scores_table
 from dashboard import bulk_recs, common as c
 
@@ -102,7 +102,13 @@ with right:
                            file_name=f"{stem}.{ext}", type="primary", icon=":material/download:",
                            key="export_download", on_click=_log)
 st.markdown("**Preview**")
-st.dataframe(frame.head(50), hide_index=True, width="stretch")
+# the file keeps its column names; hovering a header says what it holds, in words and currency
+# (e.g. that the average order value is before returns, beside spend net of them)
+meaning = {col: FRIENDLY[col].format(c=c.currency()) for col in frame.columns if col in FRIENDLY
+           and FRIENDLY[col] != col}
+st.dataframe(frame.head(50), hide_index=True, width="stretch",
+             column_config={col: st.column_config.Column(col, help=text)
+                            for col, text in meaning.items()})
 
 if not saved.empty:
     st.subheader("Saved segments")
