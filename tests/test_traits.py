@@ -193,6 +193,30 @@ def test_item_words_need_three_qualifying_items_a_quarter_of_a_short_list_and_ar
     assert taste_name(garden, {}, {}, {}, {}, title_df=df, n_titles=18)[0] == "Garden shoppers"
 
 
+def test_a_segment_is_named_after_the_theme_most_of_its_qualifying_items_belong_to():
+    """A ratings shop: everyone rates a film or two of every genre, so no genre's theme qualifies
+    as a trait, and no word is in a quarter of the horror fans' twelve films; eleven of the
+    twelve are in the "Ghost & haunted" theme, which names them (no longer "Broad taste")."""
+    from core.segments.naming import items_theme
+
+    films = ["The Vampire Kiss", "Ghost Train", "The Haunting Hour", "Zombie Island", "Ghost Ship",
+             "Night of the Haunted House", "Return of the Zombie", "Blood Moon",
+             "The Cursed Crypt", "Vampire Night", "Haunted Manor", "The Slasher"]
+    traits = [{"dimension": "item", "value": f"m{i}", "label": t, "members": 60, "support": 0.6,
+               "lift": 2.4} for i, t in enumerate(films)]
+    themes = {f"m{i}": "Ghost & haunted" for i in range(11)} | {"m11": "Gunfight & showdown"}
+    df = {"ghost": 2, "haunted": 2, "zombie": 2, "vampire": 2, "haunting": 1}
+    assert item_word(traits, df, 36) is None
+    assert items_theme(traits, themes) == "Ghost & haunted"
+    assert taste_name(traits, {}, {}, {}, {}, title_df=df, n_titles=36,
+                      item_themes=themes)[:2] == ("Ghost & haunted shoppers", "items' theme")
+    assert taste_name(traits, {}, {}, {}, {}, title_df=df, n_titles=36)[0] == "Broad taste"
+    # fewer than half of the items in one theme: no name from it
+    split = {f"m{i}": ("Ghost & haunted" if i < 5 else "Gunfight & showdown" if i < 10 else "")
+             for i in range(12)}
+    assert items_theme(traits, split) is None
+
+
 def test_peak_hours_and_distinct_names():
     assert peak_hours({"14": 0.3, "15": 0.3, "16": 0.2, "09": 0.2}) == "14:00-17:00"
     assert peak_hours({f"{h:02d}": 1.0 for h in range(24)}) is None  # no clear peak

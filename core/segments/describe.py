@@ -67,6 +67,7 @@ def describe_segments(con, run_id: int, progress: Progress = NULL, *, lens: str 
         traits = _traits(con, run_id, L)
         shop_flags = _shop_flags(con)
         title_df, n_titles = _title_frequencies(con)
+        item_themes = _item_themes(con, run_id)
         bar.advance(1)
         rules = dict(con.execute(f"SELECT segment_id, rule FROM {L.info} WHERE run_id = ?",
                                  [run_id]).fetchall()) if L.name == "lifecycle" else {}
@@ -81,7 +82,7 @@ def describe_segments(con, run_id: int, progress: Progress = NULL, *, lens: str 
                 base, source, quals = naming.taste_name(
                     t, med.get(sid, {}), shop, mix.get(sid, {}), shop_mix,
                     no_prices=not shop_flags["has_prices"], title_df=title_df,
-                    n_titles=n_titles)
+                    n_titles=n_titles, item_themes=item_themes)
             desc = naming.describe(
                 row, t, med.get(sid, {}), {} if L.name == "lifecycle" else mix.get(sid, {}),
                 hours.get(sid, {}), currency=cur, rule=rules.get(sid), **shop_flags)
@@ -242,6 +243,15 @@ def _title_frequencies(con) -> tuple[dict[str, int], int]:
     for t in titles:
         df.update(set(terms(t)))
     return dict(df), len(titles)
+
+
+def _item_themes(con, run_id: int) -> dict[str, str]:
+    """Item id -> its theme's label, for the run's named themes (mixed ones left out)."""
+    from core.themes.label import MIXED
+
+    return dict(con.execute(
+        "SELECT t.item_id, i.label FROM item_themes t JOIN theme_info i USING (run_id, theme_id) "
+        "WHERE t.run_id = ? AND NOT starts_with(i.label, ?)", [int(run_id), MIXED]).fetchall())
 
 
 def _shop_flags(con) -> dict:

@@ -15,7 +15,11 @@ A taste segment's name comes from the first of these that holds:
 4. a word the segment's **qualifying items** share (``item_word``: in the titles of at least three
    of them, or of a quarter of a short list (two of six), most members behind it, rare in the
    catalogue): "<Word> shoppers";
-5. otherwise "Broad taste": nothing sets the segment apart, and the name says so.
+5. the named **theme most of its qualifying items belong to** (``items_theme``: at least three of
+   them and at least half): "<Theme> shoppers". A theme can fail to qualify as a trait where
+   nearly every shopper touches it once (a ratings file: most people rate a film or two of every
+   genre) while the items that set the segment apart are all of it;
+6. otherwise "Broad taste": nothing sets the segment apart, and the name says so.
 
 A dominant new, active, at-risk or lapsed stage (same 60 % / twice rule) prefixes 2 or 3 when the
 name stays within four words ("Lapsed kitchen specialists", "New holiday gift buyers"), else it
@@ -167,9 +171,24 @@ def item_word(traits, title_df: dict[str, int], n_titles: int, min_items: int = 
     return _title(best[1]) if best and best[0] > 0 else None
 
 
+def items_theme(traits, item_themes: dict[str, str], min_items: int = 3) -> str | None:
+    """The named theme (``item_themes``: item id -> label, mixed themes left out) that at least
+    ``min_items`` and at least half of the segment's qualifying items belong to."""
+    items = [r for r in traits if r["dimension"] == "item"]
+    counts: dict[str, int] = {}
+    for r in items:
+        label = item_themes.get(str(r["value"]))
+        if label:
+            counts[label] = counts.get(label, 0) + 1
+    if not counts:
+        return None
+    label, c = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return _title(label) if c >= min_items and 2 * c >= len(items) else None
+
+
 def taste_name(traits, med: dict, shop: dict, mix: dict, shop_mix: dict,
                no_prices: bool = False, title_df: dict | None = None,
-               n_titles: int = 0) -> tuple[str, str, list[str]]:
+               n_titles: int = 0, item_themes: dict | None = None) -> tuple[str, str, list[str]]:
     """(name, what it came from, qualifiers for telling same-named segments apart)."""
     words = behaviour_words(traits, med, shop)
     content = content_traits(traits)
@@ -191,6 +210,8 @@ def taste_name(traits, med: dict, shop: dict, mix: dict, shop_mix: dict,
         source, quals = top["dimension"], quals[1:]
     elif item_word(traits, title_df or {}, n_titles):
         core, source = f"{item_word(traits, title_df or {}, n_titles)} shoppers", "items"
+    elif items_theme(traits, item_themes or {}):
+        core, source = f"{items_theme(traits, item_themes or {})} shoppers", "items' theme"
     elif stage:
         return LIFECYCLE_NAMES[stage], "lifecycle", quals
     else:
