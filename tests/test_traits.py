@@ -172,6 +172,13 @@ def test_rating_habits_name_and_describe_a_segment_with_the_habits_margins():
                     has_prices=False, has_purchases=False)
     assert text == ("Habits: rates items lower than the typical shopper (half a point or more) "
                     "(60% vs 20%). 25% of shoppers.")
+    # a ratings shop's items are the ones its members engaged with: nobody bought them
+    film = {"dimension": "item", "value": "m1", "support": 0.7, "lift": 2.5,
+            "population_support": 0.28, "members": 70, "label": "Love letters"}
+    for bought, lead in ((False, "Engaged with more here"), (True, "Bought more here")):
+        assert describe({"user_share": 0.25}, [film], {}, {}, {}, currency="£", has_prices=False,
+                        has_purchases=bought).startswith(
+            f"{lead}: Love letters (70% of members vs 28% of the shop, 2.5x).")
 
 
 def test_item_words_need_three_qualifying_items_a_quarter_of_a_short_list_and_are_rare():

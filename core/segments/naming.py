@@ -317,7 +317,9 @@ def describe(row: dict, traits, med: dict, mix: dict, hours: dict, *, currency: 
     items = sorted((r for r in traits if r["dimension"] == "item"),
                    key=lambda r: (-(r["support"] * math.log(r["lift"])), r["label"]))
     if items and not rule:
-        parts.append("Bought more here: " + "; ".join(_trait_phrase(r) for r in items[:3]) + ".")
+        # a shop without purchases (views, ratings): the items they engaged with, not bought
+        lead = "Bought more here: " if has_purchases else "Engaged with more here: "
+        parts.append(lead + "; ".join(_trait_phrase(r) for r in items[:3]) + ".")
     habits = [r for r in traits if r["dimension"] == "behaviour"]
     if habits:
         parts.append("Habits: " + "; ".join(
