@@ -326,3 +326,28 @@ def test_last_position_only_equals_the_last_row_of_the_full_pass():
         last = m(items, types, gaps, last=True)
     assert last.shape == (5, 1, 16)
     torch.testing.assert_close(last[:, 0], full[:, -1], rtol=1e-5, atol=1e-6)
+
+
+def test_the_fused_softmax_head_gives_cross_entropys_loss_and_gradients():
+    """Training's full-softmax loss (one buffer for logits, softmax and gradient) equals
+    ``F.cross_entropy`` of ``h @ E.T + bias``: the mean over targets, and the DDP form (this
+    rank's sum times world over the step's targets)."""
+    import torch
+    from torch.nn import functional as F
+
+    from core.encoder.loop import softmax_xent
+
+    g = torch.Generator().manual_seed(0)
+    h0, E0, b0 = (torch.randn(*s, generator=g) for s in ((37, 16), (250, 16), (250,)))
+    t = torch.randint(0, 250, (37,), generator=g)
+    for scale, reduction, factor in ((1 / 37, "mean", 1.0), (2 / 70, "sum", 2 / 70)):
+        got, ref = [], []
+        for fn, out in ((lambda h, E, b: softmax_xent(h, E, b, t, scale), got),
+                        (lambda h, E, b: F.cross_entropy(h @ E.T + b, t,
+                                                         reduction=reduction) * factor, ref)):
+            h, E, b = (x.clone().requires_grad_() for x in (h0, E0, b0))
+            loss = fn(h, E, b)
+            loss.backward()
+            out += [loss.detach(), h.grad, E.grad, b.grad]
+        for a, r in zip(got, ref):
+            torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
