@@ -328,6 +328,33 @@ def test_last_position_only_equals_the_last_row_of_the_full_pass():
     torch.testing.assert_close(last[:, 0], full[:, -1], rtol=1e-5, atol=1e-6)
 
 
+def test_a_live_history_is_read_as_in_training_and_in_the_stored_profiles(tiny_trained):
+    """Training and the stored profiles see a shopper's last ``max_len`` interactions
+    left-padded, so the latest one is always at the last position. A live history (the
+    recommendation previews, the offline evaluation) is read the same way: a stored shopper's
+    live profile is their stored sequence vector, and scoring many histories at once gives each
+    one's own scores."""
+    from core.encoder.data import load_sequences, take_users
+    from core.encoder.runtime import _pooled
+
+    store, _, _ = tiny_trained
+    con = store.read()
+    enc = load_encoder(con, 1)
+    seq = load_sequences(con, enc.item_ids)
+    users = ["u000", "u007", "u031"]
+    hists = [con.execute("SELECT item_id, event_type, ts FROM events WHERE user_id = ? "
+                         "ORDER BY ts", [u]).fetchall() for u in users]
+    assert all(len(h) == 20 < enc.model.max_len for h in hists)   # shorter than a window
+    stored = _pooled(enc.model, take_users(seq, [seq.user_ids.index(u) for u in users]),
+                     enc.params["pooling"], "cpu")
+    live = np.stack([enc.profile_vector(h) for h in hists])
+    np.testing.assert_allclose(live, stored, atol=1e-5)
+    many = enc.next_item_scores_many(hists + [[]] + hists[:1])
+    one = np.stack([enc.next_item_scores(h) for h in hists + [[]] + hists[:1]])
+    assert many.shape == (5, N_ITEMS) and many.dtype == np.float32
+    np.testing.assert_allclose(many, one, atol=1e-5)
+
+
 def test_the_fused_softmax_head_gives_cross_entropys_loss_and_gradients():
     """Training's full-softmax loss (one buffer for logits, softmax and gradient) equals
     ``F.cross_entropy`` of ``h @ E.T + bias``: the mean over targets, and the DDP form (this

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from core.recommend.batch import _pseudo_history, one_torch_thread
+from core.recommend.batch import _pseudo_history
 from core.recommend.data import first_row
 from core.recommend.recommenders import Recommender
 
@@ -48,13 +48,14 @@ class EncoderRecommender(Recommender):
         known = self.cat_to_vocab >= 0
         # the encoder looks back at most max_len interactions: hand it only the recent part
         keep = 4 * int(getattr(getattr(self.model, "model", None), "max_len", 50) or 50)
-        with one_torch_thread():
-            for r, h in enumerate(hists):
-                h = list(h)
-                if len(h) > keep and all(len(e) > 2 and e[2] is not None for e in h):
-                    h = sorted(h, key=lambda e: e[2])[-keep:]
-                s = np.asarray(self.model.next_item_scores(h), dtype=np.float64)
-                out[r, known] = s[self.cat_to_vocab[known]]
+        recent = []
+        for h in hists:
+            h = list(h)
+            if len(h) > keep and all(len(e) > 2 and e[2] is not None for e in h):
+                h = sorted(h, key=lambda e: e[2])[-keep:]
+            recent.append(h)
+        S = self.model.next_item_scores_many(recent)
+        out[:, known] = S[:, self.cat_to_vocab[known]]
         return out
 
     def reason(self, batch, row, j, score):
