@@ -51,7 +51,7 @@ from core.evaluate.splits import (
     encoder_training_cut, fit_sample, holdout_split, new_only, register_cut_view, targets_matrix,
     unregister)
 from core.evaluate.validation import (  # noqa: F401  (re-exported)
-    _histories, reassign_segments, tune_on_validation, validation_cuts)
+    ENCODER_BATCH, _histories, reassign_segments, tune_on_validation, validation_cuts)
 from core.progress import NULL, Progress
 from core.recommend.data import DEFAULT_ACTIVE_DAYS, ShopData
 from core.recommend.recommenders import DEFAULT_WEIGHTS, HYBRID_COMPONENTS, fit_recommenders
@@ -159,7 +159,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
         try:
             data = ShopData.load(con, run_id, events_sql=view, active_days=active_days)
             moved = reassign_segments(data, split.index)
-            recs = fit_recommenders(con, run_id, data, weights=weights["repeats"],
+            recs = fit_recommenders(con, run_id, data, encoder_batch=ENCODER_BATCH,
+                                    weights=weights["repeats"],
                                     weights_new=weights["new_items"],
                                     encoder=enc_keep is not None,
                                     next_basket_models=nb_models)

@@ -406,9 +406,11 @@ def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
                      weights: dict[str, float] | None = None,
                      weights_new: dict[str, float] | None = None, encoder: bool = True,
                      text_model: str | None = None,
-                     next_basket_models: dict | None = None) -> dict[str, Recommender]:
+                     next_basket_models: dict | None = None,
+                     encoder_batch: int = 1) -> dict[str, Recommender]:
     """All recommenders fitted on one read of the store. ``encoder`` is left out (with the
-    reason in ``fit_recommenders.last_error``) when the run has no trained encoder."""
+    reason in ``fit_recommenders.last_error``) when the run has no trained encoder;
+    ``encoder_batch``: its ``forward_batch``."""
     data = data if data is not None else ShopData.load(con, run_id)
     recs: dict[str, Recommender] = {
         "popularity": PopularityRecommender().fit(con, run_id, data),
@@ -421,7 +423,8 @@ def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
     fit_recommenders.last_error = None
     if encoder:
         try:
-            recs["encoder"] = EncoderRecommender(text_model).fit(con, run_id, data)
+            recs["encoder"] = EncoderRecommender(text_model, encoder_batch).fit(con, run_id,
+                                                                                data)
         except Exception as e:  # no encoder module yet, or no checkpoint for this run
             fit_recommenders.last_error = f"{type(e).__name__}: {e}"
     comps = {k: v for k, v in recs.items() if k in HYBRID_COMPONENTS}
