@@ -116,9 +116,12 @@ def report(title: str, store: Store, metrics: dict, extra: dict | None = None, *
         print(f"  sampled: {note['step']}: {note['text']}")
     for stage_name, m in metrics.items():
         if isinstance(m, dict):
-            for key in ("trained_in", "evaluated_in", "laid_out_in"):
+            for key in ("trained_in", "evaluated_in", "laid_out_in", "made_in"):
                 if m.get(key):
-                    print(f"  {stage_name}: {key.replace('_', ' ')} {m[key]}")
+                    waited = (f" (made in {m['computed_seconds']} s; the build waited "
+                              f"{m['build_waited_seconds']} s)"
+                              if key == "made_in" and "build_waited_seconds" in m else "")
+                    print(f"  {stage_name}: {key.replace('_', ' ')} {m[key]}{waited}")
     enc = (metrics.get("predictions") or {}).get("encoder") or {}
     if enc.get("trained_in"):
         print(f"  predictions encoder trained in {enc['trained_in']} ({enc.get('seconds')} s)")

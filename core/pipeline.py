@@ -13,10 +13,13 @@ inference) run: this process, or Ray (``core.engine``; started before the store 
 shut down after the build).
 
 On 2+ cores three steps run in background workers (``core.engine.background``) while this
-process goes on: the predictions' own encoder trains from after the features while the build's
-encoder trains; the map is laid out, and the offline evaluation runs on a snapshot of the store,
-from after the descriptions while the predictions and rules are made. Each is collected where
-its stage used to run, gives the same result as running here, and runs here when a worker fails.
+process goes on: the predictions are made on a snapshot of the store from after the features,
+while the build's encoder trains and the segments are fitted (on a shop above
+``core.predictions.background.BACKGROUND_MAX_SHOPPERS`` only their own encoder trains there,
+and the rest runs here after the descriptions); the map is laid out, and the offline evaluation
+runs on a snapshot of the store, from after the descriptions while the rules are made. Each is
+collected where its stage used to run, gives the same result as running here, and runs here
+when a worker fails.
 
 Each stage is a plain function ``stage(con, run_id, ..., progress) -> metrics`` in its own
 package; this module only orders them, times them and records their metrics in the run.
@@ -155,7 +158,7 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
     from core.ingest.sanity import SanityError, check_inputs
     from core.maps.umap_map import finish_map, start_map
     from core.migration.matching import keep_names, relabel_like_previous
-    from core.predictions import build_predictions, start_encoder
+    from core.predictions.background import finish_predictions, start_predictions
     from core.rules import build_rules
     from core.segments import assign_lifecycle, describe_segments, segment_taste
     from core.store.schema import store_currency
@@ -214,11 +217,13 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
         if n_users > ENCODER_MAX_SHOPPERS:  # a very large shop: behaviour features only
             predict_encoder = None
 
-        map_job = asof = eval_job = None
+        map_job = pred_job = eval_job = None
         if n_users >= 3:
-            if params.predictions:  # trains in a background worker while the stages below run
-                asof = start_encoder(con, run_id, horizon_days=params.horizon_days,
-                                     goal=params.goal, seed=params.seed, encoder=predict_encoder)
+            if params.predictions:  # made in a background worker while the stages below run
+                pred_job = start_predictions(con, run_id, n_shoppers=n_users,
+                                             as_of=params.as_of,
+                                             horizon_days=params.horizon_days, goal=params.goal,
+                                             seed=params.seed, encoder=predict_encoder)
             split = last_basket_split(con)
             metrics["held_out"] = {"shoppers": int(len(split)),
                                    "with_validation_basket": int(split["val_cut"].notna().sum())}
@@ -261,10 +266,7 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
             if busy():  # the workers hold their own DuckDB and models beside this process
                 con.execute(f"SET memory_limit = '{duckdb_memory_limit(WITH_WORKERS)}'")
             if params.predictions:
-                stage("predictions", lambda: build_predictions(
-                    con, run_id, horizon_days=params.horizon_days, goal=params.goal,
-                    seed=params.seed, progress=progress, encoder=predict_encoder,
-                    started=asof))
+                stage("predictions", lambda: finish_predictions(con, pred_job, progress))
                 if predict_encoder is None and isinstance(metrics.get("predictions"), dict):
                     metrics["predictions"]["encoder"] = encoder_note(n_users)
         else:

@@ -452,3 +452,50 @@ def test_push_reasons_are_the_largest_drops_when_a_feature_is_set_to_the_median(
         assert push_reasons(model, X, words, chunk=1000) == got
     finally:
         reasons._trees, reasons._split_points = plain
+
+
+def test_predictions_made_in_the_background_on_a_snapshot_are_the_same(demo_copy, monkeypatch):
+    """The build makes the predictions on a snapshot of its store in a background worker while
+    it trains its encoder and fits the segments: the same metrics and stored scores as making
+    them in the build process, the snapshot is gone afterwards, a worker that dies still leaves
+    the predictions, and a shop above ``BACKGROUND_MAX_SHOPPERS`` makes them in the build."""
+    from concurrent.futures import Future
+
+    import core.predictions.background as bg
+    from core.predictions.stage import compute_predictions
+
+    monkeypatch.delenv("SEGSTUDIO_IN_PROCESS", raising=False)
+
+    def stored(con):
+        return con.execute("SELECT * FROM predictions WHERE run_id = 1 "
+                           "ORDER BY score, user_id").df()
+
+    with demo_copy.write() as con:
+        here, rows = compute_predictions(con, 1, seed=7)
+        job = bg.start_predictions(con, 1, n_shoppers=600, seed=7)
+        assert job.future is not None and job.snapshot.exists()  # 2+ cores: a worker took it
+        there = bg.finish_predictions(con, job)
+        in_worker = stored(con)
+        dead = bg.start_predictions(con, 1, n_shoppers=600, seed=7)
+        dead.future.result()
+        dead.future = Future()
+        dead.future.set_exception(RuntimeError("worker killed"))
+        fallback = bg.finish_predictions(con, dead)
+        after_failure = stored(con)
+        monkeypatch.setattr(bg, "BACKGROUND_MAX_SHOPPERS", 599)
+        big = bg.start_predictions(con, 1, n_shoppers=600, seed=7)
+        assert big.future is None and big.snapshot is None
+        in_build = bg.finish_predictions(con, big)
+    assert there["made_in"] == "background worker" and not job.snapshot.exists()
+    assert fallback["made_in"] == "build process (background worker failed: RuntimeError)"
+    assert in_build["made_in"] == "build process"
+    assert set(here["scores"]) == {"purchase", "churn", "value"}
+    assert there["scores"] == here["scores"] == fallback["scores"] == in_build["scores"]
+    expected = (pd.concat(rows[0], ignore_index=True)
+                .sort_values(["score", "user_id"], ignore_index=True))
+    assert len(in_worker) == len(expected) == 3 * 600
+    pd.testing.assert_frame_equal(in_worker[["user_id", "score", "value", "percentile"]],
+                                  expected[["user_id", "score", "value", "percentile"]],
+                                  check_dtype=False)
+    pd.testing.assert_frame_equal(in_worker, after_failure)
+    assert not list(demo_copy.path.parent.glob("*.predict.tmp*"))

@@ -1,5 +1,5 @@
 """Background workers: separate Python processes that run one stage's heavy step while the build
-process goes on with other stages (the map's layout, the predictions' own encoder).
+process goes on with other stages (the map's layout, the predictions, the offline evaluation).
 
 On a small machine most of the build runs on one thread (the encoder's small ops and the
 segments' checks gain nothing from a second thread on a busy box), so the second core would sit
@@ -8,14 +8,16 @@ idle; a worker process gives it work. Each worker is a plain subprocess
 ``(target, args, kwargs)`` -- ``target`` is ``"package.module:function"`` -- and replies
 ``("ok", result)`` or ``("error", message)``, one at a time. Unlike a multiprocessing pool it
 never imports the caller's script (a script without an ``if __name__ == "__main__"`` guard would
-otherwise run again in the worker and, here, wait on the store the build holds), it never touches
-the store (inputs and results travel over the pipe; the build writes), and it ends by itself when
+otherwise run again in the worker and, here, wait on the store the build holds), it never opens
+the build's store (inputs travel over the pipe or as a snapshot file of the store, results come
+back over the pipe, and the build writes them), and it ends by itself when
 its stdin closes: when the build process exits or dies. A worker lives as long as that process,
 so what it compiles or imports once (UMAP's numba code, torch) is paid once.
 
 ``worker(name)`` returns the named worker (started on first use, restarted if it died), or None
 where there is no second core or ``SEGSTUDIO_IN_PROCESS=1`` asks for everything in one process;
-callers then run the step themselves, as they do when a worker fails.
+callers then run the step themselves, as they do when a worker fails. A worker starts no workers
+of its own (its environment says `SEGSTUDIO_IN_PROCESS=1`): its steps run in it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Worker:
         root = str(Path(__file__).resolve().parents[2])  # the folder holding core/
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        env["SEGSTUDIO_IN_PROCESS"] = "1"  # a worker's own steps run in it: no workers of its own
         self.proc = subprocess.Popen([sys.executable, "-m", "core.engine.background"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, cwd=root)
@@ -111,6 +114,21 @@ def discard(name: str) -> None:
         w = _WORKERS.pop(name, None)
     if w is not None:
         w.close()
+
+
+def collect(future, name: str, progress, what: str):
+    """Wait for a job the worker ``name`` was given, under a progress line "Finishing <what>".
+    Returns (its result, "background worker"), or (None, "build process (background worker
+    failed: <error>)") when the worker died or failed, after forgetting it: the caller then
+    runs the step itself, on the same data, to the same result."""
+    try:
+        with progress.stage(f"Finishing {what}", total=1) as bar:
+            out = future.result()
+            bar.advance(1)
+        return out, "background worker"
+    except Exception as e:
+        discard(name)
+        return None, f"build process (background worker failed: {type(e).__name__})"
 
 
 def busy() -> int:

@@ -13,14 +13,13 @@ other temporary files by the next write to the store).
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from concurrent.futures import Future
 from pathlib import Path
 
 from core.progress import NULL, Progress
-from core.store.publish import unlink_shadow
+from core.store.publish import snapshot_for_worker, unlink_shadow
 
 
 @dataclass
@@ -30,14 +29,6 @@ class EvaluationJob:
     snapshot: Path | None
     future: Future | None
     started: float
-
-
-def _database_file(con) -> Path | None:
-    db = con.execute("SELECT current_database()").fetchone()[0]
-    for _, name, file in con.execute("PRAGMA database_list").fetchall():
-        if name == db and file:
-            return Path(file)
-    return None
 
 
 WORKER_SHARE = 1 / 16
@@ -77,16 +68,13 @@ def start_evaluation(con, run_id: int, *, as_of: str | None = None, background: 
 
     kwargs = {**kwargs, "as_of": as_of}
     w = worker("evaluate") if background else None
-    src = _database_file(con) if w is not None else None
     snap = fut = None
-    if src is not None:
-        snap = src.with_name(src.name[:-len(".tmp")] + ".eval.tmp") if src.name.endswith(".tmp") \
-            else src.with_name(f".{src.name}.eval.tmp")
+    if w is not None:
         try:
-            con.execute("CHECKPOINT")
-            shutil.copyfile(src, snap)
-            fut = w.submit("core.evaluate.background:evaluate_file", str(snap), int(run_id),
-                           **kwargs)
+            snap = snapshot_for_worker(con, "eval")
+            if snap is not None:
+                fut = w.submit("core.evaluate.background:evaluate_file", str(snap), int(run_id),
+                               **kwargs)
         except Exception:  # no room for the copy, a broken worker: evaluate here instead
             _remove(snap)
             snap = fut = None
@@ -100,16 +88,10 @@ def finish_evaluation(con, job: EvaluationJob, progress: Progress = NULL) -> dic
 
     where, out = "build process", None
     if job.future is not None:
-        try:
-            with progress.stage("Finishing the offline evaluation", total=1) as bar:
-                out = job.future.result()
-                bar.advance(1)
-            where = "background worker"
-        except Exception as e:  # the worker died: evaluate here, same data, same figures
-            from core.engine.background import discard
+        from core.engine.background import collect
 
-            discard("evaluate")
-            where = f"build process (background worker failed: {type(e).__name__})"
+        try:  # a worker that died: evaluated here, same data, same figures
+            out, where = collect(job.future, "evaluate", progress, "the offline evaluation")
         finally:
             _remove(job.snapshot)
     if out is None:

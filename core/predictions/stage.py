@@ -303,9 +303,20 @@ def build_predictions(con, run_id: int, *, horizon_days: float = 30.0, goal: str
                       progress: Progress = NULL) -> dict:
     """Backtest and store every score for ``run_id``; return the metrics (skipped scores say why).
     ``started``: the encoder ``start_encoder`` began for this build (else it is trained here)."""
+    out, rows = compute_predictions(con, run_id, horizon_days=horizon_days, goal=goal, seed=seed,
+                                    encoder=encoder, started=started, progress=progress)
+    store_predictions(con, run_id, rows)
+    return out
+
+
+def compute_predictions(con, run_id: int, *, horizon_days: float = 30.0,
+                        goal: str | None = None, seed: int = 42, encoder: dict | None = None,
+                        started=None, progress: Progress = NULL) -> tuple[dict, tuple]:
+    """``build_predictions`` without writing: (the metrics, the rows for ``store_predictions``).
+    Writes nothing to ``con`` but the as-of encoder's temporary checkpoint, removed at once."""
     info, out = _plan(con, run_id, horizon_days, goal)
     if info is None:
-        return out
+        return out, ([], [], [])
     plan, end, start, earliest = info["plan"], info["end"], info["start"], info["earliest"]
     goal_items, goal_text, churn_how = info["goal_items"], info["goal_text"], info["churn_how"]
     enc = None
@@ -340,8 +351,7 @@ def build_predictions(con, run_id: int, *, horizon_days: float = 30.0, goal: str
                 out["skipped"][name] = why
             bar.advance()
     w.forget()
-    _store(con, run_id, scored, backtest, rel_rows)
-    return out
+    return out, (scored, backtest, rel_rows)
 
 
 def _tree_threads(n_shoppers: int) -> int | None:
@@ -355,7 +365,10 @@ def _tree_threads(n_shoppers: int) -> int | None:
     return 1 if n_shoppers < 100_000 or busy() else None
 
 
-def _store(con, run_id, scored, backtest, rel_rows) -> None:
+def store_predictions(con, run_id, rows: tuple) -> None:
+    """Replace run ``run_id``'s scores, backtests and reliability rows with ``rows``
+    (``compute_predictions``'s)."""
+    scored, backtest, rel_rows = rows
     for t in ("predictions", "prediction_backtest", "prediction_reliability"):
         con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
     if scored:

@@ -233,3 +233,31 @@ def _fsync_dir(d: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def database_file(con) -> Path | None:
+    """The file behind ``con``'s current database (None for an in-memory one)."""
+    db = con.execute("SELECT current_database()").fetchone()[0]
+    for _, name, file in con.execute("PRAGMA database_list").fetchall():
+        if name == db and file:
+            return Path(file)
+    return None
+
+
+def snapshot_for_worker(con, tag: str) -> Path | None:
+    """Checkpoint the build's private copy of the store and copy it beside itself, for a
+    background worker to read while the build goes on writing its own: ``.<shadow>.<tag>.tmp``
+    (the shadow's pid is in the name, so a killed build's snapshots are removed with its shadow
+    by ``remove_stale_shadows``). None for an in-memory store; raises OSError (no room)."""
+    src = database_file(con)
+    if src is None:
+        return None
+    snap = src.with_name(src.name[:-len(".tmp")] + f".{tag}.tmp") if src.name.endswith(".tmp") \
+        else src.with_name(f".{src.name}.{tag}.tmp")
+    con.execute("CHECKPOINT")
+    try:
+        shutil.copyfile(src, snap)
+    except OSError:
+        unlink_shadow(snap)
+        raise
+    return snap
