@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.segments import assign_lifecycle
-from core.segments.lifecycle import STAGE_ID, cutoffs, rule_texts, shopper_rfm, stage_of
+from core.segments.lifecycle import STAGE_ID, cutoffs, rule_texts, shopper_rfm
 
 # shopper -> [(order date, spend of that order)]; "now" is the last event: 2025-12-31 12:00
 ORDERS = {
@@ -48,8 +48,8 @@ def test_cut_offs_are_percentiles_of_the_shops_buyers(tmp_store):
     # days since last order of the 7 buyers: 1 10 20 30 120 240 333
     #   median = 30; 75th percentile = 120 + 0.5 * (240 - 120) = 180
     # spend: 10 20 40 60 300 500 1000 -> 80th percentile = 300 + 0.8 * (500 - 300) = 460
-    assert cut == {"buyers": 7, "has_prices": True, "recent_days": 30.0, "lapsed_days": 180.0,
-                   "value_by": "spend", "high_value": pytest.approx(460.0)}
+    assert cut == {"buyers": 7, "has_prices": True, "basis": "orders", "recent_days": 30.0,
+                   "lapsed_days": 180.0, "value_by": "spend", "high_value": pytest.approx(460.0)}
     rules = rule_texts(cut)
     assert rules["loyal"] == ("2 or more orders, the last within 30 days, and net spend of £460 or "
                               "more (the top 20% of buyers).")
@@ -95,10 +95,36 @@ def test_shops_without_prices_use_recency_and_orders(tmp_store):
     assert "spend" not in rule_texts(m["cutoffs"])["loyal"]
 
 
-def test_a_shop_with_no_buyers_is_all_browsers(tmp_store):
+def test_a_shop_where_nobody_ordered_gets_its_stages_from_visits(tmp_store):
+    """A ratings file or a clickstream without purchases: every shopper would be a "browser who
+    never bought". The same rules run on visits (days, or sessions, with any activity) instead:
+    here the hand-made shop's order dates are review dates, and G's view is the last event."""
     with tmp_store.write() as con:
-        con.execute("INSERT INTO events VALUES (1, 'x', 'i1', 'view', '2025-01-01', 1, NULL, NULL, "
-                    "NULL, 1, NULL)")
+        _shop(con)
+        con.execute("UPDATE events SET event_type = 'review', unit_price = NULL, basket_id = NULL "
+                    "WHERE event_type = 'purchase'")
         m = assign_lifecycle(con, 1)
-    assert m["sizes"] == {STAGE_ID["browsers"]: 1}
-    assert stage_of(shopper_rfm(tmp_store.read()), {"buyers": 0}).tolist() == [6]
+        got = _stages(con)
+        info = dict(con.execute("SELECT segment_id, name FROM lifecycle_info WHERE run_id = 1"
+                                ).fetchall())
+    # days since the last visit: G 0, A 1, B 10, C 20, H 30, E 120, D 240, F 333
+    #   median = (20 + 30) / 2 = 25; 75th percentile = 120 + 0.25 * (240 - 120) = 150
+    # visits: A 1, D 1, G 1, C 2, E 2, H 2, B 3, F 4 -> 80th percentile 2.6: loyal needs 3
+    cut = m["cutoffs"]
+    assert cut == {"buyers": 8, "has_prices": False, "basis": "visits", "recent_days": 25.0,
+                   "lapsed_days": 150.0, "value_by": "visits", "high_value": pytest.approx(2.6)}
+    assert got == {
+        "A": STAGE_ID["new"], "G": STAGE_ID["new"],   # first visit 1 and 0 days ago
+        "B": STAGE_ID["loyal"],      # 3 visits, the last 10 days ago
+        "C": STAGE_ID["active"],     # 2 visits, the last 20 days ago
+        "D": STAGE_ID["one_off"],    # one visit, 240 days ago
+        "E": STAGE_ID["at_risk"], "H": STAGE_ID["at_risk"],   # last 120 and 30 days ago
+        "F": STAGE_ID["lapsed"],     # last 333 days ago
+    }
+    assert info == {0: "Loyal frequent visitors", 1: "Active regular visitors",
+                    2: "New visitors", 3: "At risk", 4: "One-visit shoppers", 5: "Lapsed"}
+    rules = rule_texts(cut)
+    assert rules["loyal"] == ("2 or more visits, the last within 25 days, and 3 or more visits "
+                              "(the top 20% of shoppers).")
+    assert "order" not in " ".join(v for k, v in rules.items() if k != "new")
+

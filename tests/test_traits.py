@@ -153,6 +153,13 @@ def test_taste_name_rules_in_order():
     assert taste_name([kitchen], {"diversity": 0.5}, shop, {"lapsed": 0.7}, {"lapsed": 0.2}
                       )[0] == "Lapsed kitchen specialists"
     assert taste_name([], {}, shop, {"at_risk": 0.5}, {"at_risk": 0.2})[0] == "Broad taste"
+    # nobody ordered (a ratings file): the lifecycle stages count visits, and so do the words
+    assert taste_name([kitchen], {}, shop, {"loyal": 0.9}, {"loyal": 0.2}, no_prices=True,
+                      no_purchases=True)[0] == "Loyal frequent visitors"
+    assert taste_name([kitchen], {}, shop, {"one_off": 0.9}, {"one_off": 0.2},
+                      no_purchases=True)[0] == "One-visit shoppers"
+    assert taste_name([], {}, shop, {"active": 0.5}, {"active": 0.3}, no_purchases=True
+                      )[2] == ["active regular visitors"]
 
 
 def test_rating_habits_name_and_describe_a_segment_with_the_habits_margins():
@@ -172,6 +179,10 @@ def test_rating_habits_name_and_describe_a_segment_with_the_habits_margins():
                     has_prices=False, has_purchases=False)
     assert text == ("Habits: rates items lower than the typical shopper (half a point or more) "
                     "(60% vs 20%). 25% of shoppers.")
+    # nobody ordered: the lifecycle mix is in visits
+    assert describe({"user_share": 0.25}, [critical], {}, {"one_off": 0.7, "new": 0.3}, {},
+                    currency="£", has_prices=False, has_purchases=False).endswith(
+        "Lifecycle: 70% one-visit shoppers. 25% of shoppers.")
     # a ratings shop's items are the ones its members engaged with: nobody bought them
     film = {"dimension": "item", "value": "m1", "support": 0.7, "lift": 2.5,
             "population_support": 0.28, "members": 70, "label": "Love letters"}

@@ -82,7 +82,8 @@ def describe_segments(con, run_id: int, progress: Progress = NULL, *, lens: str 
                 base, source, quals = naming.taste_name(
                     t, med.get(sid, {}), shop, mix.get(sid, {}), shop_mix,
                     no_prices=not shop_flags["has_prices"], title_df=title_df,
-                    n_titles=n_titles, item_themes=item_themes)
+                    n_titles=n_titles, item_themes=item_themes,
+                    no_purchases=not shop_flags["has_purchases"])
             desc = naming.describe(
                 row, t, med.get(sid, {}), {} if L.name == "lifecycle" else mix.get(sid, {}),
                 hours.get(sid, {}), currency=cur, rule=rules.get(sid), **shop_flags)

@@ -9,7 +9,9 @@ buyers (shoppers with at least one order):
     high value   = net spend at or above the 80th percentile of buyers' net spend
                    (shops without prices: orders at or above the 80th percentile of orders)
 
-and the first rule that matches gives the stage:
+(in a shop where nobody has ordered -- a ratings file, a clickstream without purchases -- the same
+rules run on *visits* instead of orders: the days, or sessions, a shopper was active, and their
+first and last visit; ``basis`` says which) and the first rule that matches gives the stage:
 
     browsers  "Browsers who never bought"  no order in the data (they viewed, carted, ...)
     new       "New customers"              first order within the last recent_days days
@@ -47,6 +49,10 @@ STAGE_ID = {k: i for i, k, _, _ in STAGES}
 STAGE_KEY = {i: k for i, k, _, _ in STAGES}
 STAGE_COLOR = {i: c for i, _, _, c in STAGES}
 NO_PRICE_NAMES = {"loyal": "Loyal frequent buyers"}
+# a shop where nobody ordered: the stages by visits (days or sessions with any activity)
+VISIT_NAMES = {"loyal": "Loyal frequent visitors", "active": "Active regular visitors",
+               "new": "New visitors", "at_risk": "At risk", "one_off": "One-visit shoppers",
+               "lapsed": "Lapsed"}
 
 RECENT_Q, LAPSED_Q, VALUE_Q = 0.5, 0.75, 0.8
 MAX_CHECK_SHOPPERS = 100_000  # above this many shoppers the held-out check runs on a sample
@@ -55,8 +61,10 @@ MAX_CHECK_SHOPPERS = 100_000  # above this many shoppers the held-out check runs
 def shopper_rfm(con, events: str = "events") -> pd.DataFrame:
     """Per shopper with an id: days since first and last order, orders, net spend, and whether
     the shop has prices at all (column has_prices, the same on every row). ``events`` may name
-    a relation shaped like ``events`` (e.g. the events before each shopper's held-out basket)."""
-    return con.execute(
+    a relation shaped like ``events`` (e.g. the events before each shopper's held-out basket).
+    Where nobody has ordered, orders and their days are visits' (``basis``: "visits", else
+    "orders", the same on every row) and spend is empty."""
+    rfm = con.execute(
         f"""
         WITH last AS (SELECT max(ts) AS now FROM {events}),
         b AS (
@@ -68,38 +76,54 @@ def shopper_rfm(con, events: str = "events") -> pd.DataFrame:
                    max(ts) FILTER (event_type = 'purchase') AS last_order,
                    sum(abs(coalesce(quantity, 1)) * unit_price) FILTER (event_type = 'purchase')
                      - coalesce(sum(abs(coalesce(quantity, 1)) * unit_price)
-                                FILTER (event_type = 'return'), 0) AS spend
+                                FILTER (event_type = 'return'), 0) AS spend,
+                   count(DISTINCT coalesce(session_id, 'd' || strftime(ts, '%Y-%m-%d'),
+                                           'e' || event_id)) AS visits,
+                   min(ts) AS first_seen, max(ts) AS last_seen
             FROM {events} WHERE user_id IS NOT NULL GROUP BY user_id)
         SELECT b.user_id, b.orders,
                date_diff('second', b.first_order, last.now) / 86400.0 AS days_since_first,
                date_diff('second', b.last_order, last.now) / 86400.0 AS days_since_last,
                b.spend,
                (SELECT count(*) > 0 FROM {events}
-                WHERE event_type = 'purchase' AND unit_price > 0) AS has_prices
+                WHERE event_type = 'purchase' AND unit_price > 0) AS has_prices,
+               b.visits,
+               date_diff('second', b.first_seen, last.now) / 86400.0 AS first_visit_days,
+               date_diff('second', b.last_seen, last.now) / 86400.0 AS last_visit_days
         FROM b CROSS JOIN last ORDER BY b.user_id
         """
     ).df()
+    visits = len(rfm) and not (rfm["orders"].fillna(0) > 0).any()
+    if visits:
+        rfm["orders"] = rfm["visits"]
+        rfm["days_since_first"] = rfm["first_visit_days"]
+        rfm["days_since_last"] = rfm["last_visit_days"]
+        rfm["spend"] = np.nan
+    rfm["basis"] = "visits" if visits else "orders"
+    return rfm.drop(columns=["visits", "first_visit_days", "last_visit_days"])
 
 
 def cutoffs(rfm: pd.DataFrame) -> dict:
     """The shop-relative cut-offs (see the module docstring) from ``shopper_rfm``."""
     buyers = rfm[rfm["orders"] > 0]
     has_prices = bool(len(rfm)) and bool(rfm["has_prices"].iloc[0])
+    basis = str(rfm["basis"].iloc[0]) if len(rfm) and "basis" in rfm else "orders"
     if buyers.empty:
-        return {"buyers": 0, "has_prices": has_prices}
+        return {"buyers": 0, "has_prices": has_prices, "basis": basis}
     rec = buyers["days_since_last"].astype(float)
     out = {
         "buyers": int(len(buyers)),
         "has_prices": has_prices,
+        "basis": basis,
         "recent_days": float(max(1.0, np.ceil(rec.quantile(RECENT_Q)))),
         "lapsed_days": float(max(2.0, np.ceil(rec.quantile(LAPSED_Q)))),
     }
     out["lapsed_days"] = max(out["lapsed_days"], out["recent_days"] + 1)
-    if has_prices:
+    if has_prices and basis == "orders":
         out["value_by"] = "spend"
         out["high_value"] = float(buyers["spend"].astype(float).quantile(VALUE_Q))
     else:
-        out["value_by"] = "orders"
+        out["value_by"] = basis
         out["high_value"] = float(max(2.0, buyers["orders"].astype(float).quantile(VALUE_Q)))
     return out
 
@@ -142,6 +166,19 @@ def rule_texts(cut: dict, currency: str = "£") -> dict[str, str]:
     if not cut.get("buyers"):
         return {"browsers": "No order in the data."}
     r, lap = _days(cut["recent_days"]), _days(cut["lapsed_days"])
+    if cut.get("basis") == "visits":
+        hv = f"{cut['high_value']:,.0f} or more visits (the top 20% of shoppers)"
+        return {
+            "new": f"First visit within the last {r} (nobody ordered in this data, so the stages "
+                   "count visits: days or sessions with any activity).",
+            "one_off": f"Exactly one visit, more than {r} ago.",
+            "loyal": f"2 or more visits, the last within {r}, and {hv}.",
+            "active": f"2 or more visits, the last within {r} (the most recent half of "
+                      f"shoppers visited within {r}).",
+            "at_risk": f"2 or more visits, the last between {r} and {lap} ago "
+                       f"(a quarter of shoppers have been away longer).",
+            "lapsed": f"2 or more visits, the last more than {lap} ago.",
+        }
     if cut["value_by"] == "spend":
         hv = f"net spend of {currency}{cut['high_value']:,.0f} or more (the top 20% of buyers)"
     else:
@@ -161,6 +198,8 @@ def rule_texts(cut: dict, currency: str = "£") -> dict[str, str]:
 
 def stage_names(cut: dict) -> dict[int, str]:
     names = {i: n for i, _, n, _ in STAGES}
+    if cut.get("basis") == "visits":
+        return {**names, **{STAGE_ID[k]: n for k, n in VISIT_NAMES.items()}}
     if cut.get("value_by") == "orders":
         for key, n in NO_PRICE_NAMES.items():
             names[STAGE_ID[key]] = n

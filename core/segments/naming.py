@@ -75,6 +75,17 @@ LIFECYCLE_WORDS = {
     "at_risk": "at risk", "one_off": "one-off buyers", "lapsed": "lapsed",
     "browsers": "browsers who never bought",
 }
+# a shop where nobody ordered (ratings, views): the lifecycle stages count visits
+VISIT_NAMES = {
+    "loyal": "Loyal frequent visitors", "active": "Active regular visitors",
+    "new": "New visitors", "at_risk": "At-risk visitors", "one_off": "One-visit shoppers",
+    "lapsed": "Lapsed visitors", "browsers": "Browsers who never bought",
+}
+VISIT_WORDS = {
+    "loyal": "loyal frequent visitors", "active": "active regular visitors",
+    "new": "new visitors", "at_risk": "at risk", "one_off": "one-visit shoppers",
+    "lapsed": "lapsed", "browsers": "browsers who never bought",
+}
 DOMINANT_SHARE, DOMINANT_LIFT = 0.6, 2.0
 UNASSIGNED_NAME = "Unassigned"
 BROAD_NAME = "Broad taste"   # the name that says nothing sets a segment apart
@@ -188,14 +199,19 @@ def items_theme(traits, item_themes: dict[str, str], min_items: int = 3) -> str 
 
 def taste_name(traits, med: dict, shop: dict, mix: dict, shop_mix: dict,
                no_prices: bool = False, title_df: dict | None = None,
-               n_titles: int = 0, item_themes: dict | None = None) -> tuple[str, str, list[str]]:
-    """(name, what it came from, qualifiers for telling same-named segments apart)."""
+               n_titles: int = 0, item_themes: dict | None = None,
+               no_purchases: bool = False) -> tuple[str, str, list[str]]:
+    """(name, what it came from, qualifiers for telling same-named segments apart).
+    ``no_purchases``: nobody ordered, so the lifecycle words are about visits."""
+    stage_names, stage_words = ((VISIT_NAMES, VISIT_WORDS) if no_purchases
+                                else (LIFECYCLE_NAMES, LIFECYCLE_WORDS))
     words = behaviour_words(traits, med, shop)
     content = content_traits(traits)
     stage = dominant_stage(mix, shop_mix)
     quals = [_title(r["label"]) for r in content[:3]] + [w for _, w, _ in words[1:3]]
     if stage in ("loyal", "one_off", "browsers"):  # the lifecycle is who they are
-        name = "Loyal frequent buyers" if stage == "loyal" and no_prices else LIFECYCLE_NAMES[stage]
+        name = ("Loyal frequent buyers" if stage == "loyal" and no_prices and not no_purchases
+                else stage_names[stage])
         return name, "lifecycle", [w for _, w, _ in words[:2]] + quals[:2]
     if words:
         core, source = words[0][1], "behaviour"
@@ -213,15 +229,15 @@ def taste_name(traits, med: dict, shop: dict, mix: dict, shop_mix: dict,
     elif items_theme(traits, item_themes or {}):
         core, source = f"{items_theme(traits, item_themes or {})} shoppers", "items' theme"
     elif stage:
-        return LIFECYCLE_NAMES[stage], "lifecycle", quals
+        return stage_names[stage], "lifecycle", quals
     else:
         top_stage = max(mix, key=mix.get) if mix else None
-        return BROAD_NAME, "none", [LIFECYCLE_WORDS[top_stage]] if top_stage else []
+        return BROAD_NAME, "none", [stage_words[top_stage]] if top_stage else []
     if stage in LIFECYCLE_PREFIX:
         prefixed = f"{LIFECYCLE_PREFIX[stage]} {core[:1].lower()}{core[1:]}"
         if len(prefixed.split()) <= 4:
             return prefixed, f"{source} + lifecycle", quals
-    return _short(core), source, quals + ([LIFECYCLE_WORDS[stage]] if stage else [])
+    return _short(core), source, quals + ([stage_words[stage]] if stage else [])
 
 
 def distinct_names(rows: list[dict]) -> dict[int, str]:
@@ -347,7 +363,8 @@ def describe(row: dict, traits, med: dict, mix: dict, hours: dict, *, currency: 
                      + (f"{'; ' if typ else ''}shops mostly {peak}" if peak else "") + ".")
     if mix:
         stage, share = max(mix.items(), key=lambda kv: kv[1])
-        parts.append(f"Lifecycle: {share:.0%} {LIFECYCLE_WORDS.get(stage, stage)}.")
+        words = LIFECYCLE_WORDS if has_purchases else VISIT_WORDS
+        parts.append(f"Lifecycle: {share:.0%} {words.get(stage, stage)}.")
     size = f"{row['user_share']:.0%} of shoppers"
     if has_prices and row.get("revenue_share") is not None:
         size += f", {row['revenue_share']:.0%} of revenue"
