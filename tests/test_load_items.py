@@ -134,3 +134,43 @@ def test_clickstream_purchase_revenue_reconciles(tmp_path):
                             "revenue_quarantined": -3.0, "revenue_duplicate": 9.5,
                             "rows_without_revenue": 0, "revenue_reconciles": True}
     assert r["reconciles"]
+
+
+def test_movielens_csv_files_load_without_a_mapping(tmp_path):
+    """MovieLens' own CSV layout (ratings.csv: userId, movieId, rating, timestamp in epoch
+    seconds; movies.csv: movieId, title, genres) loads with no flags: the id columns are found
+    by their names (the events' movieId is the catalogue's id too), the epoch times are read as
+    times, and '|'-joined genres are the items' categories."""
+    (tmp_path / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.0,964981247\n"
+        "2,1,3.5,1445714835\n")
+    (tmp_path / "movies.csv").write_text(
+        'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation|Children\n'
+        '3,"Grumpier Old Men (1995)",Comedy|Romance\n')
+    store = Store(tmp_path / "ml.duckdb")
+    r = ingest_file(store, tmp_path / "ratings.csv", "events", items_path=tmp_path / "movies.csv")
+    assert (r["rows_read"], r["rows_loaded"], r["rows_quarantined"]) == (3, 3, 0)
+    assert ("columns guessed from their names: user = userId, time = timestamp, rating = rating, "
+            "item = movieId") in r["notes"]
+    assert _cats(store) == {"1": "Adventure|Animation|Children", "3": "Comedy|Romance"}
+    with store.read() as con:
+        got = con.execute("SELECT user_id, item_id, strftime(ts, '%Y-%m-%d %H:%M:%S') FROM events "
+                          "ORDER BY ts").fetchall()
+    assert got == [("1", "3", "2000-07-30 18:20:47"), ("1", "1", "2000-07-30 18:45:03"),
+                   ("2", "1", "2015-10-24 19:27:15")]
+
+
+def test_epoch_times_are_read_without_a_flag_and_dates_stay_dates(tmp_path):
+    """Unflagged whole numbers of 9-10 digits are epoch seconds, of 12-13 digits epoch
+    milliseconds (RetailRocket's events); 8 digits are a date; anything else still quarantines."""
+    (tmp_path / "ev.csv").write_text(
+        "timestamp,visitorid,event,itemid\n1433221332117,257597,view,355908\n"
+        "964982703,257597,view,248676\n20240131,257597,view,1\n12345,257597,view,2\n")
+    store = Store(tmp_path / "rr.duckdb")
+    r = ingest_file(store, tmp_path / "ev.csv", "events")
+    assert (r["rows_loaded"], r["quarantine_reasons"]) == (3, {"timestamp is not a date": 1})
+    with store.read() as con:
+        got = con.execute("SELECT item_id, strftime(ts, '%Y-%m-%d %H:%M:%S.%g') FROM events "
+                          "ORDER BY item_id").fetchall()
+    assert got == [("1", "2024-01-31 00:00:00.000"), ("248676", "2000-07-30 18:45:03.000"),
+                   ("355908", "2015-06-02 05:02:12.117")]

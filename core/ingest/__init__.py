@@ -174,7 +174,9 @@ def ingest_into(con: duckdb.DuckDBPyConnection, path, fmt: str, *, opts: dict | 
         users_derived = load.users_sql(loaded_rel, main.plan)
         users_from_file = None
         if items_path is not None:
-            ip = load.prepare(con, Path(items_path), items_file_plan, opts, prefix="_ing_i",
+            # the catalogue's id column may be named like the events' item column
+            item_opts = {**opts, "events_item_column": main.plan.mapping.get("item")}
+            ip = load.prepare(con, Path(items_path), items_file_plan, item_opts, prefix="_ing_i",
                               joins=opts.get("items_joins"), unique_key="__item_id",
                               header=opts.get("items_header", True) is not False,
                               unique_reason="duplicate item id (the first row is kept)",

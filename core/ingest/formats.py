@@ -233,7 +233,8 @@ ROLES = ("user", "item", "time", "type", "quantity", "price", "basket", "session
          "title", "category", "brand", "rating", "review")
 # Column names tried when a role is not mapped explicitly (case-insensitive).
 GUESSES = {
-    "user": ["user_id", "user", "customer_id", "customer", "customerid", "visitor_id", "visitorid"],
+    "user": ["user_id", "user", "userid", "customer_id", "customer", "customerid", "visitor_id",
+             "visitorid"],
     "item": ["item_id", "item", "product_id", "product", "sku", "stockcode", "itemid"],
     "time": ["ts", "timestamp", "time", "event_time", "date", "datetime", "created_at"],
     "type": ["event_type", "type", "event", "action"],
@@ -244,6 +245,16 @@ GUESSES = {
     "rating": ["rating", "stars"],
     "review": ["review_text", "review"],
 }
+
+
+def single_id_column(columns: list[str], taken: set[str] = frozenset()) -> str | None:
+    """The one column named like an id ("movieId", "sku_id") that no other role has taken and
+    that is no shopper's, order's or session's; None where there are none or several."""
+    other = {g.replace("_", "") for r in ("user", "basket", "session") for g in GUESSES[r]}
+    ids = [c for c in columns if ident(c) not in taken
+           and c.lower().replace("_", "").endswith("id")
+           and c.lower().replace("_", "") not in other | {"sessionid", "userid", "orderid"}]
+    return ids[0] if len(ids) == 1 else None
 
 
 def events_plan(staged: Staged, opts: dict) -> Plan:
@@ -291,6 +302,11 @@ def events_plan(staged: Staged, opts: dict) -> Plan:
             if g is not None:
                 src[role] = ident(g)
                 guessed.append(f"{role} = {g}")
+    if "item" not in src and "item" not in consts:
+        g = single_id_column(staged.columns, taken=set(src.values()))
+        if g is not None:
+            src["item"] = ident(g)
+            guessed.append(f"item = {g}")
     if "item" not in src and "item" not in consts:
         raise IngestError(
             f"{staged.path}: no item column. Columns found: {', '.join(staged.columns)}. "

@@ -51,7 +51,13 @@ def timestamp(x: str, *, epoch: str | None = None, time_format: str | None = Non
     if time_format:
         return f"try_strptime(trim({x}), {sql_str(time_format)})"
     fmts = "[" + ", ".join(sql_str(f) for f in TIME_FORMATS) + "]"
-    return f"coalesce(TRY_CAST(trim({x}) AS TIMESTAMP), try_strptime(trim({x}), {fmts}))"
+    # Unflagged epoch times are read too: a whole number of 9-10 digits is epoch seconds, of
+    # 12-13 digits epoch milliseconds (both 1973-2286; MovieLens' ratings, RetailRocket's
+    # events). Eight digits stay dates (20240131).
+    return (f"CASE WHEN regexp_full_match(trim({x}), '[0-9]{{9,10}}') "
+            f"THEN {timestamp(x, epoch='s')} "
+            f"WHEN regexp_full_match(trim({x}), '[0-9]{{12,13}}') THEN {timestamp(x, epoch='ms')} "
+            f"ELSE coalesce(TRY_CAST(trim({x}) AS TIMESTAMP), try_strptime(trim({x}), {fmts})) END")
 
 
 def category_path(x: str, sep: str = ".") -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core.ingest import categories, parse
 from core.ingest.checks import plausible_price
-from core.ingest.formats import Plan
+from core.ingest.formats import Plan, single_id_column
 from core.ingest.reader import (IngestError, Staged, find_column, ident, no_header_hint,
                                 resolve_column)
 
@@ -15,7 +15,10 @@ ITEM_ROLES = {
     "id": ["item_id", "id", "product_id", "sku", "stockcode", "item"],
     "title": ["title", "name", "product_name", "description"],
     "description": ["description", "details", "long_description"],
-    "category": ["category", "category_path", "category_code", "category_name"],
+    # several categories joined by '|' (MovieLens' "Adventure|Animation") are the store's own
+    # convention for an item in several categories
+    "category": ["category", "category_path", "category_code", "category_name", "genres",
+                 "genre"],
     "brand": ["brand", "manufacturer"],
     "price": ["price", "unit_price", "list_price"],
 }
@@ -32,6 +35,8 @@ def items_file_plan(staged: Staged, opts: dict) -> Plan:
     src = {}
     category_sql = None
     for role, guesses in ITEM_ROLES.items():
+        if role == "id":
+            guesses = _id_guesses(staged.columns, opts.get("events_item_column"))
         if role == "category" and categories.is_composite(cols.get(role)):
             category_sql = categories.sql(cols[role], staged, "items category",
                                           "Fix [items] in the mapping file.")
@@ -58,6 +63,15 @@ def items_file_plan(staged: Staged, opts: dict) -> Plan:
                        "price is not a number"))
         checks += plausible_price("__price", n("price"))
     return Plan(fields=fields, checks=checks, mapping={r: n(r) for r in src})
+
+
+def _id_guesses(columns: list[str], events_item: str | None) -> list[str]:
+    """Where to look for the catalogue's item id: the events file's own item column (MovieLens'
+    ratings and movies both say "movieId"), the common names, then the one column named like
+    an id (e.g. "movie_id") where there is only one that is not a shopper's."""
+    single = single_id_column(columns)
+    return ([events_item] if events_item else []) + ITEM_ROLES["id"] + \
+        ([single] if single else [])
 
 
 def users_file_plan(staged: Staged, opts: dict) -> Plan:
