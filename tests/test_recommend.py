@@ -426,6 +426,19 @@ def test_next_basket_model_learns_latest_basket_habit(tmp_path):
         assert len(rows) > 6 and nb.learn(b, T, bad, repeat=True) == model
     finally:
         nbm.LEARN_BLOCK = whole
+    # the evaluation computes the features once for both list types, then learns each on
+    # its shoppers' rows: the same model as learning those shoppers from scratch
+    cand, X = nb.block_features(b)
+    sub = rows[::2]
+    assert nb.learn(b.take(slice(0, None, 2)), T[sub], bad[sub], repeat=True,
+                    features=(cand[sub], X[sub])) == \
+        NextBasketRecommender().fit(con, run_id, data).learn(
+            b.take(slice(0, None, 2)), T[sub], bad[sub], repeat=True)
+    # fitted with the recommenders, it reads their item-kNN instead of fitting its own
+    from core.recommend.recommenders import fit_recommenders
+
+    recs = fit_recommenders(con, run_id, data, encoder=False)
+    assert recs["next_basket"].knn_ is recs["item_knn"]
     nb.models = {"repeats": model}
     top = nb.ranked(nb.mode_scores(b, True), bad, 10)
     assert per_user_metrics(top, T, 10)["ndcg"].mean() > 0.95

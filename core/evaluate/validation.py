@@ -92,6 +92,10 @@ def tune_on_validation(con, run_id, split, val, fit_users, enc_keep, active_days
             hv = _histories(con, dval, vusers, rval)
             norms = component_norms(rval, dval, vrows, hv, comps)
             b = batch_for_users(dval, vrows)
+            if hv is not None:
+                b.interest = [interest_of(dval, h) for h in hv]
+            # the next-basket models' candidates and features, once for both list types
+            cand, X = rval["next_basket"].block_features(b)
             tv = targets_matrix(dval, val.loc[vusers, "val_items"].tolist())
             for mode, rep in MODES.items():
                 t = tv if rep else new_only(tv, b.counts)
@@ -102,9 +106,8 @@ def tune_on_validation(con, run_id, split, val, fit_users, enc_keep, active_days
                         norms, bad, t[keep_v], rval["popularity"], k,
                         rows=np.flatnonzero(keep_v))
                     lb = batch_for_users(dval, vrows[keep_v])
-                    if hv is not None:
-                        lb.interest = [interest_of(dval, hv[i]) for i in np.flatnonzero(keep_v)]
-                    nb_models[mode] = rval["next_basket"].learn(lb, t[keep_v], bad, rep, seed)
+                    nb_models[mode] = rval["next_basket"].learn(
+                        lb, t[keep_v], bad, rep, seed, features=(cand[keep_v], X[keep_v]))
     finally:
         unregister(con, "_eval_excl_val")
     return weights, val_ndcg, nb_models, comps

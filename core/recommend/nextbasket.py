@@ -35,15 +35,22 @@ class NextBasketRecommender(Recommender):
     name = "next_basket"
     keeps_zero = False
 
-    def __init__(self, models: dict | None = None, candidates: int = 150):
+    def __init__(self, models: dict | None = None, candidates: int = 150,
+                 item_knn: ItemKNNRecommender | None = None):
+        """``item_knn``: an ``ItemKNNRecommender()`` already fitted on the same data (the one
+        ``fit_recommenders`` fits for itself), used instead of fitting another."""
         self.models = models
         self.candidates = candidates
+        self.item_knn = item_knn
 
     def _fit(self, con, run_id):
         d = self.data
         self.tifu_ = TifuKNNRecommender(group_size=20, group_decay=0.9, alpha=0.5).fit(
             con, run_id, d)
-        self.knn_ = ItemKNNRecommender().fit(con, run_id, d)
+        knn = self.item_knn
+        same = knn is not None and getattr(knn, "data", None) is d and knn.min_count == 1
+        self.knn_ = knn if same else ItemKNNRecommender().fit(con, run_id, d)
+        self._last = None
         self.recent_ = np.asarray(
             d.baskets[np.flatnonzero(d.basket_days <= RECENT_DAYS)].sum(axis=0)).ravel() \
             if d.basket_days is not None else np.zeros(d.n_items)
@@ -64,7 +71,16 @@ class NextBasketRecommender(Recommender):
 
     # ------------------------------------------------------------------ features
     def features(self, batch) -> tuple[np.ndarray, np.ndarray, dict]:
-        """(candidates (m, c) item indices, features (m, c, len(FEATURES)), parts for reasons)."""
+        """(candidates (m, c) item indices, features (m, c, len(FEATURES)), parts for reasons).
+        The last batch's are kept: both list types' scores of one batch read the same."""
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is batch:
+            return last[1]
+        out = self._features(batch)
+        self._last = (batch, out)
+        return out
+
+    def _features(self, batch) -> tuple[np.ndarray, np.ndarray, dict]:
         V, own = self.tifu_.batch_vectors(batch)
         nb_rows = self.tifu_.neighbour_rows(V, own)
         self.tifu_._nb_cache = (batch, nb_rows)  # the reasons reuse the neighbours
@@ -133,23 +149,34 @@ class NextBasketRecommender(Recommender):
         return self.knn_.reason(batch, row, j, score)
 
     # ------------------------------------------------------------------ learning
-    def learn(self, batch, targets, bad: np.ndarray, repeat: bool, seed: int = 0) -> dict | None:
+    def block_features(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        """``features``' (candidates, features) of every shopper of ``batch``, computed in
+        blocks of shoppers: the computation holds several dense shoppers x catalogue arrays
+        (2,000 validation shoppers x 50,000 items took the evaluation past 10 GB at once). Each
+        shopper's rows depend on that shopper alone, so a subset's are these rows."""
+        step = max(1, LEARN_BLOCK // max(1, self.data.n_items))
+        parts = [self.features(batch.take(slice(s, s + step)))[:2]
+                 for s in range(0, len(batch), step)]
+        if not parts:
+            return (np.zeros((0, self.candidates), np.int64),
+                    np.zeros((0, self.candidates, len(FEATURES))))
+        return np.concatenate([c for c, _ in parts]), np.concatenate([x for _, x in parts])
+
+    def learn(self, batch, targets, bad: np.ndarray, repeat: bool, seed: int = 0,
+              features: tuple | None = None) -> dict | None:
         """Fit the logistic model of one list type on validation targets (sparse, shoppers x
-        items) of ``batch``; ``bad``: items that may not be recommended. Returns the model (JSON)."""
+        items) of ``batch``; ``bad``: items that may not be recommended; ``features``: the
+        batch's ``block_features`` where already computed (both list types learn on the same
+        shoppers' features). Returns the model (JSON)."""
         from sklearn.linear_model import LogisticRegression
 
-        # in blocks of shoppers: the features hold several dense shoppers x catalogue arrays
-        # (2,000 validation shoppers x 50,000 items took the evaluation past 10 GB)
-        step = max(1, LEARN_BLOCK // max(1, self.data.n_items))
-        Xs, ys = [], []
-        for s in range(0, len(batch), step):
-            cand, X, _ = self.features(batch.take(slice(s, s + step)))
-            ok = ~np.take_along_axis(bad[s:s + step], cand, axis=1)
-            T = targets[s:s + step].toarray() > 0
-            ys.append(np.take_along_axis(T, cand, axis=1)[ok])
-            Xs.append(X[ok])
-        y = np.concatenate(ys) if ys else np.zeros(0, bool)
-        Xf = np.concatenate(Xs) if Xs else np.zeros((0, len(FEATURES)))
+        cand, X = self.block_features(batch) if features is None else features
+        ok = ~np.take_along_axis(bad, cand, axis=1)
+        step = max(1, LEARN_BLOCK // max(1, self.data.n_items))  # dense targets a block at once
+        T = np.concatenate([np.take_along_axis(targets[s:s + step].toarray() > 0,
+                                               cand[s:s + step], axis=1)
+                            for s in range(0, len(cand), step)]) if len(cand) else ok
+        y, Xf = T[ok], X[ok]
         if y.sum() < 5 or (~y).sum() < 5:
             return None
         mu, sd = Xf.mean(axis=0), Xf.std(axis=0) + 1e-9

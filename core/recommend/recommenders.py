@@ -412,13 +412,15 @@ def fit_recommenders(con, run_id: int | None, data: ShopData | None = None, *,
     reason in ``fit_recommenders.last_error``) when the run has no trained encoder;
     ``encoder_batch``: its ``forward_batch``."""
     data = data if data is not None else ShopData.load(con, run_id)
+    knn = ItemKNNRecommender().fit(con, run_id, data)
     recs: dict[str, Recommender] = {
         "popularity": PopularityRecommender().fit(con, run_id, data),
         "segment_popularity": SegmentPopularityRecommender().fit(con, run_id, data),
         "repeat": RepeatRecommender().fit(con, run_id, data),
-        "item_knn": ItemKNNRecommender().fit(con, run_id, data),
+        "item_knn": knn,
         "tifu_knn": TifuKNNRecommender().fit(con, run_id, data),
-        "next_basket": NextBasketRecommender(next_basket_models).fit(con, run_id, data),
+        "next_basket": NextBasketRecommender(next_basket_models, item_knn=knn).fit(con, run_id,
+                                                                                  data),
     }
     fit_recommenders.last_error = None
     if encoder:
