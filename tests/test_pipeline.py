@@ -12,8 +12,9 @@ from core.pipeline import BuildError, BuildParams, build
 from core.store import Store, latest_run, list_runs
 
 # the map is laid out in a background worker from after "describe" and collected last
+# the lenses' quality checks run after the rules while the workers make the map and evaluation
 STAGES = ["embed", "themes", "features", "encoder", "profiles", "lifecycle", "segments", "describe",
-          "predictions", "rules", "evaluate", "map"]
+          "predictions", "rules", "checks", "evaluate", "map"]
 
 
 def _one(con, sql, *args):

@@ -142,6 +142,37 @@ def test_a_very_large_shop_is_segmented_on_a_sample_and_everyone_is_placed(built
     assert ari >= 0.85, f"ARI {ari:.3f} against the planted types, segments chosen on a sample"
 
 
+def test_taste_checks_run_later_give_the_same_figures(built_demo_store, tmp_path):
+    """On a small shop the build runs the taste segments' final checks (bootstrap stability, the
+    held-out test against the references) after the rules, while the workers make the map and
+    the evaluation: the same segments and the same figures as checking them in the stage."""
+    import shutil
+
+    from core.segments.build_taste import segment_taste
+    from core.store import Store, latest_run
+
+    path = tmp_path / "copy.duckdb"
+    shutil.copyfile(built_demo_store.path, path)
+
+    def same(d):
+        return {key: v for key, v in d.items() if not key.endswith("seconds")}
+
+    with Store(path).write() as con:
+        run_id = latest_run(con)["run_id"]
+        now = segment_taste(con, run_id, k=6, seed=7)
+        seg_now = con.execute("SELECT user_id, segment_id FROM segments WHERE run_id = ? "
+                              "ORDER BY user_id", [run_id]).fetchall()
+        pending: list = []
+        later = segment_taste(con, run_id, k=6, seed=7, deferred=pending)
+        assert len(pending) == 1 and "validity" not in later and "stability_ari" not in later
+        seg_later = con.execute("SELECT user_id, segment_id FROM segments WHERE run_id = ? "
+                                "ORDER BY user_id", [run_id]).fetchall()
+        later.update(pending[0]())
+    assert seg_later == seg_now and len(seg_now) == 600
+    assert same(later) == same(now)
+    assert now["validity"]["segments"]["shoppers"] > 0 and 0 < now["stability_ari"] <= 1
+
+
 def test_one_position_expectation_is_the_catalogue_softmax_top_items():
     """At scale the expected items come from a shopper's last position only; taken from the
     logits' top items, they are exactly the full-catalogue softmax's top items renormalised

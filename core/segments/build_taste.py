@@ -97,9 +97,13 @@ def _silhouette(X, labels, seed):
 def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = None,
                   k_range: tuple[int, int] = (3, 6), seed: int = 42, device: str = "cpu",
                   split: pd.DataFrame | None = None, progress: Progress = NULL,
-                  engine=None) -> dict:
+                  engine=None, deferred: list | None = None) -> dict:
     """Write ``segments`` and ``taste_vectors`` for run ``run_id``; return quality metrics.
-    ``engine`` (``core.engine``) assigns every shopper under the stability checks' fits."""
+    ``engine`` (``core.engine``) assigns every shopper under the stability checks' fits.
+    ``deferred`` (a list; shops under 100,000 shoppers): the final checks (bootstrap stability,
+    the held-out test against the references) are not run here; a function ``finish(progress)
+    -> metrics`` that runs them is appended instead, for the build to call once the segments'
+    users (descriptions, map, evaluation) are under way. Same checks, same figures."""
     from core.encoder.data import load_sequences, take_users
     from core.encoder.runtime import _build_model, _read_checkpoint
 
@@ -134,10 +138,14 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
         val = _window(con, run_id, val_keep, seq, model, device, seed, cache=cache,
                       habits_table=_as_of_habits(con, run_id, val_keep, "val", only),
                       stride=stride) if split["val_cut"].notna().any() else None
-        test = _window(con, run_id, test_keep, seq, model, device, seed, cache=cache,
-                       habits_table=_as_of_habits(con, run_id, test_keep, "test", only),
-                       stride=stride)
-        del cache
+        later = deferred is not None and sample is None and n < 100_000
+
+        def test_window():
+            return _window(con, run_id, test_keep, seq, model, device, seed, cache=cache,
+                           habits_table=_as_of_habits(con, run_id, test_keep, "test", only),
+                           stride=stride)
+
+        test = None if later else test_window()
         bar.advance(1)
         inp = full["inp"]
         if method == "dbscan":
@@ -152,7 +160,23 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
                                     val_pop=_val_popularity(val, split))
         labels = chosen.pop("labels")
         tmodel = chosen.pop("model", None)
-        extra = _final_checks(chosen, full, test, split, seed, method, bar, engine)
+        if later:
+            def finish(progress: Progress = NULL) -> dict:
+                with progress.stage("Checking the taste segments", total=3) as bar3, \
+                        threadpool_limits(limits=1), \
+                        torch_settings(device, seed, inference_threads(n)):
+                    t = time.perf_counter()
+                    test = test_window()
+                    bar3.advance(1)
+                    out = _final_checks(chosen, full, test, split, seed, method, bar3, engine)
+                    return {**out, "checks_seconds": round(time.perf_counter() - t, 3)}
+
+            deferred.append(finish)
+            extra = {"stability_seed": chosen["seed_stability"]}
+            bar.advance(2)
+        else:
+            extra = _final_checks(chosen, full, test, split, seed, method, bar, engine)
+            cache.clear()
     X = full["X"][chosen["candidate"]]
     extra_all = {}
     if sample is None:
