@@ -221,6 +221,40 @@ def test_the_encoder_for_predictions_learns_only_from_before_the_cut(tmp_store, 
                                atol=1e-6)
 
 
+def test_a_shopper_with_nothing_new_between_cut_offs_is_not_encoded_again(tmp_store,
+                                                                          monkeypatch):
+    """The predictions describe every shopper at ~11 cut-offs; a shopper with no interaction
+    between two of them has the same history at both, so their vector is read again, not
+    recomputed: the same figures as encoding everyone at every cut-off."""
+    import core.encoder.runtime as rt
+    from core.predictions.encoded import AsOfEncoder
+
+    with tmp_store.write() as con:
+        _shop(con)
+        enc = AsOfEncoder(dims=2, device="cpu", params={"max_epochs": 1})
+        monkeypatch.setenv("SEGSTUDIO_IN_PROCESS", "1")
+        enc.fit(con, 5, CUT)
+        encoded, real = [], rt._pooled
+
+        def spy(model, seq, *a, **k):
+            encoded.append(len(seq.user_ids))
+            return real(model, seq, *a, **k)
+
+        monkeypatch.setattr(rt, "_pooled", spy)
+        late = datetime(2025, 6, 16)   # A bought (1 June) and B bought (15 June) since CUT
+        first, again, later = (enc.transform(con, c) for c in (CUT, CUT, late))
+        fresh = AsOfEncoder(dims=2, device="cpu", params={"max_epochs": 1})
+        fresh.model_, fresh.p_, fresh.seq_, fresh.device_, fresh.seed = \
+            enc.model_, enc.p_, enc.seq_, enc.device_, enc.seed
+        fresh.pca_, fresh.pos_ = enc.pca_, None
+        uncached = fresh.transform(con, late)
+    # all four (D has no history); nobody again at the same cut (no pass at all); then A and B
+    assert encoded == [4, 2, 4]
+    pd.testing.assert_frame_equal(again, first)
+    pd.testing.assert_frame_equal(later, uncached)
+    assert later.loc["C"].equals(first.loc["C"]) and not later.loc["A"].equals(first.loc["A"])
+
+
 def test_the_predictions_encoder_trains_in_the_background_to_the_same_weights(tmp_store,
                                                                              monkeypatch):
     """The build starts the predictions' encoder early in a background worker (the second core

@@ -109,6 +109,25 @@ class AsOfEncoder:
         del self.prep_, self.future_
         return self
 
+    def _vectors(self, part, keep: dict[str, int]) -> np.ndarray:
+        """The pooled encoder vector of each shopper of ``part`` as of their first ``keep[u]``
+        interactions. A shopper with nothing new between two cut-offs has the same history at
+        both: their vector is kept (``vectors_``, by shopper and history length) and read
+        again, not recomputed (on Online Retail most shoppers at most of the ~11 cut-offs)."""
+        from core.encoder.data import take_users
+        from core.encoder.runtime import _pooled
+
+        if not hasattr(self, "vectors_"):
+            self.vectors_ = {}
+        keys = [(u, int(keep.get(u, 0))) for u in part.user_ids]
+        todo = [i for i, key in enumerate(keys) if key not in self.vectors_]
+        if todo:
+            new = _pooled(self.model_, take_users(part, np.asarray(todo)), self.p_["pooling"],
+                          self.device_)
+            self.vectors_.update((keys[i], v) for i, v in zip(todo, new))
+        return np.stack([self.vectors_[key] for key in keys]) if keys else \
+            np.zeros((0, self.model_.d), np.float32)
+
     def transform(self, con, cut, users: list[str] | None = None,
                   chunk: int = ENCODE_CHUNK) -> pd.DataFrame:
         """One row per shopper with a history before ``cut``: ``taste_1 .. taste_<dims>``.
@@ -116,7 +135,6 @@ class AsOfEncoder:
         a time and keeps only their ``dims`` components, so memory follows the chunk, not the
         shop; the principal components are fitted on the first call's shoppers (a training
         window), which are pooled whole."""
-        from core.encoder.runtime import _pooled
         from core.encoder.train import torch_settings
 
         keep = kept_before(con, cut, users)
@@ -133,8 +151,8 @@ class AsOfEncoder:
         # (every core) a busy machine stalled attention ~15x (64.7 of 93 s on a 600-shopper demo)
         with torch_settings(self.device_, self.seed, None):
             for a in range(0, len(seq.user_ids), chunk):
-                part = as_of(seq, keep, range(a, min(a + chunk, len(seq.user_ids))))
-                S = _pooled(self.model_, part, self.p_["pooling"], self.device_)[have[a:a + chunk]]
+                rows = range(a, min(a + chunk, len(seq.user_ids)))
+                S = self._vectors(as_of(seq, keep, rows), keep)[have[a:a + chunk]]
                 if self.pca_ is None:
                     Ss.append(S)
                 elif len(S):
