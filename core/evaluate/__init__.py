@@ -109,7 +109,8 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
     with progress.stage("Evaluating recommenders", total=4) as bar:
         # ``split``: the build's own basket hold-out (``build_split``), passed in so a very
         # large shop's is not computed twice
-        split = holdout_split(con, holdout) if split is None or holdout != "basket" else split
+        given = split if holdout == "basket" else None   # the build's own, when passed
+        split = holdout_split(con, holdout) if given is None else split
         n_eligible = len(split)
         if n_eligible == 0:
             raise EvaluationError(
@@ -117,7 +118,7 @@ def evaluate_recommenders(con, run_id: int, *, holdout: str = "basket",
                 f"{'baskets' if holdout == 'basket' else 'events'}, so there is nothing to hold "
                 "out. The evaluation needs repeat customers with user ids (anonymous baskets "
                 "cannot be evaluated).")
-        enc_keep, enc_why = encoder_training_cut(con, run_id)
+        enc_keep, enc_why = encoder_training_cut(con, run_id, given)
         excluded_for_encoder = 0
         if enc_keep is not None:
             # by construction: only shoppers whose hold-out the encoder never trained on

@@ -247,9 +247,16 @@ def tune_weights(norm: dict[str, np.ndarray], bad: np.ndarray, targets: sp.csr_m
     short = _Shortlist(norm, names, bad, rows, tb, step) \
         if n_items >= SHORTLIST_FROM else None
 
+    seen: dict[tuple, float] = {}
+
     def ndcg(w):
-        top = full_top(w, np.arange(n_rows)) if short is None else short.top(w, kk, full_top)
-        return float(per_user_metrics(top, targets, k)["ndcg"].mean()) if n_rows else 0.0
+        """Mean NDCG@k of the blend ``w`` (each blend once: the second pass of the ascent asks
+        again for many the first tried)."""
+        key = tuple(float(w[n]) for n in names)
+        if key not in seen:
+            top = full_top(w, np.arange(n_rows)) if short is None else short.top(w, kk, full_top)
+            seen[key] = float(per_user_metrics(top, targets, k)["ndcg"].mean()) if n_rows else 0.0
+        return seen[key]
 
     w, best = None, -1.0
     for n in names:

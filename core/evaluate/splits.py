@@ -166,10 +166,13 @@ def new_only(targets: sp.csr_matrix, counts: sp.csr_matrix) -> sp.csr_matrix:
     return out
 
 
-def encoder_training_cut(con, run_id: int) -> tuple[pd.Series | None, str | None]:
+def encoder_training_cut(con, run_id: int, split: pd.DataFrame | None = None
+                         ) -> tuple[pd.Series | None, str | None]:
     """Per shopper, the number of leading events the run's encoder may have trained on, checked
     against the checkpoint's fingerprint of the build's hold-out; (None, why) when the encoder
-    cannot be evaluated honestly (no checkpoint, or trained on data that is now held out)."""
+    cannot be evaluated honestly (no checkpoint, or trained on data that is now held out).
+    ``split``: the build's hold-out (``build_split``) where the caller has it already; checked
+    against the fingerprint all the same."""
     from core.encoder.data import holdout_fingerprint
     from core.features.holdout import cutoffs
 
@@ -178,7 +181,7 @@ def encoder_training_cut(con, run_id: int) -> tuple[pd.Series | None, str | None
     if not row:
         return None, "this build has no trained encoder"
     h = (json.loads(row[0]) or {}).get("holdout") or {}
-    split = build_split(con)
+    split = build_split(con) if split is None else split
     test, val = cutoffs(split), cutoffs(split, "val_cut")
     if not h.get("test") or h.get("test") != holdout_fingerprint(test):
         return None, ("its training data included baskets that are held out now (trained by an "

@@ -273,7 +273,15 @@ class ItemKNNRecommender(Recommender):
         return w
 
     def scores(self, batch):
-        return np.asarray((self.weights(batch) @ self.P).toarray())
+        """Read-only; the last batch's are kept (the next-basket model reads the same batch's
+        right after the evaluation does)."""
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is batch:
+            return last[1]
+        out = np.asarray((self.weights(batch) @ self.P).toarray())
+        out.flags.writeable = False
+        self._last = (batch, out)
+        return out
 
     def _weights_row(self, batch, row) -> np.ndarray:
         """Dense history weights of one shopper (cached for the reasons of one list)."""
