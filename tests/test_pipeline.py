@@ -53,6 +53,39 @@ def test_build_writes_every_stage_for_every_shopper(built_demo_store):
         con.close()
 
 
+def test_a_large_shop_keeps_its_stages_in_order_with_the_same_figures(built_demo_store,
+                                                                      tmp_path, monkeypatch):
+    """Above 100,000 shoppers (the thresholds lowered here to the demo's 600) the predictions
+    are made in the build process after the descriptions and the quality checks run in their
+    stages, where the million-shopper build's memory was measured: the same segments, checks
+    and scores as the small-shop order of the first build."""
+    import core.pipeline as pipeline
+    import core.predictions.background as pbg
+
+    path = tmp_path / "large.duckdb"
+    shutil.copyfile(built_demo_store.path, path)
+    store = Store(path)
+    monkeypatch.setattr(pipeline, "CHECKS_LATER_BELOW", 600)
+    monkeypatch.setattr(pbg, "BACKGROUND_MAX_SHOPPERS", 599)
+    m = build(store, BuildParams(seed=7, evaluate=False))
+    with store.read() as con:
+        first = list_runs(con, "build")[-1]       # the fixture's build
+        m0 = con.execute("SELECT metrics FROM runs WHERE run_id = ?", [first["run_id"]]
+                         ).fetchone()[0]
+        scores = [con.execute("SELECT score, user_id, value FROM predictions WHERE run_id = ? "
+                              "ORDER BY score, user_id", [r]).fetchall()
+                  for r in (first["run_id"], m["run_id"])]
+    m0, m = json.loads(m0), json.loads(json.dumps(m))     # as stored
+    assert list(m["stage_seconds"]) == [s for s in STAGES if s not in ("checks", "evaluate")]
+    assert m["predictions"]["made_in"] == "build process"
+    for key in ("stability_seed", "stability_bootstrap", "stability_ari", "validity", "sizes"):
+        assert m["segments"][key] == m0["segments"][key], key
+    assert m["lifecycle"]["quality"] == m0["lifecycle"]["quality"]
+    assert m0["predictions"]["made_in"] == "background worker"
+    assert m["predictions"]["scores"] == m0["predictions"]["scores"]
+    assert scores[0] == scores[1] and len(scores[0]) == 3 * 600
+
+
 def test_failed_build_leaves_the_last_complete_run_serving(built_demo_store, tmp_path, monkeypatch):
     path = tmp_path / "copy.duckdb"
     shutil.copyfile(built_demo_store.path, path)
