@@ -64,43 +64,37 @@ def shopper_rfm(con, events: str = "events") -> pd.DataFrame:
     a relation shaped like ``events`` (e.g. the events before each shopper's held-out basket).
     Where nobody has ordered, orders and their days are visits' (``basis``: "visits", else
     "orders", the same on every row) and spend is empty."""
+    ordered = bool(con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {events} WHERE user_id "
+                               "IS NOT NULL AND event_type = 'purchase' LIMIT 1)").fetchone()[0])
+    if ordered:
+        when = "FILTER (event_type = 'purchase')"
+        count = ("count(DISTINCT coalesce(basket_id, session_id, 'd' || strftime(ts, "
+                 f"'%Y-%m-%d'), 'e' || event_id)) {when}")
+        spend = ("sum(abs(coalesce(quantity, 1)) * unit_price) FILTER (event_type = 'purchase') "
+                 "- coalesce(sum(abs(coalesce(quantity, 1)) * unit_price) "
+                 "FILTER (event_type = 'return'), 0)")
+    else:  # visits: days, or sessions, with any activity
+        when = ""
+        count = "count(DISTINCT coalesce(session_id, 'd' || strftime(ts, '%Y-%m-%d'), 'e' || event_id))"
+        spend = "CAST(NULL AS DOUBLE)"
     rfm = con.execute(
         f"""
         WITH last AS (SELECT max(ts) AS now FROM {events}),
         b AS (
-            SELECT user_id,
-                   count(DISTINCT coalesce(basket_id, session_id,
-                                           'd' || strftime(ts, '%Y-%m-%d'), 'e' || event_id))
-                       FILTER (event_type = 'purchase') AS orders,
-                   min(ts) FILTER (event_type = 'purchase') AS first_order,
-                   max(ts) FILTER (event_type = 'purchase') AS last_order,
-                   sum(abs(coalesce(quantity, 1)) * unit_price) FILTER (event_type = 'purchase')
-                     - coalesce(sum(abs(coalesce(quantity, 1)) * unit_price)
-                                FILTER (event_type = 'return'), 0) AS spend,
-                   count(DISTINCT coalesce(session_id, 'd' || strftime(ts, '%Y-%m-%d'),
-                                           'e' || event_id)) AS visits,
-                   min(ts) AS first_seen, max(ts) AS last_seen
+            SELECT user_id, {count} AS orders, min(ts) {when} AS first_order,
+                   max(ts) {when} AS last_order, {spend} AS spend
             FROM {events} WHERE user_id IS NOT NULL GROUP BY user_id)
         SELECT b.user_id, b.orders,
                date_diff('second', b.first_order, last.now) / 86400.0 AS days_since_first,
                date_diff('second', b.last_order, last.now) / 86400.0 AS days_since_last,
                b.spend,
                (SELECT count(*) > 0 FROM {events}
-                WHERE event_type = 'purchase' AND unit_price > 0) AS has_prices,
-               b.visits,
-               date_diff('second', b.first_seen, last.now) / 86400.0 AS first_visit_days,
-               date_diff('second', b.last_seen, last.now) / 86400.0 AS last_visit_days
+                WHERE event_type = 'purchase' AND unit_price > 0) AS has_prices
         FROM b CROSS JOIN last ORDER BY b.user_id
         """
     ).df()
-    visits = len(rfm) and not (rfm["orders"].fillna(0) > 0).any()
-    if visits:
-        rfm["orders"] = rfm["visits"]
-        rfm["days_since_first"] = rfm["first_visit_days"]
-        rfm["days_since_last"] = rfm["last_visit_days"]
-        rfm["spend"] = np.nan
-    rfm["basis"] = "visits" if visits else "orders"
-    return rfm.drop(columns=["visits", "first_visit_days", "last_visit_days"])
+    rfm["basis"] = "orders" if ordered or not len(rfm) else "visits"
+    return rfm
 
 
 def cutoffs(rfm: pd.DataFrame) -> dict:
