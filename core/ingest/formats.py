@@ -253,7 +253,7 @@ def single_id_column(columns: list[str], taken: set[str] = frozenset()) -> str |
     other = {g.replace("_", "") for r in ("user", "basket", "session") for g in GUESSES[r]}
     ids = [c for c in columns if ident(c) not in taken
            and c.lower().replace("_", "").endswith("id")
-           and c.lower().replace("_", "") not in other | {"sessionid", "userid", "orderid"}]
+           and c.lower().replace("_", "") not in other]
     return ids[0] if len(ids) == 1 else None
 
 

@@ -39,7 +39,6 @@ class PredictionsJob:
     kwargs: dict
     snapshot: Path | None
     future: Future | None
-    started: float
     asof: object = None     # the encoder started for the in-process path (``start_encoder``)
 
 
@@ -63,7 +62,7 @@ def start_predictions(con, run_id: int, *, n_shoppers: int, as_of: str | None = 
         except Exception:  # no room for the copy, a broken worker: predict in the build
             _remove(snap)
             snap = fut = None
-    job = PredictionsJob(int(run_id), kwargs, snap, fut, time.perf_counter())
+    job = PredictionsJob(int(run_id), kwargs, snap, fut)
     if fut is None:
         job.asof = start_encoder(con, run_id, horizon_days=kwargs.get("horizon_days", 30.0),
                                  goal=kwargs.get("goal"), seed=kwargs.get("seed", 42),

@@ -100,7 +100,7 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
                   engine=None, deferred: list | None = None) -> dict:
     """Write ``segments`` and ``taste_vectors`` for run ``run_id``; return quality metrics.
     ``engine`` (``core.engine``) assigns every shopper under the stability checks' fits.
-    ``deferred`` (a list; shops under 100,000 shoppers): the final checks (bootstrap stability,
+    ``deferred`` (a list; the build passes one for shops it checks later): the final checks (bootstrap stability,
     the held-out test against the references) are not run here; a function ``finish(progress)
     -> metrics`` that runs them is appended instead, for the build to call once the segments'
     users (descriptions, map, evaluation) are under way. Same checks, same figures."""
@@ -138,7 +138,7 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
         val = _window(con, run_id, val_keep, seq, model, device, seed, cache=cache,
                       habits_table=_as_of_habits(con, run_id, val_keep, "val", only),
                       stride=stride) if split["val_cut"].notna().any() else None
-        later = deferred is not None and sample is None and n < 100_000
+        later = deferred is not None and sample is None   # the caller decides by size
 
         def test_window():
             return _window(con, run_id, test_keep, seq, model, device, seed, cache=cache,
