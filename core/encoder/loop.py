@@ -155,10 +155,9 @@ def _softmax_xent_class():
     class SoftmaxXent(torch.autograd.Function):
         @staticmethod
         def forward(ctx, h, E, bias, targets, scale):
-            # the bias as one more input column: one matrix product, no pass to add it
-            ha = torch.cat([h, torch.ones_like(h[:, :1])], 1)
-            Ea = torch.cat([E, bias[:, None].to(E.dtype)], 1)
-            z = (ha @ Ea.T).float()                   # bf16 under CUDA autocast: softmax in fp32
+            # addmm, not mm with the bias as one more column: for these shapes on the CPU it
+            # takes MKL's path, 11 against 17 ms (2,067 targets x 3,927 items, one thread)
+            z = torch.addmm(bias.to(h.dtype), h, E.T).float()  # fp32 softmax under autocast
             top = z.amax(1, keepdim=True)
             picked = z.gather(1, targets[:, None])
             z.sub_(top).exp_()
@@ -166,17 +165,17 @@ def _softmax_xent_class():
             loss = (total.log() + top - picked).sum() * scale
             z.div_(total)                             # the softmax, kept for the gradient
             ctx.scale = scale
-            ctx.save_for_backward(z, ha, E, targets)
+            ctx.save_for_backward(z, h, E, targets)
             return loss
 
         @staticmethod
         def backward(ctx, grad):
-            P, ha, E, targets = ctx.saved_tensors
+            P, h, E, targets = ctx.saved_tensors
             P[torch.arange(len(targets), device=P.device), targets] -= 1.0
             P.mul_(grad * ctx.scale)
-            gh = (P @ E.to(P.dtype)).to(ha.dtype)
-            gEa = P.T @ ha.to(P.dtype)               # its last column: the bias's gradient
-            return gh, gEa[:, :-1].to(E.dtype), gEa[:, -1].to(E.dtype), None, None
+            gh = (P @ E.to(P.dtype)).to(h.dtype)
+            gE = (P.T @ h.to(P.dtype)).to(E.dtype)
+            return gh, gE, P.sum(0).to(E.dtype), None, None
 
     return SoftmaxXent
 

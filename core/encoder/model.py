@@ -38,6 +38,29 @@ def gap_buckets(gap_seconds: np.ndarray) -> np.ndarray:
     return out
 
 
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout. On the CPU the mask is drawn as ``uniform >= p``: torch's own dropout
+    draws it with ``bernoulli_``, twice as slow there (Online Retail's encoder: 1.6 against
+    0.8 ms a call, 9% of a training step). The same distribution, another random stream; on a GPU
+    torch's fused kernel is the faster and is used."""
+    if not training or p == 0.0:
+        return x
+    if x.is_cuda:
+        return F.dropout(x, p, True)
+    return x * (torch.rand_like(x) >= p).to(x.dtype).mul_(1.0 / (1.0 - p))
+
+
+class Dropout(nn.Module):
+    """``nn.Dropout`` with the mask drawn as in ``dropout``."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+
 class Block(nn.Module):
     def __init__(self, d: int, n_heads: int, dropout: float):
         super().__init__()
@@ -47,7 +70,7 @@ class Block(nn.Module):
         self.out = nn.Linear(d, d)
         self.ln2 = nn.LayerNorm(d)
         self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.p = dropout
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last: bool = False) -> torch.Tensor:
@@ -58,8 +81,14 @@ class Block(nn.Module):
         q, k, v = self.qkv(self.ln1(x)).view(B, L, 3, h, d // h).permute(2, 0, 3, 1, 4)
         if last:
             q, mask, x, L = q[:, :, -1:], mask[:, :, -1:], x[:, -1:], 1
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                           dropout_p=self.p if self.training else 0.0)
+        if self.training and self.p > 0 and not x.is_cuda:
+            # what scaled_dot_product_attention computes on the CPU with dropout (its math
+            # path), with the faster dropout above
+            att = (q @ k.transpose(-2, -1)).mul_((d // h) ** -0.5)
+            a = dropout(att.masked_fill_(~mask, float("-inf")).softmax(-1), self.p, True) @ v
+        else:
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                               dropout_p=self.p if self.training else 0.0)
         x = x + self.drop(self.out(a.transpose(1, 2).reshape(B, L, d)))
         return x + self.drop(self.ff(self.ln2(x)))
 
@@ -80,7 +109,7 @@ class SeqEncoder(nn.Module):
         self.pos_emb = nn.Embedding(max_len, d)
         for emb in (self.type_emb, self.gap_emb, self.pos_emb):
             nn.init.normal_(emb.weight, std=0.02)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.blocks = nn.ModuleList(Block(d, n_heads, dropout) for _ in range(n_layers))
         self.ln = nn.LayerNorm(d)
 
