@@ -155,8 +155,7 @@ def _softmax_xent_class():
     class SoftmaxXent(torch.autograd.Function):
         @staticmethod
         def forward(ctx, h, E, bias, targets, scale):
-            # addmm, not mm with the bias as one more column: for these shapes on the CPU it
-            # takes MKL's path, 11 against 17 ms (2,067 targets x 3,927 items, one thread)
+            # the bias added by the matrix product itself (no pass of its own)
             z = torch.addmm(bias.to(h.dtype), h, E.T).float()  # fp32 softmax under autocast
             top = z.amax(1, keepdim=True)
             picked = z.gather(1, targets[:, None])
