@@ -378,3 +378,60 @@ def test_the_fused_softmax_head_gives_cross_entropys_loss_and_gradients():
             out += [loss.detach(), h.grad, E.grad, b.grad]
         for a, r in zip(got, ref):
             torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
+
+
+def test_packed_rows_give_every_window_the_outputs_and_targets_of_its_own_row():
+    """Training packs a batch's short windows into shared rows (fewer rows to compute): each
+    window's interactions keep their position embeddings and attend only within the window, so
+    every interaction's hidden state and target are those of the window in its own
+    left-padded row, in both attention paths (inference's and training's written-out one)."""
+    import torch
+
+    from core.encoder.loop import pack
+    from core.encoder.model import SeqEncoder
+
+    rng = np.random.default_rng(0)
+    L, n_items, n = 12, 30, 9
+    k = np.array([12, 12, 1, 3, 5, 7, 2, 11, 4])           # lengths: fulls and short ones
+    X = [np.zeros((n, L), np.int64) for _ in range(3)] + [np.full((n, L), -100, np.int64)]
+    for w in range(n):
+        X[0][w, L - k[w]:] = rng.integers(1, n_items + 1, k[w])
+        X[1][w, L - k[w]:] = rng.integers(1, 4, k[w])
+        X[2][w, L - k[w]:] = rng.integers(1, 9, k[w])
+        X[3][w, L - k[w]:] = rng.integers(0, n_items, k[w])
+    X = [torch.as_tensor(a) for a in X]
+    idx = torch.as_tensor(rng.permutation(n))
+    (items, types, gaps, tg), (pos, wid) = pack(X, idx, k, L, "cpu")
+    assert items.shape == (5, L)                            # 9 windows, 57 interactions
+    assert int((types > 0).sum()) == int(k.sum()) == int((tg >= 0).sum())
+    torch.manual_seed(0)
+    m = SeqEncoder(n_items, 8, d=16, n_layers=2, n_heads=2, max_len=L).eval()
+    with torch.inference_mode():
+        m.item_text.normal_()
+        full = m(*(x[idx] for x in X[:3]))
+        packed = m(items, types, gaps, packed=(pos, wid))
+        m.train()
+        for mod in m.modules():       # the training path, dropout off
+            if hasattr(mod, "p"):
+                mod.p = 0.0
+        trained_path = m(items, types, gaps, packed=(pos, wid))
+    own = X[3][idx] >= 0
+    r, c = torch.nonzero(tg >= 0, as_tuple=True)
+    w, col = wid[r, c] - 1, pos[r, c]                        # each interaction's own row, column
+    assert bool(own[w, col].all()) and torch.equal(tg[r, c], X[3][idx][w, col])
+    torch.testing.assert_close(packed[r, c], full[w, col], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(trained_path[r, c], full[w, col], rtol=1e-5, atol=1e-6)
+
+
+def test_the_cpu_dropout_keeps_a_share_of_one_minus_p_scaled_up():
+    import torch
+
+    from core.encoder.model import dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    y = dropout(x, 0.2, True)
+    kept = y > 0
+    assert abs(float(kept.float().mean()) - 0.8) < 0.005
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1.25))
+    assert dropout(x, 0.2, False) is x

@@ -123,30 +123,40 @@ class SeqEncoder(nn.Module):
         return self.text_proj(text_vec)
 
     def encode(self, item_vecs: torch.Tensor, types: torch.Tensor, gaps: torch.Tensor,
-               last: bool = False) -> torch.Tensor:
+               last: bool = False, packed: tuple | None = None) -> torch.Tensor:
         """Hidden states (B, L, d); with ``last``, the last position's only (B, 1, d): the
         last block computes nothing else (a third of the work where only it is read).
-        Sequences are left-padded (type 0 marks padding)."""
+        Sequences are left-padded (type 0 marks padding). ``packed``: (positions, windows),
+        both (B, L): rows that hold several windows side by side (``core.encoder.loop.pack``),
+        each position embedding read at its column in the window's own left-padded row, and
+        attention kept within each window (id 0: padding); every interaction's output is then
+        the one it has in its own row."""
         B, L, _ = item_vecs.shape
         valid = types > 0
-        pos = torch.arange(L, device=item_vecs.device)
-        x = item_vecs + self.type_emb(types) + self.gap_emb(gaps) + self.pos_emb(pos)[None]
+        if packed is None:
+            pos = self.pos_emb(torch.arange(L, device=item_vecs.device))[None]
+        else:
+            pos = self.pos_emb(packed[0])
+        x = item_vecs + self.type_emb(types) + self.gap_emb(gaps) + pos
         x = self.drop(x)
         causal = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
         # attend to earlier valid positions; every position may attend to itself (so padded rows
         # never see an all-masked row, which would give NaN)
         eye = torch.eye(L, dtype=torch.bool, device=x.device)
-        mask = (causal[None] & valid[:, None, :]) | eye[None]
+        keys = valid[:, None, :] if packed is None else \
+            (packed[1][:, None, :] == packed[1][:, :, None]) & valid[:, None, :]
+        mask = (causal[None] & keys) | eye[None]
         mask = mask[:, None]  # (B, 1, L, L) broadcast over heads
         for i, blk in enumerate(self.blocks):
             x = blk(x, mask, last=last and i == len(self.blocks) - 1)
         return self.ln(x)
 
     def forward(self, items: torch.Tensor, types: torch.Tensor, gaps: torch.Tensor,
-                E: torch.Tensor | None = None, last: bool = False) -> torch.Tensor:
+                E: torch.Tensor | None = None, last: bool = False,
+                packed: tuple | None = None) -> torch.Tensor:
         if E is None:
             E = self.item_matrix()
-        return self.encode(F.embedding(items, E), types, gaps, last=last)
+        return self.encode(F.embedding(items, E), types, gaps, last=last, packed=packed)
 
     def scores(self, h: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
         """Next-item logits over the vocabulary for hidden states h (..., d)."""
