@@ -17,10 +17,12 @@ On 2+ cores three steps run in background workers (``core.engine.background``) w
 process goes on: the predictions are made on a snapshot of the store from after the features,
 while the build's encoder trains and the segments are fitted (on a shop above
 ``core.predictions.background.BACKGROUND_MAX_SHOPPERS`` only their own encoder trains there,
-and the rest runs here after the descriptions); the map is laid out, and the offline evaluation
-runs on a snapshot of the store, from after the descriptions while the rules are made. Each is
-collected where its stage used to run, gives the same result as running here, and runs here
-when a worker fails.
+and the rest runs here after the descriptions); the offline evaluation runs on a snapshot of
+the store from after the descriptions, while the rules and the quality checks are made here;
+the map is laid out from after the descriptions, or on a shop under ``CHECKS_LATER_BELOW``
+shoppers from after the checks, so that the evaluation, the last to finish there, has a core to
+itself until then. Each is collected where its stage used to run, gives the same result as running here, and runs
+here when a worker fails.
 
 Each stage is a plain function ``stage(con, run_id, ..., progress) -> metrics`` in its own
 package; this module only orders them, times them and records their metrics in the run.
@@ -268,8 +270,9 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
                 for lens in ("lifecycle", "taste")})
             metrics["describe"]["names_kept"] = keep_names(con, run_id, seg["matched_previous"])
             # laid out in a background worker while the predictions, rules and checks are
-            # collected and made here
-            map_job = start_map(con, run_id, seed=params.seed)
+            # collected and made here; on a small shop once the checks are done (below)
+            if not later:
+                map_job = start_map(con, run_id, seed=params.seed)
             if params.evaluate:  # on a snapshot, in another worker, while the rules are made
                 eval_job = start_evaluation(con, run_id, as_of=params.as_of,
                                             split=enc_split if not params.as_of else None,
@@ -304,6 +307,10 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
                 return out
 
             stage("checks", checks)
+            # The evaluation, the longest of the steps after the descriptions (~15 s of one
+            # core on Online Retail), has the other core to itself until here; the map (~4 s)
+            # takes this one now (laid out beside the checks, it stretched the evaluation).
+            map_job = start_map(con, run_id, seed=params.seed)
         if eval_job is not None:
             try:
                 stage("evaluate", lambda: _evaluated(finish_evaluation(con, eval_job, progress)))

@@ -11,8 +11,9 @@ from core.cli import main
 from core.pipeline import BuildError, BuildParams, build
 from core.store import Store, latest_run, list_runs
 
-# the map is laid out in a background worker from after "describe" and collected last
-# the lenses' quality checks run after the rules while the workers make the map and evaluation
+# the map is laid out in a background worker (on a small shop from after the quality checks,
+# else from after "describe") and collected last; the lenses' quality checks run after the rules
+# while the workers make the evaluation
 STAGES = ["embed", "themes", "features", "encoder", "profiles", "lifecycle", "segments", "describe",
           "predictions", "rules", "checks", "evaluate", "map"]
 
@@ -84,6 +85,41 @@ def test_a_large_shop_keeps_its_stages_in_order_with_the_same_figures(built_demo
     assert m0["predictions"]["made_in"] == "background worker"
     assert m["predictions"]["scores"] == m0["predictions"]["scores"]
     assert scores[0] == scores[1] and len(scores[0]) == 3 * 600
+
+
+def test_a_small_shops_map_is_laid_out_after_the_checks_beside_the_evaluation(
+        built_demo_store, tmp_path, monkeypatch):
+    """On a small shop the evaluation starts after the descriptions and the map only once the
+    quality checks are done, so the evaluation (the last step to finish) has a core to itself
+    meanwhile. Same figures as ever: the same evaluation as the fixture's build."""
+    import core.engine.background as bg
+    import core.segments.lifecycle as lc
+
+    calls = []
+    submit, quality = bg.Worker.submit, lc.lifecycle_quality
+
+    def logged_submit(self, target, *args, **kwargs):
+        calls.append(target.rsplit(":", 1)[1])
+        return submit(self, target, *args, **kwargs)
+
+    def logged_quality(*args, **kwargs):
+        calls.append("checks")
+        return quality(*args, **kwargs)
+
+    monkeypatch.setattr(bg.Worker, "submit", logged_submit)
+    monkeypatch.setattr(lc, "lifecycle_quality", logged_quality)
+    path = tmp_path / "order.duckdb"
+    shutil.copyfile(built_demo_store.path, path)
+    store = Store(path)
+    m = build(store, BuildParams(seed=7))
+    assert calls == ["predict_file", "evaluate_file", "checks", "embed_2d"]
+    assert m["evaluate"]["evaluated_in"] == "background worker"
+    with store.read() as con:
+        first = list_runs(con, "build")[-2]["run_id"]
+        rows = [con.execute("SELECT recommender, ndcg10, recall10 FROM evaluations "
+                            "WHERE run_id = ? ORDER BY recommender", [r]).fetchall()
+                for r in (first, m["run_id"])]
+    assert rows[0] == rows[1] and len(rows[0]) >= 5
 
 
 def test_failed_build_leaves_the_last_complete_run_serving(built_demo_store, tmp_path, monkeypatch):
