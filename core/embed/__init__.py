@@ -45,10 +45,14 @@ ITEM_TEXT_SQL = "concat_ws('. ', " + ", ".join(
 ) + ")"
 
 REVIEW_CHARS = 1000   # the model reads ~256 word pieces: more review text would be cut anyway
-# A large catalogue on a CPU with native bfloat16 (AVX512-BF16 or AMX) is embedded in bfloat16:
-# measured on 512 demo item texts on 2 cores, 106 -> 190 texts/s, every vector's cosine with the
-# float32 one >= 0.99997. Smaller catalogues (Online Retail's ~4,000 items) stay float32.
-CPU_BF16_FROM = 20_000
+# Texts are embedded in bfloat16 on a CPU with native bfloat16 (AVX512-BF16 or AMX), from this
+# many texts on. Measured on 2 cores, one cold call each: 512 demo item texts 106 -> 190 texts/s;
+# Online Retail's 3,794 texts 4.2-4.4 -> 1.9-2.1 s; 50, 200, 1,000, 2,000 of them 0.077, 0.26,
+# 1.12, 2.25 -> 0.060, 0.15, 0.60, 1.16 s. Every vector's cosine with the float32 one >= 0.99997.
+# In bfloat16 a text's vector also moves with the texts batched beside it (by up to 5e-4 a
+# coordinate), so the few texts embedded on demand (personas, items a page needs) stay float32,
+# where that is below 1e-5 and the time is small anyway. (From 20,000 texts before.)
+CPU_BF16_FROM = 1_000
 
 # One row per item_id (the most recently ingested one when an item was loaded twice), with its
 # text ('' when it has none: item text, then its reviews' text) and the text's hash.
@@ -308,9 +312,8 @@ def embed_items(con, model_name: str = DEFAULT_MODEL, device: str = "auto",
         "items_not_embedded": int(left_out),
         "scope": scope,
         "dim": dim,
-        # Ray embeds shards of the texts, each below CPU_BF16_FROM on a cluster of small ones
-        "precision": (precision(len(todo) if getattr(engine, "name", "local") == "local" else 0,
-                                dev) if todo else None),
+        # with Ray, each worker's shards in what its CPU has (this is the driver's)
+        "precision": precision(len(todo), dev) if todo else None,
         "seconds": round(time.perf_counter() - t0, 3),
     }
 
