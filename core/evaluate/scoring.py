@@ -188,14 +188,17 @@ class _Shortlist:
                 # fewer than m allowed items: every allowed item is listed (bound -inf)
                 self.mth[n][i] = pv.min(axis=1) if m < n_items else -np.inf
                 tops.append(part)
-            listed = np.concatenate(tops, axis=1)
-            for r, row in enumerate(i):
-                u = np.unique(listed[r])
-                u = u[~bad[row, u]]
-                self.items[row, :len(u)] = u
-                self.tb[row, :len(u)] = tb[u]
-                for n in names:
-                    self.comp[n][row, :len(u)] = block[n][r, u]
+            # each row's listed items, sorted, once each, allowed ones only, to the left
+            srt = np.sort(np.concatenate(tops, axis=1), axis=1)
+            keep = ~np.take_along_axis(bad[i], srt, axis=1)
+            keep[:, 1:] &= srt[:, 1:] != srt[:, :-1]
+            u = np.take_along_axis(srt, np.argsort(~keep, axis=1, kind="stable"), axis=1)
+            u = u[:, :width]
+            on = np.arange(width) < keep.sum(axis=1)[:, None]
+            self.items[i] = np.where(on, u, 0)
+            self.tb[i] = np.where(on, tb[u], -np.inf)
+            for n in names:
+                self.comp[n][i] = np.where(on, np.take_along_axis(block[n], u, axis=1), 0.0)
 
     def top(self, w, kk, full_top):
         s = self.tb.copy()

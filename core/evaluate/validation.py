@@ -3,6 +3,8 @@ hybrid's weights and next-basket models learned on each shopper's validation bas
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -97,17 +99,28 @@ def tune_on_validation(con, run_id, split, val, fit_users, enc_keep, active_days
             # the next-basket models' candidates and features, once for both list types
             cand, X = rval["next_basket"].block_features(b)
             tv = targets_matrix(dval, val.loc[vusers, "val_items"].tolist())
-            for mode, rep in MODES.items():
+
+            def learn_mode(rep: bool):
+                """The hybrid's weights and the next-basket model of one list type (reads
+                the shared arrays only)."""
                 t = tv if rep else new_only(tv, b.counts)
                 keep_v = np.asarray(t.sum(axis=1)).ravel() > 0
-                if keep_v.any():
-                    bad = rval["popularity"].mask(b, repeat=rep)[keep_v]
-                    weights[mode], val_ndcg[mode] = tune_weights(
-                        norms, bad, t[keep_v], rval["popularity"], k,
-                        rows=np.flatnonzero(keep_v))
-                    lb = batch_for_users(dval, vrows[keep_v])
-                    nb_models[mode] = rval["next_basket"].learn(
-                        lb, t[keep_v], bad, rep, seed, features=(cand[keep_v], X[keep_v]))
+                if not keep_v.any():
+                    return None
+                bad = rval["popularity"].mask(b, repeat=rep)[keep_v]
+                w, v = tune_weights(norms, bad, t[keep_v], rval["popularity"], k,
+                                    rows=np.flatnonzero(keep_v))
+                lb = batch_for_users(dval, vrows[keep_v])
+                model = rval["next_basket"].learn(lb, t[keep_v], bad, rep, seed,
+                                                  features=(cand[keep_v], X[keep_v]))
+                return w, v, model
+
+            # the two list types side by side: most of the work is numpy, which lets the other
+            # thread run (Online Retail: 3.8 s one after the other)
+            with ThreadPoolExecutor(max_workers=len(MODES)) as pool:
+                for mode, out in zip(MODES, pool.map(learn_mode, MODES.values())):
+                    if out is not None:
+                        weights[mode], val_ndcg[mode], nb_models[mode] = out
     finally:
         unregister(con, "_eval_excl_val")
     return weights, val_ndcg, nb_models, comps
