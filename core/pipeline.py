@@ -21,8 +21,8 @@ and the rest runs here after the descriptions); the offline evaluation runs on a
 the store from after the descriptions, while the rules and the quality checks are made here;
 the map is laid out from after the descriptions, or on a shop under ``CHECKS_LATER_BELOW``
 shoppers from after the checks, so that the evaluation, the last to finish there, has a core to
-itself until then. Each is collected where its stage used to run, gives the same result as running here, and runs
-here when a worker fails.
+itself until then. Each is collected where its stage used to run, gives the same result as
+running here, and runs here when a worker fails.
 
 Each stage is a plain function ``stage(con, run_id, ..., progress) -> metrics`` in its own
 package; this module only orders them, times them and records their metrics in the run.
