@@ -312,8 +312,9 @@ def embed_items(con, model_name: str = DEFAULT_MODEL, device: str = "auto",
         "items_not_embedded": int(left_out),
         "scope": scope,
         "dim": dim,
-        # with Ray, each worker's shards in what its CPU has (this is the driver's)
-        "precision": precision(len(todo), dev) if todo else None,
+        # as one call of the model gets them (Ray: a shard); on this machine's CPU
+        "precision": (precision((engine or LOCAL).text_batch(len(todo)), dev)
+                      if todo else None),
         "seconds": round(time.perf_counter() - t0, 3),
     }
 

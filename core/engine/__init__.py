@@ -82,6 +82,11 @@ class Engine:
     def describe(self) -> dict:
         return {"engine": self.name, "workers": self.workers}
 
+    def text_batch(self, n_texts: int) -> int:
+        """How many of ``n_texts`` texts one call of the text model gets (its precision on a
+        CPU depends on it: ``core.embed.precision``)."""
+        return n_texts
+
     def embed_texts(self, texts: list[str], model_name: str, device: str,
                     progress_stage=None) -> np.ndarray:
         from core.embed import TextEmbedder

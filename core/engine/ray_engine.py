@@ -224,6 +224,10 @@ class RayEngine(Engine):
             compute=ray.data.ActorPoolStrategy(size=self.workers), num_cpus=1,
             num_gpus=self._gpus(device), udf_modifying_row_count=True)
 
+    def text_batch(self, n_texts: int) -> int:
+        """Texts per shard: each worker's model embeds a shard in one call."""
+        return max(32, -(-n_texts // (self.workers * SHARDS_PER_WORKER)))
+
     def embed_texts(self, texts: list[str], model_name: str, device: str,
                     progress_stage=None) -> np.ndarray:
         n = len(texts)
@@ -231,7 +235,7 @@ class RayEngine(Engine):
             return super().embed_texts(texts, model_name, device, progress_stage)
         order = np.argsort([len(t or "") for t in texts], kind="stable")
         rows = [{"i": int(i), "text": texts[i] or ""} for i in order]
-        per = max(32, -(-n // (self.workers * SHARDS_PER_WORKER)))
+        per = self.text_batch(n)
         ds = self._map(rows, _TextShard, per, device, {"model_name": model_name,
                                                       "device": device})
         out = None

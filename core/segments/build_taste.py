@@ -100,10 +100,11 @@ def segment_taste(con, run_id: int, *, method: str = "kmeans", k: int | None = N
                   engine=None, deferred: list | None = None) -> dict:
     """Write ``segments`` and ``taste_vectors`` for run ``run_id``; return quality metrics.
     ``engine`` (``core.engine``) assigns every shopper under the stability checks' fits.
-    ``deferred`` (a list; the build passes one for shops it checks later): the final checks (bootstrap stability,
-    the held-out test against the references) are not run here; a function ``finish(progress)
-    -> metrics`` that runs them is appended instead, for the build to call once the segments'
-    users (descriptions, map, evaluation) are under way. Same checks, same figures."""
+    ``deferred`` (a list; the build passes one for shops it checks later): the final checks
+    (bootstrap stability, the held-out test against the references) are not run here; a
+    function ``finish(progress) -> metrics`` that runs them is appended instead, for the build
+    to call once the segments' users (descriptions, map, evaluation) are under way. Same
+    checks, same figures."""
     from core.encoder.data import load_sequences, take_users
     from core.encoder.runtime import _build_model, _read_checkpoint
 

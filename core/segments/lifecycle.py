@@ -66,16 +66,17 @@ def shopper_rfm(con, events: str = "events") -> pd.DataFrame:
     "orders", the same on every row) and spend is empty."""
     ordered = bool(con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {events} WHERE user_id "
                                "IS NOT NULL AND event_type = 'purchase' LIMIT 1)").fetchone()[0])
+    # an order is a basket, else a session, else a day; a visit a session, else a day
+    day_or_event = "'d' || strftime(ts, '%Y-%m-%d'), 'e' || event_id"
     if ordered:
         when = "FILTER (event_type = 'purchase')"
-        count = ("count(DISTINCT coalesce(basket_id, session_id, 'd' || strftime(ts, "
-                 f"'%Y-%m-%d'), 'e' || event_id)) {when}")
+        count = f"count(DISTINCT coalesce(basket_id, session_id, {day_or_event})) {when}"
         spend = ("sum(abs(coalesce(quantity, 1)) * unit_price) FILTER (event_type = 'purchase') "
                  "- coalesce(sum(abs(coalesce(quantity, 1)) * unit_price) "
                  "FILTER (event_type = 'return'), 0)")
     else:  # visits: days, or sessions, with any activity
         when = ""
-        count = "count(DISTINCT coalesce(session_id, 'd' || strftime(ts, '%Y-%m-%d'), 'e' || event_id))"
+        count = f"count(DISTINCT coalesce(session_id, {day_or_event}))"
         spend = "CAST(NULL AS DOUBLE)"
     rfm = con.execute(
         f"""
