@@ -155,6 +155,16 @@ CHECKS_LATER_BELOW = 100_000
 WITH_WORKERS = 0.125
 
 
+# Below this many events two background workers are started early and import their modules:
+# the evaluation's with the build, while this process loads the text model (one core; the
+# embedding that follows uses both, and a process beside it slowed it 4.4 -> 9.5 s), the map's
+# (which also loads UMAP's kernels) after the embedding, beside the single-threaded themes and
+# features. Online Retail: ~2 s off the evaluation, the last step, and ~3 s off the map beside it.
+# Larger shops start them when they are needed: the million-shopper build's memory was measured
+# so.
+PREWARM_BELOW_EVENTS = 5_000_000
+
+
 def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_runs: int,
            t_start: float) -> dict:
     from core.embed import embed_items, resolve_device
@@ -165,7 +175,8 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
     from core.features import compute_features
     from core.features.holdout import cutoffs, last_basket_split
     from core.ingest.sanity import SanityError, check_inputs
-    from core.maps.umap_map import finish_map, start_map
+    from core.engine.background import prewarm
+    from core.maps.umap_map import WARM_MODULES as MAP_MODULES, finish_map, start_map
     from core.migration.matching import keep_names, relabel_like_previous
     from core.predictions.background import finish_predictions, start_predictions
     from core.rules import build_rules
@@ -188,6 +199,11 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
             if n_events == 0:
                 raise BuildError(f"No events before {params.as_of[:10]} (--as-of): choose a later "
                                  "date, or build without --as-of.")
+        early = params.engine == "local" and n_events < PREWARM_BELOW_EVENTS
+        if early and params.evaluate:
+            from core.evaluate.background import WARM_MODULES
+
+            prewarm([("evaluate", WARM_MODULES, None)])
         try:
             check_inputs(con)
         except SanityError as e:
@@ -211,6 +227,8 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
 
         stage("embed", lambda: embed_items(con, params.text_model, device=params.device,
                                            progress=progress, engine=engine))
+        if early:
+            prewarm([("map", MAP_MODULES, "core.maps.umap_map:warm_layout")])
         stage("themes", lambda: build_themes(con, run_id, params.text_model, seed=params.seed,
                                              progress=progress))
         stage("features", lambda: compute_features(con, run_id, progress=progress))

@@ -101,6 +101,29 @@ def test_background_map_is_the_same_map_and_survives_a_dead_worker(tmp_store, mo
     np.testing.assert_array_equal(here, fallback)
 
 
+@pytest.mark.slow  # numba compiles UMAP's kernels
+def test_warming_the_kernels_leaves_the_map_unchanged(monkeypatch):
+    """The build's map worker lays out 300 random points before its first map (to load UMAP's
+    kernels while a core is idle): the maps after it are the ones laid out before it, on both
+    of UMAP's paths (its own neighbours, and exact ones given to it from 4,096 shoppers)."""
+    from core.maps import umap_map
+
+    X, _ = make_blobs(n_samples=300, centers=3, n_features=10, random_state=5)
+    def both():
+        own = umap_map.embed_2d(X, seed=3, n_epochs=30)[0]
+        with monkeypatch.context() as m:
+            m.setattr(umap_map, "EXACT_KNN_FROM", 200)   # exact neighbours given to UMAP
+            given = umap_map.embed_2d(X, seed=3, n_epochs=30)[0]
+        return own, given
+
+    before = both()
+    assert not np.array_equal(*before)     # two paths, two layouts
+    umap_map.warm_layout()
+    after = both()
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.slow
 def test_a_script_without_a_main_guard_builds_its_map(tmp_path):
     """The worker is a plain subprocess: a user's script that calls the build without an

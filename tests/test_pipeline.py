@@ -92,6 +92,7 @@ def test_a_small_shops_map_is_laid_out_after_the_checks_beside_the_evaluation(
     """On a small shop the evaluation starts after the descriptions and the map only once the
     quality checks are done, so the evaluation (the last step to finish) has a core to itself
     meanwhile. Same figures as ever: the same evaluation as the fixture's build."""
+    import core.embed as pipeline_embed
     import core.engine.background as bg
     import core.segments.lifecycle as lc
 
@@ -106,13 +107,29 @@ def test_a_small_shops_map_is_laid_out_after_the_checks_beside_the_evaluation(
         calls.append("checks")
         return quality(*args, **kwargs)
 
+    def logged_preload(self, modules, then=None):
+        calls.append(f"warm {self.name}")
+        return preload(self, modules, then)
+
+    def logged_embed(*args, **kwargs):  # the embed stage (the encoder checks it again)
+        if "embed" not in calls:
+            calls.append("embed")
+        return embed(*args, **kwargs)
+
+    preload = bg.Worker.preload
+    embed = pipeline_embed.embed_items
     monkeypatch.setattr(bg.Worker, "submit", logged_submit)
+    monkeypatch.setattr(bg.Worker, "preload", logged_preload)
+    monkeypatch.setattr(pipeline_embed, "embed_items", logged_embed)
     monkeypatch.setattr(lc, "lifecycle_quality", logged_quality)
     path = tmp_path / "order.duckdb"
     shutil.copyfile(built_demo_store.path, path)
     store = Store(path)
     m = build(store, BuildParams(seed=7))
-    assert calls == ["predict_file", "evaluate_file", "checks", "embed_2d"]
+    # the evaluation's worker imports its modules while the text model loads, the map's after
+    # the embedding (which uses both cores)
+    assert calls == ["warm evaluate", "embed", "warm map", "predict_file", "evaluate_file",
+                     "checks", "embed_2d"]
     assert m["evaluate"]["evaluated_in"] == "background worker"
     with store.read() as con:
         first = list_runs(con, "build")[-2]["run_id"]
@@ -120,6 +137,34 @@ def test_a_small_shops_map_is_laid_out_after_the_checks_beside_the_evaluation(
                             "WHERE run_id = ? ORDER BY recommender", [r]).fetchall()
                 for r in (first, m["run_id"])]
     assert rows[0] == rows[1] and len(rows[0]) >= 5
+
+
+def test_prewarm_starts_workers_one_after_another_with_their_modules_loaded(monkeypatch):
+    """``prewarm`` starts each named worker in turn, once the one before has imported its
+    modules and run its ``then``; a later job there finds the modules loaded (none new), and a
+    preload is not a running job for ``busy``. A preload that fails is left out of the result
+    and the next one still starts."""
+    from core.engine import background as bg
+
+    monkeypatch.delenv("SEGSTUDIO_IN_PROCESS", raising=False)
+    monkeypatch.delenv("SEGSTUDIO_MAP_IN_PROCESS", raising=False)
+    if not bg.enabled():
+        pytest.skip("one core: no background workers")
+    names = ("test-warm-a", "test-warm-b", "test-warm-c")
+    try:
+        done = bg.prewarm([(names[0], ("colorsys",), None),
+                           (names[1], ("no_such_module_here",), None),
+                           (names[2], ("wave", "colorsys"), "core.engine.background:enabled")])
+        assert bg.busy() == 0
+        assert done.result(timeout=120) == [names[0], names[2]]
+        for name, module in ((names[0], "colorsys"), (names[2], "wave")):
+            again = bg.worker(name).submit("core.engine.background:import_modules", (module,))
+            assert again.result(timeout=60) == 0, name       # imported by the preload
+        fresh = bg.worker(names[1]).submit("core.engine.background:import_modules", ("wave",))
+        assert fresh.result(timeout=60) == 1
+    finally:
+        for name in names:
+            bg.discard(name)
 
 
 def test_failed_build_leaves_the_last_complete_run_serving(built_demo_store, tmp_path, monkeypatch):

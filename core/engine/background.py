@@ -55,8 +55,19 @@ class Worker:
         return self.proc.poll() is None
 
     def submit(self, target: str, *args, **kwargs) -> Future:
+        return self._send(target, args, kwargs, counted=True)
+
+    def preload(self, modules: tuple[str, ...], then: str | None = None) -> Future:
+        """Import ``modules`` in the worker (and call ``then``, "package.module:function", with
+        no arguments), so a job submitted later finds them loaded. Not counted by ``busy``: it
+        holds no data, and a build's thread and memory shares should not shrink for it."""
+        return self._send("core.engine.background:import_modules", (tuple(modules), then), {},
+                          counted=False)
+
+    def _send(self, target: str, args: tuple, kwargs: dict, counted: bool) -> Future:
         fut: Future = Future()
-        self.pending += 1
+        if counted:
+            self.pending += 1
 
         def roundtrip():
             with self._lock:
@@ -70,7 +81,8 @@ class Worker:
                                                    f"({type(e).__name__})"))
                     return
                 finally:
-                    self.pending -= 1
+                    if counted:
+                        self.pending -= 1
             if status == "ok":
                 fut.set_result(value)
             else:
@@ -158,6 +170,46 @@ def peak_memory() -> dict[str, float]:
         except OSError:
             continue
     return out
+
+
+def prewarm(jobs: list[tuple[str, tuple[str, ...], str | None]],
+            _done: Future | None = None) -> Future | None:
+    """Start the workers named in ``jobs`` (``(name, modules, then)``), one after another, and
+    have each import its ``modules`` (then call ``then``) while the build is busy with a step
+    that leaves the second core idle, so their first real jobs do not pay for that later on a
+    busy machine. One at a time: processes importing beside a step that uses both cores slow
+    it down more than they gain. Returns a Future that resolves, once the last one is done, to
+    the names warmed (one that failed is left out: its job imports what it needs as ever), or
+    None where there are no workers (see ``enabled``)."""
+    if not enabled():
+        return None
+    done = _done if _done is not None else Future()
+    if _done is None:
+        done.warmed = []
+    if not jobs:
+        done.set_result(done.warmed)
+        return done
+    (name, modules, then), rest = jobs[0], jobs[1:]
+
+    def next_one(f: Future) -> None:
+        if f.exception() is None:
+            done.warmed.append(name)
+        prewarm(rest, done)
+
+    w = worker(name)
+    w.preload(modules, then).add_done_callback(next_one)
+    return done
+
+
+def import_modules(modules: tuple[str, ...], then: str | None = None) -> int:
+    """Runs in the worker (``Worker.preload``): import each module, call ``then``; returns how
+    many modules were new here."""
+    new = sum(m not in sys.modules for m in modules)
+    for m in modules:
+        importlib.import_module(m)
+    if then:
+        run_target(then, (), {})
+    return new
 
 
 def run_target(target: str, args: tuple, kwargs: dict):

@@ -33,6 +33,12 @@ class EvaluationJob:
 
 WORKER_SHARE = 1 / 16
 
+# What the worker imports before its first job (``core.engine.background.prewarm``): ~2 s of
+# one core that would otherwise open the evaluation, the last step of a small shop's build.
+WARM_MODULES = ("duckdb", "torch", "sklearn.linear_model", "safetensors.torch", "core.evaluate",
+                "core.bandit.replay", "core.embed", "core.encoder.data", "core.encoder.model",
+                "core.encoder.runtime")
+
 
 def evaluate_file(path: str, run_id: int, as_of: str | None = None, **kwargs) -> dict:
     """Evaluate run ``run_id`` of the store file ``path`` (not written to). Runs in the worker.

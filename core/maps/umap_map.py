@@ -142,6 +142,28 @@ def cache_umap_kernels() -> int:
     return turned
 
 
+# What the map worker imports before its first layout (``core.engine.background.prewarm``).
+WARM_MODULES = ("umap", "sklearn.neighbors", "core.neighbours", "core.maps.umap_map")
+
+
+def warm_layout() -> None:
+    """Load (or compile) UMAP's numba kernels by laying out 300 random points, both ways a map is
+    laid out (UMAP's own neighbours, and exact ones given to it, as from ``EXACT_KNN_FROM``
+    shoppers), so the build's map pays only for its own layout. The kernels hold no state
+    between calls: the map that follows is the same as in a fresh process."""
+    import umap
+
+    from core.neighbours import exact_knn
+
+    cache_umap_kernels()
+    X = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+        for knn in ((None, None, None), exact_knn(X, X, 15)):
+            umap.UMAP(n_neighbors=15, n_components=2, n_epochs=5, random_state=0, n_jobs=1,
+                      precomputed_knn=knn).fit_transform(X)
+
+
 def place(Xnew: np.ndarray, Xfit: np.ndarray, coords_fit: np.ndarray, k: int) -> np.ndarray:
     """Map positions for shoppers outside the fitted sample: the membership-weighted mean of the
     map positions of their ``k`` nearest fitted shoppers, UMAP's own starting point for new data
