@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from core.evaluate.scoring import MODES, component_norms, tune_weights
+from core.evaluate.scoring import MODES, THREADED_ITEMS, component_norms, tune_weights
 from core.evaluate.splits import new_only, register_cut_view, targets_matrix, unregister
 from core.recommend.data import ShopData
 from core.recommend.recommenders import (
@@ -18,7 +18,6 @@ from core.recommend.recommenders import (
 # scores match the bulk export's to the last digit); on Online Retail its scoring of the
 # validation and test shoppers took 4.3 s one by one, 1.3 s in batches, the same NDCG to 4 digits.
 ENCODER_BATCH = 256
-THREADED_ITEMS = 20_000   # up to this many items the list types are tuned side by side
 
 
 def reassign_segments(data: ShopData, users) -> int:
@@ -93,12 +92,18 @@ def tune_on_validation(con, run_id, split, val, fit_users, enc_keep, active_days
         if vusers:
             vrows = np.array([dval.user_index[u] for u in vusers], dtype=np.int64)
             hv = _histories(con, dval, vusers, rval)
-            norms = component_norms(rval, dval, vrows, hv, comps)
             b = batch_for_users(dval, vrows)
             if hv is not None:
                 b.interest = [interest_of(dval, h) for h in hv]
-            # the next-basket models' candidates and features, once for both list types
-            cand, X = rval["next_basket"].block_features(b)
+            threads = len(MODES) if dval.n_items <= THREADED_ITEMS else 1
+            with ThreadPoolExecutor(max_workers=1) as side:
+                # the next-basket models' candidates and features, once for both list types,
+                # made beside the components' scores where two threads may run (reads only)
+                feats = side.submit(rval["next_basket"].block_features, b) \
+                    if threads > 1 else None
+                norms = component_norms(rval, dval, vrows, hv, comps)
+                cand, X = feats.result() if feats is not None else \
+                    rval["next_basket"].block_features(b)
             tv = targets_matrix(dval, val.loc[vusers, "val_items"].tolist())
 
             def learn_mode(rep: bool):
@@ -120,7 +125,6 @@ def tune_on_validation(con, run_id, split, val, fit_users, enc_keep, active_days
             # thread run (Online Retail: the validation step 7.0 -> 6.1 s). A large catalogue
             # keeps them one after the other: each holds blocks of shoppers x catalogue scores
             # (~0.4 GB at 50,000 items), measured that way on the million-shopper build.
-            threads = len(MODES) if dval.n_items <= THREADED_ITEMS else 1
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 for mode, out in zip(MODES, pool.map(learn_mode, MODES.values())):
                     if out is not None:
