@@ -514,3 +514,31 @@ def test_weight_tuning_in_blocks_of_shoppers_matches_the_whole_array(monkeypatch
         monkeypatch.setattr(scoring, "SHORTLIST", shortlist)
         assert scoring.tune_weights(stored, bad_all[keep], t[keep], ranker, rows=keep) == \
             scoring.tune_weights(comp, bad_all[keep], t[keep], ranker, rows=keep)
+
+
+def test_the_evaluation_in_two_threads_gives_the_figures_of_one(built_demo_store, tmp_path,
+                                                                 monkeypatch):
+    """Up to ``THREADED_ITEMS`` items the evaluation works in two threads (the list types'
+    tuning, the next-basket features beside the components' scores, the test shoppers' chunks
+    of 256): the whole result is the one of a single thread, figure by figure."""
+    import shutil
+
+    from core.evaluate import scoring, validation
+    from core.store import Store, latest_run
+
+    path = tmp_path / "threads.duckdb"
+    shutil.copyfile(built_demo_store.path, path)
+    store = Store(path)
+
+    def evaluated() -> str:
+        with store.write() as con:
+            out = evaluate_recommenders(con, latest_run(con)["run_id"], write=False, seed=3)
+        out.pop("seconds")
+        return json.dumps(out, sort_keys=True, default=str)
+
+    two = evaluated()
+    monkeypatch.setattr(scoring, "THREADED_ITEMS", 0)
+    monkeypatch.setattr(validation, "THREADED_ITEMS", 0)
+    one = evaluated()
+    assert json.loads(two)["users_sampled"] > scoring.CHUNK    # two chunks to share
+    assert two == one
