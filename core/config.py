@@ -117,3 +117,12 @@ def duckdb_memory_limit(fraction: float = 0.25, floor_gb: float = 2.0) -> str:
     except (ValueError, OSError, AttributeError):
         return f"{floor_gb:g}GB"
     return f"{max(floor_gb, total * fraction / 2**30):.1f}GB"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (its flags list avx512_bf16 or amx_bf16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

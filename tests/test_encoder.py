@@ -380,6 +380,71 @@ def test_the_fused_softmax_head_gives_cross_entropys_loss_and_gradients():
             torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
 
 
+def test_the_bf16_head_gives_the_float32_loss_and_gradients_to_bfloat16_precision(monkeypatch):
+    """On a CPU with native bfloat16 and a catalogue of ``HEAD_BF16_FROM`` items or more, the
+    head's three products run in bfloat16 with rows rounded up: the loss and every gradient are
+    float32's to bfloat16's precision, with the same shapes; smaller catalogues, other CPUs and
+    GPUs (which autocast) keep float32."""
+    import torch
+
+    from core.encoder import loop
+
+    g = torch.Generator().manual_seed(1)
+    h0, E0, b0 = (torch.randn(*s, generator=g) * 0.3 for s in ((300, 16), (2100, 16), (2100,)))
+    t = torch.randint(0, 2100, (300,), generator=g)
+    out = {}
+    for bf16 in (False, True):
+        h, E, b = (x.clone().requires_grad_() for x in (h0, E0, b0))
+        loss = loop.softmax_xent(h, E, b, t, 1 / 300, bf16=bf16)
+        loss.backward()
+        out[bf16] = [loss.detach(), h.grad, E.grad, b.grad]
+    for a, r in zip(out[True], out[False]):
+        assert a.shape == r.shape and a.dtype == r.dtype == torch.float32
+        assert float((a - r).norm() / r.norm()) < 0.01
+    monkeypatch.setattr("core.config.cpu_has_bf16", lambda: True)
+    assert loop.bf16_head("cpu", loop.HEAD_BF16_FROM)
+    assert not loop.bf16_head("cpu", loop.HEAD_BF16_FROM - 1)
+    assert not loop.bf16_head("cuda", 50_000)
+    monkeypatch.setattr("core.config.cpu_has_bf16", lambda: False)
+    assert not loop.bf16_head("cpu", 50_000)
+
+
+def test_validation_on_packed_rows_ranks_every_target_as_in_its_own_row():
+    """The per-epoch validation packs windows as training does: every target's rank, so NDCG@10
+    and recall@10, are those of each window scored in its own left-padded row."""
+    import torch
+
+    from core.encoder.loop import _evaluate
+    from core.encoder.model import SeqEncoder
+    from core.encoder.train import ndcg_recall_at_10
+
+    rng = np.random.default_rng(4)
+    L, n_items, n = 12, 40, 23
+    k = rng.integers(1, L + 1, n)
+    items, types, gaps = (np.zeros((n, L), np.int64) for _ in range(3))
+    targets = np.full((n, L), -100, np.int64)
+    for w in range(n):
+        items[w, L - k[w]:] = rng.integers(1, n_items + 1, k[w])
+        types[w, L - k[w]:] = rng.integers(1, 4, k[w])
+        gaps[w, L - k[w]:] = rng.integers(1, 9, k[w])
+        targets[w, L - rng.integers(1, k[w] + 1):] = rng.integers(0, n_items)
+    torch.manual_seed(0)
+    m = SeqEncoder(n_items, 8, d=16, n_layers=2, n_heads=2, max_len=L)
+    with torch.no_grad():
+        m.item_text.normal_()
+        m.item_bias.normal_()
+    val = (np.arange(n), items, types, gaps, targets)
+    got = _evaluate(m, val, "cpu", batch=7)       # several batches, each packed
+    with torch.inference_mode():
+        E = m.item_matrix()
+        h = m(*(torch.as_tensor(a) for a in (items, types, gaps)), E)
+        tg = torch.as_tensor(targets)
+        sc = m.scores(h[tg >= 0], E)
+        ranks = (sc >= sc.gather(1, tg[tg >= 0][:, None])).sum(1) - 1
+    assert int((tg >= 0).sum()) > n
+    assert got == pytest.approx(ndcg_recall_at_10(ranks.numpy()), abs=1e-9)
+
+
 def test_packed_rows_give_every_window_the_outputs_and_targets_of_its_own_row():
     """Training packs a batch's short windows into shared rows (fewer rows to compute): each
     window's interactions keep their position embeddings and attend only within the window, so

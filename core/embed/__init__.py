@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import DEFAULT_TEXT_MODEL
+from core.config import DEFAULT_TEXT_MODEL, cpu_has_bf16  # noqa: F401 (used here, and by callers)
 from core.progress import NULL, Progress
 
 DEFAULT_MODEL = DEFAULT_TEXT_MODEL
@@ -171,15 +171,6 @@ def _load_model(model_name: str, device: str):
                     model.to(torch.bfloat16)
             _MODELS[key] = model
         return model
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (its flags list avx512_bf16 or amx_bf16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def precision(n_texts: int, device: str) -> str:
