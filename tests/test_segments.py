@@ -208,6 +208,43 @@ def test_one_position_expectation_is_the_catalogue_softmax_top_items():
             np.testing.assert_allclose(P[u].toarray().ravel(), want, atol=1e-6)
 
 
+def test_several_position_expectation_averages_the_softmax_over_interactions_only():
+    """A shopper's expected items are the mean of the catalogue softmax over the scored
+    positions of their window that hold an interaction (a short history's window starts with
+    padding, which is left out), top items kept and renormalised."""
+    import torch
+
+    from core.encoder.data import Sequences, last_window
+    from core.encoder.model import SeqEncoder
+    from core.segments.taste import _expected
+
+    torch.manual_seed(5)
+    model = SeqEncoder(200, 8, d=16, n_layers=1, n_heads=2, max_len=12).eval()
+    with torch.no_grad():
+        model.item_bias.normal_()
+    rng = np.random.default_rng(1)
+    lens = np.array([3, 30, 1, 0, 9, 12])
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    n = int(lens.sum())
+    seq = Sequences([f"u{i}" for i in range(6)], starts, starts + lens,
+                    rng.integers(0, 200, n), rng.integers(1, 4, n), rng.integers(0, 5, n))
+    P = _expected(model, seq, seq.ends, top_n=15, device="cpu", positions=8, stride=2)
+    assert P.shape == (6, 200) and P[3].nnz == 0
+    with torch.inference_mode():
+        E = model.item_matrix()
+        for u in (0, 1, 2, 4, 5):
+            items, types, gaps = (torch.as_tensor(a)[None] for a in
+                                  last_window(seq, seq.starts[u], seq.ends[u], 12))
+            cols = [c for c in range(12 - 8 + 1, 12, 2) if types[0, c] > 0]   # 5, 7, 9, 11
+            assert len(cols) == min(4, (min(lens[u], 8) + 1) // 2)
+            h = model(items, types, gaps, E)[0, cols]
+            p = torch.softmax(model.scores(h, E), -1).mean(0)
+            v, j = torch.topk(p, 15)
+            want = np.zeros(200)
+            want[j.numpy()] = (v / v.sum()).numpy()
+            np.testing.assert_allclose(P[u].toarray().ravel(), want, atol=1e-6)
+
+
 def test_lifecycle_check_of_a_very_large_shop_runs_on_a_sample(built_demo_store, monkeypatch):
     """Above ``MAX_CHECK_SHOPPERS`` (lowered to 300 of the demo's 600) the lifecycle's held-out
     check runs on a seeded sample: its figures count only sampled shoppers, the run says so, and
