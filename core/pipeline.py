@@ -134,6 +134,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
 
     params = params or BuildParams()
     t_start = time.perf_counter()
+    _warm_evaluation_early(store, params)
     # Ray starts (or connects) before the store is locked: a bad address fails at once.
     from core.encoder.data import sequences_cached
 
@@ -156,13 +157,32 @@ WITH_WORKERS = 0.125
 
 
 # Below this many events two background workers are started early and import their modules:
-# the evaluation's with the build, while this process loads the text model (one core; the
-# embedding that follows uses both, and a process beside it slowed it 4.4 -> 9.5 s), the map's
-# (which also loads UMAP's kernels) after the embedding, beside the single-threaded themes and
-# features. Online Retail: ~2 s off the evaluation, the last step, and ~3 s off the map beside it.
-# Larger shops start them when they are needed: the million-shopper build's memory was measured
-# so.
+# the evaluation's first thing in the build, while this process imports its own modules and loads
+# the text model (one core; the embedding that follows uses both, and a process beside it slowed
+# it 4.4 -> 9.5 s), the map's (which also loads UMAP's kernels) after the embedding, beside the
+# single-threaded themes and features. Online Retail: ~2 s off the evaluation, the last step, and
+# ~3 s off the map beside it. Larger shops start them when they are needed: the million-shopper
+# build's memory was measured so.
 PREWARM_BELOW_EVENTS = 5_000_000
+
+
+def _warm_evaluation_early(store: Store, params: BuildParams) -> None:
+    """Start the evaluation's worker importing its modules before this process imports its own
+    and loads the text model (one busy core, ~3.5 s on Online Retail), on a shop under
+    ``PREWARM_BELOW_EVENTS`` events with the local engine. A store that cannot be read here is
+    left to the build, which says why."""
+    if params.engine != "local" or not params.evaluate:
+        return
+    from core.engine.background import prewarm
+    from core.evaluate.background import WARM_MODULES
+
+    try:
+        with store.read() as con:
+            n_events = _count(con, "SELECT count(*) FROM events")
+    except Exception:  # noqa: BLE001 - the build's own checks report it
+        return
+    if n_events < PREWARM_BELOW_EVENTS:
+        prewarm([("evaluate", WARM_MODULES, None)])
 
 
 def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_runs: int,
@@ -200,10 +220,6 @@ def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_r
                 raise BuildError(f"No events before {params.as_of[:10]} (--as-of): choose a later "
                                  "date, or build without --as-of.")
         early = params.engine == "local" and n_events < PREWARM_BELOW_EVENTS
-        if early and params.evaluate:
-            from core.evaluate.background import WARM_MODULES
-
-            prewarm([("evaluate", WARM_MODULES, None)])
         try:
             check_inputs(con)
         except SanityError as e:
