@@ -134,7 +134,7 @@ def build(store: Store, params: BuildParams | None = None, progress: Progress = 
 
     params = params or BuildParams()
     t_start = time.perf_counter()
-    _warm_evaluation_early(store, params)
+    _warm_workers_early(store, params)
     # Ray starts (or connects) before the store is locked: a bad address fails at once.
     from core.encoder.data import sequences_cached
 
@@ -156,25 +156,26 @@ CHECKS_LATER_BELOW = 100_000
 WITH_WORKERS = 0.125
 
 
-# Below this many events two background workers are started early and import their modules:
-# the evaluation's first thing in the build, while this process imports its own modules and loads
-# the text model (one core; the embedding that follows uses both, and a process beside it slowed
-# it 4.4 -> 9.5 s), the map's (which also loads UMAP's kernels) after the embedding, beside the
-# single-threaded themes and features. Online Retail: ~2 s off the evaluation, the last step, and
-# ~3 s off the map beside it. Larger shops start them when they are needed: the million-shopper
-# build's memory was measured so.
+# Below this many events two background workers are started early and import their modules,
+# one after the other, first thing in the build: the evaluation's, then the map's (UMAP), while
+# this process imports its own modules and loads the text model (one core; the embedding that
+# follows uses both, and a process beside it slowed it 4.4 -> 9.5 s). The map's worker then loads
+# UMAP's kernels after the embedding, beside the single-threaded themes and features. Online
+# Retail: ~2 s off the evaluation, the last step, and ~3 s off the map beside it. Larger shops
+# start them when they are needed: the million-shopper build's memory was measured so.
 PREWARM_BELOW_EVENTS = 5_000_000
 
 
-def _warm_evaluation_early(store: Store, params: BuildParams) -> None:
-    """Start the evaluation's worker importing its modules before this process imports its own
-    and loads the text model (one busy core, ~3.5 s on Online Retail), on a shop under
-    ``PREWARM_BELOW_EVENTS`` events with the local engine. A store that cannot be read here is
-    left to the build, which says why."""
-    if params.engine != "local" or not params.evaluate:
+def _warm_workers_early(store: Store, params: BuildParams) -> None:
+    """On a shop under ``PREWARM_BELOW_EVENTS`` events with the local engine, start the
+    evaluation's worker importing its modules, then the map's importing UMAP, before this process
+    imports its own and loads the text model (one busy core, ~3.5 s on Online Retail). A store
+    that cannot be read here is left to the build, which says why."""
+    if params.engine != "local":
         return
     from core.engine.background import prewarm
     from core.evaluate.background import WARM_MODULES
+    from core.maps.umap_map import WARM_MODULES as MAP_MODULES
 
     try:
         with store.read() as con:
@@ -182,7 +183,8 @@ def _warm_evaluation_early(store: Store, params: BuildParams) -> None:
     except Exception:  # noqa: BLE001 - the build's own checks report it
         return
     if n_events < PREWARM_BELOW_EVENTS:
-        prewarm([("evaluate", WARM_MODULES, None)])
+        prewarm(([("evaluate", WARM_MODULES, None)] if params.evaluate else [])
+                + [("map", MAP_MODULES, None)])
 
 
 def _build(store: Store, params: BuildParams, progress: Progress, engine, keep_runs: int,
