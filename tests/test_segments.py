@@ -173,26 +173,47 @@ def test_taste_checks_run_later_give_the_same_figures(built_demo_store, tmp_path
     assert now["validity"]["segments"]["shoppers"] > 0 and 0 < now["stability_ari"] <= 1
 
 
+def _tiny_encoder_and_histories(torch_seed: int, n_items: int, lens, rng_seed: int):
+    """A small untrained encoder (max_len 12, random item biases) and shoppers u0, u1, ... with
+    histories of ``lens`` random interactions."""
+    import torch
+
+    from core.encoder.data import Sequences
+    from core.encoder.model import SeqEncoder
+
+    torch.manual_seed(torch_seed)
+    model = SeqEncoder(n_items, 8, d=16, n_layers=1, n_heads=2, max_len=12).eval()
+    with torch.no_grad():
+        model.item_bias.normal_()
+    rng = np.random.default_rng(rng_seed)
+    lens = np.asarray(lens)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    n = int(lens.sum())
+    seq = Sequences([f"u{i}" for i in range(len(lens))], starts, starts + lens,
+                    rng.integers(0, n_items, n), rng.integers(1, 4, n), rng.integers(0, 5, n))
+    return model, seq
+
+
+def _top_renormalised(p, k: int) -> np.ndarray:
+    """The ``k`` largest of the probabilities ``p``, renormalised, the rest 0 (a dense row)."""
+    import torch
+
+    v, j = torch.topk(p, k)
+    want = np.zeros(len(p))
+    want[j.numpy()] = (v / v.sum()).numpy()
+    return want
+
+
 def test_one_position_expectation_is_the_catalogue_softmax_top_items():
     """At scale the expected items come from a shopper's last position only; taken from the
     logits' top items, they are exactly the full-catalogue softmax's top items renormalised
     (what the several-position path computes), and shoppers with nothing kept get no row."""
     import torch
 
-    from core.encoder.data import Sequences, last_window
-    from core.encoder.model import SeqEncoder
+    from core.encoder.data import last_window
     from core.segments.taste import _expected
 
-    torch.manual_seed(3)
-    model = SeqEncoder(300, 8, d=16, n_layers=1, n_heads=2, max_len=12).eval()
-    with torch.no_grad():
-        model.item_bias.normal_()
-    rng = np.random.default_rng(0)
-    lens = np.array([5, 30, 1, 0, 17])
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    n = int(lens.sum())
-    seq = Sequences([f"u{i}" for i in range(5)], starts, starts + lens,
-                    rng.integers(0, 300, n), rng.integers(1, 4, n), rng.integers(0, 5, n))
+    model, seq = _tiny_encoder_and_histories(3, 300, [5, 30, 1, 0, 17], 0)
     P = _expected(model, seq, seq.ends, top_n=20, device="cpu", positions=20, stride=20)
     assert P.shape == (5, 300) and P[3].nnz == 0
     with torch.inference_mode():
@@ -201,11 +222,9 @@ def test_one_position_expectation_is_the_catalogue_softmax_top_items():
             items, types, gaps = (torch.as_tensor(a)[None] for a in
                                   last_window(seq, seq.starts[u], seq.ends[u], 12))
             p = torch.softmax(model.scores(model(items, types, gaps, E)[0, -1], E), -1)
-            v, j = torch.topk(p, 20)
-            want = np.zeros(300)
-            want[j.numpy()] = (v / v.sum()).numpy()
             assert P[u].nnz == 20
-            np.testing.assert_allclose(P[u].toarray().ravel(), want, atol=1e-6)
+            np.testing.assert_allclose(P[u].toarray().ravel(), _top_renormalised(p, 20),
+                                       atol=1e-6)
 
 
 def test_several_position_expectation_averages_the_softmax_over_interactions_only():
@@ -214,20 +233,11 @@ def test_several_position_expectation_averages_the_softmax_over_interactions_onl
     padding, which is left out), top items kept and renormalised."""
     import torch
 
-    from core.encoder.data import Sequences, last_window
-    from core.encoder.model import SeqEncoder
+    from core.encoder.data import last_window
     from core.segments.taste import _expected
 
-    torch.manual_seed(5)
-    model = SeqEncoder(200, 8, d=16, n_layers=1, n_heads=2, max_len=12).eval()
-    with torch.no_grad():
-        model.item_bias.normal_()
-    rng = np.random.default_rng(1)
-    lens = np.array([3, 30, 1, 0, 9, 12])
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    n = int(lens.sum())
-    seq = Sequences([f"u{i}" for i in range(6)], starts, starts + lens,
-                    rng.integers(0, 200, n), rng.integers(1, 4, n), rng.integers(0, 5, n))
+    lens = [3, 30, 1, 0, 9, 12]
+    model, seq = _tiny_encoder_and_histories(5, 200, lens, 1)
     P = _expected(model, seq, seq.ends, top_n=15, device="cpu", positions=8, stride=2)
     assert P.shape == (6, 200) and P[3].nnz == 0
     with torch.inference_mode():
@@ -239,10 +249,8 @@ def test_several_position_expectation_averages_the_softmax_over_interactions_onl
             assert len(cols) == min(4, (min(lens[u], 8) + 1) // 2)
             h = model(items, types, gaps, E)[0, cols]
             p = torch.softmax(model.scores(h, E), -1).mean(0)
-            v, j = torch.topk(p, 15)
-            want = np.zeros(200)
-            want[j.numpy()] = (v / v.sum()).numpy()
-            np.testing.assert_allclose(P[u].toarray().ravel(), want, atol=1e-6)
+            np.testing.assert_allclose(P[u].toarray().ravel(), _top_renormalised(p, 15),
+                                       atol=1e-6)
 
 
 def test_lifecycle_check_of_a_very_large_shop_runs_on_a_sample(built_demo_store, monkeypatch):
