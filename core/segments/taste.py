@@ -138,7 +138,8 @@ def _expected(model, seq, keep_ends: np.ndarray, top_n: int, device: str,
                 # window starts with padding: 13 % of the positions on Online Retail)
                 valid = types[:, -P_:][:, (P_ - 1) % stride::stride] > 0
                 p = torch.softmax(model.scores(h[valid], E).float(), dim=-1)
-                pm = torch.zeros(len(us), p.shape[1]).index_add_(0, valid.nonzero()[:, 0], p)
+                pm = torch.zeros(len(us), p.shape[1], device=p.device).index_add_(
+                    0, valid.nonzero()[:, 0], p)
                 pm /= valid.sum(1, keepdim=True).clamp_min(1)
                 v, j = torch.topk(pm, k, dim=-1)
                 v = (v / v.sum(-1, keepdim=True).clamp_min(1e-12)).cpu().numpy()
