@@ -157,6 +157,29 @@ def test_item_knn_conditional_probability_reasons(shop):
     assert recs[0].score == pytest.approx(w * (0.4 + 1 / 3), rel=1e-4)
 
 
+def test_item_knn_dense_and_sparse_products_give_identical_scores(shop, monkeypatch):
+    """A small, dense catalogue scores through a dense copy of P (faster); a large or sparse one
+    keeps the sparse product. Both give the same scores, bit for bit."""
+    import core.recommend.recommenders as R
+    from core.recommend.recommenders import batch_for_users
+
+    con, run_id, data = shop
+    dense = ItemKNNRecommender().fit(con, run_id, data)
+    assert dense.P_dense is not None and np.array_equal(dense.P_dense, dense.P.toarray())
+    monkeypatch.setattr(R, "DENSE_KNN_MAX_ITEMS", data.n_items - 1)   # too many items
+    sparse = ItemKNNRecommender().fit(con, run_id, data)
+    assert sparse.P_dense is None
+    monkeypatch.setattr(R, "DENSE_KNN_MAX_ITEMS", 6_000)
+    monkeypatch.setattr(R, "DENSE_KNN_FROM", 1.01)                    # too few pairs
+    assert ItemKNNRecommender().fit(con, run_id, data).P_dense is None
+    batch = batch_for_users(data, np.arange(len(data.user_ids)))
+    a, b = dense.scores(batch), sparse.scores(batch)
+    assert a.shape == (len(data.user_ids), data.n_items) and a.dtype == b.dtype == np.float32
+    assert np.array_equal(a, b) and a.max() > 0
+    assert ids(dense.recommend(None, user_id="u3")) == ids(sparse.recommend(None, user_id="u3")) \
+        == ["B", "E", "D"]
+
+
 def test_repeat_purchase(shop):
     con, run_id, data = shop
     rep = RepeatRecommender().fit(con, run_id, data)

@@ -64,6 +64,13 @@ from core.neighbours import top_k
 
 REPEAT_HALF_LIFE_DAYS = 365.0
 KNN_HALF_LIFE_DAYS = 30.0
+# Up to this many items, where at least DENSE_KNN_FROM of item pairs were bought together, item
+# kNN also holds its conditional probabilities as a dense array: a batch's scores are then a
+# sparse-by-dense product, the same sums in the same order (identical scores), 5x faster than
+# sparse-by-sparse (Online Retail: 3,927 items, 49 % of pairs; 2,048 shoppers 0.54 -> 0.10 s;
+# 62 MB). Larger or sparser catalogues keep the sparse product only.
+DENSE_KNN_MAX_ITEMS = 6_000
+DENSE_KNN_FROM = 0.05
 DEFAULT_WEIGHTS = {"tifu_knn": 1.0, "encoder": 0.5, "item_knn": 0.5, "segment_popularity": 0.25}
 
 
@@ -251,6 +258,9 @@ class ItemKNNRecommender(Recommender):
         inv = np.divide(1.0, d, out=np.zeros_like(d), where=d > 0)
         self.P = sp.diags(inv.astype(np.float32)) @ C   # P[i, j] = P(j | i)
         self.P = self.P.tocsr().astype(np.float32)
+        n = self.P.shape[0]
+        self.P_dense = self.P.toarray() \
+            if n <= DENSE_KNN_MAX_ITEMS and self.P.nnz >= DENSE_KNN_FROM * n * n else None
         self.co_counts = C
         self.item_baskets = d
 
@@ -278,7 +288,9 @@ class ItemKNNRecommender(Recommender):
         last = getattr(self, "_last", None)
         if last is not None and last[0] is batch:
             return last[1]
-        out = np.asarray((self.weights(batch) @ self.P).toarray())
+        w = self.weights(batch)
+        out = np.asarray(w @ self.P_dense) if self.P_dense is not None else \
+            np.asarray((w @ self.P).toarray())
         out.flags.writeable = False
         self._last = (batch, out)
         return out
