@@ -51,6 +51,37 @@ def test_each_shoppers_last_basket_is_held_out_exactly(tmp_store):
                     ("a", "z", "purchase"), ("b", "x", "purchase"), ("c", "x", "purchase")]
 
 
+def test_cut_events_are_a_table_on_a_small_shop_a_view_on_a_large_one(tmp_store, monkeypatch):
+    """The same rows either way; the name can be registered again as the other kind, and
+    ``drop_temp`` removes it."""
+    import core.features.holdout as H
+
+    rows = [("a", "a1", 1, "x", "purchase"), ("a", "a2", 3, "z", "purchase"),
+            ("a", "a3", 5, "w", "purchase"), ("b", "b1", 2, "x", "purchase"),
+            ("b", "b2", 4, "y", "purchase"), ("c", "c1", 3, "x", "purchase")]
+
+    def kinds(con):
+        return con.execute(
+            "SELECT 'view' FROM duckdb_views() WHERE temporary AND view_name = '_cut' UNION ALL "
+            "SELECT 'table' FROM duckdb_tables() WHERE temporary AND table_name = '_cut'"
+        ).fetchall()
+
+    with tmp_store.write() as con:
+        _baskets(con, rows)
+        keep = cutoffs(last_basket_split(con))
+        got = {}
+        for below, kind in ((7, "table"), (6, "view"), (7, "table")):   # 6 events in the shop
+            monkeypatch.setattr(H, "MATERIALISE_BELOW_EVENTS", below)
+            name = H.register_events_before(con, "_cut", keep)
+            assert kinds(con) == [(kind,)]
+            got[kind] = con.execute(f"SELECT user_id, item_id FROM {name} ORDER BY event_id"
+                                    ).fetchall()
+        H.drop_temp(con, "_cut")
+        assert kinds(con) == []
+        H.drop_temp(con, "_cut")                        # nothing there: no error
+    assert got["table"] == got["view"] == [("a", "x"), ("a", "z"), ("b", "x"), ("c", "x")]
+
+
 def test_segment_popularity_ndcg_exactly():
     # 4 shoppers, items 0..3; segment 0 = shoppers 0, 1; segment 1 = shoppers 2, 3
     bought = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 1]], float))

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from core.features.holdout import cutoffs, last_basket_split, register_events_before
+from core.features.holdout import cutoffs, drop_temp, last_basket_split, register_events_before
 from core.progress import NULL, Progress
 from core.segments import quality as qm
 from core.segments.choice import _bootstrap_ari, _choose, _choose_stable  # noqa: F401
@@ -72,6 +72,7 @@ def _as_of_habits(con, run_id: int, keep: dict[str, int], name: str,
                 "SELECT * FROM user_shares WHERE false")
     compute_features(con, run_id, events=view, features_table=f"_{name}_features",
                      shares_table=f"_{name}_shares")
+    drop_temp(con, view)
     return f"_{name}_features"
 
 

@@ -256,7 +256,8 @@ def lifecycle_quality(con, split: pd.DataFrame | None = None, *, seed: int = 42)
       whole-shop best-sellers and KMeans on TF-IDF/SVD-64 of purchases with as many segments."""
     from sklearn.cluster import KMeans
 
-    from core.features.holdout import cutoffs as keep_of, last_basket_split, register_events_before
+    from core.features.holdout import (cutoffs as keep_of, drop_temp, last_basket_split,
+                                       register_events_before)
     from core.segments import quality as qm
 
     rfm = shopper_rfm(con)
@@ -293,6 +294,7 @@ def lifecycle_quality(con, split: pd.DataFrame | None = None, *, seed: int = 42)
     bought = con.execute(
         f"SELECT user_id, item_id, count(*) AS n FROM {view} "
         "WHERE user_id IS NOT NULL AND event_type = 'purchase' GROUP BY ALL").df()
+    drop_temp(con, view)
     items = sorted(set(bought["item_id"]) | {i for its in split["test_items"] for i in its})
     index = {it: j for j, it in enumerate(items)}
     import scipy.sparse as sp
