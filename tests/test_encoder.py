@@ -409,6 +409,40 @@ def test_the_bf16_head_gives_the_float32_loss_and_gradients_to_bfloat16_precisio
     assert not loop.bf16_head("cpu", 50_000)
 
 
+def test_the_bf16_head_in_blocks_of_rows_gives_the_unblocked_gradients(monkeypatch):
+    """The bfloat16 head works through its rows ``HEAD_BF16_BLOCK`` at a time (the block's
+    logits and softmax stay in the cache): the hidden states' and items' gradients are bit for
+    bit those of one block over every row, the loss and the bias gradient (summed block by
+    block) agree to float32 rounding, and a loss scaled after the head scales every gradient."""
+    import torch
+
+    from core.encoder import loop
+
+    g = torch.Generator().manual_seed(2)
+    h0, E0, b0 = (torch.randn(*s, generator=g) * 0.3 for s in ((300, 16), (2100, 16), (2100,)))
+    t = torch.randint(0, 2100, (300,), generator=g)
+
+    def run(block, times=1.0):
+        monkeypatch.setattr(loop, "HEAD_BF16_BLOCK", block)
+        h, E, b = (x.clone().requires_grad_() for x in (h0, E0, b0))
+        loss = loop.softmax_xent(h, E, b, t, 1 / 300, bf16=True)
+        (loss * times).backward()
+        return [loss.detach(), h.grad, E.grad, b.grad]
+
+    one = run(10 ** 6)                 # one block: the whole (rows rounded up to 256) at once
+    blocked = run(128)                 # 300 targets: blocks of 128, 128 and 44
+    assert torch.equal(blocked[1], one[1]) and torch.equal(blocked[2], one[2])
+    torch.testing.assert_close(blocked[0], one[0], rtol=1e-6, atol=0)
+    torch.testing.assert_close(blocked[3], one[3], rtol=1e-5, atol=1e-8)
+    tripled = run(128, times=3.0)
+    for a, r in zip(tripled[1:], blocked[1:]):
+        torch.testing.assert_close(a, 3 * r, rtol=1e-6, atol=1e-9)
+    # the loss itself: the cross-entropy of the bfloat16 logits, to float32 rounding
+    logits = torch.addmm(b0.bfloat16(), h0.bfloat16(), E0.bfloat16().T).float()
+    ref = torch.nn.functional.cross_entropy(logits, t, reduction="sum") / 300
+    torch.testing.assert_close(blocked[0], ref, rtol=1e-5, atol=0)
+
+
 def test_validation_on_packed_rows_ranks_every_target_as_in_its_own_row():
     """The per-epoch validation packs windows as training does: every target's rank, so NDCG@10
     and recall@10, are those of each window scored in its own left-padded row."""

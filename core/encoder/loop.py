@@ -197,6 +197,14 @@ HEAD_BF16_FROM = 2_048
 # shape, and every step has its own number of targets (unrounded, the epoch was slower than
 # float32's: 7.3 against 7.1 s; 256: 5.8-6.1 against 6.5 s).
 HEAD_BF16_ROWS = 256
+# In bfloat16 the head works through its rows this many at a time: each block's logits, softmax
+# and gradient (128 x 3,927 float32 on Online Retail, 2 MB) stay in the core's cache instead of
+# one (targets x items) float32 array making ten passes through memory. The products are the
+# same (the block's rows of the same padded bfloat16 arrays), so the hidden states' and items'
+# gradients are bit for bit the unblocked ones; the loss and the bias gradient are summed block
+# by block (within 3e-7). A step's head, 1,960 targets x 3,927 items on one thread: 30-50 ->
+# 24-26 ms.
+HEAD_BF16_BLOCK = 128
 
 
 def bf16_head(device, n_items: int) -> bool:
@@ -217,6 +225,39 @@ def softmax_xent(h, E, bias, targets, scale: float, bf16: bool = False):
     return _softmax_xent_class().apply(h, E, bias, targets, float(scale), bool(bf16))
 
 
+def _blocked_bf16_forward(ctx, h, E, bias, targets, scale: float):
+    """The bfloat16 head's forward pass, ``HEAD_BF16_BLOCK`` rows at a time: each block's
+    logits (one bfloat16 product), softmax and loss in float32, then its gradient (softmax minus
+    the target's one-hot, times ``scale``) into the padded bfloat16 array the backward pass's
+    two products read, and its column sums into the bias gradient."""
+    import torch
+
+    k, n = len(h), E.shape[0]
+    rows = -(-k // HEAD_BF16_ROWS) * HEAD_BF16_ROWS
+    hb, Eb, bb = _padded_bf16(h, rows), E.to(torch.bfloat16), bias.to(torch.bfloat16)
+    Pb = torch.empty(rows, n, dtype=torch.bfloat16, device=h.device)
+    Pb[k:].zero_()
+    gb = torch.zeros(n, dtype=torch.float32, device=h.device)
+    loss = torch.zeros((), dtype=torch.float32, device=h.device)
+    B = HEAD_BF16_BLOCK
+    for s in range(0, k, B):
+        e = min(s + B, k)
+        z = torch.addmm(bb, hb[s:s + B], Eb.T)[:e - s].float()   # always B rows: one kernel
+        t = targets[s:e]
+        top = z.amax(1, keepdim=True)
+        picked = z.gather(1, t[:, None])
+        z.sub_(top).exp_()
+        total = z.sum(1, keepdim=True)
+        loss += (total.log() + top - picked).sum()
+        z.div_(total)
+        z[torch.arange(e - s, device=z.device), t] -= 1.0
+        z.mul_(scale)
+        gb += z.sum(0)
+        Pb[s:e] = z
+    ctx.bf16 = (Pb, hb, Eb, gb, k, (h.dtype, E.dtype))
+    return loss * scale
+
+
 def _padded_bf16(x, rows: int):
     """``x`` in bfloat16, with zero rows below it up to ``rows``."""
     import torch
@@ -234,16 +275,11 @@ def _softmax_xent_class():
     class SoftmaxXent(torch.autograd.Function):
         @staticmethod
         def forward(ctx, h, E, bias, targets, scale, bf16):
-            k = len(h)
             if bf16:
-                rows = -(-k // HEAD_BF16_ROWS) * HEAD_BF16_ROWS
-                hb, Eb = _padded_bf16(h, rows), E.to(torch.bfloat16)
-                z = torch.addmm(bias.to(torch.bfloat16), hb, Eb.T)[:k].float()
-                ctx.bf16 = (hb, Eb, rows)
-            else:
-                # the bias added by the matrix product itself (no pass of its own)
-                z = torch.addmm(bias.to(h.dtype), h, E.T).float()  # fp32 softmax under autocast
-                ctx.bf16 = None
+                return _blocked_bf16_forward(ctx, h, E, bias, targets, scale)
+            # the bias added by the matrix product itself (no pass of its own)
+            z = torch.addmm(bias.to(h.dtype), h, E.T).float()  # fp32 softmax under autocast
+            ctx.bf16 = None
             top = z.amax(1, keepdim=True)
             picked = z.gather(1, targets[:, None])
             z.sub_(top).exp_()
@@ -256,17 +292,19 @@ def _softmax_xent_class():
 
         @staticmethod
         def backward(ctx, grad):
+            if ctx.bf16 is not None:
+                Pb, hb, Eb, gb, k, dtypes = ctx.bf16
+                gh = (Pb @ Eb)[:k].to(dtypes[0])
+                gE = (Pb.T @ hb).to(dtypes[1])
+                gb = gb.to(dtypes[1])
+                if float(grad) != 1.0:  # the softmax was scaled in the forward pass already
+                    gh, gE, gb = gh * grad, gE * grad, gb * grad
+                return gh, gE, gb, None, None, None
             P, h, E, targets = ctx.saved_tensors
             P[torch.arange(len(targets), device=P.device), targets] -= 1.0
             P.mul_(grad * ctx.scale)
-            if ctx.bf16 is not None:
-                hb, Eb, rows = ctx.bf16
-                Pb = _padded_bf16(P, rows)
-                gh = (Pb @ Eb)[:len(P)].to(h.dtype)
-                gE = (Pb.T @ hb).to(E.dtype)
-            else:
-                gh = (P @ E.to(P.dtype)).to(h.dtype)
-                gE = (P.T @ h.to(P.dtype)).to(E.dtype)
+            gh = (P @ E.to(P.dtype)).to(h.dtype)
+            gE = (P.T @ h.to(P.dtype)).to(E.dtype)
             return gh, gE, P.sum(0).to(E.dtype), None, None, None
 
     return SoftmaxXent
