@@ -253,6 +253,22 @@ def test_several_position_expectation_averages_the_softmax_over_interactions_onl
                                        atol=1e-6)
 
 
+def test_the_expectation_is_the_same_in_any_chunks_of_shoppers(monkeypatch):
+    """The shoppers are scored in chunks small enough for the processor's cache
+    (``EXPECTED_CHUNK_SCORES``): one shopper a chunk, three, or all at once give the same
+    values."""
+    from core.segments import taste
+
+    model, seq = _tiny_encoder_and_histories(5, 200, [3, 30, 1, 0, 9, 12, 7], 2)
+    got = []
+    for limit in (4 * 200, 3 * 4 * 200, 10 ** 9):      # 4 positions x 200 items a shopper
+        monkeypatch.setattr(taste, "EXPECTED_CHUNK_SCORES", limit)
+        got.append(taste._expected(model, seq, seq.ends, top_n=15, device="cpu", positions=8,
+                                   stride=2))
+    for P in got[1:]:
+        assert (P != got[0]).nnz == 0 and P.nnz == got[0].nnz > 0
+
+
 def test_lifecycle_check_of_a_very_large_shop_runs_on_a_sample(built_demo_store, monkeypatch):
     """Above ``MAX_CHECK_SHOPPERS`` (lowered to 300 of the demo's 600) the lifecycle's held-out
     check runs on a seeded sample: its figures count only sampled shoppers, the run says so, and
