@@ -443,12 +443,17 @@ def test_the_bf16_head_in_blocks_of_rows_gives_the_unblocked_gradients(monkeypat
     torch.testing.assert_close(blocked[0], ref, rtol=1e-5, atol=0)
 
 
-def test_validation_on_packed_rows_ranks_every_target_as_in_its_own_row():
-    """The per-epoch validation packs windows as training does: every target's rank, so NDCG@10
-    and recall@10, are those of each window scored in its own left-padded row."""
+@pytest.mark.parametrize("score_rows", [256, 3])
+def test_validation_on_packed_rows_ranks_every_target_as_in_its_own_row(score_rows, monkeypatch):
+    """The per-epoch validation packs windows as training does, and scores a batch's targets
+    ``EVAL_SCORE_ROWS`` at a time: every target's rank, so NDCG@10 and recall@10, are those of
+    each window scored in its own left-padded row."""
     import torch
 
+    from core.encoder import loop
     from core.encoder.loop import _evaluate
+
+    monkeypatch.setattr(loop, "EVAL_SCORE_ROWS", score_rows)
     from core.encoder.model import SeqEncoder
     from core.encoder.train import ndcg_recall_at_10
 

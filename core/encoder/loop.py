@@ -325,6 +325,12 @@ def _sampled_logits(model, h, E, targets, n_neg: int, gen):
     return logits, torch.zeros(len(targets), dtype=torch.long, device=h.device)
 
 
+# On a CPU the validation scores its targets against the catalogue this many at a time, so the
+# scores stay in the processor's cache (Online Retail: ~5,500 targets x 3,927 items a batch of
+# 512 windows, 86 MB at once before); the same ranks.
+EVAL_SCORE_ROWS = 256
+
+
 def _evaluate(model, val, device, batch=512):
     """(NDCG@10, recall@10) of the validation targets. On a CPU the windows are packed as in
     training (``pack``): the same targets and scores, with the padding left out (Online Retail:
@@ -350,9 +356,11 @@ def _evaluate(model, val, device, batch=512):
                 (it, ty, ga, tg), packed = (x[i:i + batch] for x in X), None
             h = model(it, ty, ga, E, packed=packed)
             m = tg >= 0
-            sc = model.scores(h[m], E).float()
-            t = tg[m]
-            ts = sc.gather(1, t[:, None])
-            ranks.append(((sc >= ts).sum(1) - 1).cpu().numpy())
+            hm, t = h[m], tg[m]
+            step = EVAL_SCORE_ROWS if packed_rows else max(1, len(t))
+            for s in range(0, len(t), step):
+                sc = model.scores(hm[s:s + step], E).float()
+                ts = sc.gather(1, t[s:s + step, None])
+                ranks.append(((sc >= ts).sum(1) - 1).cpu().numpy())
     ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
     return ndcg_recall_at_10(ranks)
