@@ -539,3 +539,32 @@ def test_the_cpu_dropout_keeps_a_share_of_one_minus_p_scaled_up():
     assert abs(float(kept.float().mean()) - 0.8) < 0.005
     torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1.25))
     assert dropout(x, 0.2, False) is x
+
+
+def test_the_mean_of_text_baseline_ranks_each_target_by_the_sum_of_what_came_before():
+    """The baseline the encoder is compared with: each validation target ranked by the cosine of
+    its item's text vector with the sum of the shopper's earlier items' vectors (their whole
+    history before it, the earlier validation targets included), NDCG@10 and recall@10 over
+    every target, computed here target by target."""
+    from core.encoder.data import Sequences
+    from core.encoder.train import baseline_mean_text, ndcg_recall_at_10
+
+    rng = np.random.default_rng(8)
+    n_items, lens = 60, np.array([5, 1, 9, 4, 0, 12, 3])
+    n_val = np.array([2, 0, 3, 1, 0, 3, 2])
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    items = rng.integers(0, n_items, int(lens.sum()))
+    seq = Sequences([f"u{i}" for i in range(len(lens))], starts, starts + lens, items,
+                    np.ones(len(items), np.int64), np.zeros(len(items), np.int64))
+    T = rng.normal(size=(n_items, 6)).astype(np.float32)
+    ranks = []
+    for u in range(len(lens)):
+        for r in range(starts[u] + lens[u] - n_val[u], starts[u] + lens[u]):
+            prof = T[items[starts[u]:r]].sum(axis=0, dtype=np.float64).astype(np.float32)
+            prof /= np.linalg.norm(prof) or 1.0
+            sc = T @ prof
+            ranks.append(int((sc >= sc[items[r]]).sum()) - 1)
+    got = baseline_mean_text(seq, n_val, T)
+    assert got[2] == int(n_val.sum()) == len(ranks) == 11
+    assert got[:2] == pytest.approx(ndcg_recall_at_10(np.array(ranks)), abs=1e-12)
+    assert 0 < got[0] < 1

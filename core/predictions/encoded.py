@@ -68,8 +68,9 @@ class AsOfEncoder:
         self.device_ = resolve_device(self.device)
         self.train_before_ = train_before
         kw = {"text_model": self.text_model} if self.text_model else {}
+        # no mean-of-text baseline: its figure (the build's encoder reports one) is not kept
         self.prep_ = prepare_training(con, device=self.device_, seed=self.seed,
-                                      params=self.params,
+                                      params=self.params, baseline=False,
                                       cutoffs=kept_before(con, train_before), **kw)
         w = worker("encoder")
         self.future_ = (w.submit("core.encoder.loop:fit", self.prep_.job)
