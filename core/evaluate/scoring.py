@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
+from core.config import CACHE_BLOCK_SCORES
 from core.evaluate.metrics import per_user_metrics
 from core.recommend.data import ShopData
 from core.neighbours import top_k
@@ -169,10 +170,7 @@ def component_norms(recs, data, rows, hists, names) -> dict[str, "Scores"]:
     return {n: s.done() for n, s in out.items()}
 
 
-# Scores per block of shoppers while tuning (4 MB of float32): a block's several passes (the
-# blend, the mask, the top-k) stay in the processor's cache. 16 M (64 MB) before: Online
-# Retail's evaluation alone 13.3-15.8 -> 12.3-12.6 s, the same figures.
-TUNE_BLOCK = 1_000_000
+TUNE_BLOCK = CACHE_BLOCK_SCORES  # scores per block of shoppers while tuning (16 M before)
 # From this many items each tuning candidate is ranked on a shortlist (``_Shortlist``): the same
 # weights and figures, in less time (Online Retail, 3,927 items: the two list types' tuning took
 # 2.4 + 3.9 s on the whole catalogue, 1.6 + 1.4 s on shortlists, the evaluation's results

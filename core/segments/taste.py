@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from core.config import CACHE_BLOCK_SCORES
+
 # behaviour features that describe how someone shops rather than their lifecycle (recency,
 # orders, spend and tenure belong to the lifecycle lens)
 HABIT_FEATURES = ["avg_order_value", "return_rate", "views_per_purchase", "basket_size",
@@ -85,7 +87,7 @@ def _history(seq, keep_ends: np.ndarray, purchase_code: int, return_code: int, n
     return H.tocsr(), B.tocsr(), C.tocsr()
 
 
-EXPECTED_CHUNK_SCORES = 1_000_000   # next-item scores a chunk of shoppers holds (see below)
+EXPECTED_CHUNK_SCORES = CACHE_BLOCK_SCORES   # next-item scores a chunk of shoppers holds
 
 
 def _expected(model, seq, keep_ends: np.ndarray, top_n: int, device: str,
@@ -102,10 +104,9 @@ def _expected(model, seq, keep_ends: np.ndarray, top_n: int, device: str,
     k = int(min(top_n, n_items))
     P_ = int(min(positions, L))
     scored = len(range((P_ - 1) % stride, P_, stride))  # positions scored per shopper
-    # Small chunks keep each chunk's logits and softmax in the processor's cache. One position
-    # (a very large shop), for the top-k: at 50,000 items 0.45 -> 0.31 ms per shopper from 256
-    # to 32 shoppers a chunk. Several positions: Online Retail's window (10 positions x 3,927
-    # items) 3.4 -> 1.9 s from 256 to 25 shoppers a chunk (~1 M scores), the same figures.
+    # Small chunks keep each chunk's logits and softmax in the processor's cache
+    # (``CACHE_BLOCK_SCORES``). One position (a very large shop), for the top-k: at 50,000 items
+    # 0.45 -> 0.31 ms per shopper from 256 to 32 shoppers a chunk.
     chunk = int(max(1, min(256, (1.6e6 if scored == 1 else EXPECTED_CHUNK_SCORES)
                            // max(1, scored * n_items))))
     data = np.zeros((n, k), np.float32)
