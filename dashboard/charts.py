@@ -237,25 +237,30 @@ def k_scan(df: pd.DataFrame, chosen_k: int | None) -> go.Figure:
     from plotly.subplots import make_subplots
 
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    if "val_ndcg10" in df and "candidate" in df:  # builds with held-out choice of k
+    held_out = "val_ndcg10" in df and df["val_ndcg10"].notna().any()
+    if "candidate" in df and (held_out or "silhouette" in df):  # one line per candidate
+        # without held-out baskets (e.g. a ratings shop) the options were compared by separation
+        col_y, what, axis = (("val_ndcg10", "predicts (NDCG@10)",
+                              "Predicts held-out baskets (NDCG@10)") if held_out else
+                             ("silhouette", "separation (silhouette)", "Separation (silhouette)"))
         palette = ["#4C78A8", "#F58518", "#54A24B", "#B279A2"]
         for i, (cand, d) in enumerate(df.sort_values("k").groupby("candidate", sort=False)):
             name, col = CANDIDATE_LABELS.get(cand, str(cand)), palette[i % len(palette)]
-            fig.add_trace(go.Scatter(x=d["k"], y=d["val_ndcg10"], name=f"{name}: predicts (NDCG@10)",
+            fig.add_trace(go.Scatter(x=d["k"], y=d[col_y], name=f"{name}: {what}",
                                      mode="lines+markers", line_color=col), secondary_y=False)
             fig.add_trace(go.Scatter(x=d["k"], y=d["seed_stability"], name=f"{name}: stability",
                                      mode="lines+markers", line=dict(color=col, dash="dot")),
                           secondary_y=True)
         if "chosen" in df and df["chosen"].fillna(False).astype(bool).any():
             ch = df[df["chosen"].fillna(False).astype(bool)].iloc[0]
-            fig.add_trace(go.Scatter(x=[ch["k"]], y=[ch["val_ndcg10"]], mode="markers", name="chosen",
+            fig.add_trace(go.Scatter(x=[ch["k"]], y=[ch[col_y]], mode="markers", name="chosen",
                                      marker=dict(size=16, symbol="circle-open", color="#1F2430",
                                                  line=dict(width=2))), secondary_y=False)
         _base(fig, height=420, xaxis_title="Number of segments (k)",
               legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, font=dict(size=11)),
               margin=dict(l=10, r=10, t=90, b=10))
         fig.update_xaxes(dtick=1)
-        fig.update_yaxes(title_text="Predicts held-out baskets (NDCG@10)", secondary_y=False)
+        fig.update_yaxes(title_text=axis, secondary_y=False)
         fig.update_yaxes(title_text="Stability between seeds (0-1)", secondary_y=True,
                          gridcolor=GRID, range=[0, 1.05], dtick=0.2, showgrid=False)
         return fig

@@ -469,3 +469,28 @@ def test_model_page_says_which_steps_of_a_very_large_build_were_sampled(tiny_db)
     assert "- Predictions were trained and backtested on 20,000 of 1,000,000 shoppers (2%)" in t
     assert ("- Predictions left out the shopping-sequence (profile encoder) features: 1,000,000 "
             "shoppers: above 200,000") in t
+
+
+def test_choice_of_k_chart_draws_each_candidate_on_its_own_line():
+    """The Model page's choice-of-k chart: one line per candidate (taste; taste and habits),
+    sorted by k, with the chosen option marked. A shop without held-out baskets (a ratings
+    file) compared its options by separation, so the chart shows the silhouette, not a zigzag
+    of both candidates in one line."""
+    import pandas as pd
+
+    from dashboard import charts
+
+    rows = [("taste", 3, 0.56, 1.00, True), ("taste_habits", 3, 0.21, 0.87, False),
+            ("taste", 4, 0.39, 0.72, False), ("taste_habits", 4, 0.22, 0.99, False)]
+    df = pd.DataFrame(rows, columns=["candidate", "k", "silhouette", "seed_stability", "chosen"])
+    fig = charts.k_scan(df, 3)
+    lines = {t.name: (list(t.x), list(t.y)) for t in fig.data}
+    assert lines["Taste: separation (silhouette)"] == ([3, 4], [0.56, 0.39])
+    assert lines["Taste and habits: separation (silhouette)"] == ([3, 4], [0.21, 0.22])
+    assert lines["Taste: stability"] == ([3, 4], [1.00, 0.72])
+    assert lines["chosen"] == ([3], [0.56])
+    assert fig.layout.yaxis.title.text == "Separation (silhouette)"
+    # with held-out baskets the lines are the validation NDCG@10, as before
+    df["val_ndcg10"] = [0.12, 0.11, 0.13, 0.10]
+    lines = {t.name: list(t.y) for t in charts.k_scan(df, 3).data}
+    assert lines["Taste: predicts (NDCG@10)"] == [0.12, 0.13] and lines["chosen"] == [0.12]
